@@ -1,0 +1,4 @@
+#pragma once
+#include <stdbool.h>
+#include <stdint.h>
+#include <xenstore.h>

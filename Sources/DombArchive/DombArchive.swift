@@ -1,0 +1,1 @@
+// DombArchive: see README "Architecture".

@@ -1,0 +1,69 @@
+//===----------------------------------------------------------------------===//
+// domb — Xen Hyperlaunch boot domain with TPM measured launch
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+
+import ArgumentParser
+import DombCore
+import DombTPM
+import Foundation
+
+/// `domb tpm …`: look at the TPM domb would measure into.
+struct TPMCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tpm",
+        abstract: "Inspect the TPM: active PCR banks and PCR values.",
+        subcommands: [Info.self, PCRRead.self]
+    )
+
+    struct Info: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show the TPM connection and its active PCR banks (every bank domb extends).")
+
+        @OptionGroup var tpm: TPMOptions
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let configuration = try tpm.resolve()
+            let connection = try TPM(configuration)
+            let banks = try connection.activeBanks()
+            if json {
+                let object: [String: Any] = ["tcti": configuration.description, "activeBanks": banks.map(\.name)]
+                let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
+                print(String(decoding: data, as: UTF8.self))
+            } else {
+                print("TPM:          \(configuration)")
+                print("active banks: \(banks.map(\.name).joined(separator: ", "))")
+            }
+        }
+    }
+
+    struct PCRRead: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "pcrread", abstract: "Read PCRs in every active bank (or the banks given).")
+
+        @OptionGroup var tpm: TPMOptions
+        @Option(help: "PCRs to read, e.g. 12,13 or 0-23.") var pcrs: String = "0-23"
+        @Option(help: "Banks, e.g. sha1,sha256 (default: every active bank).") var banks: String?
+
+        func validate() throws {
+            _ = try parsePCRList(pcrs)
+            _ = try banks.map(parseBankList)
+        }
+
+        func run() async throws {
+            let pcrList = try parsePCRList(pcrs)
+            let requestedBanks = try banks.map(parseBankList)
+            let connection = try tpm.open()
+            let selectedBanks = try requestedBanks ?? connection.activeBanks()
+            let values = try connection.readPCRs(pcrList, banks: selectedBanks)
+            for algorithm in values.algorithms {
+                print("\(algorithm.name):")
+                for pcr in values.pcrs(in: algorithm) {
+                    let padded = pcr < 10 ? " \(pcr)" : "\(pcr)"
+                    print("  \(padded): 0x\((values[algorithm, pcr] ?? []).hexString.uppercased())")
+                }
+            }
+        }
+    }
+}

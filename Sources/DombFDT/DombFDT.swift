@@ -1,0 +1,1 @@
+// DombFDT: see README "Architecture".

@@ -1,0 +1,1 @@
+// DombLaunch: see README "Architecture".

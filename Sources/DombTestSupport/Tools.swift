@@ -1,0 +1,183 @@
+//===----------------------------------------------------------------------===//
+// domb — Xen Hyperlaunch boot domain with TPM measured launch
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+
+import Foundation
+
+/// A tool the tests need is missing. Tests fail with this; they never skip.
+public struct MissingToolError: Error, CustomStringConvertible {
+    public var tool: String
+    public var package: String
+    public var description: String {
+        "\(tool) is not installed: run `apt-get install \(package)` (or `make test`, which installs everything)"
+    }
+}
+
+/// Output of a finished process.
+public struct ProcessResult: Sendable {
+    public var status: Int32
+    public var stdout: [UInt8]
+    public var stderr: [UInt8]
+    public var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
+    public var stderrText: String { String(decoding: stderr, as: UTF8.self) }
+}
+
+public struct ProcessFailure: Error, CustomStringConvertible {
+    public var command: [String]
+    public var result: ProcessResult
+    public var description: String {
+        "`\(command.joined(separator: " "))` exited \(result.status)\nstdout: \(result.stdoutText)\nstderr: \(result.stderrText)"
+    }
+}
+
+public enum Tools {
+    /// Known tools and the Debian package that provides each.
+    public static let packages: [String: String] = [
+        "swtpm": "swtpm swtpm-tools",
+        "tpm2_pcrread": "tpm2-tools",
+        "tpm2_eventlog": "tpm2-tools",
+        "tpm2_checkquote": "tpm2-tools",
+        "tpm2_pcrextend": "tpm2-tools",
+        "openssl": "openssl",
+        "dtc": "device-tree-compiler",
+        "fdtget": "device-tree-compiler",
+        "sha256sum": "coreutils",
+        "tar": "tar",
+        "xz": "xz-utils",
+        "zstd": "zstd",
+        "gzip": "gzip",
+        "cpio": "cpio",
+    ]
+
+    /// The absolute path of `name` on PATH, or a ``MissingToolError`` naming the package.
+    public static func require(_ name: String) throws -> String {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        let directories = path.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin", "/usr/lib/xen-4.17/bin"]
+        for dir in directories {
+            let candidate = "\(dir)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        throw MissingToolError(tool: name, package: packages[name] ?? name)
+    }
+
+    /// Runs a tool to completion and returns its output; stdin is `input` or empty.
+    @discardableResult
+    public static func run(
+        _ name: String, _ arguments: [String], input: [UInt8]? = nil,
+        environment: [String: String]? = nil, check: Bool = true, timeout: Double = 300
+    ) throws -> ProcessResult {
+        let executable = name.hasPrefix("/") ? name : try require(name)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        if let environment {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
+        let outPipe = Pipe()
+        let errPipe = Pipe()
+        let inPipe = Pipe()
+        process.standardOutput = outPipe
+        process.standardError = errPipe
+        process.standardInput = inPipe
+        try process.run()
+        // A hung tool must fail the test, not hang the suite.
+        let watchdog = DispatchWorkItem { [process] in
+            if process.isRunning { process.terminate() }
+        }
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
+        defer { watchdog.cancel() }
+        // Read both pipes concurrently so neither fills and blocks the child.
+        let errData = LockedBox<Data>(Data())
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async {
+            errData.value = errPipe.fileHandleForReading.readDataToEndOfFile()
+            group.leave()
+        }
+        if let input { inPipe.fileHandleForWriting.write(Data(input)) }
+        try? inPipe.fileHandleForWriting.close()
+        let outData = outPipe.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
+        process.waitUntilExit()
+        let result = ProcessResult(status: process.terminationStatus, stdout: Array(outData), stderr: Array(errData.value))
+        if check && result.status != 0 {
+            throw ProcessFailure(command: [name] + arguments, result: result)
+        }
+        return result
+    }
+}
+
+/// A mutable box for handing a value out of a concurrent closure.
+public final class LockedBox<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _value: T
+    public init(_ value: T) { _value = value }
+    public var value: T {
+        get { lock.withLock { _value } }
+        set { lock.withLock { _value = newValue } }
+    }
+}
+
+/// A temporary directory removed when the value is released.
+public final class TemporaryDirectory: @unchecked Sendable {
+    public let path: String
+    public var url: URL { URL(fileURLWithPath: path) }
+
+    public init(prefix: String = "domb-test") throws {
+        let base = FileManager.default.temporaryDirectory.path
+        var template = Array("\(base)/\(prefix).XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else {
+            throw CocoaError(.fileWriteUnknown)
+        }
+        path = String(cString: made)
+    }
+
+    public func file(_ name: String) -> String { "\(path)/\(name)" }
+
+    public func write(_ name: String, _ bytes: [UInt8]) throws -> String {
+        let target = file(name)
+        try Data(bytes).write(to: URL(fileURLWithPath: target))
+        return target
+    }
+
+    public func write(_ name: String, _ text: String) throws -> String {
+        try write(name, Array(text.utf8))
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+}
+
+/// The `domb` executable built alongside the test bundle.
+public enum DombBinary {
+    public static var path: String {
+        get throws {
+            // The test bundle lives in the build products directory (.build/debug/…xctest).
+            var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            for _ in 0..<3 {
+                let candidate = directory.appendingPathComponent("domb").path
+                if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+                directory = directory.deletingLastPathComponent()
+            }
+            let fallback = URL(fileURLWithPath: #filePath)
+                .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent(".build/debug/domb").path
+            if FileManager.default.isExecutableFile(atPath: fallback) { return fallback }
+            throw MissingToolError(tool: "domb (the built executable)", package: "nothing: run `swift build` first")
+        }
+    }
+
+    /// Runs `domb` with `arguments`; does not throw on a non-zero exit.
+    @discardableResult
+    public static func run(
+        _ arguments: [String], input: [UInt8]? = nil, environment: [String: String]? = nil, timeout: Double = 300
+    ) throws -> ProcessResult {
+        try Tools.run(try path, arguments, input: input, environment: environment, check: false, timeout: timeout)
+    }
+}
+
+/// The repository root, for tests that read examples or policies.
+public enum Repository {
+    public static let root: String = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+}

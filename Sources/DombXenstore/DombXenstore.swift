@@ -1,0 +1,1 @@
+// DombXenstore: see README "Architecture".

@@ -1,0 +1,18 @@
+#!/bin/sh
+# Installs the Debian 12 packages domb builds and tests with. Idempotent; needs root
+# (or sudo). Swift itself (6.x) must already be on PATH: https://www.swift.org/install/
+set -eu
+PACKAGES="pkg-config libtss2-dev libssl-dev libfdt-dev libarchive-dev libxen-dev
+  swtpm swtpm-tools tpm2-tools openssl device-tree-compiler
+  xz-utils zstd gzip bzip2 lz4 cpio make gcc binutils python3"
+missing=""
+for p in $PACKAGES; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  echo "installing:$missing"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+command -v swift >/dev/null || { echo "swift is not on PATH: install Swift 6 (https://www.swift.org/install/)" >&2; exit 1; }
