@@ -25,20 +25,35 @@ struct ConfigCommand: ParsableCommand {
 
         func run() throws {
             var failed = false
+            // xl.cfg files each describe one domain: together they are one system.
+            var xlDocuments: [LaunchDocument] = []
+            var xlFiles: [String] = []
+            var checks: [(String, LaunchDocument)] = []
             for file in files {
                 do {
                     let document = try LaunchFile.load(file)
-                    for note in document.notes { printError("\(file): note: \(note)") }
-                    let problems = document.spec.validate()
-                    if problems.isEmpty {
-                        print("\(file): ok (\(document.spec.domains.count) domains)")
+                    if let bytes = try? LaunchFile.readFile(file), LaunchFile.format(of: file, bytes: bytes) == .xl {
+                        xlDocuments.append(document)
+                        xlFiles.append(file)
                     } else {
-                        failed = true
-                        for problem in problems { printError("\(file): \(document.describe(problem))") }
+                        checks.append((file, document))
                     }
                 } catch {
                     failed = true
                     printError("\(error)")
+                }
+            }
+            if !xlDocuments.isEmpty {
+                checks.append((xlFiles.joined(separator: " "), LaunchDocument.combining(xlDocuments)))
+            }
+            for (file, document) in checks {
+                for note in document.notes { printError("note: \(note)") }
+                let problems = document.spec.validate()
+                if problems.isEmpty {
+                    print("\(file): ok (\(document.spec.domains.count) domains)")
+                } else {
+                    failed = true
+                    for problem in problems { printError(document.describe(problem, file: file)) }
                 }
             }
             if failed { throw ExitCode.failure }
@@ -127,7 +142,7 @@ struct ConfigCommand: ParsableCommand {
             for file in files {
                 let document = try loadOrFail(file, format: .xl)
                 for note in document.notes {
-                    printError("\(file): \(note)")
+                    printError("note: \(note)")
                     if !note.contains("remark key") { dropped = true }
                 }
                 let rebased = LaunchFile.rebase(document.spec, from: directory(of: file), to: directory(of: output))
@@ -155,7 +170,7 @@ private func loadOrFail(_ file: String, format: LaunchFile.Format? = nil) throws
             let imported = try ContextError.wrap(file) { try XLImport(parsing: bytes) }
             return LaunchDocument(
                 spec: LaunchSpec(domains: [imported.domain]), origins: [imported.domain.name: file],
-                notes: imported.notes.map(\.description))
+                notes: imported.notes.map { "\(file): \($0)" })
         }
         return try LaunchFile.load(file)
     } catch {
@@ -167,7 +182,7 @@ private func loadOrFail(_ file: String, format: LaunchFile.Format? = nil) throws
 private func refuseInvalid(_ document: LaunchDocument, file: String) throws {
     let problems = document.spec.validate()
     guard problems.isEmpty else {
-        for problem in problems { printError("\(file): \(document.describe(problem))") }
+        for problem in problems { printError(document.describe(problem, file: file)) }
         throw ExitCode.failure
     }
 }

@@ -21,7 +21,9 @@ public struct XLImport: Hashable, Sendable {
         public var line: Int
         public var message: String
 
-        public var description: String { "line \(line): \(kind.rawValue) key \"\(key)\": \(message)" }
+        public var description: String {
+            (line > 0 ? "line \(line): " : "") + "\(kind.rawValue) key \"\(key)\": \(message)"
+        }
     }
 
     public var domain: DomainSpec

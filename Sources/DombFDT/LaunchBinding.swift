@@ -57,7 +57,7 @@ public enum LaunchBinding {
 /// A decoded launch description plus where each domain came from.
 public struct LaunchDocument: Sendable {
     public var spec: LaunchSpec
-    /// Domain name → device-tree node path (or file for xl.cfg imports).
+    /// Domain name → where it was described: "file: node path", or the xl.cfg file.
     public var origins: [String: String]
     /// Things accepted but not carried into the model (ignored nodes, xl.cfg keys).
     public var notes: [String]
@@ -68,11 +68,27 @@ public struct LaunchDocument: Sendable {
         self.notes = notes
     }
 
-    /// A problem with its domain's node or file named.
-    public func describe(_ problem: LaunchProblem) -> String {
+    /// A problem with its domain's node or file named; `file` names problems that
+    /// concern no single domain.
+    public func describe(_ problem: LaunchProblem, file: String) -> String {
         if let domain = problem.domain, let origin = origins[domain] {
             return "\(origin): \(problem)"
         }
-        return problem.description
+        return "\(file): \(problem)"
+    }
+
+    /// Several documents as one system (xl.cfg files each describe one domain).
+    public static func combining(_ documents: [LaunchDocument]) -> LaunchDocument {
+        var combined = LaunchDocument(spec: LaunchSpec())
+        for document in documents {
+            combined.spec.domains += document.spec.domains
+            combined.spec.cpupools += document.spec.cpupools
+            combined.spec.eventChannels += document.spec.eventChannels
+            combined.spec.sharedMemory += document.spec.sharedMemory
+            combined.spec.staticMode = combined.spec.staticMode || document.spec.staticMode
+            combined.origins.merge(document.origins) { first, _ in first }
+            combined.notes += document.notes
+        }
+        return combined
     }
 }

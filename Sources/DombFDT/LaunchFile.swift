@@ -34,14 +34,14 @@ public enum LaunchFile {
             let bytes = try readFile(path)
             switch format(of: path, bytes: bytes) {
             case .dtb:
-                return try LaunchDecoder.decode(dtb: bytes)
+                return try LaunchDecoder.decode(dtb: bytes).locating(in: path)
             case .dts:
-                return try LaunchDecoder.decode(dtb: compileDTS(path: path))
+                return try LaunchDecoder.decode(dtb: compileDTS(path: path)).locating(in: path)
             case .xl:
                 let imported = try XLImport(parsing: bytes)
                 return LaunchDocument(
                     spec: LaunchSpec(domains: [imported.domain]), origins: [imported.domain.name: path],
-                    notes: imported.notes.map(\.description))
+                    notes: imported.notes.map { "\(path): \($0)" })
             }
         }
     }
@@ -149,6 +149,16 @@ private final class ErrorBox: @unchecked Sendable {
         set { lock.withLock { _data = newValue; _done = true } }
     }
     var done: Bool { lock.withLock { _done } }
+}
+
+extension LaunchDocument {
+    /// Prefixes every node path with the file it came from.
+    func locating(in file: String) -> LaunchDocument {
+        var copy = self
+        copy.origins = origins.mapValues { "\(file): \($0)" }
+        copy.notes = notes.map { "\(file): \($0)" }
+        return copy
+    }
 }
 
 /// `dtc` is missing or refused the source.
