@@ -99,6 +99,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "DombFDTTests",
+            dependencies: ["DombCore", "DombFDT", "DombTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "DombCLITests",
             dependencies: ["DombCore", "DombTestSupport"],
             swiftSettings: swiftSettings
