@@ -104,6 +104,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "DombImagesTests",
+            dependencies: ["DombCore", "DombArchive", "DombTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "DombCLITests",
             dependencies: ["DombCore", "DombTestSupport"],
             swiftSettings: swiftSettings

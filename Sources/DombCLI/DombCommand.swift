@@ -20,6 +20,7 @@ public struct DombCommand: AsyncParsableCommand {
         subcommands: [
             TPMCommand.self,
             ConfigCommand.self,
+            InspectCommand.self,
         ]
     )
 
