@@ -19,6 +19,9 @@ public struct DombCommand: AsyncParsableCommand {
         version: DombVersion.current,
         subcommands: [
             TPMCommand.self,
+            LogCommand.self,
+            MeasureCommand.self,
+            DigestCommand.self,
         ]
     )
 
