@@ -21,6 +21,9 @@ public struct DombCommand: AsyncParsableCommand {
             TPMCommand.self,
             ConfigCommand.self,
             InspectCommand.self,
+            LogCommand.self,
+            MeasureCommand.self,
+            DigestCommand.self,
         ]
     )
 
