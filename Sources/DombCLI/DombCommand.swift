@@ -19,6 +19,9 @@ public struct DombCommand: AsyncParsableCommand {
         version: DombVersion.current,
         subcommands: [
             TPMCommand.self,
+            AKCommand.self,
+            QuoteCommand.self,
+            AttestCommand.self,
         ]
     )
 
