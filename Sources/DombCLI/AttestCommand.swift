@@ -46,31 +46,18 @@ struct AttestCommand: AsyncParsableCommand {
             _ = try pcrs.map(PCRSelection.init(parsing:))
         }
 
+        /// Exit status for input that cannot be used at all (1 means "refused").
+        static let unusableInput: Int32 = 2
+
         func run() async throws {
-            let quoteFile = try ContextError.wrap(quote) {
-                try QuoteFile(json: AttestationIO.readFile(quote, limit: Self.maximumFileSize, what: "quote file"))
+            let inputs: (QuoteEvidence, PublicKey, PCRValues?, PCRSelection, AttestationState?)
+            do {
+                inputs = try loadInputs()
+            } catch {
+                FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
+                throw ExitCode(Self.unusableInput)
             }
-            let evidence = try ContextError.wrap(quote) { try quoteFile.evidence() }
-            let key = try ContextError.wrap(akPub) {
-                try PublicKey(pem: AttestationIO.readFile(akPub, limit: PublicKey.maximumPEMSize, what: "AK public key"))
-            }
-            let expected = try expectedPcrs.map { path in
-                try ContextError.wrap(path) { try Self.expectedPCRValues(AttestationIO.readFile(path, limit: 1 << 20, what: "expected PCRs")) }
-            }
-            let selection: PCRSelection
-            if let pcrs {
-                selection = try PCRSelection(parsing: pcrs)
-            } else if let expected {
-                selection = PCRSelection(expected.algorithms.map { PCRSelection.Bank($0, expected.pcrs(in: $0)) })
-            } else {
-                selection = try PCRSelection(parsing: "sha256:12,13")
-            }
-            var stored: AttestationState?
-            if let state, FileManager.default.fileExists(atPath: state) {
-                stored = try ContextError.wrap(state) {
-                    try AttestationState(json: AttestationIO.readFile(state, limit: 1 << 20, what: "state file"))
-                }
-            }
+            let (evidence, key, expected, selection, stored) = inputs
             let policy = QuotePolicy(nonce: try AttestationIO.parseNonce(nonce), selection: selection, expectedPCRs: expected)
             let verifier = QuoteVerifier.openSSL(key: key)
 
@@ -105,6 +92,32 @@ struct AttestCommand: AsyncParsableCommand {
                 }
             }
             if !verdict.isVerified { throw ExitCode(1) }
+        }
+
+        private func loadInputs() throws -> (QuoteEvidence, PublicKey, PCRValues?, PCRSelection, AttestationState?) {
+            let quoteBytes = try AttestationIO.readFile(quote, limit: Self.maximumFileSize, what: "quote file")
+            let quoteFile = try ContextError.wrap(quote) { try QuoteFile(json: quoteBytes) }
+            let evidence = try ContextError.wrap(quote) { try quoteFile.evidence() }
+            let keyBytes = try AttestationIO.readFile(akPub, limit: PublicKey.maximumPEMSize, what: "AK public key")
+            let key = try ContextError.wrap(akPub) { try PublicKey(pem: keyBytes) }
+            let expected = try expectedPcrs.map { path in
+                let bytes = try AttestationIO.readFile(path, limit: 1 << 20, what: "expected PCRs")
+                return try ContextError.wrap(path) { try Self.expectedPCRValues(bytes) }
+            }
+            let selection: PCRSelection
+            if let pcrs {
+                selection = try PCRSelection(parsing: pcrs)
+            } else if let expected {
+                selection = PCRSelection(expected.algorithms.map { PCRSelection.Bank($0, expected.pcrs(in: $0)) })
+            } else {
+                selection = try PCRSelection(parsing: "sha256:12,13")
+            }
+            var stored: AttestationState?
+            if let state, FileManager.default.fileExists(atPath: state) {
+                let bytes = try AttestationIO.readFile(state, limit: 1 << 20, what: "state file")
+                stored = try ContextError.wrap(state) { try AttestationState(json: bytes) }
+            }
+            return (evidence, key, expected, selection, stored)
         }
 
         private func benchmark(_ verifier: QuoteVerifier, _ evidence: QuoteEvidence, _ policy: QuotePolicy, _ state: AttestationState?) throws {
