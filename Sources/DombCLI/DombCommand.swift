@@ -24,6 +24,9 @@ public struct DombCommand: AsyncParsableCommand {
             LogCommand.self,
             MeasureCommand.self,
             DigestCommand.self,
+            AKCommand.self,
+            QuoteCommand.self,
+            AttestCommand.self,
         ]
     )
 
