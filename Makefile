@@ -1,5 +1,5 @@
 # domb — the README's two commands are `make demo` and `make test`.
-.PHONY: demo test build deps clean
+.PHONY: demo test build deps clean fuzz fuzz-smoke
 demo:
 	./scripts/demo.sh
 test:
@@ -10,3 +10,9 @@ deps:
 	./scripts/install-deps.sh
 clean:
 	rm -rf .build
+# libFuzzer targets (FuzzTesting/, docs/fuzzing.md): fuzz-smoke runs each for 20 s (CI),
+# fuzz for FUZZ_SECONDS (default 300) each.
+fuzz-smoke:
+	./scripts/fuzz.sh 20
+fuzz:
+	./scripts/fuzz.sh $${FUZZ_SECONDS:-300}

@@ -21,6 +21,9 @@ let package = Package(
     products: [
         .executable(name: "domb", targets: ["domb"]),
         .library(name: "DombCore", targets: ["DombCore"]),
+        // For FuzzTesting/ (the nested fuzzing package links the parsers through products).
+        .library(name: "DombFDT", targets: ["DombFDT"]),
+        .library(name: "DombArchive", targets: ["DombArchive"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -10,3 +10,6 @@ grep -qE 'Test run with [0-9]+ tests? .*passed' /tmp/domb-test.log
 if pgrep -f 'domb-swtpm|domb-demo' >/dev/null; then
   echo "FAIL: swtpm processes were left running:"; pgrep -af 'domb-swtpm|domb-demo'; exit 1
 fi
+# Every libFuzzer target for a short time (docs/fuzzing.md): a parser regression that
+# crashes, leaks or hangs on the seeds or nearby inputs fails CI.
+make fuzz-smoke

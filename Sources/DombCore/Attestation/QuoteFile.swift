@@ -40,6 +40,8 @@ public struct QuoteFile: Codable, Hashable, Sendable {
     public static let maximumEventLogSize = 16 << 20
     public static let maximumSignatureSize = 1024
     public static let maximumPCRValues = 16 * PCRValues.pcrCount
+    /// Largest quote file read: room for the base64 of the largest event log and the rest.
+    public static let maximumFileSize = 32 << 20
 
     public struct Signature: Codable, Hashable, Sendable {
         public var scheme: QuoteSignatureScheme
@@ -96,6 +98,9 @@ public struct QuoteFile: Codable, Hashable, Sendable {
 
     /// Decodes a quote file's JSON.
     public init(json: [UInt8]) throws(ParseError) {
+        guard json.count <= Self.maximumFileSize else {
+            throw .limit("quote file is \(json.count) bytes, more than the \(Self.maximumFileSize)-byte limit")
+        }
         do {
             self = try JSONDecoder().decode(QuoteFile.self, from: Data(json))
         } catch {

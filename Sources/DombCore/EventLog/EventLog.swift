@@ -172,7 +172,8 @@ public struct EventLog: Hashable, Sendable {
             events.append(first)
             var number = 1
             while !reader.isEmpty {
-                guard number <= limits.maximumEventCount else {
+                // Every SHA-1 format record is an event, the first one included.
+                guard events.count < limits.maximumEventCount else {
                     throw .limit("more than \(limits.maximumEventCount) event records", offset: reader.offset)
                 }
                 let event = try Self.readSHA1Record(&reader, number: number, limits: limits)

@@ -1,0 +1,74 @@
+#!/bin/bash
+# Regenerates FuzzTesting/Seeds/ from the repository's fixtures, examples and test images
+# (the committed seeds are this script's output; libFuzzer grows its corpus from them in
+# FuzzTesting/corpus/, which is not committed). Needs dtc, gcc/ld/cpio (images/), gzip,
+# bzip2, xz, zstd, lz4, lzop.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+S=FuzzTesting/Seeds
+rm -rf "$S" && mkdir -p "$S"/{FuzzHex,FuzzDTB,FuzzXLConfig,FuzzELF,FuzzBzImage,FuzzCPIO,FuzzDecompress,FuzzEventLog,FuzzQuote}
+make -s -C images
+printf '00ff10a0' > $S/FuzzHex/hex; printf 'sha256' > $S/FuzzHex/alg
+
+# Device trees: the examples, compiled by dtc.
+for f in examples/system.dts examples/xl/equivalent.dts; do
+  dtc -q -I dts -O dtb -o "$S/FuzzDTB/$(basename "$f" .dts).dtb" "$f"
+done
+cp examples/xl/*.cfg $S/FuzzXLConfig/
+
+# Images.
+cp images/out/pv-kernel.elf images/out/pvh-kernel.elf images/out/legacy-guest.elf $S/FuzzELF/
+cp images/out/ramdisk.cpio images/out/ramdisk.cpio.gz $S/FuzzCPIO/
+python3 - "$S/FuzzBzImage" <<'PY'
+# Minimal bzImages as Tests/DombImagesTests/TestImages.swift builds them (boot protocol
+# 2.15, 4 setup sectors), with a gzip and an xz payload (+ the u32 size trailer) of the
+# PVH test kernel, and one with the ELF stored uncompressed.
+import gzip, lzma, struct, sys
+out = sys.argv[1]
+elf = open("images/out/pvh-kernel.elf", "rb").read()
+def bz(payload):
+    img = bytearray(5 * 512)
+    img[0x1F1] = 4
+    struct.pack_into("<H", img, 0x1FE, 0xAA55)
+    img[0x202:0x206] = b"HdrS"
+    struct.pack_into("<H", img, 0x206, 0x020F)
+    struct.pack_into("<H", img, 0x20E, 0x100)
+    img[0x300:0x30B] = b"6.1.0-test\0"
+    img[0x211] = 1
+    struct.pack_into("<I", img, 0x214, 0x100000)
+    struct.pack_into("<H", img, 0x236, 1)
+    struct.pack_into("<I", img, 0x248, 0)
+    struct.pack_into("<I", img, 0x24C, len(payload))
+    return bytes(img) + payload
+open(f"{out}/gzip.bzImage", "wb").write(bz(gzip.compress(elf, 9, mtime=0)))
+open(f"{out}/xz.bzImage", "wb").write(bz(lzma.compress(elf, check=lzma.CHECK_CRC32) + struct.pack("<I", len(elf))))
+open(f"{out}/plain.bzImage", "wb").write(bz(elf))
+PY
+
+# Every compression format domb detects, of a small cpio.
+D=$S/FuzzDecompress; R=images/out/ramdisk.cpio
+gzip -n -9 -c $R > $D/cpio.gz; bzip2 -9 -c $R > $D/cpio.bz2; xz --check=crc32 -c $R > $D/cpio.xz
+xz --format=lzma -c $R > $D/cpio.lzma; zstd -19 -q -c $R > $D/cpio.zst; lz4 -l -9 -c $R > $D/cpio.lz4
+if command -v lzop >/dev/null; then lzop -c $R > $D/cpio.lzo; fi
+
+# Event logs: the tpm2-tools fixtures up to 16 KiB.
+for f in Tests/DombCoreTests/Fixtures/eventlogs/tpm2-tools/*.bin; do
+  [ "$(stat -c %s "$f")" -le 16384 ] && cp "$f" $S/FuzzEventLog/
+done
+
+# Quotes: the swtpm quote of TPMSAttestTests and a quote file wrapping it.
+python3 - "$S/FuzzQuote" <<'PY'
+import base64, json, sys
+out = sys.argv[1]
+q = "/1RDR4AYACIAC71oDj5/6cgpfHnzetxpOYQfbbme1q+aTe3VRXX+BGXcABTsDIwrMAg5uamgLNkMlnKZzjpXaQAAAAAAANoiAAAAAQAAAAABIBkQIwAWNjYAAAABAAsDADAAACD1pf1C0WogMCeY727TCZebQwA9IyDZ8OjqmDGpJ1n7Sw=="
+open(f"{out}/swtpm.attest", "wb").write(base64.b64decode(q))
+doc = {"format": "domb-quote/1", "attest": q,
+       "signature": {"scheme": "ecdsa", "hash": "sha256", "encoding": "der", "value": base64.b64encode(b"0\x06\x02\x01\x01\x02\x01\x01").decode()},
+       "selection": "sha256:12,13",
+       "pcrs": [{"bank": "sha256", "pcr": 12, "digest": "00" * 32}, {"bank": "sha256", "pcr": 13, "digest": "11" * 32}],
+       "nonce": "ec0c8c2b300839b9a9a02cd90c967299ce3a5769",
+       "akPublicKey": "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n",
+       "eventLog": base64.b64encode(open("Tests/DombCoreTests/Fixtures/eventlogs/tpm2-tools/event.bin", "rb").read()).decode()}
+open(f"{out}/quote.json", "wb").write(json.dumps(doc, sort_keys=True).encode())
+PY
+du -sh "$S"
