@@ -251,17 +251,21 @@ public struct ELFImage: Hashable, Sendable {
                     throw .limit("section name table of \(table.size) bytes exceeds domb's limit of "
                         + "\(Self.maxSectionNameTableSize)", offset: Int(exactly: table.offset))
                 }
+                // Not range-checked above when its sh_type is SHT_NULL or SHT_NOBITS.
+                guard let tableOffset = Int(exactly: table.offset) else {
+                    throw .invalid("section name table offset \(table.offset) is out of range", offset: is64 ? 62 : 50)
+                }
                 let names = try source.reader(
-                    at: Int(table.offset), count: Int(table.size), field: "section name table").unread
+                    at: tableOffset, count: Int(table.size), field: "section name table").unread
                 for index in sections.indices {
                     let start = Int(sectionNameOffsets[index])
                     guard start < names.count else {
                         throw .invalid("section \(index): name offset \(start) is outside the \(names.count)-byte "
-                            + "section name table", offset: Int(table.offset))
+                            + "section name table", offset: tableOffset)
                     }
                     let tail = names.dropFirst(start)
                     guard let end = tail.firstIndex(of: 0) else {
-                        throw .invalid("section \(index): name is not NUL-terminated", offset: Int(table.offset) + start)
+                        throw .invalid("section \(index): name is not NUL-terminated", offset: tableOffset + start)
                     }
                     sections[index].name = String(decoding: tail[..<end], as: UTF8.self)
                 }
@@ -291,11 +295,14 @@ public struct ELFImage: Hashable, Sendable {
         self.xenNotes = notes
         self.legacyGuestInfo = nil
         if notes.isEmpty, let guest = sections.first(where: { $0.name == "__xen_guest" }), guest.type != Self.shtNobits {
-            let length = min(Int(guest.size), XenGuestParameters.maxLegacyGuestInfoLength)
-            let bytes = try source.reader(at: Int(guest.offset), count: length, field: "__xen_guest section").unread
+            let length = Int(min(guest.size, UInt64(XenGuestParameters.maxLegacyGuestInfoLength)))
+            guard let guestOffset = Int(exactly: guest.offset) else {
+                throw .invalid("__xen_guest: section offset \(guest.offset) is out of range", offset: nil)
+            }
+            let bytes = try source.reader(at: guestOffset, count: length, field: "__xen_guest section").unread
             guard let nul = bytes.firstIndex(of: 0) else {
                 throw .invalid("__xen_guest: string is not NUL-terminated within \(length) bytes",
-                    offset: Int(guest.offset))
+                    offset: guestOffset)
             }
             legacyGuestInfo = String(decoding: bytes[..<nul], as: UTF8.self)
             noteSource = .legacyGuestSection
