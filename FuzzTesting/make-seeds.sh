@@ -6,13 +6,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 S=FuzzTesting/Seeds
-rm -rf "$S" && mkdir -p "$S"/{FuzzHex,FuzzDTB,FuzzXLConfig,FuzzELF,FuzzBzImage,FuzzCPIO,FuzzDecompress,FuzzEventLog,FuzzQuote}
+rm -rf "$S" && mkdir -p "$S"/{FuzzHex,FuzzLaunchDTB,FuzzXLConfig,FuzzELF,FuzzBzImage,FuzzCPIO,FuzzDecompress,FuzzEventLog,FuzzQuote}
 make -s -C images
 printf '00ff10a0' > $S/FuzzHex/hex; printf 'sha256' > $S/FuzzHex/alg
+printf 'sha256:12,13+sha1:0-7' > $S/FuzzHex/selection
+printf 'sha1:\n  0 : 0x%040d\nsha256:\n  12: 0x%064d\n  13: 0x%064d\n' 0 0 1 > $S/FuzzHex/pcrs.txt
 
 # Device trees: the examples, compiled by dtc.
 for f in examples/system.dts examples/xl/equivalent.dts; do
-  dtc -q -I dts -O dtb -o "$S/FuzzDTB/$(basename "$f" .dts).dtb" "$f"
+  dtc -q -I dts -O dtb -o "$S/FuzzLaunchDTB/$(basename "$f" .dts).dtb" "$f"
 done
 cp examples/xl/*.cfg $S/FuzzXLConfig/
 
@@ -51,9 +53,9 @@ gzip -n -9 -c $R > $D/cpio.gz; bzip2 -9 -c $R > $D/cpio.bz2; xz --check=crc32 -c
 xz --format=lzma -c $R > $D/cpio.lzma; zstd -19 -q -c $R > $D/cpio.zst; lz4 -l -9 -c $R > $D/cpio.lz4
 if command -v lzop >/dev/null; then lzop -c $R > $D/cpio.lzo; fi
 
-# Event logs: the tpm2-tools fixtures up to 16 KiB.
+# Event logs: the tpm2-tools fixtures.
 for f in Tests/DombCoreTests/Fixtures/eventlogs/tpm2-tools/*.bin; do
-  [ "$(stat -c %s "$f")" -le 16384 ] && cp "$f" $S/FuzzEventLog/
+  cp "$f" $S/FuzzEventLog/
 done
 
 # Quotes: the swtpm quote of TPMSAttestTests and a quote file wrapping it.

@@ -296,4 +296,52 @@ import Testing
         let deep = Array(("{\"format\":" + String(repeating: "[", count: 100_000)).utf8)
         #expect { try QuoteFile(json: deep) } throws: { ($0 as? ParseError)?.code == .invalidValue }
     }
+
+    // MARK: Launch description counts (LaunchLimits, enforced by validation)
+
+    static func limitProblems(_ spec: LaunchSpec) -> [LaunchProblem] {
+        spec.validate().filter { $0.rule == .tooMany }
+    }
+
+    static func domain(_ index: Int, modules: Int = 1, devices: Int = 0) -> DomainSpec {
+        DomainSpec(
+            name: "d\(index)", domid: UInt32(index + 1), type: .pvh, memoryKiB: 256 << 10,
+            modules: (0..<modules).map { ModuleSpec(kind: $0 == 0 ? .kernel : .config, path: "/boot/m\($0)") },
+            devices: (0..<devices).map { DeviceSpec(kind: .vif, devid: UInt32($0)) })
+    }
+
+    @Test func launchDomainCountCap() {
+        let atCap = LaunchSpec(domains: (0..<LaunchLimits.maxDomains).map { Self.domain($0) })
+        #expect(Self.limitProblems(atCap).isEmpty)
+        let past = LaunchSpec(domains: (0...LaunchLimits.maxDomains).map { Self.domain($0) })
+        #expect(Self.limitProblems(past).map(\.message) == [
+            "has \(LaunchLimits.maxDomains + 1) domains; at most \(LaunchLimits.maxDomains) are allowed"
+        ])
+    }
+
+    @Test func launchModuleAndDeviceCaps() {
+        let atCap = LaunchSpec(domains: [
+            Self.domain(0, modules: LaunchLimits.maxModulesPerDomain, devices: LaunchLimits.maxDevicesPerDomain)
+        ])
+        #expect(Self.limitProblems(atCap).isEmpty)
+        let past = LaunchSpec(domains: [
+            Self.domain(0, modules: LaunchLimits.maxModulesPerDomain + 1, devices: LaunchLimits.maxDevicesPerDomain + 1)
+        ])
+        let messages = Self.limitProblems(past).map(\.message)
+        #expect(messages.contains("has \(LaunchLimits.maxModulesPerDomain + 1) modules; at most \(LaunchLimits.maxModulesPerDomain)"))
+        #expect(messages.contains("has \(LaunchLimits.maxDevicesPerDomain + 1) devices; at most \(LaunchLimits.maxDevicesPerDomain)"))
+    }
+
+    // MARK: PCR values text
+
+    @Test func pcrValuesTextLineCap() throws {
+        func text(_ lines: Int) -> String {
+            (["sha256:", "  12: 0x" + String(repeating: "ab", count: 32)]
+                + [String](repeating: "# comment", count: lines - 2)).joined(separator: "\n")
+        }
+        #expect(try PCRValues(parsingText: text(PCRValues.maximumTextLines))[.sha256, 12]?.count == 32)
+        #expect { try PCRValues(parsingText: text(PCRValues.maximumTextLines + 1)) } throws: {
+            Self.isLimit($0, "more than \(PCRValues.maximumTextLines) lines")
+        }
+    }
 }

@@ -1,4 +1,5 @@
-// Fuzzes the hexadecimal and algorithm-name parsers used on every CLI and JSON input.
+// Fuzzes the small text parsers used on CLI and verifier inputs: hexadecimal, hash-algorithm
+// names, PCR selections (tpm2-tools syntax) and PCR values files (tpm2_pcrread format).
 import DombCore
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -10,5 +11,12 @@ public func fuzzHex(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
         precondition([UInt8](hex: decoded.hexString) == decoded)
     }
     _ = HashAlgorithm(name: text)
+    if let selection = try? PCRSelection(parsing: text) {
+        precondition((try? PCRSelection(parsing: selection.description))?.selectsSamePCRs(as: selection) ?? true)
+    }
+    if let values = try? PCRValues(parsingText: text) {
+        // The printed form reads back to the same values.
+        precondition((try? PCRValues(parsingText: values.text)) == values, "PCR values text did not round-trip")
+    }
     return 0
 }

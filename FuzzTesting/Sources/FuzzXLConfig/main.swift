@@ -1,4 +1,4 @@
-// Fuzzes the xl.cfg tokenizer/parser and its import into the launch model (LaunchFuzz).
+// Fuzzes the xl.cfg parser and import into the launch model, then validation.
 import DombFDT
 
 @_cdecl("LLVMFuzzerTestOneInput")
