@@ -136,10 +136,10 @@ import Testing
     @Test func xenNoteDescriptorCap() throws {
         let xen = Array("Xen".utf8) + [0]
         func image(_ size: Int) -> [UInt8] {
-            // XEN_ELFNOTE_BSD_SYMTAB (11) takes any descriptor.
-            Self.elf(notes: Self.note(name: xen, descriptor: [UInt8](repeating: 1, count: size), type: 11))
+            // XEN_ELFNOTE_GUEST_OS (6): a NUL-terminated string filling the descriptor.
+            Self.elf(notes: Self.note(name: xen, descriptor: [UInt8](repeating: 0x61, count: size - 1) + [0], type: 6))
         }
-        #expect(try ELFImage(parsing: image(XenNote.maxDescriptorSize)).xenNotes.first?.type == .bsdSymtab)
+        #expect(try ELFImage(parsing: image(XenNote.maxDescriptorSize)).xenNotes.first?.type == .guestOS)
         #expect { try ELFImage(parsing: image(XenNote.maxDescriptorSize + 1)) } throws: {
             Self.isLimit($0, "descriptor of \(XenNote.maxDescriptorSize + 1) bytes exceeds")
         }
