@@ -22,8 +22,14 @@ public enum MeasurementLogFile {
             throw FileError(path: path, operation: "open", code: errno)
         }
         defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { throw FileError(path: path, operation: "fstat", code: errno) }
+        guard status.st_size <= maximumSize else {
+            throw FileError(path: path, operation: "read", message: "larger than \(maximumSize) bytes")
+        }
         var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        bytes.reserveCapacity(Int(status.st_size))
+        var buffer = [UInt8](repeating: 0, count: max(1 << 16, min(Int(status.st_size) + 1, 1 << 24)))
         while true {
             let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if count < 0 {

@@ -124,64 +124,131 @@ public struct EventLog: Hashable, Sendable {
     }
 
     public init(parsing bytes: ArraySlice<UInt8>, limits: Limits = .default, strict: Bool = false) throws(ParseError) {
+        var events: [UnverifiedEvent] = []
+        // The smallest crypto-agile record is 34 bytes (one SHA-1 digest, no data).
+        events.reserveCapacity(min(bytes.count / 34 + 1, limits.maximumEventCount))
+        let header: Header
+        do {
+            header = try Self.scan(bytes, limits: limits, strict: strict) { event in events.append(event) }
+        } catch let error as ParseError {
+            throw error
+        } catch {
+            throw .invalid("\(error)")  // unreachable: appending does not throw
+        }
+        format = header.format
+        specID = header.specID
+        recordBanks = header.recordBanks
+        workaroundsApplied = header.workarounds
+        self.events = events
+    }
+
+    /// What ``scan(_:limits:strict:visit:)`` learns besides the records.
+    struct Header {
+        var format: Format
+        var specID: SpecIDEvent?
+        var recordBanks: [HashAlgorithm]?
+        var workarounds: [EventLogWorkaround] = []
+    }
+
+    /// Cross-record rules, tracked as the records go by (no look-back over stored events).
+    struct RecordRules {
+        var sawStartupLocality = false
+        var pcr0Extended = false
+
+        mutating func check(_ event: UnverifiedEvent, headerAllowed: Bool = false) throws(ParseError) {
+            guard event.pcr < UInt32(PCRValues.pcrCount) else {
+                throw .invalid("event \(event.number) names PCR \(event.pcr); a TPM has PCRs 0 to 23", offset: event.offset)
+            }
+            guard event.type == .noAction else {
+                if event.pcr == 0 { pcr0Extended = true }
+                return
+            }
+            // A SHA-1 format log may open with a TPM 1.2 "Spec ID Event02" header; anywhere
+            // else a Spec ID record would redefine the banks mid-log.
+            if SpecIDEvent.looksLikeSpecID(event.data[...]), !headerAllowed {
+                throw .invalid("event \(event.number) is a second Spec ID header", offset: event.offset)
+            }
+            if event.data.starts(with: EventLog.startupLocalitySignature) {
+                guard event.pcr == 0, event.data.count == 17 else {
+                    throw .invalid(
+                        "event \(event.number): StartupLocality must be on PCR 0 with 17 bytes of data", offset: event.offset)
+                }
+                guard event.data[16] <= 4 else {
+                    throw .invalid("event \(event.number): StartupLocality \(event.data[16]) is not 0 to 4", offset: event.offset)
+                }
+                guard !sawStartupLocality, !pcr0Extended else {
+                    throw .invalid(
+                        "event \(event.number): StartupLocality must come once, before any PCR 0 measurement",
+                        offset: event.offset)
+                }
+                sawStartupLocality = true
+            }
+        }
+    }
+
+    /// The parser proper: checks every record and hands each to `visit` in order, without
+    /// keeping them (so that replay can stream). Errors from `visit` propagate unchanged.
+    static func scan(
+        _ bytes: ArraySlice<UInt8>, limits: Limits, strict: Bool, visit: (UnverifiedEvent) throws -> Void
+    ) throws -> Header {
         guard bytes.count <= limits.maximumLogSize else {
-            throw .limit("event log is \(bytes.count) bytes, more than the \(limits.maximumLogSize)-byte limit", offset: 0)
+            throw ParseError.limit(
+                "event log is \(bytes.count) bytes, more than the \(limits.maximumLogSize)-byte limit", offset: 0)
         }
         var reader = ByteReader(slice: bytes)
-        guard !reader.isEmpty else { throw .truncated("event log is empty", offset: 0) }
+        guard !reader.isEmpty else { throw ParseError.truncated("event log is empty", offset: 0) }
+        var rules = RecordRules()
         let first = try Self.readSHA1Record(&reader, number: 0, limits: limits)
-        var events: [UnverifiedEvent] = []
-        if first.type == .noAction, first.data.starts(with: Array("Spec ID Event03".utf8)) {
-            guard first.pcr == 0 else {
-                throw .invalid("Spec ID header is on PCR \(first.pcr), not 0", offset: first.offset)
-            }
-            guard first.digests[.sha1]?.allSatisfy({ $0 == 0 }) ?? false else {
-                throw .invalid("Spec ID header digest is not all zeros", offset: first.offset + 8)
-            }
-            // The event data starts after pcrIndex, eventType, digest[20] and eventSize.
-            var headerData = first.data
-            if !strict, let widened = EventLogWorkarounds.vendorInfoOutsideEventSize(headerData, reader: &reader) {
-                headerData = widened
-                workaroundsApplied.append(.vendorInfoOutsideEventSize)
-            }
-            var dataReader = ByteReader(headerData, baseOffset: first.offset + 32)
-            let specID = try SpecIDEvent(parsing: &dataReader)
-            format = .cryptoAgile
-            self.specID = specID
-            var number = 1
-            var carried: [HashAlgorithm]?
-            while !reader.isEmpty {
-                guard number <= limits.maximumEventCount else {
-                    throw .limit("more than \(limits.maximumEventCount) event records", offset: reader.offset)
-                }
-                let event = try Self.readEvent2(
-                    &reader, number: number, specID: specID, carried: carried, strict: strict, limits: limits)
-                try Self.checkRecord(event, events: events)
-                carried = carried ?? event.digests.algorithms
-                events.append(event)
-                number += 1
-            }
-            if let carried, carried.count < specID.algorithms.count {
-                recordBanks = carried
-                workaroundsApplied.append(.recordsCarryFewerBanksThanHeader)
-            }
-        } else {
-            format = .sha1
-            specID = nil
-            try Self.checkRecord(first, events: events, headerAllowed: true)
-            events.append(first)
+        guard first.type == .noAction, first.data.starts(with: Array("Spec ID Event03".utf8)) else {
+            // The SHA-1 format: every record is a TCG_PCR_EVENT.
+            try rules.check(first, headerAllowed: true)
+            try visit(first)
             var number = 1
             while !reader.isEmpty {
                 guard number <= limits.maximumEventCount else {
-                    throw .limit("more than \(limits.maximumEventCount) event records", offset: reader.offset)
+                    throw ParseError.limit("more than \(limits.maximumEventCount) event records", offset: reader.offset)
                 }
                 let event = try Self.readSHA1Record(&reader, number: number, limits: limits)
-                try Self.checkRecord(event, events: events)
-                events.append(event)
+                try rules.check(event)
+                try visit(event)
                 number += 1
             }
+            return Header(format: .sha1, specID: nil)
         }
-        self.events = events
+        guard first.pcr == 0 else {
+            throw ParseError.invalid("Spec ID header is on PCR \(first.pcr), not 0", offset: first.offset)
+        }
+        guard first.digests[.sha1]?.allSatisfy({ $0 == 0 }) ?? false else {
+            throw ParseError.invalid("Spec ID header digest is not all zeros", offset: first.offset + 8)
+        }
+        var header = Header(format: .cryptoAgile, specID: nil)
+        var headerData = first.data
+        if !strict, let widened = EventLogWorkarounds.vendorInfoOutsideEventSize(headerData, reader: &reader) {
+            headerData = widened
+            header.workarounds.append(.vendorInfoOutsideEventSize)
+        }
+        // The event data starts after pcrIndex, eventType, digest[20] and eventSize.
+        var dataReader = ByteReader(headerData, baseOffset: first.offset + 32)
+        let specID = try SpecIDEvent(parsing: &dataReader)
+        header.specID = specID
+        var number = 1
+        var carried: [HashAlgorithm]?
+        while !reader.isEmpty {
+            guard number <= limits.maximumEventCount else {
+                throw ParseError.limit("more than \(limits.maximumEventCount) event records", offset: reader.offset)
+            }
+            let event = try Self.readEvent2(
+                &reader, number: number, specID: specID, carried: carried, strict: strict, limits: limits)
+            try rules.check(event)
+            if carried == nil { carried = event.digests.algorithms }
+            try visit(event)
+            number += 1
+        }
+        if let carried, carried.count < specID.algorithms.count {
+            header.recordBanks = carried
+            header.workarounds.append(.recordsCarryFewerBanksThanHeader)
+        }
+        return header
     }
 
     /// Reads one `TCG_PCR_EVENT` (PFP §10.2.1): pcrIndex u32, eventType u32, digest[20],
@@ -252,37 +319,6 @@ public struct EventLog: Hashable, Sendable {
                 offset: sizeOffset)
         }
         return Array(try reader.readBytes(count, field: "event \(number) data (eventSize \(size))"))
-    }
-
-    /// Rules every record must satisfy beyond its layout.
-    private static func checkRecord(
-        _ event: UnverifiedEvent, events: [UnverifiedEvent], headerAllowed: Bool = false
-    ) throws(ParseError) {
-        guard event.pcr < UInt32(PCRValues.pcrCount) else {
-            throw .invalid("event \(event.number) names PCR \(event.pcr); a TPM has PCRs 0 to 23", offset: event.offset)
-        }
-        guard event.type == .noAction else { return }
-        // A SHA-1 format log may open with a TPM 1.2 "Spec ID Event02" header; anywhere
-        // else a Spec ID record would redefine the banks mid-log.
-        if SpecIDEvent.looksLikeSpecID(event.data[...]), !headerAllowed {
-            throw .invalid("event \(event.number) is a second Spec ID header", offset: event.offset)
-        }
-        if event.data.starts(with: startupLocalitySignature) {
-            guard event.pcr == 0, event.data.count == 17 else {
-                throw .invalid(
-                    "event \(event.number): StartupLocality must be on PCR 0 with 17 bytes of data", offset: event.offset)
-            }
-            guard event.data[16] <= 4 else {
-                throw .invalid("event \(event.number): StartupLocality \(event.data[16]) is not 0 to 4", offset: event.offset)
-            }
-            let earlier = events.contains { $0.type == .noAction && $0.data.starts(with: startupLocalitySignature) }
-            let pcr0Extended = events.contains { $0.pcr == 0 && $0.isExtended }
-            guard !earlier, !pcr0Extended else {
-                throw .invalid(
-                    "event \(event.number): StartupLocality must come once, before any PCR 0 measurement",
-                    offset: event.offset)
-            }
-        }
     }
 
     // MARK: Writing
@@ -369,7 +405,9 @@ public struct EventLog: Hashable, Sendable {
         }
         event.number = (events.last?.number ?? 0) + 1
         event.offset = (events.last.map { $0.offset + record($0).count }) ?? (specID.map { Self.headerRecord($0).count } ?? 0)
-        try Self.checkRecord(event, events: events)
+        var rules = RecordRules()
+        for earlier in events { try rules.check(earlier, headerAllowed: earlier.number == 0) }
+        try rules.check(event)
         events.append(event)
     }
 }
