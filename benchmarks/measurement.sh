@@ -84,7 +84,7 @@ echo "== 4. one TPM command per extended event (TPM.commandCount)"
 for i in 1 2 3 4 5 6 7 8 9 10; do head -c 4096 /dev/urandom >"$WORK/m$i"; done
 "$DOMB" measure --tpm "$TCTI" --log "$WORK/ten.log" --stats --close "$WORK"/m{1,2,3,4,5,6,7,8,9,10} \
     >/dev/null 2>"$WORK/cmd.stats"
-read -r _ COMMANDS _ _ _ _ EXTENDED <<<"$(cat "$WORK/cmd.stats")"
+COMMANDS=$(awk '{print $2}' "$WORK/cmd.stats"); EXTENDED=$(awk '{print $NF}' "$WORK/cmd.stats")
 echo "   $(cat "$WORK/cmd.stats")"
 echo "   RATIO (commands - 1 capability query) / extended events = $(ratio "$((COMMANDS - 1))" "$EXTENDED")   (target = 1)"
 tpm2_eventlog "$WORK/ten.log" >/dev/null 2>"$WORK/ten.err"

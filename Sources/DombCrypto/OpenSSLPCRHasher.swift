@@ -67,7 +67,7 @@ public final class OpenSSLPCRHasher: PCRHashing {
         return try result.get()
     }
 
-    public func extend(_ algorithm: HashAlgorithm, register: inout [UInt8], with digest: [UInt8]) throws {
+    public func extend(_ algorithm: HashAlgorithm, register: inout [UInt8], with digest: ArraySlice<UInt8>) throws {
         let (md, context) = try entry(for: algorithm)
         var length: UInt32 = 0
         var ok = EVP_DigestInit_ex2(context, md, nil) == 1

@@ -160,6 +160,11 @@ import Testing
         #expect(try MeasurementLogFile.read(path: path) == [4, 5])
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["log.bin"])
         #expect(try MeasurementLogFile.read(path: directory.file("missing")) == nil)
+        // Files that report size 0 (securityfs, procfs) are read to the end.
+        let procfs = try #require(try MeasurementLogFile.read(path: "/proc/self/maps"))
+        #expect(procfs.count > 100)
+        let big = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 >> 3) }
+        #expect(try MeasurementLogFile.read(path: try directory.write("big", big)) == big)
         #expect(throws: FileError.self) { try MeasurementLogFile.writeAtomically([1], to: directory.file("no/such/dir")) }
     }
 

@@ -129,7 +129,7 @@ public struct EventLog: Hashable, Sendable {
         events.reserveCapacity(min(bytes.count / 34 + 1, limits.maximumEventCount))
         let header: Header
         do {
-            header = try Self.scan(bytes, limits: limits, strict: strict) { event in events.append(event) }
+            header = try Self.scan(bytes, limits: limits, strict: strict) { record in events.append(record.event) }
         } catch let error as ParseError {
             throw error
         } catch {
@@ -140,185 +140,6 @@ public struct EventLog: Hashable, Sendable {
         recordBanks = header.recordBanks
         workaroundsApplied = header.workarounds
         self.events = events
-    }
-
-    /// What ``scan(_:limits:strict:visit:)`` learns besides the records.
-    struct Header {
-        var format: Format
-        var specID: SpecIDEvent?
-        var recordBanks: [HashAlgorithm]?
-        var workarounds: [EventLogWorkaround] = []
-    }
-
-    /// Cross-record rules, tracked as the records go by (no look-back over stored events).
-    struct RecordRules {
-        var sawStartupLocality = false
-        var pcr0Extended = false
-
-        mutating func check(_ event: UnverifiedEvent, headerAllowed: Bool = false) throws(ParseError) {
-            guard event.pcr < UInt32(PCRValues.pcrCount) else {
-                throw .invalid("event \(event.number) names PCR \(event.pcr); a TPM has PCRs 0 to 23", offset: event.offset)
-            }
-            guard event.type == .noAction else {
-                if event.pcr == 0 { pcr0Extended = true }
-                return
-            }
-            // A SHA-1 format log may open with a TPM 1.2 "Spec ID Event02" header; anywhere
-            // else a Spec ID record would redefine the banks mid-log.
-            if SpecIDEvent.looksLikeSpecID(event.data[...]), !headerAllowed {
-                throw .invalid("event \(event.number) is a second Spec ID header", offset: event.offset)
-            }
-            if event.data.starts(with: EventLog.startupLocalitySignature) {
-                guard event.pcr == 0, event.data.count == 17 else {
-                    throw .invalid(
-                        "event \(event.number): StartupLocality must be on PCR 0 with 17 bytes of data", offset: event.offset)
-                }
-                guard event.data[16] <= 4 else {
-                    throw .invalid("event \(event.number): StartupLocality \(event.data[16]) is not 0 to 4", offset: event.offset)
-                }
-                guard !sawStartupLocality, !pcr0Extended else {
-                    throw .invalid(
-                        "event \(event.number): StartupLocality must come once, before any PCR 0 measurement",
-                        offset: event.offset)
-                }
-                sawStartupLocality = true
-            }
-        }
-    }
-
-    /// The parser proper: checks every record and hands each to `visit` in order, without
-    /// keeping them (so that replay can stream). Errors from `visit` propagate unchanged.
-    static func scan(
-        _ bytes: ArraySlice<UInt8>, limits: Limits, strict: Bool, visit: (UnverifiedEvent) throws -> Void
-    ) throws -> Header {
-        guard bytes.count <= limits.maximumLogSize else {
-            throw ParseError.limit(
-                "event log is \(bytes.count) bytes, more than the \(limits.maximumLogSize)-byte limit", offset: 0)
-        }
-        var reader = ByteReader(slice: bytes)
-        guard !reader.isEmpty else { throw ParseError.truncated("event log is empty", offset: 0) }
-        var rules = RecordRules()
-        let first = try Self.readSHA1Record(&reader, number: 0, limits: limits)
-        guard first.type == .noAction, first.data.starts(with: Array("Spec ID Event03".utf8)) else {
-            // The SHA-1 format: every record is a TCG_PCR_EVENT.
-            try rules.check(first, headerAllowed: true)
-            try visit(first)
-            var number = 1
-            while !reader.isEmpty {
-                guard number <= limits.maximumEventCount else {
-                    throw ParseError.limit("more than \(limits.maximumEventCount) event records", offset: reader.offset)
-                }
-                let event = try Self.readSHA1Record(&reader, number: number, limits: limits)
-                try rules.check(event)
-                try visit(event)
-                number += 1
-            }
-            return Header(format: .sha1, specID: nil)
-        }
-        guard first.pcr == 0 else {
-            throw ParseError.invalid("Spec ID header is on PCR \(first.pcr), not 0", offset: first.offset)
-        }
-        guard first.digests[.sha1]?.allSatisfy({ $0 == 0 }) ?? false else {
-            throw ParseError.invalid("Spec ID header digest is not all zeros", offset: first.offset + 8)
-        }
-        var header = Header(format: .cryptoAgile, specID: nil)
-        var headerData = first.data
-        if !strict, let widened = EventLogWorkarounds.vendorInfoOutsideEventSize(headerData, reader: &reader) {
-            headerData = widened
-            header.workarounds.append(.vendorInfoOutsideEventSize)
-        }
-        // The event data starts after pcrIndex, eventType, digest[20] and eventSize.
-        var dataReader = ByteReader(headerData, baseOffset: first.offset + 32)
-        let specID = try SpecIDEvent(parsing: &dataReader)
-        header.specID = specID
-        var number = 1
-        var carried: [HashAlgorithm]?
-        while !reader.isEmpty {
-            guard number <= limits.maximumEventCount else {
-                throw ParseError.limit("more than \(limits.maximumEventCount) event records", offset: reader.offset)
-            }
-            let event = try Self.readEvent2(
-                &reader, number: number, specID: specID, carried: carried, strict: strict, limits: limits)
-            try rules.check(event)
-            if carried == nil { carried = event.digests.algorithms }
-            try visit(event)
-            number += 1
-        }
-        if let carried, carried.count < specID.algorithms.count {
-            header.recordBanks = carried
-            header.workarounds.append(.recordsCarryFewerBanksThanHeader)
-        }
-        return header
-    }
-
-    /// Reads one `TCG_PCR_EVENT` (PFP §10.2.1): pcrIndex u32, eventType u32, digest[20],
-    /// eventSize u32, event[eventSize].
-    static func readSHA1Record(_ reader: inout ByteReader, number: Int, limits: Limits) throws(ParseError) -> UnverifiedEvent {
-        let offset = reader.offset
-        let pcr = try reader.readLE(UInt32.self, "event \(number) pcrIndex")
-        let type = EventType(rawValue: try reader.readLE(UInt32.self, "event \(number) eventType"))
-        let digest = Array(try reader.readBytes(20, field: "event \(number) SHA-1 digest"))
-        let data = try readEventData(&reader, number: number, limits: limits)
-        var digests = DigestSet()
-        digests[.sha1] = digest
-        return UnverifiedEvent(number: number, offset: offset, pcr: pcr, type: type, digests: digests, data: data)
-    }
-
-    /// Reads one `TCG_PCR_EVENT2` (PFP §10.2.2): pcrIndex u32, eventType u32,
-    /// TPML_DIGEST_VALUES {count u32, {hashAlg u16, digest[size from the Spec ID table]}},
-    /// eventSize u32, event[eventSize].
-    ///
-    /// Every record must carry exactly the header's banks; with firmware quirks allowed,
-    /// the first record may carry a subset and every later one must carry that same subset
-    /// (`carried`).
-    static func readEvent2(
-        _ reader: inout ByteReader, number: Int, specID: SpecIDEvent, carried: [HashAlgorithm]?, strict: Bool,
-        limits: Limits
-    ) throws(ParseError) -> UnverifiedEvent {
-        let offset = reader.offset
-        let pcr = try reader.readLE(UInt32.self, "event \(number) pcrIndex")
-        let type = EventType(rawValue: try reader.readLE(UInt32.self, "event \(number) eventType"))
-        let countOffset = reader.offset
-        let count = try reader.readLE(UInt32.self, "event \(number) digest count")
-        let expectedCount = carried?.count ?? specID.algorithms.count
-        let subsetAllowed = !strict && carried == nil && count >= 1 && count < specID.algorithms.count
-        guard count == expectedCount || subsetAllowed else {
-            throw .invalid(
-                "event \(number) carries \(count) digests but \(carried == nil ? "the Spec ID header lists" : "earlier records carry") \(expectedCount) banks (\((carried ?? specID.banks).map(\.name).joined(separator: ", ")))",
-                offset: countOffset)
-        }
-        var digests = DigestSet()
-        for index in 0..<Int(count) {
-            let algorithmOffset = reader.offset
-            let algorithm = HashAlgorithm(rawValue: try reader.readLE(UInt16.self, "event \(number) digest[\(index)] hashAlg"))
-            guard let entry = specID.algorithms.first(where: { $0.algorithm == algorithm }) else {
-                throw .invalid(
-                    "event \(number) has a digest for algorithm \(algorithm), which the Spec ID header does not list",
-                    offset: algorithmOffset)
-            }
-            guard digests[algorithm] == nil else {
-                throw .invalid("event \(number) has two \(algorithm) digests", offset: algorithmOffset)
-            }
-            if let carried, !carried.contains(algorithm) {
-                throw .invalid(
-                    "event \(number) has a \(algorithm) digest; earlier records carry only \(carried.map(\.name).joined(separator: ", "))",
-                    offset: algorithmOffset)
-            }
-            digests[algorithm] = Array(try reader.readBytes(entry.digestSize, field: "event \(number) \(algorithm) digest"))
-        }
-        let data = try readEventData(&reader, number: number, limits: limits)
-        return UnverifiedEvent(number: number, offset: offset, pcr: pcr, type: type, digests: digests, data: data)
-    }
-
-    private static func readEventData(_ reader: inout ByteReader, number: Int, limits: Limits) throws(ParseError) -> [UInt8] {
-        let sizeOffset = reader.offset
-        let size = try reader.readLE(UInt32.self, "event \(number) eventSize")
-        guard let count = Int(exactly: size), count <= limits.maximumEventDataSize else {
-            throw .limit(
-                "event \(number) data is \(size) bytes, more than the \(limits.maximumEventDataSize)-byte limit",
-                offset: sizeOffset)
-        }
-        return Array(try reader.readBytes(count, field: "event \(number) data (eventSize \(size))"))
     }
 
     // MARK: Writing
@@ -406,7 +227,7 @@ public struct EventLog: Hashable, Sendable {
         event.number = (events.last?.number ?? 0) + 1
         event.offset = (events.last.map { $0.offset + record($0).count }) ?? (specID.map { Self.headerRecord($0).count } ?? 0)
         var rules = RecordRules()
-        for earlier in events { try rules.check(earlier, headerAllowed: earlier.number == 0) }
+        for earlier in events { try rules.check(earlier, headerAllowed: earlier.number == 0 && format == .sha1) }
         try rules.check(event)
         events.append(event)
     }

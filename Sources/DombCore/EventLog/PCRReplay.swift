@@ -13,7 +13,7 @@ public protocol PCRHashing {
     func extend(_ algorithm: HashAlgorithm, _ old: [UInt8], with digest: [UInt8]) throws -> [UInt8]
     /// Replaces `register` with `H(register ‖ digest)`. Replay calls this once per record
     /// and bank; implementations may override it to reuse `register`'s storage.
-    func extend(_ algorithm: HashAlgorithm, register: inout [UInt8], with digest: [UInt8]) throws
+    func extend(_ algorithm: HashAlgorithm, register: inout [UInt8], with digest: ArraySlice<UInt8>) throws
 }
 
 extension PCRHashing {
@@ -21,8 +21,8 @@ extension PCRHashing {
         try self.digest(algorithm, (old + digest)[...])
     }
 
-    public func extend(_ algorithm: HashAlgorithm, register: inout [UInt8], with digest: [UInt8]) throws {
-        register = try extend(algorithm, register, with: digest)
+    public func extend(_ algorithm: HashAlgorithm, register: inout [UInt8], with digest: ArraySlice<UInt8>) throws {
+        register = try extend(algorithm, register, with: Array(digest))
     }
 
     /// The digests of `data` in each of `banks`.
@@ -63,7 +63,10 @@ extension EventLog {
     /// until compared with a TPM (``verify(against:using:)``).
     public func replay(using hasher: some PCRHashing) throws -> PCRValues {
         var state = ReplayState()
-        for index in events.indices { try state.apply(events[index], using: hasher) }
+        for index in events.indices {
+            let event = events[index]
+            try state.apply(pcr: event.pcr, type: event.type, data: event.data[...], using: hasher) { event.digests[$0]?[...] }
+        }
         return state.values
     }
 
@@ -76,7 +79,9 @@ extension EventLog {
         parsing bytes: ArraySlice<UInt8>, limits: Limits = .default, strict: Bool = false, using hasher: some PCRHashing
     ) throws -> PCRValues {
         var state = ReplayState()
-        _ = try scan(bytes, limits: limits, strict: strict) { event in try state.apply(event, using: hasher) }
+        _ = try scan(bytes, limits: limits, strict: strict) { record in
+            try state.apply(pcr: record.pcr, type: record.type, data: record.data, using: hasher) { record.digest($0) }
+        }
         return state.values
     }
 }
@@ -89,20 +94,23 @@ struct ReplayState {
     /// registers[bank index][pcr]
     private var registers: [[[UInt8]?]] = []
 
-    mutating func apply(_ event: UnverifiedEvent, using hasher: some PCRHashing) throws {
-        guard event.type != .noAction else {
-            if event.data.count == 17, event.data.starts(with: EventLog.startupLocalitySignature) {
-                locality = event.data[16]
+    mutating func apply(
+        pcr: UInt32, type: EventType, data: ArraySlice<UInt8>, using hasher: some PCRHashing,
+        digest: (HashAlgorithm) -> ArraySlice<UInt8>?
+    ) throws {
+        guard type != .noAction else {
+            if data.count == 17, data.starts(with: EventLog.startupLocalitySignature) {
+                locality = data[data.startIndex + 16]
             }
             return
         }
         if banks.isEmpty {
-            banks = event.digests.algorithms
+            banks = HashAlgorithm.known.filter { digest($0) != nil }
             registers = Array(repeating: Array(repeating: nil, count: PCRValues.pcrCount), count: banks.count)
         }
-        let pcr = Int(event.pcr)
+        let pcr = Int(pcr)
         for (index, bank) in banks.enumerated() {
-            guard let digest = event.digests[bank] else { continue }
+            guard let digest = digest(bank) else { continue }
             var register = registers[index][pcr] ?? PCRValues.initialValue(bank, pcr: pcr, startupLocality: locality)
             registers[index][pcr] = nil  // keep the register uniquely referenced for the in-place extend
             try hasher.extend(bank, register: &register, with: digest)
