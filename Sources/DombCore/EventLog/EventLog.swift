@@ -240,8 +240,9 @@ public enum EventLogFuzz {
     public static func parse(_ bytes: [UInt8]) -> Bool {
         do {
             let log = try EventLog(parsing: bytes)
-            // Exercise the writer on whatever parsed.
+            // Exercise the writer and domb's record decoders on whatever parsed.
             _ = log.serialized()
+            for event in log.events { _ = try? DombEvent(event) }
             return true
         } catch {
             return false
