@@ -43,6 +43,14 @@ struct MeasureCommand: AsyncParsableCommand {
             throw ValidationError("PCR \(pcr) cannot be extended by domb: use 0–16 or 23")
         }
         if files.isEmpty && strings.isEmpty && !close { throw ValidationError("nothing to measure: give FILE… or --string") }
+        // Refuse unreadable inputs before anything is extended, so a typo does not leave a
+        // half-measured set behind.
+        for file in files {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory), !isDirectory.boolValue,
+                FileManager.default.isReadableFile(atPath: file)
+            else { throw ValidationError("\(file): not a readable file") }
+        }
     }
 
     func run() async throws {

@@ -93,6 +93,23 @@ import Testing
         }
     }
 
+    /// No strict prefix of a domb-written log parses, except at a record boundary (where it
+    /// is a shorter, valid log).
+    @Test func dripFeedOfADombLog() throws {
+        let plan = try Self.plan(kernel: [1, 2, 3], ramdisk: [4], banks: [.sha1, .sha256])
+        let prediction = try MeasurementPrediction.predict(plan, banks: [.sha1, .sha256])
+        let bytes = prediction.logBytes
+        var boundaries: Set<Int> = [bytes.count]
+        if let specID = prediction.log.specID { boundaries.insert(EventLog.headerRecord(specID).count) }
+        for event in prediction.log.events { boundaries.insert(event.offset) }
+        #expect(boundaries.count == prediction.log.events.count + 1)
+        for length in 0..<bytes.count {
+            let parsed = try? EventLog(parsing: bytes[..<length], strict: true)
+            #expect((parsed != nil) == boundaries.contains(length), "prefix of \(length) bytes")
+        }
+        #expect(try EventLog(parsing: bytes, strict: true).serialized() == bytes)
+    }
+
     @Test func missingRequiredBankIsRefusedBeforeAnyExtend() throws {
         try Swtpm.with { swtpm in
             let tpm = try TPM(try TCTIConfiguration(parsing: swtpm.tcti))
