@@ -94,7 +94,7 @@ struct TestELF {
         layout.noteSize = noteData.bytes.count
         var body = noteData.bytes
         let legacyOffset = layout.noteOffset + body.count
-        let legacyBytes = legacyGuest.map { Array($0.utf8) + [0] } ?? []
+        let legacyBytes: [UInt8] = legacyGuest.map { Array($0.utf8) + [0] } ?? []
         body += legacyBytes
         body += [UInt8](repeating: 0, count: filler)
         // Section names.
@@ -191,7 +191,7 @@ struct TestBzImage {
     var payloadLengthOverride: UInt32?
 
     var bytes: [UInt8] {
-        var image = [UInt8](repeating: 0, count: (Int(setupSectors) + 1) * 512)
+        var image = [UInt8](repeating: 0, count: max(Int(setupSectors) + 1, 2) * 512)
         image[0x1F1] = setupSectors
         patch(&image, at: 0x1FE, UInt16(0xAA55))
         image[0x202..<0x206] = ArraySlice("HdrS".utf8)
