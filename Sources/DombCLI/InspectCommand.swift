@@ -64,7 +64,7 @@ struct InspectCommand: ParsableCommand {
             }
         }
         if json {
-            let data = try JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys])
+            let data = try JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
             print(String(decoding: data, as: UTF8.self))
         }
         if failed { throw ExitCode(1) }
