@@ -160,7 +160,8 @@ public struct Decompressor: Decompressing {
                 "the data is not a \(format) stream (libarchive filter code \(detected))")
         }
         var output: [UInt8] = []
-        output.reserveCapacity(min(limit, max(buffer.count * 4, 1 << 20)))
+        // Kernels compress about 8:1; reserve for that (untouched pages cost nothing) to avoid regrowth.
+        output.reserveCapacity(min(limit, 256 << 20, max(buffer.count * 10, 1 << 20)))
         while true {
             var block: UnsafeRawPointer?
             var size = 0
