@@ -61,7 +61,10 @@ import json, sys
 r = json.load(sys.stdin)[0]
 print("offset=%d length=%d" % (r["bzImage"]["payloadOffset"], r["bzImage"]["payloadLength"]))')"
 # The payload without its 4-byte size trailer (which xz would call trailing garbage).
-tail -c +$((offset + 1)) "$kernel" | head -c $((length - 4)) > "$out/payload.xz"
+python3 -c 'import sys
+with open(sys.argv[1], "rb") as f:
+    f.seek(int(sys.argv[2])); data = f.read(int(sys.argv[3]) - 4)
+open(sys.argv[4], "wb").write(data)' "$kernel" "$offset" "$length" "$out/payload.xz"
 best_xz=""; best_domb=""
 for _ in $(seq "$runs"); do
     t0=$(now); xz -dc "$out/payload.xz" > /dev/null; t1=$(now)
