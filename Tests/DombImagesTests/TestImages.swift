@@ -94,7 +94,7 @@ struct TestELF {
         layout.noteSize = noteData.bytes.count
         var body = noteData.bytes
         let legacyOffset = layout.noteOffset + body.count
-        let legacyBytes: [UInt8] = legacyGuest.map { Array($0.utf8) + [0] } ?? []
+        let legacyBytes: [UInt8] = legacyGuest.map { Array($0.utf8) + [UInt8(0)] } ?? []
         body += legacyBytes
         body += [UInt8](repeating: 0, count: filler)
         // Section names.
