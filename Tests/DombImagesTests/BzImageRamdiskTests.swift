@@ -164,3 +164,18 @@ import Testing
         #expect(unknown.format == .unknown && unknown.supportedModes.isEmpty)
     }
 }
+
+@Suite struct CompressedKernelTests {
+    /// xc_dom_kernel_file gunzips a whole kernel file; other compressions stay packed.
+    @Test func gzipELFIsAKernelOtherCompressionsAreRefused() throws {
+        let elf = try TestFiles.bytes("pv-kernel.elf")
+        let gz = try TestFiles.inspector.inspect(try TestFiles.compress(elf, .gzip))
+        #expect(gz.format == .compressed && gz.kind == .kernel && gz.compression == .gzip)
+        #expect(gz.supportedModes == [.pv])
+        #expect(gz.decompressedSize == elf.count)
+        let xz = try TestFiles.inspector.inspect(try TestFiles.compress(elf, .xz))
+        #expect(xz.supportedModes.isEmpty)
+        #expect(xz.refusals["pv"] == "an xz-compressed ELF: Xen only unpacks gzip kernels")
+        #expect(xz.notes.count == 9)
+    }
+}
