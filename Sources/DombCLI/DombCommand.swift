@@ -19,6 +19,7 @@ public struct DombCommand: AsyncParsableCommand {
         version: DombVersion.current,
         subcommands: [
             TPMCommand.self,
+            XenstoreCommand.self,
         ]
     )
 

@@ -1,0 +1,55 @@
+//===----------------------------------------------------------------------===//
+// domb — Xen Hyperlaunch boot domain with TPM measured launch
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+
+import ArgumentParser
+import DombCore
+import Foundation
+
+/// Reads a launch description into a `LaunchSpec`.
+///
+/// Today: the model's own JSON form (`JSONDecoder` of `LaunchSpec`). The Hyperlaunch
+/// device tree (`.dts`/`.dtb`) and `xl.cfg` loaders plug in here, one line each.
+enum LaunchSpecLoading {
+    static let maximumSize = 16 << 20
+
+    static func load(_ path: String) throws -> LaunchSpec {
+        let lower = path.lowercased()
+        if lower.hasSuffix(".json") { return try loadJSON(path) }
+        // if lower.hasSuffix(".dts") || lower.hasSuffix(".dtb") { return try <DT loader>(path) }
+        // if lower.hasSuffix(".cfg") { return try <xl.cfg loader>(path) }
+        throw ValidationError("\(path): unsupported launch description (this build reads LaunchSpec JSON, *.json)")
+    }
+
+    static func loadJSON(_ path: String) throws -> LaunchSpec {
+        let data = try readFile(path)
+        do {
+            return try JSONDecoder().decode(LaunchSpec.self, from: data)
+        } catch let error as DecodingError {
+            throw ValidationError("\(path): not a LaunchSpec JSON document: \(describe(error))")
+        }
+    }
+
+    static func readFile(_ path: String) throws -> Data {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw ValidationError("\(path): cannot open") }
+        defer { try? handle.close() }
+        let data = try handle.read(upToCount: maximumSize + 1) ?? Data()
+        guard data.count <= maximumSize else { throw ValidationError("\(path): larger than \(maximumSize) bytes") }
+        return data
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+        }
+        switch error {
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+            return "\(path(context).isEmpty ? "" : path(context) + ": ")\(context.debugDescription)"
+        case .keyNotFound(let key, let context):
+            return "\(path(context)): missing key \"\(key.stringValue)\""
+        @unknown default:
+            return "\(error)"
+        }
+    }
+}
