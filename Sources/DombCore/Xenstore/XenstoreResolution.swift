@@ -119,6 +119,7 @@ extension XenstorePlan {
         var nodes: [XenstoreResolvedPlan.Node] = []
         var introductions: [XenstoreResolvedPlan.Introduction] = []
         var seenDomids: [UInt32: String] = [:]
+        var seenPaths: [String: String] = [:]
         for domain in domains {
             do throws(ParseError) {
                 for path in domain.remove {
@@ -129,6 +130,9 @@ extension XenstorePlan {
                 for node in domain.nodes {
                     let path = try render(node.path)
                     try XenstorePath.validate(path)
+                    if let other = seenPaths.updateValue(domain.name, forKey: path) {
+                        throw .invalid("node \(path) is also planned for \"\(other)\" (same domid or uuid?)")
+                    }
                     let text = try render(node.value)
                     guard path.utf8.count + 1 + text.utf8.count <= XenstoreLimits.payloadMax else {
                         throw .limit("node \(path): value of \(text.utf8.count) bytes exceeds XENSTORE_PAYLOAD_MAX")
