@@ -19,7 +19,7 @@ enum LaunchSpecLoading {
         if lower.hasSuffix(".json") { return try loadJSON(path) }
         // if lower.hasSuffix(".dts") || lower.hasSuffix(".dtb") { return try <DT loader>(path) }
         // if lower.hasSuffix(".cfg") { return try <xl.cfg loader>(path) }
-        throw ValidationError("\(path): unsupported launch description (this build reads LaunchSpec JSON, *.json)")
+        throw CommandError("\(path): unsupported launch description (this build reads LaunchSpec JSON, *.json)")
     }
 
     static func loadJSON(_ path: String) throws -> LaunchSpec {
@@ -27,15 +27,15 @@ enum LaunchSpecLoading {
         do {
             return try JSONDecoder().decode(LaunchSpec.self, from: data)
         } catch let error as DecodingError {
-            throw ValidationError("\(path): not a LaunchSpec JSON document: \(describe(error))")
+            throw CommandError("\(path): not a LaunchSpec JSON document: \(describe(error))")
         }
     }
 
     static func readFile(_ path: String) throws -> Data {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw ValidationError("\(path): cannot open") }
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw CommandError("\(path): cannot open") }
         defer { try? handle.close() }
         let data = try handle.read(upToCount: maximumSize + 1) ?? Data()
-        guard data.count <= maximumSize else { throw ValidationError("\(path): larger than \(maximumSize) bytes") }
+        guard data.count <= maximumSize else { throw CommandError("\(path): larger than \(maximumSize) bytes") }
         return data
     }
 
@@ -52,4 +52,10 @@ enum LaunchSpecLoading {
             return "\(error)"
         }
     }
+}
+
+/// A failure of a command's work (not of its arguments): printed as "Error: …", exit 1.
+struct CommandError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
 }

@@ -69,7 +69,7 @@ struct XenstoreCommand: ParsableCommand {
             do {
                 client = try XenstoreClient()
             } catch {
-                throw ValidationError("cannot apply \(plan): \(error)")
+                throw CommandError("cannot apply \(plan): \(error)")
             }
             let report = try XenstoreApplier(maximumAttempts: maxAttempts, introduce: !noIntroduce).apply(resolved, to: client)
             print("wrote \(report.nodesWritten) nodes in \(report.attempts) transaction attempt(s); introduced: \(report.introduced.isEmpty ? "none" : report.introduced.joined(separator: ", "))")
@@ -108,7 +108,7 @@ func loadPlan(_ path: String) throws -> XenstorePlan {
         try ContextError.wrap(path) { try plan.validate() }
         return plan
     } catch let error as DecodingError {
-        throw ValidationError("\(path): not a Xenstore plan: \(LaunchSpecLoading.describe(error))")
+        throw CommandError("\(path): not a Xenstore plan: \(LaunchSpecLoading.describe(error))")
     }
 }
 
@@ -117,6 +117,6 @@ func loadValues(_ path: String) throws -> [String: XenstoreBuildValues] {
     do {
         return try JSONDecoder().decode([String: XenstoreBuildValues].self, from: data)
     } catch let error as DecodingError {
-        throw ValidationError("\(path): not a JSON object of build values per domain: \(LaunchSpecLoading.describe(error))")
+        throw CommandError("\(path): not a JSON object of build values per domain: \(LaunchSpecLoading.describe(error))")
     }
 }

@@ -21,9 +21,13 @@ extension XenstorePlan {
                 out += ": \"${\(name):?set \(name) to the \(placeholder.kind.rawValue) of domain \(Self.shellQuote(placeholder.domain))}\"\n"
             }
         }
+        // As `apply` does: first every stale subtree, then the nodes in plan order.
+        out += "\n# Stale subtrees of earlier domains with the same ids\n"
+        for domain in domains {
+            for path in domain.remove { out += "xenstore-rm \(render(path)) 2>/dev/null || true\n" }
+        }
         for domain in domains {
             out += "\n# Domain \(domain.name.replacing("\n", with: " "))\n"
-            for path in domain.remove { out += "xenstore-rm \(render(path)) 2>/dev/null || true\n" }
             for node in domain.nodes {
                 out += "xenstore-write \(render(node.path)) \(render(node.value, escapeBackslash: true))\n"
                 out += "xenstore-chmod \(render(node.path))" + node.perms.map { " " + render("\($0.access.rawValue)\($0.domid)") }.joined() + "\n"
