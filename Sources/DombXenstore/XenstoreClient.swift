@@ -22,8 +22,8 @@ public final class XenstoreClient: XenstoreWriting {
             let code = errno
             throw XenstoreError(
                 operation: "open", errno: code, errnoName: Self.name(code),
-                detail: "no xenstored socket (/run/xenstored/socket) and no /dev/xen/xenbus: domb must run in dom0 "
-                    + "(or the Xenstore domain's peer) on a Xen host")
+                detail: "no xenstored socket (/run/xenstored/socket) and no /dev/xen/xenbus: "
+                    + "domb must run in dom0 on a Xen host with xenstored running")
         }
         self.handle = handle
     }

@@ -69,7 +69,6 @@ public struct XenstorePlanner: Sendable {
         var remaining = domains
         var result: [DomainSpec] = []
         while !remaining.isEmpty {
-            let users = Set(remaining.flatMap { domain in domain.devices.map(\.backend).filter { $0 != domain.name } })
             if let index = remaining.firstIndex(where: { candidate in
                 // Ready when no other remaining domain is one of its backends.
                 !candidate.devices.contains { device in
@@ -79,7 +78,6 @@ public struct XenstorePlanner: Sendable {
                 result.append(remaining.remove(at: index))
             } else {
                 // A cycle: keep spec order for the rest.
-                _ = users
                 result.append(contentsOf: remaining)
                 remaining.removeAll()
             }

@@ -99,7 +99,7 @@ extension XenstorePlan {
         try validate()
         func value(_ placeholder: XenstorePlaceholder) throws(ParseError) -> String {
             guard let text = values[placeholder.domain]?.text(for: placeholder.kind) else {
-                throw .invalid("domain \"\(placeholder.domain)\": no value for \(placeholder)")
+                throw .invalid("no value for \(placeholder)")
             }
             try Self.checkResolved(text, for: placeholder)
             return text

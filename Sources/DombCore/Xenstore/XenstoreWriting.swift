@@ -55,7 +55,8 @@ public protocol XenstoreWriting {
     func introduceDomain(domid: UInt32, ringRef: UInt64, port: UInt32) throws(XenstoreError)
 }
 
-/// Why applying a plan failed; nothing of the plan stays written unless `partial` says so.
+/// Why applying a plan failed. Nothing of the plan stays written: a failed transaction is
+/// aborted, and a failed introduction removes the plan's nodes again.
 public struct XenstoreApplyError: Error, CustomStringConvertible, Sendable {
     public var reason: String
     public var underlying: XenstoreError?
