@@ -5,21 +5,20 @@
 
 import ArgumentParser
 import DombCore
+import DombFDT
 import Foundation
 
 /// Reads a launch description into a `LaunchSpec`.
 ///
-/// Today: the model's own JSON form (`JSONDecoder` of `LaunchSpec`). The Hyperlaunch
-/// device tree (`.dts`/`.dtb`) and `xl.cfg` loaders plug in here, one line each.
+/// `*.json` is the model's own JSON form (`JSONDecoder` of `LaunchSpec`); everything else
+/// goes to the launch-description loader (`.dts`, `.dtb`, xl.cfg).
 enum LaunchSpecLoading {
     static let maximumSize = 16 << 20
 
     static func load(_ path: String) throws -> LaunchSpec {
         let lower = path.lowercased()
         if lower.hasSuffix(".json") { return try loadJSON(path) }
-        // if lower.hasSuffix(".dts") || lower.hasSuffix(".dtb") { return try <DT loader>(path) }
-        // if lower.hasSuffix(".cfg") { return try <xl.cfg loader>(path) }
-        throw CommandError("\(path): unsupported launch description (this build reads LaunchSpec JSON, *.json)")
+        return try LaunchFile.load(path).spec
     }
 
     static func loadJSON(_ path: String) throws -> LaunchSpec {
