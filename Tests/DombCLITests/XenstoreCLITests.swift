@@ -148,3 +148,35 @@ import Testing
         #expect(apply.stderrText.contains("ends with '/'"), "\(apply.stderrText)")
     }
 }
+
+/// Every plan the examples produce is valid for C xenstored, before and after resolution
+/// with every placeholder at its longest value.
+@Suite struct XenstoreExamplePlanTests {
+    static let examples = [
+        "examples/system.dts", "examples/xl/equivalent.dts", "examples/xl/netback.cfg", "examples/xenstore/launch.json",
+    ]
+
+    @Test(arguments: examples)
+    func examplePlanIsValid(_ example: String) throws {
+        let result = try DombBinary.run(["xenstore", "plan", "\(Repository.root)/\(example)"])
+        #expect(result.status == 0, "\(result.stderrText)")
+        let plan = try JSONDecoder().decode(XenstorePlan.self, from: Data(result.stdout))
+        try plan.validate()
+        #expect(plan.canonicalBytes() == result.stdout)
+        var longest: [String: XenstoreBuildValues] = [:]
+        for (index, domain) in plan.domains.enumerated() {
+            longest[domain.name] = XenstoreBuildValues(
+                domid: 32000 + UInt32(index), uuid: String(format: "eeeeeeee-eeee-4eee-beee-%012x", index), storePort: .max,
+                storeRingRef: .max, consolePort: .max, consoleRingRef: .max, startTime: "18446744073709551615.99")
+        }
+        let resolved = try plan.resolve(longest)
+        #expect(!resolved.nodes.isEmpty)
+        for node in resolved.nodes {
+            try XenstorePath.validate(node.path)
+            #expect(node.path.utf8.count + 1 + node.value.utf8.count <= XenstoreLimits.payloadMax)
+            #expect(!node.perms.isEmpty)
+        }
+        for path in resolved.removals { try XenstorePath.validate(path) }
+        #expect(Set(resolved.nodes.map(\.path)).count == resolved.nodes.count)
+    }
+}

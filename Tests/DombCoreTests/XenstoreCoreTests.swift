@@ -156,6 +156,20 @@ import Testing
         #expect(error?.reason.contains("/vm/\(XenstoreCast.uuid)") == true)
     }
 
+    /// xl's check-xl-vif-parse cases (tools/xl/check-xl-vif-parse).
+    @Test func vifRates() throws {
+        let cases: [(String, String)] = [
+            ("100000B/s", "5000,50000"), ("2000000B/s@50ms", "100000,50000"), ("2KB/s@50ms", "100,50000"),
+            ("2MB/s@50ms", "100000,50000"), ("16Mb/s@50ms", "100000,50000"), ("2GB/s@50us", "100000,50"),
+            ("1MB/s@1s", "1000000,1000000"), ("1MB/s@1", "1000000,1000000"), ("8Kb/s@20000us", "20,20000"),
+        ]
+        for (rate, stored) in cases {
+            let guest = XenstoreCast.guest(devices: [DeviceSpec(kind: .vif, settings: ["rate": rate])])
+            let plan = try XenstoreCast.resolvedPlan([guest])
+            #expect(plan.nodes.first { $0.path == "/local/domain/0/backend/vif/5/0/rate" }?.value == stored, "\(rate)")
+        }
+    }
+
     @Test func startTimeText() {
         #expect(XenstoreBuildValues.startTime(seconds: 1_700_000_000, microseconds: 420_000) == "1700000000.42")
         #expect(XenstoreBuildValues.startTime(seconds: 5, microseconds: 9_999) == "5.00")
@@ -177,7 +191,9 @@ import Testing
             ([DeviceSpec(kind: .vif, backend: "nowhere")], "\"nowhere\" is not a domain"),
             ([DeviceSpec(kind: .vif, backend: "guest")], "its own domain"),
             ([DeviceSpec(kind: .vif, settings: ["mac": "00:16:3e:00:00"])], "six hex pairs"),
-            ([DeviceSpec(kind: .vif, settings: ["rate": "10Mb/s"])], "rate"),
+            ([DeviceSpec(kind: .vif, settings: ["rate": "10ZB/m"])], "rate"),
+            ([DeviceSpec(kind: .vif, settings: ["rate": "0B/s"])], "rate"),
+            ([DeviceSpec(kind: .vif, settings: ["rate": "1MB/s@5h"])], "rate"),
             ([DeviceSpec(kind: .vtpm)], "vtpm needs uuid"),
             ([DeviceSpec(kind: .p9, settings: ["tag": "t"])], "9pfs needs"),
             ([DeviceSpec(kind: .console), DeviceSpec(kind: .console)], "only one console"),
@@ -205,7 +221,11 @@ import Testing
         headless.name = "nox"
         headless.domid = 9
         headless.enhanced = .noXenstore
-        let plan = try XenstorePlanner().plan(LaunchSpec(domains: [dom0, domB, headless, XenstoreCast.guest()]))
+        var xenstored = XenstoreCast.vtpmManager
+        xenstored.name = "xenstore"
+        xenstored.domid = 1
+        xenstored.capabilities = .xenstore
+        let plan = try XenstorePlanner().plan(LaunchSpec(domains: [dom0, domB, headless, xenstored, XenstoreCast.guest()]))
         #expect(plan.domains.map(\.name) == ["guest"])
     }
 }

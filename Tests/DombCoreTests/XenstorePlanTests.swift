@@ -52,7 +52,7 @@ import Testing
             DeviceSpec(
                 kind: .vif, backend: "drv",
                 settings: [
-                    "mac": "00:16:3e:0a:0b:0c", "mtu": "9000", "ip": "10.0.0.5", "vifname": "web0", "rate": "1250000,50000",
+                    "mac": "00:16:3e:0a:0b:0c", "mtu": "9000", "ip": "10.0.0.5", "vifname": "web0", "rate": "200Mb/s",
                     "script": "vif-route", "bridge": "br-dmz",
                 ]),
         ])

@@ -260,11 +260,7 @@ enum XenstoreDeviceLayout {
         if let ip = settings["ip"] { back.append(("ip", XenstoreTemplate(literal: ip))) }
         if let gatewaydev = settings["gatewaydev"] { back.append(("gatewaydev", XenstoreTemplate(literal: gatewaydev))) }
         if let rate = settings["rate"] {
-            // libxl's stored form "<bytes per interval>,<interval in µs>".
-            let parts = rate.split(separator: ",", omittingEmptySubsequences: false)
-            guard parts.count == 2, let bytes = UInt64(parts[0]), let usecs = UInt32(parts[1]), usecs > 0 else {
-                throw .invalid("rate \"\(rate)\": give libxl's form <bytes>,<microseconds>")
-            }
+            let (bytes, usecs) = try parseRate(rate)
             back.append(("rate", "\(bytes),\(usecs)"))
         }
         if mtu != 1500 { back.append(("mtu", "\(mtu)")) }
@@ -364,6 +360,49 @@ enum XenstoreDeviceLayout {
             irq += 1
         }
         return (deviceBase, deviceIRQ)
+    }
+
+    /// xl's vif `rate=` (`xlu_vif_parse_rate`, libxlu_vif.c): `<n>[GMK](B|b)/s[@<n>[m|u][s]]`,
+    /// G/M/K decimal, `b` bits, default interval 50 ms; stored as bytes per interval and
+    /// the interval in microseconds.
+    static func parseRate(_ text: String) throws(ParseError) -> (UInt64, UInt32) {
+        let parts = text.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false)
+        let rate = Array(parts[0].utf8)
+        func leadingNumber(_ bytes: [UInt8]) -> (UInt64, Int)? {
+            let digits = bytes.prefix { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+            guard !digits.isEmpty, digits.count <= 20 else { return nil }
+            let string = String(decoding: digits, as: UTF8.self)
+            // strtoull(..., 0): a leading 0 means octal.
+            let value = string.count > 1 && string.hasPrefix("0") ? UInt64(string.dropFirst(), radix: 8) : UInt64(string)
+            return value.map { ($0, digits.count) }
+        }
+        guard let (amount, used) = leadingNumber(rate), amount > 0, amount <= UInt64(UInt32.max) else {
+            throw .invalid("rate \"\(text)\": no rate, zero, or over 2^32")
+        }
+        let unit = String(decoding: rate[used...], as: UTF8.self)
+        let units: [String: (UInt64, Bool)] = [
+            "B/s": (1, false), "b/s": (1, true), "KB/s": (1000, false), "Kb/s": (1000, true),
+            "MB/s": (1_000_000, false), "Mb/s": (1_000_000, true), "GB/s": (1_000_000_000, false), "Gb/s": (1_000_000_000, true),
+        ]
+        guard let (scale, bits) = units[unit] else { throw .invalid("rate \"\(text)\": unit must be [G|M|K]B/s or [G|M|K]b/s") }
+        let bytesPerSecond = amount * scale / (bits ? 8 : 1)
+        var interval: UInt64 = 50_000
+        if parts.count == 2 {
+            let spec = Array(parts[1].utf8)
+            guard let (value, count) = leadingNumber(spec), value > 0, value <= UInt64(UInt32.max) else {
+                throw .invalid("rate \"\(text)\": bad replenishment interval")
+            }
+            switch String(decoding: spec[count...], as: UTF8.self) {
+            case "", "s": interval = value * 1_000_000
+            case "m", "ms": interval = value * 1000
+            case "u", "us": interval = value
+            default: throw .invalid("rate \"\(text)\": the interval unit must be s, ms or us")
+            }
+            guard interval <= UInt64(UInt32.max) else { throw .invalid("rate \"\(text)\": interval overflow") }
+        }
+        let (product, overflow) = bytesPerSecond.multipliedReportingOverflow(by: interval)
+        guard !overflow else { throw .invalid("rate \"\(text)\": overflow") }
+        return (product / 1_000_000, UInt32(interval))
     }
 
     static func parseNumber(_ text: String) -> UInt64? {

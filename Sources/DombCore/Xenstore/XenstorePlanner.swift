@@ -47,10 +47,11 @@ public struct XenstorePlanner: Sendable {
         return plan
     }
 
-    /// Whether domb writes this domain's nodes: not dom0, not the boot domain, and with
-    /// Xenstore enabled (`xen,enhanced` not "disabled" or "no-xenstore").
+    /// Whether domb writes this domain's nodes: not dom0, not the boot domain, not the
+    /// Xenstore domain (it runs xenstored; `init-xenstore-domain` style setup, not libxl's,
+    /// applies), and with Xenstore enabled (`xen,enhanced` not "disabled" or "no-xenstore").
     public static func isPlanned(_ domain: DomainSpec) -> Bool {
-        if domain.domid == 0 || domain.isBootDomain { return false }
+        if domain.domid == 0 || domain.isBootDomain || domain.capabilities.contains(.xenstore) { return false }
         switch domain.enhanced {
         case .disabled, .noXenstore: return false
         case .enabled, nil: return true
