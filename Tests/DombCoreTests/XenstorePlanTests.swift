@@ -81,7 +81,7 @@ import Testing
         let guest = XenstoreCast.guest(devices: [
             DeviceSpec(
                 kind: .vbd,
-                settings: ["target": "/srv/images/install.qcow2", "vdev": "xvdb", "format": "qcow2", "access": "ro", "devtype": "cdrom"])
+                settings: ["target": "/srv/images/install.qcow2", "vdev": "xvdb", "format": "qcow2", "devtype": "cdrom"])
         ])
         try XenstoreCast.expectGolden(try XenstoreCast.resolvedPlan([guest]), "vbd-qdisk")
     }

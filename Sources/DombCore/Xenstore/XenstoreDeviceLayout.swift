@@ -163,12 +163,14 @@ enum XenstoreDeviceLayout {
         case "cdrom": cdrom = true
         case let other: throw .invalid("devtype \"\(other)\" (disk or cdrom)")
         }
-        let readwrite: Bool
+        var readwrite: Bool
         switch settings["access"] ?? "rw" {
         case "rw", "w": readwrite = true
         case "ro", "r": readwrite = false
         case let other: throw .invalid("access \"\(other)\" (rw or ro)")
         }
+        // xlu_disk_parse: a CD-ROM is always removable and read-only.
+        if cdrom { readwrite = false }
         let format = settings["format"] ?? "raw"
         let qdiskFormat: String
         switch format {
