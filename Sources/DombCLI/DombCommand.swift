@@ -27,6 +27,7 @@ public struct DombCommand: AsyncParsableCommand {
             AKCommand.self,
             QuoteCommand.self,
             AttestCommand.self,
+            XenstoreCommand.self,
         ]
     )
 
