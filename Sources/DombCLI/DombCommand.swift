@@ -19,6 +19,8 @@ public struct DombCommand: AsyncParsableCommand {
         version: DombVersion.current,
         subcommands: [
             TPMCommand.self,
+            BuildCommand.self,
+            BundleCommand.self,
         ]
     )
 
