@@ -61,9 +61,9 @@ public final class TarReader {
         guard archive_read_support_format_tar(archive) == ARCHIVE_OK,
             archive_read_open_filename(archive, path, 64 << 10) == ARCHIVE_OK
         else {
-            let error = TarWriter.error(archive, path, "open as a tar archive")
-            archive_read_free(archive)
-            throw error
+            // deinit frees the archive: a class init that throws after initialising every
+            // stored property still runs deinit.
+            throw TarWriter.error(archive, path, "open as a tar archive")
         }
     }
 
@@ -71,10 +71,19 @@ public final class TarReader {
 
     /// The next member's header, checked against the policy; nil at the end of the archive.
     public func next() throws(ArchiveError) -> TarMember? {
+        // Skip unread data now, so the position below is the end of the previous member
+        // (data and padding) whether or not the caller read it.
+        if let current, !currentRead {
+            currentRead = true
+            guard archive_read_data_skip(archive) == ARCHIVE_OK else {
+                throw TarWriter.error(archive, path, "skip data", member: current.path)
+            }
+        }
+        let endOfPreviousMember = archive_filter_bytes(archive, 0)
         var entryPointer: OpaquePointer?
         let status = archive_read_next_header(archive, &entryPointer)
         if status == ARCHIVE_EOF {
-            try checkTrailingBytes()
+            try checkEndOfArchive(at: endOfPreviousMember)
             current = nil
             return nil
         }
@@ -151,25 +160,28 @@ public final class TarReader {
         return bytes
     }
 
-    /// After the end-of-archive marker only zero padding may follow: appended data would
-    /// otherwise ride along unsigned.
-    private func checkTrailingBytes() throws(ArchiveError) {
-        let consumed = archive_filter_bytes(archive, 0)
+    /// POSIX.1 ustar: the archive ends with two 512-byte zero blocks; after them only zero
+    /// padding (to the record size) may follow. libarchive tolerates a missing marker, so a
+    /// truncated archive would otherwise read as complete; and appended bytes would ride
+    /// along unsigned.
+    private func checkEndOfArchive(at end: Int64) throws(ArchiveError) {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw ArchiveError.errno(path, "reopen to check trailing bytes") }
+        guard descriptor >= 0 else { throw ArchiveError.errno(path, "reopen to check the end of the archive") }
         defer { close(descriptor) }
         var status = stat()
         guard fstat(descriptor, &status) == 0 else { throw ArchiveError.errno(path, "stat") }
-        let trailing = Int64(status.st_size) - consumed
-        guard trailing >= 0 else { return }
-        guard trailing <= maximumTarTrailingPadding else {
-            throw ArchiveError(path: path, "\(trailing) bytes follow the end-of-archive marker")
+        let trailing = Int64(status.st_size) - end
+        guard trailing >= 1024 else {
+            throw ArchiveError(path: path, "the archive is truncated: no end-of-archive marker after offset \(end)")
+        }
+        guard trailing <= Int64(maximumTarTrailingPadding) else {
+            throw ArchiveError(path: path, "\(trailing) bytes follow the last member, more than tar padding")
         }
         var padding = [UInt8](repeating: 0, count: Int(trailing))
-        let count = padding.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, off_t(consumed)) }
-        guard count == Int(trailing) else { throw ArchiveError.errno(path, "read trailing bytes") }
+        let count = padding.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, off_t(end)) }
+        guard count == Int(trailing) else { throw ArchiveError.errno(path, "read the end of the archive") }
         if let index = padding.firstIndex(where: { $0 != 0 }) {
-            throw ArchiveError(path: path, "non-zero byte after the end-of-archive marker at offset \(consumed + Int64(index))")
+            throw ArchiveError(path: path, "non-zero byte after the last member at offset \(end + Int64(index))")
         }
     }
 }

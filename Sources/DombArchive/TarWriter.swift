@@ -40,9 +40,9 @@ public final class TarWriter {
             archive_write_add_filter_none(archive) == ARCHIVE_OK,
             archive_write_open_fd(archive, output.descriptor) == ARCHIVE_OK
         else {
-            let error = Self.error(archive, path, "open for writing")
-            archive_write_free(archive)
-            throw error
+            // deinit frees the archive (it runs for a class init that throws after
+            // initialising every stored property).
+            throw Self.error(archive, path, "open for writing")
         }
     }
 

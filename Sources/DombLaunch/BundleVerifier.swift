@@ -75,7 +75,7 @@ public enum BundleVerifier {
         }
         let signatureMember = control.cms != nil ? BundleLayout.cmsSignature : BundleLayout.rawSignature
         result.failures += check.signatureFailures.map { BundleFailure(.signature, member: signatureMember, $0) }
-        result.failures += check.trustFailures.map { BundleFailure(.trust, $0) }
+        result.failures += check.trustFailures.map { BundleFailure(.trust, member: signatureMember, $0) }
         if check.signatureFailures.isEmpty { result.signer = check.signer }
 
         guard let manifest = result.manifest else { return result }
