@@ -78,7 +78,7 @@ func readAll(_ path: String, policy: TarReadPolicy = permissivePolicy) throws ->
 
     @Test func streamedFileMemberMatchesAndIsObservedOnce() throws {
         let directory = try TemporaryDirectory()
-        let data = (0..<(3 << 20) + 17).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ $0 >> 9) }
+        let data = (0..<3 * archiveStreamChunkSize + 17).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ $0 >> 9) }
         let source = try directory.write("big.bin", data)
         let writer = try TarWriter(path: directory.file("big.tar"), modificationTime: 0)
         var observed = 0
