@@ -27,9 +27,8 @@ public final class TarWriter {
     private let output: AtomicFile
     private let archive: OpaquePointer
     private let modificationTime: Int64
+    private let sink: ArchiveOutput
     private var closed = false
-    /// Bytes already handed to the kernel for writeback (see ``startWriteback()``).
-    private var writebackStarted: Int64 = 0
 
     /// - Parameters:
     ///   - path: the archive to create (replaced atomically on commit).
@@ -38,11 +37,14 @@ public final class TarWriter {
         self.path = path
         self.modificationTime = modificationTime
         output = try AtomicFile(path: path)
+        sink = ArchiveOutput(descriptor: output.descriptor, path: output.temporaryPath)
         guard let archive = archive_write_new() else { throw ArchiveError(path: path, "archive_write_new failed") }
         self.archive = archive
         guard archive_write_set_format_pax_restricted(archive) == ARCHIVE_OK,
             archive_write_add_filter_none(archive) == ARCHIVE_OK,
-            archive_write_open_fd(archive, output.descriptor) == ARCHIVE_OK
+            // End after the end-of-archive marker instead of padding to a 10 KiB record.
+            archive_write_set_bytes_in_last_block(archive, 1) == ARCHIVE_OK,
+            sink.open(archive) == ARCHIVE_OK
         else {
             // deinit frees the archive (it runs for a class init that throws after
             // initialising every stored property).
@@ -112,30 +114,23 @@ public final class TarWriter {
             }
             if let observeError { throw observeError }
             if let writeError { throw writeError }
-            startWriteback()
+    
         }
         guard total == size else {
             throw ArchiveError(path: file, member: member, "file shrank while it was archived (\(total) of \(size) bytes)")
         }
-        startWriteback()
+
         try finishEntry(member)
         return total
     }
 
-    /// Asks the kernel to start writing back what is written so far, every 32 MiB, without
-    /// waiting, so that the disk works while the next chunks are hashed and the final fsync
-    /// has little left to do. Advisory: errors surface at fsync.
-    private func startWriteback() {
-        let written = archive_filter_bytes(archive, -1)
-        guard written - writebackStarted >= 32 << 20 else { return }
-        _ = syncFileRange?(output.descriptor, writebackStarted, written - writebackStarted, 2 /* SYNC_FILE_RANGE_WRITE */)
-        writebackStarted = written
-    }
-
     /// Writes the end-of-archive marker, `fsync`s and renames the archive into place.
     public func commit() throws(ArchiveError) {
-        guard archive_write_close(archive) == ARCHIVE_OK else { throw Self.error(archive, path, "close") }
+        guard archive_write_close(archive) == ARCHIVE_OK else {
+            throw sink.failure ?? Self.error(archive, path, "close")
+        }
         closed = true
+        guard sink.finish() else { throw sink.failure ?? ArchiveError(path: path, "write the end of the archive") }
         try output.commit()
     }
 
@@ -153,7 +148,7 @@ public final class TarWriter {
         archive_entry_set_uname(entry, "root")
         archive_entry_set_gname(entry, "root")
         guard archive_write_header(archive, entry) == ARCHIVE_OK else {
-            throw Self.error(archive, path, "write header", member: member)
+            throw sink.failure ?? Self.error(archive, path, "write header", member: member)
         }
     }
 
@@ -162,7 +157,7 @@ public final class TarWriter {
         while offset < bytes.count {
             guard let base = bytes.baseAddress else { return }
             let written = archive_write_data(archive, base + offset, bytes.count - offset)
-            guard written > 0 else { throw Self.error(archive, path, "write data", member: member) }
+            guard written > 0 else { throw sink.failure ?? Self.error(archive, path, "write data", member: member) }
             offset += written
         }
     }
@@ -193,10 +188,3 @@ private final class SideBySideBox: @unchecked Sendable {
     let body: (Int) -> Void
     init(_ body: @escaping (Int) -> Void) { self.body = body }
 }
-
-/// glibc's `sync_file_range(2)`, which Swift's Glibc module hides (it needs _GNU_SOURCE);
-/// looked up once at run time. Nil where the C library lacks it: writeback then starts at fsync.
-private let syncFileRange: (@convention(c) (Int32, Int64, Int64, UInt32) -> Int32)? = {
-    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "sync_file_range") else { return nil }
-    return unsafeBitCast(symbol, to: (@convention(c) (Int32, Int64, Int64, UInt32) -> Int32).self)
-}()

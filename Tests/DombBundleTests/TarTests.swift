@@ -95,6 +95,23 @@ func readAll(_ path: String, policy: TarReadPolicy = permissivePolicy) throws ->
         #expect(try Array(Data(contentsOf: directory.url.appendingPathComponent("modules/d/kernel"))) == data)
     }
 
+    /// Direct I/O on a disk file system and buffered writes on tmpfs (which refuses
+    /// O_DIRECT) give the same bytes, across several staging buffers and an unaligned tail.
+    @Test func directAndBufferedOutputAreIdentical() throws {
+        let disk = try TemporaryDirectory()
+        let memory = "/dev/shm/domb-test-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: memory, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: memory) }
+        let big = (0..<(9 << 20) + 333).map { UInt8(truncatingIfNeeded: $0 &* 29 &+ $0 >> 11) }
+        let entries = members + [("modules/dom1/ramdisk", big)]
+        try write(disk.file("a.tar"), entries)
+        try write("\(memory)/a.tar", entries)
+        let onDisk = try Array(Data(contentsOf: disk.url.appendingPathComponent("a.tar")))
+        #expect(onDisk == (try Array(Data(contentsOf: URL(fileURLWithPath: "\(memory)/a.tar")))))
+        #expect(onDisk.count % 512 == 0)
+        #expect(try readAll(disk.file("a.tar"), policy: TarReadPolicy(maximumMembers: 8, sizeLimit: { _ in 16 << 20 }, isAllowedPath: { _ in true }))["modules/dom1/ramdisk"] == big)
+    }
+
     @Test func uncommittedWriterLeavesNothing() throws {
         let directory = try TemporaryDirectory()
         do {
