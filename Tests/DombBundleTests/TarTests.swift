@@ -39,7 +39,7 @@ let permissivePolicy = TarReadPolicy(maximumMembers: 16, sizeLimit: { _ in 1 << 
 func readAll(_ path: String, policy: TarReadPolicy = permissivePolicy) throws -> [String: [UInt8]] {
     let reader = try TarReader(path: path, policy: policy)
     var members: [String: [UInt8]] = [:]
-    while let member = try reader.next() { members[member.path] = try reader.readAll(limit: 1 << 20) }
+    while let member = try reader.next() { members[member.path] = try reader.readAll(limit: Int(clamping: policy.sizeLimit(member.path))) }
     return members
 }
 
