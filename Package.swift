@@ -109,6 +109,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "DombBundleTests",
+            dependencies: ["DombCore", "DombCrypto", "DombArchive", "DombLaunch", "DombTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "DombCLITests",
             dependencies: ["DombCore", "DombTestSupport"],
             swiftSettings: swiftSettings

@@ -28,6 +28,8 @@ public struct DombCommand: AsyncParsableCommand {
             QuoteCommand.self,
             AttestCommand.self,
             XenstoreCommand.self,
+            BuildCommand.self,
+            BundleCommand.self,
         ]
     )
 
