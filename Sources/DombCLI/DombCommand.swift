@@ -19,6 +19,7 @@ public struct DombCommand: AsyncParsableCommand {
         version: DombVersion.current,
         subcommands: [
             TPMCommand.self,
+            BootCommand.self,
             ConfigCommand.self,
             InspectCommand.self,
             LogCommand.self,
