@@ -11,5 +11,6 @@ let package = Package(
     targets: [
         .target(name: "FuzzHex", dependencies: [.product(name: "DombCore", package: "domb")]),
         .target(name: "FuzzXenstore", dependencies: [.product(name: "DombCore", package: "domb")]),
+        .target(name: "FuzzEventLog", dependencies: [.product(name: "DombCore", package: "domb")]),
     ]
 )
