@@ -88,13 +88,19 @@ struct XenstoreCommand: ParsableCommand {
         @Argument(help: "Output of `xenstore-ls -f -p` (or `-p`), '-' for standard input.") var listing: String
         @Option(help: "The path given to xenstore-ls, for the indented form.") var root: String = "/"
         @Flag(help: "Forgive what guests, backends and daemons write once the domain runs.") var running = false
+        @Option(
+            name: .customLong("ignore"),
+            help: "Also forgive the value of nodes matching this glob (* one component, ** any), e.g. '/vm/*/image/kernel'. Repeatable.")
+        var ignore: [String] = []
 
         func run() throws {
             let loaded = try loadPlan(plan)
             let data = listing == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try LaunchSpecLoading.readFile(listing)
             let parsed = try ContextError.wrap(listing) { try XenstoreListing(parsing: String(decoding: data, as: UTF8.self), root: root) }
             let resolved = try ContextError.wrap(plan) { try loaded.resolve(try loaded.buildValues(from: parsed)) }
-            let comparison = resolved.compare(with: parsed, options: running ? .running : .strict)
+            var options = running ? XenstoreComparisonOptions.running : .strict
+            options.ignoreValues += ignore
+            let comparison = resolved.compare(with: parsed, options: options)
             print(comparison.description)
             if !comparison.isEqual { throw ExitCode(1) }
         }

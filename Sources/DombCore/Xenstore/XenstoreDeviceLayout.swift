@@ -33,7 +33,7 @@ enum XenstoreDeviceLayout {
         ],
         .p9: ["tag", "path", "security_model"],
         .vtpm: ["uuid"],
-        .virtioDisk: ["target", "vdev", "access", "format", "base", "irq", "grant_usage", "transport"],
+        .virtioDisk: ["target", "vdev", "access", "format", "base", "irq", "transport"],
         .virtioNet: ["mac", "transport", "base", "irq", "type"],
     ]
 
@@ -221,9 +221,8 @@ enum XenstoreDeviceLayout {
         if virtio {
             guard (settings["transport"] ?? "mmio") == "mmio" else { throw .invalid("transport must be mmio") }
             let (deviceBase, deviceIRQ) = try mmio(settings, base: &base, irq: &irq)
+            // 4.17 has no grant_usage (libxl 4.18 adds it).
             back += [("transport", "mmio"), ("base", "\(deviceBase)"), ("irq", "\(deviceIRQ)")]
-            let grants = try flag(settings["grant_usage"], default: !backendIsDom0, name: "grant_usage")
-            back.append(("grant_usage", grants ? "1" : "0"))
         }
         var front: [(String, XenstoreTemplate)] = [
             ("backend-id", backend), ("state", "1"), ("virtual-device", "\(devid)"), ("device-type", cdrom ? "cdrom" : "disk"),
@@ -416,15 +415,6 @@ enum XenstoreDeviceLayout {
         guard let text else { return nil }
         guard let value = UInt32(text) else { throw .invalid("\(key) \"\(text)\" is not a number") }
         return value
-    }
-
-    static func flag(_ text: String?, default value: Bool, name: String) throws(ParseError) -> Bool {
-        switch text {
-        case nil: return value
-        case "1", "true", "yes": return true
-        case "0", "false", "no": return false
-        case let other?: throw .invalid("\(name) \"\(other)\" (0 or 1)")
-        }
     }
 
     static func absolute(_ script: String, _ planner: XenstorePlanner) -> String {

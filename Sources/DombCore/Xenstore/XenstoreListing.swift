@@ -106,7 +106,7 @@ public struct XenstoreListing: Hashable, Sendable {
         guard haystack.count >= needle.count else { return nil }
         var index = start
         while index + needle.count <= haystack.count {
-            if Array(haystack[index..<(index + needle.count)]) == needle { return index }
+            if haystack[index..<(index + needle.count)].elementsEqual(needle) { return index }
             index += 1
         }
         return nil
@@ -116,7 +116,7 @@ public struct XenstoreListing: Hashable, Sendable {
         guard haystack.count >= needle.count else { return nil }
         var index = haystack.count - needle.count
         while index >= 0 {
-            if Array(haystack[index..<(index + needle.count)]) == needle { return index }
+            if haystack[index..<(index + needle.count)].elementsEqual(needle) { return index }
             index -= 1
         }
         return nil

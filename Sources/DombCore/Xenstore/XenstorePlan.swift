@@ -106,6 +106,7 @@ public struct XenstorePlan: Hashable, Sendable, Codable {
         }
         var seen = Set<String>()
         var total = 0
+        let planned = Set(domains.lazy.flatMap(\.nodes).map(\.path.text))
         for domain in domains {
             do throws(ParseError) {
                 total += domain.nodes.count
@@ -118,9 +119,7 @@ public struct XenstorePlan: Hashable, Sendable, Codable {
                     guard seen.insert(node.path.text).inserted else {
                         throw .invalid("node \(node.path) appears twice")
                     }
-                    if let parent = XenstorePath.parent(of: node.path.text), !seen.contains(parent),
-                        allNodes.contains(where: { $0.path.text == parent })
-                    {
+                    if let parent = XenstorePath.parent(of: node.path.text), !seen.contains(parent), planned.contains(parent) {
                         throw .invalid("node \(node.path) comes before its parent \(parent)")
                     }
                     let pathLength = node.path.worstCaseLength
