@@ -135,6 +135,18 @@ let invalidDTSCases: [InvalidCase] = [
         #expect(result.stdoutText.contains("ok (6 domains)"))
     }
 
+    /// dtc reads a `/incbin/` whole; an endless one is stopped by the memory cap.
+    @Test func endlessIncbinIsStopped() throws {
+        let temp = try TemporaryDirectory()
+        let path = try temp.write("inc.dts", """
+            /dts-v1/;
+            / { chosen { hypervisor { compatible = "hypervisor,xen"; blob = /incbin/("/dev/zero"); }; }; };
+            """)
+        let result = try DombBinary.run(["config", "check", path], timeout: 120)
+        #expect(result.status != 0)
+        #expect(result.stderrText.contains("dtc failed"))
+    }
+
     @Test func missingFileAndGarbageDTBAreErrors() throws {
         let temp = try TemporaryDirectory()
         let garbage = try temp.write("junk.dtb", [0xD0, 0x0D, 0xFE, 0xED] + Array(repeating: 0x41, count: 100))
