@@ -20,6 +20,13 @@ public struct DombCommand: AsyncParsableCommand {
         subcommands: [
             TPMCommand.self,
             ConfigCommand.self,
+            InspectCommand.self,
+            LogCommand.self,
+            MeasureCommand.self,
+            DigestCommand.self,
+            AKCommand.self,
+            QuoteCommand.self,
+            AttestCommand.self,
         ]
     )
 
