@@ -129,6 +129,32 @@ let invalidDTSCases: [InvalidCase] = [
         #expect(result.stderrText.contains(testCase.expected), "stderr was: \(result.stderrText)")
     }
 
+    @Test func exportAndShowThroughTheCLI() throws {
+        let temp = try TemporaryDirectory()
+        var outputs: [[UInt8]] = []
+        for name in ["a.dtb", "b.dtb"] {
+            let result = try DombBinary.run(["config", "export", examplePath, "--dtb", "-o", temp.file(name)])
+            #expect(result.status == 0, "\(result.stderrText)")
+            outputs.append(try LaunchFile.readFile(temp.file(name)))
+        }
+        #expect(outputs[0] == outputs[1])
+        let dts = try DombBinary.run(["config", "export", examplePath, "--dts", "-o", temp.file("c.dts")])
+        #expect(dts.status == 0, "\(dts.stderrText)")
+        // The exported DTS, in another directory, keeps module paths pointing at the same files.
+        let reread = try LaunchFile.load(temp.file("c.dts")).spec
+        let kernel = try #require(reread.domain(named: "web")?.module(.kernel)?.path)
+        #expect(FileManager.default.fileExists(atPath: temp.path + "/" + kernel) == FileManager.default.fileExists(
+            atPath: Repository.root + "/examples/images/vmlinuz-6.1.0-amd64"))
+        #expect(kernel.hasSuffix("examples/images/vmlinuz-6.1.0-amd64"))
+        let show = try DombBinary.run(["config", "show", "--json", temp.file("a.dtb")])
+        #expect(show.status == 0)
+        let decoded = try JSONDecoder().decode(LaunchSpec.self, from: Data(show.stdout))
+        #expect(decoded == LaunchFile.rebase(reread, from: temp.path, to: temp.path))
+        #expect(decoded.domains.count == 6)
+        let both = try DombBinary.run(["config", "export", examplePath, "--dts", "--dtb", "-o", temp.file("x")])
+        #expect(both.status != 0)
+    }
+
     @Test func exampleChecksCleanThroughTheCLI() throws {
         let result = try DombBinary.run(["config", "check", examplePath])
         #expect(result.status == 0, "\(result.stderrText)")
