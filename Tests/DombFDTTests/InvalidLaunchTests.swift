@@ -155,6 +155,37 @@ let invalidDTSCases: [InvalidCase] = [
         #expect(both.status != 0)
     }
 
+    /// `--images` plugs the image inspector into validation: real test guests from images/.
+    @Test func imageChecksThroughTheCLI() throws {
+        try Tools.run("make", ["-s", "-C", Repository.root + "/images"])
+        let temp = try TemporaryDirectory()
+        for name in ["pv-kernel.elf", "pvh-kernel.elf", "ramdisk.cpio.gz"] {
+            try FileManager.default.copyItem(atPath: Repository.root + "/images/out/" + name, toPath: temp.file(name))
+        }
+        func domain(_ name: String, _ mode: Int, _ modules: [(String, String)]) -> String {
+            "\(name) { compatible = \"xen,domain\"; mode = <\(mode)>; memory = <0 0x10000>; "
+                + modules.map { "\($0.0) { compatible = \"module,\($0.0)\"; domb,path = \"\($0.1)\"; };" }.joined() + " };\n"
+        }
+        let good = domain("pv", 5, [("kernel", "pv-kernel.elf"), ("ramdisk", "ramdisk.cpio.gz")])
+            + domain("pvh", 4, [("kernel", "pvh-kernel.elf")])
+        let wrapper = { (body: String) in
+            "/dts-v1/;\n/ { chosen { hypervisor { compatible = \"hypervisor,xen\";\n\(body)}; }; };\n"
+        }
+        let goodPath = try temp.write("good.dts", wrapper(good))
+        let ok = try DombBinary.run(["config", "check", "--images", goodPath])
+        #expect(ok.status == 0, "\(ok.stderrText)")
+        let bad = domain("wrong", 4, [("kernel", "pv-kernel.elf")])
+            + domain("swapped", 5, [("kernel", "pv-kernel.elf"), ("ramdisk", "pvh-kernel.elf")])
+            + domain("gone", 4, [("kernel", "missing/vmlinuz")])
+        let badPath = try temp.write("bad.dts", wrapper(bad))
+        #expect(try DombBinary.run(["config", "check", badPath]).status == 0)
+        let refused = try DombBinary.run(["config", "check", "--images", badPath])
+        #expect(refused.status != 0)
+        #expect(refused.stderrText.contains("domain \"wrong\" module kernel: \(temp.path)/pv-kernel.elf cannot boot as pvh: no PHYS32_ENTRY note"))
+        #expect(refused.stderrText.contains("domain \"swapped\" module ramdisk: \(temp.path)/pvh-kernel.elf is not a ramdisk"))
+        #expect(refused.stderrText.contains("domain \"gone\" module kernel: \(temp.path)/missing/vmlinuz"))
+    }
+
     @Test func exampleChecksCleanThroughTheCLI() throws {
         let result = try DombBinary.run(["config", "check", examplePath])
         #expect(result.status == 0, "\(result.stderrText)")
