@@ -124,6 +124,7 @@ struct ConfigCommand: ParsableCommand {
 
         func run() throws {
             let document = try loadOrFail(file)
+            for note in document.notes { printError("note: \(note)") }
             try refuseInvalid(document, file: file)
             let spec = LaunchFile.rebase(document.spec, from: directory(of: file), to: directory(of: output))
             try write(spec, to: output, asDTB: dtb)
