@@ -98,7 +98,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DombLaunchTests",
-            dependencies: ["DombCore", "DombCrypto", "DombTPM", "DombLaunch", "DombTestSupport"],
+            dependencies: ["DombCore", "DombCrypto", "DombTPM", "DombFDT", "DombLaunch", "DombTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -109,6 +109,11 @@ let package = Package(
         .testTarget(
             name: "DombImagesTests",
             dependencies: ["DombCore", "DombArchive", "DombTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DombBundleTests",
+            dependencies: ["DombCore", "DombCrypto", "DombArchive", "DombLaunch", "DombTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -20,5 +20,7 @@ let package = Package(
         .target(name: "FuzzCPIO", dependencies: [.product(name: "DombArchive", package: "domb")]),
         .target(name: "FuzzDecompress", dependencies: [.product(name: "DombArchive", package: "domb")]),
         .target(name: "FuzzQuote", dependencies: [.product(name: "DombCore", package: "domb")]),
+        .target(name: "FuzzXenstore", dependencies: [.product(name: "DombCore", package: "domb")]),
+        .target(name: "FuzzBundle", dependencies: [.product(name: "DombCore", package: "domb")]),
     ]
 )

@@ -6,7 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 S=FuzzTesting/Seeds
-rm -rf "$S" && mkdir -p "$S"/{FuzzHex,FuzzLaunchDTB,FuzzXLConfig,FuzzELF,FuzzBzImage,FuzzCPIO,FuzzDecompress,FuzzEventLog,FuzzQuote}
+# Only the directories this script owns (FuzzXenstore's seeds are hand-written).
+for d in FuzzHex FuzzLaunchDTB FuzzXLConfig FuzzELF FuzzBzImage FuzzCPIO FuzzDecompress FuzzEventLog FuzzQuote FuzzBundle; do
+  rm -rf "${S:?}/$d" && mkdir -p "$S/$d"
+done
 make -s -C images
 printf '00ff10a0' > $S/FuzzHex/hex; printf 'sha256' > $S/FuzzHex/alg
 printf 'sha256:12,13+sha1:0-7' > $S/FuzzHex/selection
@@ -72,5 +75,22 @@ doc = {"format": "domb-quote/1", "attest": q,
        "akPublicKey": "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n",
        "eventLog": base64.b64encode(open("Tests/DombCoreTests/Fixtures/eventlogs/tpm2-tools/event.bin", "rb").read()).decode()}
 open(f"{out}/quote.json", "wb").write(json.dumps(doc, sort_keys=True).encode())
+PY
+# Bundle manifest (canonical JSON, as docs/bundle.md) and a non-canonical JSON document.
+python3 - "$S/FuzzBundle" <<'PY'
+import json, sys
+out = sys.argv[1]
+def member(path, size, c):
+    return {"path": path, "size": size, "digests": {"sha1": c * 40, "sha256": c * 64}}
+k = member("modules/web/kernel", 5856, "a"); k["role"] = "kernel"
+r = member("modules/web/ramdisk", 1024, "b"); r["role"] = "ramdisk"
+m = {"format": "domb-launch-bundle", "formatVersion": 1, "generation": 7, "banks": ["sha1", "sha256"],
+     "domains": [{"name": "web", "modules": [k, r]}],
+     "launchDTB": member("launch.dtb", 4038, "c"), "xenstorePlan": member("xenstore-plan.json", 900, "d"),
+     "predictedEventLog": member("eventlog.predicted", 1200, "e"),
+     "pcrPolicy": {"configuration": 12, "images": 13},
+     "predictedPCRs": {"sha1": {"12": "1" * 40, "13": "2" * 40}, "sha256": {"12": "3" * 64, "13": "4" * 64}}}
+open(f"{out}/manifest.json", "w").write(json.dumps(m, sort_keys=True, separators=(",", ":")))
+open(f"{out}/pretty.json", "w").write(json.dumps({"a": [1, -2, True, False, None, "\u00e9\\n\"x"], "b": {"c": {}}}, indent=2))
 PY
 du -sh "$S"

@@ -1,0 +1,20 @@
+// Fuzzes the signed-bundle documents: the canonical-JSON parser (any JSON, then canonical
+// only) and the manifest decoder on top of it.
+import DombCore
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzBundle(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
+    let bytes = Array(UnsafeRawBufferPointer(start: start, count: count))
+    if let value = try? JSONValue(parsing: bytes) {
+        // The canonical form of anything parsed is itself canonical, and means the same.
+        let canonical = value.canonicalBytes
+        precondition((try? JSONValue(canonical: canonical)) == value, "canonical JSON did not round-trip")
+        if let manifest = try? BundleManifest(json: value) {
+            // A manifest that decodes re-encodes to a canonical manifest that decodes the same.
+            precondition((try? BundleManifest(canonicalBytes: manifest.canonicalBytes)) == manifest,
+                "manifest did not round-trip")
+        }
+    }
+    _ = try? BundleManifest(canonicalBytes: bytes)
+    return 0
+}
