@@ -344,4 +344,48 @@ import Testing
             Self.isLimit($0, "more than \(PCRValues.maximumTextLines) lines")
         }
     }
+
+    // MARK: Bundle documents (canonical JSON, manifest)
+
+    @Test func jsonDepthCap() throws {
+        func nested(_ depth: Int) -> [UInt8] {
+            Array((String(repeating: "[", count: depth) + "0" + String(repeating: "]", count: depth)).utf8)
+        }
+        var value = try JSONValue(parsing: nested(JSONValue.maximumDepth))
+        var depth = 0
+        while case .array(let items) = value, let first = items.first {
+            value = first
+            depth += 1
+        }
+        #expect(depth == JSONValue.maximumDepth && value == .integer(0))
+        #expect { try JSONValue(parsing: nested(JSONValue.maximumDepth + 1)) } throws: {
+            Self.isLimit($0, "nests deeper than \(JSONValue.maximumDepth)")
+        }
+        // A million brackets are refused at the cap, not by a stack overflow.
+        #expect { try JSONValue(parsing: Array(String(repeating: "[", count: 1_000_000).utf8)) } throws: {
+            Self.isLimit($0, "nests deeper")
+        }
+    }
+
+    @Test func jsonSizeCap() throws {
+        let string = Array("\"".utf8)
+        let atCap = string + [UInt8](repeating: UInt8(ascii: "a"), count: JSONValue.maximumSize - 2) + string
+        #expect(try JSONValue(parsing: atCap).stringValue?.utf8.count == JSONValue.maximumSize - 2)
+        #expect { try JSONValue(parsing: atCap + [0x20]) } throws: {
+            Self.isLimit($0, "more than the \(JSONValue.maximumSize) allowed")
+        }
+    }
+
+    /// A manifest at the size cap is read (and refused for what it says); one byte more is
+    /// refused before it is parsed.
+    @Test func manifestSizeCap() throws {
+        let atCap = Array("\"".utf8) + [UInt8](repeating: UInt8(ascii: "m"), count: BundleLayout.maximumManifestSize - 2)
+            + Array("\"".utf8)
+        #expect { try BundleManifest(canonicalBytes: atCap) } throws: {
+            ($0 as? ParseError)?.code == .invalidValue && "\($0)".contains("manifest must be an object")
+        }
+        #expect { try BundleManifest(canonicalBytes: atCap + [0x20]) } throws: {
+            Self.isLimit($0, "more than \(BundleLayout.maximumManifestSize)")
+        }
+    }
 }
