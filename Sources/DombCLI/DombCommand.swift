@@ -29,6 +29,7 @@ public struct DombCommand: AsyncParsableCommand {
             AttestCommand.self,
             BuildCommand.self,
             BundleCommand.self,
+            PredictCommand.self,
         ]
     )
 

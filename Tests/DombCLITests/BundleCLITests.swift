@@ -109,6 +109,15 @@ import Testing
         let log = try Tools.run("tpm2_eventlog", ["\(extracted)/eventlog.predicted"], check: false)
         #expect(log.status == 0, "\(log.stderrText)")
         #expect(log.stdoutText.contains("PCRIndex: 13"))
+        // domb predict gives the PCR values tpm2_eventlog replays from the predicted log.
+        let predict = try DombBinary.run(["predict", bundle, "--trust", pki.trustDirectory, "--json"])
+        #expect(predict.status == 0, "\(predict.stderrText)")
+        let predicted = try JSONValue(parsing: predict.stdout.filter { $0 != 0x0A })
+        let pcr13 = try #require(predicted["sha256"]?["13"]?.stringValue)
+        #expect(log.stdoutText.contains("13 : 0x\(pcr13)"), "\(log.stdoutText.suffix(600))")
+        let unverified = try DombBinary.run(["predict", bundle])
+        #expect(unverified.stderrText.contains("UNVERIFIED"))
+        #expect(unverified.stdoutText.contains("13: 0x\(pcr13.uppercased())"))
         let paths = try Tools.run("fdtget", ["\(extracted)/launch.dtb", "/chosen/hypervisor/dom0/kernel", "domb,path"], check: false)
         #expect(paths.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines) == "modules/dom0/kernel", "\(paths.stderrText)")
     }
