@@ -171,7 +171,7 @@ public enum BundleVerifier {
         return observed
     }
 
-    private static func verifyCMS(
+    static func verifyCMS(
         _ signature: [UInt8], manifest: [UInt8], trust: BundleTrustPolicy, time: Int64?
     ) -> SignatureCheck {
         switch trust {
@@ -193,7 +193,7 @@ public enum BundleVerifier {
         }
     }
 
-    private static func verifyRaw(_ signature: [UInt8], manifest: [UInt8], trust: BundleTrustPolicy) -> SignatureCheck {
+    static func verifyRaw(_ signature: [UInt8], manifest: [UInt8], trust: BundleTrustPolicy) -> SignatureCheck {
         let key: VerificationKey
         switch trust {
         case .anchors:
