@@ -16,9 +16,9 @@ struct BuildCommand: AsyncParsableCommand {
         abstract: "Build and sign a launch bundle from a launch description.",
         discussion: """
             Validates the launch description and its images, hashes every module in all \
-            banks (one read per image), predicts the event log and PCR values, and writes \
-            the modules, the launch DTB (module paths rewritten to bundle members), the \
-            predicted event log and a canonical manifest.json signed with CMS (--cert given) \
+            banks (one read per image), plans Xenstore, predicts the event log and PCR values, and \
+            writes the modules, the launch DTB (module paths rewritten to bundle members), \
+            the Xenstore plan, the predicted event log and a canonical manifest.json signed with CMS (--cert given) \
             or a raw signature (--key alone). Archive mtimes and the CMS signingTime come from \
             $SOURCE_DATE_EPOCH (now if unset): the same inputs give the same bundle. \
             The bundle appears at the output path only when complete. See docs/bundle.md.
@@ -67,7 +67,8 @@ struct BuildCommand: AsyncParsableCommand {
             pcrPolicy: try policy.map(Self.loadPolicy) ?? .default,
             sourceDateEpoch: epoch, signing: signing)
         let builder = BundleBuilder(
-            loader: LaunchFileLoader(), imageChecker: InspectingImageChecker(), predictor: PlannedPredictor())
+            loader: LaunchFileLoader(), imageChecker: InspectingImageChecker(), predictor: LaunchPredictor(),
+            xenstorePlanner: LaunchXenstorePlanner())
         let bar = ProgressBar(enabled: !noProgress)
         let result = try builder.build(configuration: config, options: options) { progress in
             bar.update(completed: progress.completedBytes, total: progress.totalBytes, label: progress.item)

@@ -9,7 +9,8 @@ import DombFDT
 import Foundation
 
 // The real stages behind BundleBuilder's protocols: the Hyperlaunch/xl.cfg loader with
-// validation, the image inspector, and the event-log predictor.
+// validation and the image inspector (the predictor and the Xenstore planner are in
+// LaunchPipeline.swift).
 
 /// Loads `.dts`, `.dtb` or xl.cfg through `LaunchFile`, and `.json` (the LaunchSpec model)
 /// through ``JSONLaunchSpecLoader``; then validates the whole description and refuses it
@@ -59,22 +60,5 @@ public struct InspectingImageChecker: ImageChecking {
         if case .refused(let reason) = report.capabilities.supports(domain.type, privileged: privileged) {
             throw ContextError(context, ParseError.invalid("cannot boot as \(domain.type.rawValue): \(reason)"))
         }
-    }
-}
-
-/// Predicts the event log and PCR values with the same plan `domb boot` performs
-/// (``LaunchMeasurementPlan``), in the bundle's banks, from PC Client reset values.
-public struct PlannedPredictor: MeasurementPredicting {
-    public init() {}
-
-    public func predict(_ input: PredictionInput) throws -> Prediction {
-        let modules = input.modules.map {
-            LaunchMeasurementPlan.Module(domain: $0.domain, kind: $0.module.kind, size: $0.size, digests: $0.digests)
-        }
-        let plan = try LaunchMeasurementPlan.measurements(
-            spec: input.spec, modules: modules, launchDTB: input.launchDTB ?? [], xenstorePlan: input.xenstorePlan,
-            policy: input.pcrPolicy)
-        let prediction = try MeasurementPrediction.predict(plan, banks: input.banks, policy: input.pcrPolicy)
-        return Prediction(eventLog: prediction.logBytes, pcrs: prediction.pcrs)
     }
 }

@@ -93,6 +93,8 @@ import Testing
         #expect(show.stdoutText.contains("UNVERIFIED"))
         #expect(show.stdoutText.contains("kernel: modules/dom0/kernel, "))
         #expect(show.stdoutText.contains("predicted sha256 PCR 13: "))
+        #expect(show.stdoutText.contains("xenstore-plan.json: "))
+        #expect(show.stdoutText.contains("launch.dtb: "))
 
         let procedure = try Self.runReadmeProcedure(bundle: bundle, ca: pki.caCertificate)
         #expect(procedure.status == 0, "\(procedure.stdoutText)\n\(procedure.stderrText)")
