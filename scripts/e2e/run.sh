@@ -11,8 +11,8 @@
 #     --domb PATH           use this domb binary instead of building a release one
 #     --timeout SECONDS     limit for the QEMU run (default 300); the harness then kills QEMU
 #     --shell               after the checks, leave a dom0 shell on this terminal (no report)
-# Env: E2E_DIR (default REPO/.e2e: cache/ keeps the Debian packages between runs; each run
-# writes run-<UTC time>/ and points .e2e/last at it), E2E_MEM (MB, default 1536),
+# Env: E2E_DIR (default REPO/.e2e: cache/ keeps the Debian packages between runs, build/ the
+# images of the last run; each run writes run-<UTC time>/ and points .e2e/last at it), E2E_MEM (MB, default 1536),
 # E2E_DOM0_MEM (default 512M: the initramfs is ~140 MB unpacked, the Swift runtime and
 # the ICU data most of it).
 set -euo pipefail
@@ -55,12 +55,14 @@ while [ $# -gt 0 ]; do
 done
 [[ $TIMEOUT =~ ^[0-9]+$ ]] || die "--timeout wants seconds"
 
-for tool in qemu-system-x86_64 swtpm apt-get apt-cache dpkg-deb cpio gzip python3 ldd "$XEN_BIN/xl" /usr/bin/xenstore; do
+for tool in qemu-system-x86_64 swtpm apt-get apt-cache dpkg-deb cpio gzip python3 ldd strip "$XEN_BIN/xl" /usr/bin/xenstore; do
   command -v "$tool" >/dev/null || die "missing $tool: run scripts/install-deps.sh --e2e"
 done
 
 RUN=$E2E_DIR/run-$(date -u +%Y%m%dT%H%M%SZ)
 mkdir -p "$CACHE" "$RUN"
+# Keep the last 10 run folders (logs and the files dom0 sent back; each is small).
+ls -1d "$E2E_DIR"/run-* | head -n -10 | xargs -r rm -rf
 ln -sfn "$(basename "$RUN")" "$E2E_DIR/last"
 TIMINGS=$RUN/timings.txt
 : > "$TIMINGS"
@@ -117,8 +119,8 @@ phase_end build-domb
 
 # --- 3. The initramfs for the test guest and for dom0.
 phase initramfs
-B=$RUN/build
-mkdir -p "$B"
+B=$E2E_DIR/build   # rebuilt by every run (so two runs at once must use two E2E_DIRs)
+rm -rf "$B"; mkdir -p "$B"
 zcat "$CACHE/x/boot/xen-4.17-amd64.gz" > "$B/xen.elf"   # multiboot ELF for qemu -kernel
 cp "$CACHE/x/boot/vmlinuz-$KVER" "$B/vmlinuz"
 
@@ -168,6 +170,8 @@ for p in ${PAYLOADS[@]+"${PAYLOADS[@]}"}; do
   [ -e "$src" ] || die "--payload $src: not found"
   mkdir -p "$(dirname "$R/e2e/payload/$dest")"; cp -a "$src" "$R/e2e/payload/$dest"
 done
+# Debug symbols are no use in dom0 and cost memory there (the Swift runtime, domb).
+find "$R/opt" "$R/usr/local/bin" -type f -exec strip --strip-unneeded {} + 2>/dev/null || true
 ls "$R/e2e/checks" | grep -q . || die "no checks to run (--no-builtin and no --fragment)"
 (cd "$R" && find . | cpio -o -H newc --quiet | gzip -1) > "$B/dom0-initrd.gz"
 echo "   dom0 initramfs $(du -m "$B/dom0-initrd.gz" | cut -f1) MB gzip ($(du -sm "$R" | cut -f1) MB unpacked); checks: $(ls "$R/e2e/checks" | tr '\n' ' ')"
