@@ -9,7 +9,7 @@
 #     --host-check FILE     run `FILE RUN_DIR` on the host after QEMU exits; its exit status is a check
 #     --no-builtin          leave out the built-in checks (dom0/checks/*.sh)
 #     --domb PATH           use this domb binary instead of building a release one
-#     --timeout SECONDS     limit for the QEMU run (default 300); the harness then kills QEMU
+#     --timeout SECONDS     limit for the QEMU run (default 600); the harness then kills QEMU
 #     --shell               after the checks, leave a dom0 shell on this terminal (no report)
 # Env: E2E_DIR (default REPO/.e2e: cache/ keeps the Debian packages between runs, build/ the
 # images of the last run; each run writes run-<UTC time>/ and points .e2e/last at it), E2E_MEM (MB, default 1536),
@@ -22,7 +22,7 @@ E2E_DIR=${E2E_DIR:-$REPO/.e2e}
 CACHE=$E2E_DIR/cache
 MEM=${E2E_MEM:-1536}
 DOM0_MEM=${E2E_DOM0_MEM:-512M}
-TIMEOUT=300
+TIMEOUT=600
 BUILTIN=1
 SHELL_AFTER=0
 DOMB=""
@@ -209,8 +209,10 @@ python3 "$HERE/serial.py" stamp "$RUN/serial.log" "$T0" < "$RUN/serial.fifo" &
 STAMP_PID=$!
 "${QEMU[@]}" < /dev/null > "$RUN/serial.fifo" 2> "$RUN/qemu.stderr" &
 QEMU_PID=$!
-TIMED_OUT=0
+TIMED_OUT=0 QEMU_TICKS=0 TICKS_PER_S=$(getconf CLK_TCK)
 while kill -0 "$QEMU_PID" 2>/dev/null; do
+  # QEMU's CPU time (utime + stime): unlike wall time, it hardly depends on the host's load.
+  QEMU_TICKS=$(awk '{ print $14 + $15 }' "/proc/$QEMU_PID/stat" 2>/dev/null || echo "$QEMU_TICKS")
   if (( $(date +%s) - ${T0%.*} >= TIMEOUT )); then
     TIMED_OUT=1; echo "e2e: QEMU still running after ${TIMEOUT}s: killing it" >&2
     kill -9 "$QEMU_PID"; break
@@ -221,6 +223,7 @@ QEMU_RC=0; wait "$QEMU_PID" || QEMU_RC=$?
 QEMU_PID=""
 wait "$STAMP_PID" || true; STAMP_PID=""
 phase_end boot
+awk -v t="$QEMU_TICKS" -v hz="$TICKS_PER_S" 'BEGIN { printf "qemu.cpu-seconds %.1f\n", t / hz }' >> "$TIMINGS"
 # swtpm ends when QEMU disconnects; give it a moment, then the trap's kill -9 is a backstop.
 for _ in $(seq 30); do kill -0 "$SWTPM_PID" 2>/dev/null || break; sleep 0.1; done
 if kill -0 "$SWTPM_PID" 2>/dev/null; then kill -9 "$SWTPM_PID"; fi
