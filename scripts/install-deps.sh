@@ -4,7 +4,7 @@
 set -eu
 PACKAGES="pkg-config libtss2-dev libssl-dev libfdt-dev libarchive-dev libxen-dev
   swtpm swtpm-tools tpm2-tools openssl device-tree-compiler
-  xz-utils zstd gzip bzip2 lz4 cpio make gcc binutils python3"
+  xz-utils zstd gzip bzip2 lz4 cpio make gcc binutils python3 xxd"
 # --e2e: also what scripts/e2e/run.sh needs (QEMU, and the Xen tools copied into dom0).
 [ "${1:-}" = --e2e ] && PACKAGES="$PACKAGES qemu-system-x86 xen-utils-4.17 xenstore-utils"
 missing=""

@@ -1,0 +1,186 @@
+//===----------------------------------------------------------------------===//
+// domb — Xen Hyperlaunch boot domain with TPM measured launch
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+
+import ArgumentParser
+import DombCore
+import DombCrypto
+import Foundation
+
+/// `domb attest …`: judge evidence from a deployed host.
+struct AttestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "attest",
+        abstract: "Verify quotes from deployed hosts.",
+        subcommands: [Verify.self]
+    )
+
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Verify a quote written by `domb quote`; print every reason if it fails.",
+            discussion: """
+                Checks, with OpenSSL: the signature over the exact TPMS_ATTEST bytes with the AK; \
+                magic and type; the nonce; that the quote selects exactly --pcrs (CVE-2022-0317); \
+                that the PCR values sent hash to the signed pcrDigest; the golden values of \
+                --expected-pcrs; and, with --state, that clock, resetCount and restartCount moved \
+                forward since the last verified quote from this AK (clockInfo.safe must be YES). \
+                The state file is updated only when the quote verifies.
+                Exit status: 0 verified, 1 refused, other values for unusable input.
+                """)
+
+        @Argument(help: "The quote file (JSON) from `domb quote`.") var quote: String
+        @Option(help: "The attestation key's public key (PEM) that the verifier trusts.") var akPub: String
+        @Option(help: "The nonce the verifier sent, in hex.") var nonce: String
+        @Option(help: "Exactly the PCRs the quote must cover (tpm2-tools syntax). Default: those of --expected-pcrs, else sha256:12,13.")
+        var pcrs: String?
+        @Option(help: "Golden PCR values, JSON: {\"sha256\": {\"12\": \"<hex>\", …}}.") var expectedPcrs: String?
+        @Option(help: "Clock state file (JSON), created if missing, updated when the quote verifies.") var state: String?
+        @Flag(help: "Print the verdict as JSON.") var json = false
+        @Option(help: .hidden) var benchmarkIterations: Int = 0
+
+        static let maximumFileSize = QuoteFile.maximumEventLogSize * 2
+
+        func validate() throws {
+            _ = try AttestationIO.parseNonce(nonce)
+            _ = try pcrs.map(PCRSelection.init(parsing:))
+        }
+
+        /// Exit status for input that cannot be used at all (1 means "refused").
+        static let unusableInput: Int32 = 2
+
+        func run() async throws {
+            let inputs: (QuoteEvidence, PublicKey, PCRValues?, PCRSelection, AttestationState?)
+            do {
+                inputs = try loadInputs()
+            } catch {
+                FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
+                throw ExitCode(Self.unusableInput)
+            }
+            let (evidence, key, expected, selection, stored) = inputs
+            let policy = QuotePolicy(nonce: try AttestationIO.parseNonce(nonce), selection: selection, expectedPCRs: expected)
+            let verifier = QuoteVerifier.openSSL(key: key)
+
+            if benchmarkIterations > 0 {
+                try benchmark(verifier, evidence, policy, stored)
+                return
+            }
+            let verdict = verifier.verify(evidence, policy: policy, state: stored)
+            let logNote = evidence.eventLog == nil ? nil : "the quote carries an event log; it is not replayed yet (no --bundle)"
+
+            if case .verified(let verified) = verdict, let state {
+                var updated = stored ?? AttestationState()
+                updated.update(with: verified.attest)
+                try AttestationIO.writeAtomically(try updated.jsonBytes(), to: state)
+            }
+            if json {
+                print(try Self.json(verdict, selection: selection, note: logNote))
+            } else {
+                switch verdict {
+                case .verified(let verified):
+                    let clock = verified.attest.clockInfo
+                    print("VERIFIED: quote \(quote) over \(verified.selection)")
+                    print("  signer \(verified.attest.qualifiedSigner.hexString)")
+                    print("  clock \(clock.clock) ms, resetCount \(clock.resetCount), restartCount \(clock.restartCount), safe")
+                    for (bank, pcr) in verified.selection.pairs {
+                        print("  \(bank):\(pcr) = \((verified.pcrValues[bank, pcr] ?? []).hexString)")
+                    }
+                    if let logNote { print("  note: \(logNote)") }
+                case .failed(let failures):
+                    print("REFUSED: quote \(quote): \(failures.count) reason\(failures.count == 1 ? "" : "s")")
+                    for failure in failures { print("  - \(failure)") }
+                }
+            }
+            if !verdict.isVerified { throw ExitCode(1) }
+        }
+
+        private func loadInputs() throws -> (QuoteEvidence, PublicKey, PCRValues?, PCRSelection, AttestationState?) {
+            let quoteBytes = try AttestationIO.readFile(quote, limit: Self.maximumFileSize, what: "quote file")
+            let quoteFile = try ContextError.wrap(quote) { try QuoteFile(json: quoteBytes) }
+            let evidence = try ContextError.wrap(quote) { try quoteFile.evidence() }
+            let keyBytes = try AttestationIO.readFile(akPub, limit: PublicKey.maximumPEMSize, what: "AK public key")
+            let key = try ContextError.wrap(akPub) { try PublicKey(pem: keyBytes) }
+            let expected = try expectedPcrs.map { path in
+                let bytes = try AttestationIO.readFile(path, limit: 1 << 20, what: "expected PCRs")
+                return try ContextError.wrap(path) { try Self.expectedPCRValues(bytes) }
+            }
+            let selection: PCRSelection
+            if let pcrs {
+                selection = try PCRSelection(parsing: pcrs)
+            } else if let expected {
+                selection = PCRSelection(expected.algorithms.map { PCRSelection.Bank($0, expected.pcrs(in: $0)) })
+            } else {
+                selection = try PCRSelection(parsing: "sha256:12,13")
+            }
+            var stored: AttestationState?
+            if let state, FileManager.default.fileExists(atPath: state) {
+                let bytes = try AttestationIO.readFile(state, limit: 1 << 20, what: "state file")
+                stored = try ContextError.wrap(state) { try AttestationState(json: bytes) }
+            }
+            return (evidence, key, expected, selection, stored)
+        }
+
+        private func benchmark(_ verifier: QuoteVerifier, _ evidence: QuoteEvidence, _ policy: QuotePolicy, _ state: AttestationState?) throws {
+            var verified = 0
+            let start = DispatchTime.now().uptimeNanoseconds
+            for _ in 0..<benchmarkIterations where verifier.verify(evidence, policy: policy, state: state).isVerified {
+                verified += 1
+            }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            guard verified == benchmarkIterations else {
+                throw AttestationCLIError("benchmark: only \(verified) of \(benchmarkIterations) verifications passed")
+            }
+            print("verified \(verified) quotes in \(String(format: "%.3f", seconds)) s: \(String(format: "%.0f", Double(verified) / seconds)) quotes/s")
+        }
+
+        /// Reads `{"sha256": {"12": "<hex>"}}`.
+        static func expectedPCRValues(_ bytes: [UInt8]) throws -> PCRValues {
+            let decoded: [String: [String: String]]
+            do {
+                decoded = try JSONDecoder().decode([String: [String: String]].self, from: Data(bytes))
+            } catch {
+                throw AttestationCLIError("expected PCRs: not JSON of the form {\"sha256\": {\"12\": \"<hex>\"}}: \(error)")
+            }
+            var values = PCRValues()
+            for (bankName, entries) in decoded {
+                guard let bank = HashAlgorithm(name: bankName), let size = bank.digestSize else {
+                    throw AttestationCLIError("expected PCRs: unknown bank \"\(bankName)\"")
+                }
+                for (pcrText, hex) in entries {
+                    guard let pcr = Int(pcrText), (0..<PCRValues.pcrCount).contains(pcr) else {
+                        throw AttestationCLIError("expected PCRs: \"\(pcrText)\" is not a PCR index 0–\(PCRValues.pcrCount - 1)")
+                    }
+                    guard let digest = [UInt8](hex: hex), digest.count == size else {
+                        throw AttestationCLIError("expected PCRs: \(bankName):\(pcr) is not a \(size)-byte digest in hex")
+                    }
+                    values[bank, pcr] = digest
+                }
+            }
+            guard !values.algorithms.isEmpty else { throw AttestationCLIError("expected PCRs: the file lists no PCR") }
+            return values
+        }
+
+        static func json(_ verdict: QuoteVerdict, selection: PCRSelection, note: String?) throws -> String {
+            var object: [String: Any] = ["verified": verdict.isVerified, "selection": selection.description]
+            switch verdict {
+            case .verified(let verified):
+                let clock = verified.attest.clockInfo
+                object["quote"] = [
+                    "qualifiedSigner": verified.attest.qualifiedSigner.hexString,
+                    "nonce": verified.attest.extraData.hexString,
+                    "clock": clock.clock, "resetCount": clock.resetCount, "restartCount": clock.restartCount,
+                    "safe": clock.safe, "firmwareVersion": String(verified.attest.firmwareVersion, radix: 16),
+                ] as [String: Any]
+                object["pcrs"] = verified.selection.pairs.map { bank, pcr in
+                    ["bank": bank.name, "pcr": pcr, "digest": (verified.pcrValues[bank, pcr] ?? []).hexString] as [String: Any]
+                }
+                object["reasons"] = [[String: String]]()
+            case .failed(let failures):
+                object["reasons"] = failures.map { ["code": $0.code.rawValue, "message": $0.message] }
+            }
+            if let note { object["eventLog"] = note }
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+            return String(decoding: data, as: UTF8.self)
+        }
+    }
+}
