@@ -55,7 +55,7 @@ while [ $# -gt 0 ]; do
 done
 [[ $TIMEOUT =~ ^[0-9]+$ ]] || die "--timeout wants seconds"
 
-for tool in qemu-system-x86_64 swtpm apt-get apt-cache dpkg-deb cpio gzip python3 ldd strip "$XEN_BIN/xl" /usr/bin/xenstore; do
+for tool in qemu-system-x86_64 swtpm apt-get apt-cache dpkg-deb cpio gzip python3 ldd strip make gcc ld "$XEN_BIN/xl" /usr/bin/xenstore; do
   command -v "$tool" >/dev/null || die "missing $tool: run scripts/install-deps.sh --e2e"
 done
 
@@ -161,6 +161,9 @@ for m in $DOM0_MODULES; do
   cp "$ko" "$R/lib/modules/"
 done
 cp "$B/vmlinuz" "$R/e2e/guest/vmlinuz"; cp "$B/guest-initrd.gz" "$R/e2e/guest/initrd.gz"
+# The project's test guests (images/: a few KB, built with gcc and ld in well under a second).
+make -s -C "$REPO/images" OUT="$B/images" >/dev/null
+mkdir -p "$R/e2e/images"; cp "$B"/images/*.elf "$B"/images/ramdisk.cpio* "$R/e2e/images/"
 cp "$HERE/dom0/init" "$R/init"; cp "$HERE/dom0/lib.sh" "$R/e2e/lib.sh"
 [ $BUILTIN = 1 ] && cp "$HERE"/dom0/checks/*.sh "$R/e2e/checks/"
 n=50
