@@ -74,7 +74,10 @@ e2e_xl_guest() {
   e2e_check "xl-$_g-create" xl create -p "$_cfg" || return 1
   _id=$(e2e_domid "$_g")
   _mem=$(sed -n 's/^memory *= *\([0-9]*\).*/\1/p' "$_cfg"); _cpu=$(sed -n 's/^vcpus *= *\([0-9]*\).*/\1/p' "$_cfg")
-  e2e_check "xl-$_g-list" sh -c "xl list $_g && xl list $_g | awk -v m=$_mem -v c=$_cpu 'NR==2 { if (\$3 != m || \$4 != c) { print \"want memory \" m \" vcpus \" c \", got \" \$3 \" \" \$4; exit 1 } print \"memory \" \$3 \" vcpus \" \$4 }'"
+  e2e_check "xl-$_g-list" sh -c "xl list $_g 2>&1 | awk -v m=$_mem -v c=$_cpu '{ print }
+    NR == 2 { if (\$3 != m || \$4 != c) { print \"want memory \" m \" vcpus \" c \", got \" \$3 \" \" \$4; exit 1 }
+              print \"memory \" \$3 \" vcpus \" \$4 }
+    END { if (NR < 2) { print \"not in xl list\"; exit 1 } }'"
   xenstore-ls -fp "/local/domain/$_id" > "$E2E_OUT/xenstore-$_g.txt" 2>&1
   xenstore-ls -fp > "$E2E_OUT/xenstore-all-$_g.txt" 2>&1
   e2e_check "xl-$_g-xenstore" sh -c "grep -q '^/local/domain/$_id/name = \"$_g\"' $E2E_OUT/xenstore-$_g.txt && grep -c . $E2E_OUT/xenstore-$_g.txt | sed 's/$/ nodes/'"
