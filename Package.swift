@@ -38,6 +38,8 @@ let package = Package(
         .systemLibrary(name: "CLibFDT", providers: [.apt(["libfdt-dev"])]),
         .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CXenstore", pkgConfig: "xenstore", providers: [.apt(["libxen-dev"])]),
+        .systemLibrary(name: "CLinux"),
+        .systemLibrary(name: "CXenlight", pkgConfig: "xenlight xentoollog", providers: [.apt(["libxen-dev"])]),
 
         // Pure core.
         .target(name: "DombCore", swiftSettings: swiftSettings),
@@ -48,12 +50,13 @@ let package = Package(
         .target(name: "DombFDT", dependencies: ["DombCore", "CLibFDT"], swiftSettings: swiftSettings),
         .target(name: "DombArchive", dependencies: ["DombCore", "CArchive"], swiftSettings: swiftSettings),
         .target(name: "DombXenstore", dependencies: ["DombCore", "CXenstore"], swiftSettings: swiftSettings),
+        .target(name: "DombLibxl", dependencies: ["DombCore", "CXenlight"], swiftSettings: swiftSettings),
 
         // Orchestration.
         .target(
             name: "DombLaunch",
             dependencies: [
-                "DombCore", "DombCrypto", "DombTPM", "DombFDT", "DombArchive", "DombXenstore",
+                "DombCore", "DombCrypto", "DombTPM", "DombFDT", "DombArchive", "DombXenstore", "DombLibxl", "CLinux",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -88,6 +91,21 @@ let package = Package(
         .testTarget(
             name: "DombTPMTests",
             dependencies: ["DombCore", "DombCrypto", "DombTPM", "DombTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DombLaunchTests",
+            dependencies: ["DombCore", "DombCrypto", "DombTPM", "DombLaunch", "DombTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DombFDTTests",
+            dependencies: ["DombCore", "DombFDT", "DombTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DombImagesTests",
+            dependencies: ["DombCore", "DombArchive", "DombTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

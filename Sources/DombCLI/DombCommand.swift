@@ -19,6 +19,11 @@ public struct DombCommand: AsyncParsableCommand {
         version: DombVersion.current,
         subcommands: [
             TPMCommand.self,
+            ConfigCommand.self,
+            InspectCommand.self,
+            LogCommand.self,
+            MeasureCommand.self,
+            DigestCommand.self,
             AKCommand.self,
             QuoteCommand.self,
             AttestCommand.self,

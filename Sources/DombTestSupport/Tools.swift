@@ -48,6 +48,12 @@ public enum Tools {
         "zstd": "zstd",
         "gzip": "gzip",
         "cpio": "cpio",
+        "bzip2": "bzip2",
+        "lz4": "lz4",
+        "make": "make",
+        "gcc": "gcc",
+        "ld": "binutils",
+        "readnotes": "xen-utils-4.17",
     ]
 
     /// The absolute path of `name` on PATH, or a ``MissingToolError`` naming the package.

@@ -1,0 +1,181 @@
+//===----------------------------------------------------------------------===//
+// domb — Xen Hyperlaunch boot domain with TPM measured launch
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+
+internal import CArchive
+import DombCore
+
+/// A decompression failure: a corrupt or truncated stream, an unsupported format, or output
+/// beyond the caller's limit.
+public struct DecompressionError: Error, Hashable, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        public let rawValue: String
+        public init(_ rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+        /// The stream is corrupt or ends early.
+        public static let corrupt = Code("corrupt stream")
+        /// The output would exceed the caller's limit (a zip bomb, or simply too big).
+        public static let limitExceeded = Code("limit exceeded")
+        /// libarchive cannot decode this format in-process.
+        public static let unsupported = Code("unsupported")
+    }
+
+    public var code: Code
+    public var format: CompressionFormat?
+    public var reason: String
+
+    public init(_ code: Code, format: CompressionFormat?, _ reason: String) {
+        self.code = code
+        self.format = format
+        self.reason = reason
+    }
+
+    public var description: String {
+        if let format { return "\(format): \(reason)" }
+        return reason
+    }
+
+    public static func == (lhs: Self, rhs: Self) -> Bool { lhs.code == rhs.code }
+    public func hash(into hasher: inout Hasher) { hasher.combine(code) }
+}
+
+/// Bounded decompression of gzip, bzip2, xz, lzma, lzo, lz4 and zstd streams through
+/// libarchive's read filters with its "raw" format (one stream, no archive structure).
+///
+/// The output is capped: once it would pass `limit` bytes, decompression stops and a
+/// ``DecompressionError/Code-swift.struct/limitExceeded`` error is thrown, so a small
+/// stream that expands enormously costs at most `limit` bytes of memory.
+public struct Decompressor: Decompressing {
+    public init() {}
+
+    /// Decompresses `bytes` as `format`.
+    /// - Throws: ``DecompressionError``.
+    public func decompress(_ bytes: ArraySlice<UInt8>, format: CompressionFormat, limit: Int) throws -> [UInt8] {
+        try Self.decompress(bytes, format: format, limit: limit)
+    }
+
+    /// Decompresses `bytes`, detecting the format by its magic.
+    /// - Returns: the format and the decompressed bytes.
+    /// - Throws: ``DecompressionError``, also when no known magic starts `bytes`.
+    public static func decompress(_ bytes: ArraySlice<UInt8>, limit: Int) throws(DecompressionError)
+        -> (format: CompressionFormat, bytes: [UInt8])
+    {
+        guard let format = CompressionFormat.detect(bytes) else {
+            throw DecompressionError(.unsupported, format: nil,
+                "no known compression magic (starts \(bytes.prefix(6).hexString))")
+        }
+        return (format, try decompress(bytes, format: format, limit: limit))
+    }
+
+    /// Decompresses `bytes` as `format`, producing at most `limit` bytes.
+    /// - Throws: ``DecompressionError``.
+    public static func decompress(_ bytes: ArraySlice<UInt8>, format: CompressionFormat, limit: Int)
+        throws(DecompressionError) -> [UInt8]
+    {
+        guard limit >= 0 else { throw DecompressionError(.limitExceeded, format: format, "negative limit \(limit)") }
+        guard let archive = archive_read_new() else {
+            throw DecompressionError(.unsupported, format: format, "archive_read_new failed (out of memory)")
+        }
+        defer { archive_read_free(archive) }
+
+        // Only the one filter asked for: never let libarchive guess another format, and never
+        // let it fall back to an external program (ARCHIVE_WARN means it would).
+        let status: Int32
+        switch format {
+        case .gzip: status = archive_read_support_filter_gzip(archive)
+        case .bzip2: status = archive_read_support_filter_bzip2(archive)
+        case .xz: status = archive_read_support_filter_xz(archive)
+        case .lzma: status = archive_read_support_filter_lzma(archive)
+        case .lzo: status = archive_read_support_filter_lzop(archive)
+        case .lz4: status = archive_read_support_filter_lz4(archive)
+        case .zstd: status = archive_read_support_filter_zstd(archive)
+        }
+        guard status == ARCHIVE_OK else {
+            throw DecompressionError(.unsupported, format: format,
+                "this libarchive cannot decode \(format) in-process (\(errorText(archive)))")
+        }
+        guard archive_read_support_format_raw(archive) == ARCHIVE_OK else {
+            throw DecompressionError(.unsupported, format: format, "raw format: \(errorText(archive))")
+        }
+
+        let result = bytes.withUnsafeBytes { buffer in
+            Result { () throws(DecompressionError) -> [UInt8] in try run(archive, buffer, format: format, limit: limit) }
+        }
+        return try result.get()
+    }
+
+    private static func run(_ archive: OpaquePointer, _ buffer: UnsafeRawBufferPointer, format: CompressionFormat,
+        limit: Int) throws(DecompressionError) -> [UInt8]
+    {
+        guard let base = buffer.baseAddress, buffer.count > 0 else {
+            throw DecompressionError(.corrupt, format: format, "empty input")
+        }
+        guard archive_read_open_memory(archive, base, buffer.count) == ARCHIVE_OK else {
+            throw DecompressionError(.corrupt, format: format, "cannot open stream: \(errorText(archive))")
+        }
+        var entry: OpaquePointer?
+        guard archive_read_next_header(archive, &entry) == ARCHIVE_OK else {
+            throw DecompressionError(.corrupt, format: format, "not a valid stream: \(errorText(archive))")
+        }
+        let detected = archive_filter_code(archive, 0)
+        guard detected == Self.filterCode(format) else {
+            throw DecompressionError(.corrupt, format: format,
+                "the data is not a \(format) stream (libarchive filter code \(detected))")
+        }
+        var output: [UInt8] = []
+        output.reserveCapacity(min(limit, max(buffer.count * 4, 1 << 20)))
+        while true {
+            var block: UnsafeRawPointer?
+            var size = 0
+            var blockOffset: Int64 = 0
+            let result = archive_read_data_block(archive, &block, &size, &blockOffset)
+            if result == ARCHIVE_EOF { break }
+            guard result == ARCHIVE_OK || result == ARCHIVE_WARN else {
+                throw DecompressionError(.corrupt, format: format,
+                    "corrupt or truncated stream after \(output.count) output bytes: \(errorText(archive))")
+            }
+            guard size > 0, let block else { continue }
+            guard size <= limit - output.count else {
+                throw DecompressionError(.limitExceeded, format: format,
+                    "decompressed output exceeds the limit of \(limit) bytes")
+            }
+            output.append(contentsOf: UnsafeRawBufferPointer(start: block, count: size))
+        }
+        return output
+    }
+
+    private static func filterCode(_ format: CompressionFormat) -> Int32 {
+        switch format {
+        case .gzip: ARCHIVE_FILTER_GZIP
+        case .bzip2: ARCHIVE_FILTER_BZIP2
+        case .xz: ARCHIVE_FILTER_XZ
+        case .lzma: ARCHIVE_FILTER_LZMA
+        case .lzo: ARCHIVE_FILTER_LZOP
+        case .lz4: ARCHIVE_FILTER_LZ4
+        case .zstd: ARCHIVE_FILTER_ZSTD
+        }
+    }
+
+    /// Whether this libarchive decodes `format` in-process.
+    public static func supports(_ format: CompressionFormat) -> Bool {
+        guard let archive = archive_read_new() else { return false }
+        defer { archive_read_free(archive) }
+        let status: Int32
+        switch format {
+        case .gzip: status = archive_read_support_filter_gzip(archive)
+        case .bzip2: status = archive_read_support_filter_bzip2(archive)
+        case .xz: status = archive_read_support_filter_xz(archive)
+        case .lzma: status = archive_read_support_filter_lzma(archive)
+        case .lzo: status = archive_read_support_filter_lzop(archive)
+        case .lz4: status = archive_read_support_filter_lz4(archive)
+        case .zstd: status = archive_read_support_filter_zstd(archive)
+        }
+        return status == ARCHIVE_OK
+    }
+}
+
+private func errorText(_ archive: OpaquePointer) -> String {
+    guard let message = archive_error_string(archive) else { return "no detail from libarchive" }
+    return String(cString: message)
+}

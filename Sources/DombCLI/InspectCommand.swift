@@ -1,0 +1,149 @@
+//===----------------------------------------------------------------------===//
+// domb — Xen Hyperlaunch boot domain with TPM measured launch
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+
+import ArgumentParser
+import DombArchive
+import DombCore
+import DombCrypto
+import Foundation
+
+/// `domb inspect IMAGE...`: what each image is and which guest types it can boot as.
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Inspect kernel, ramdisk and firmware images the way Xen's domain builder reads them.",
+        discussion: """
+            Reports the format (ELF, bzImage, cpio newc, compressed, firmware), architecture, \
+            compression, entry points, Xen ELF notes, the guest types (pv, pvh, hvm) the image can \
+            boot as a domU with the reason for each refusal, sizes and the sha256. Exits non-zero if \
+            any image is malformed.
+            """)
+
+    @Argument(help: "Image files.") var images: [String]
+    @Flag(help: "Print JSON (an array, one object per image).") var json = false
+    @Flag(help: "Print only the Xen notes, in the format of Xen's readnotes tool.") var readnotes = false
+    @Option(help: "Largest decompressed payload or ramdisk, in MiB.")
+    var maxDecompressedMiB: Int = ImageInspector.defaultMaxDecompressedSize >> 20
+
+    /// Chunk size for hashing the whole file.
+    static let hashChunkSize = 4 << 20
+
+    func validate() throws {
+        guard maxDecompressedMiB > 0, maxDecompressedMiB <= 4096 else {
+            throw ValidationError("--max-decompressed-mib must be 1...4096")
+        }
+    }
+
+    func run() throws {
+        let inspector = ImageInspector(decompressor: Decompressor(), maxDecompressedSize: maxDecompressedMiB << 20)
+        var failed = false
+        var objects: [Any] = []
+        for path in images {
+            do {
+                var report = try ContextError.wrap(path) { () throws -> ImageReport in
+                    let source = try FileImageSource(path: path)
+                    return try inspector.inspect(source: source)
+                }
+                if !readnotes { report.sha256 = try ContextError.wrap(path) { try Self.sha256(path: path) } }
+                if json {
+                    let data = try JSONEncoder().encode(report)
+                    var object = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
+                    object["path"] = path
+                    objects.append(object)
+                } else if readnotes {
+                    for line in report.readnotesLines { print(line) }
+                } else {
+                    print(Self.text(report, path: path))
+                }
+            } catch {
+                failed = true
+                if json { objects.append(["path": path, "error": "\(error)"]) }
+                FileHandle.standardError.write(Data("domb inspect: \(error)\n".utf8))
+            }
+        }
+        if json {
+            let data = try JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        }
+        if failed { throw ExitCode(1) }
+    }
+
+    /// The sha256 of the whole file, streamed in chunks (the file is read once, in bounded memory).
+    static func sha256(path: String) throws -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw ParseError(.readFailed, "cannot open for reading")
+        }
+        defer { try? handle.close() }
+        var hasher = try MultiHasher(algorithms: [.sha256])
+        while let chunk = try handle.read(upToCount: hashChunkSize), !chunk.isEmpty {
+            chunk.withUnsafeBytes { hasher.update($0) }
+        }
+        return try hasher.finalize()[.sha256]?.hexString ?? ""
+    }
+
+    static func hex(_ value: some BinaryInteger) -> String { "0x" + String(value, radix: 16) }
+
+    static func text(_ r: ImageReport, path: String) -> String {
+        var lines = [path]
+        func add(_ label: String, _ value: String) {
+            lines.append("  " + (label + ":").padding(toLength: 15, withPad: " ", startingAt: 0) + value)
+        }
+        var format = r.format.rawValue
+        if let bz = r.bzImage {
+            format += " (boot protocol \(bz.protocolText), setup_sects \(bz.setupSectors)"
+                + (bz.is64Bit ? ", 64-bit entry" : "") + ")"
+        }
+        if let elf = r.elf {
+            let inner = "\(elf.fileClass.rawValue) \(r.architecture ?? "?"), \(elf.programHeaders) program headers, "
+                + "\(elf.sectionHeaders) sections"
+            format += r.format == .elf ? " (\(inner))" : "; payload ELF (\(inner))"
+        }
+        add("format", format)
+        add("kind", r.kind.rawValue + (r.firmware.map { " (\($0))" } ?? ""))
+        if let version = r.bzImage?.kernelVersion { add("version", version) }
+        if let arch = r.architecture { add("architecture", arch) }
+        add("size", "\(r.size) bytes")
+        if let sha = r.sha256 { add("sha256", sha) }
+        add("compression", r.compression?.rawValue ?? "none")
+        if let bz = r.bzImage {
+            add("payload", "\(bz.payloadLength) bytes at offset \(bz.payloadOffset)"
+                + (r.decompressedSize.map { ", \($0) bytes decompressed" } ?? ""))
+        } else if let size = r.decompressedSize {
+            add("decompressed", "\(size) bytes")
+        }
+        if let elf = r.elf, let start = elf.physicalStart, let end = elf.physicalEnd {
+            add("load", "\(elf.loadSegments) PT_LOAD, physical \(hex(start))-\(hex(end)), \(elf.loadedMemorySize) bytes")
+        }
+        var entries: [String] = []
+        let e = r.entryPoints
+        if let v = e.elf { entries.append("ELF \(hex(v))") }
+        if let v = e.xen { entries.append("ENTRY \(hex(v))") }
+        if let v = e.phys32 { entries.append("PHYS32_ENTRY \(hex(v))") }
+        if let v = e.hypercallPage { entries.append("HYPERCALL_PAGE \(hex(v))") }
+        if let v = e.bzImage32 { entries.append("code32_start \(hex(v))") }
+        if let v = e.bzImage64 { entries.append("64-bit \(hex(v))") }
+        if !entries.isEmpty { add("entry points", entries.joined(separator: ", ")) }
+        if let elf = r.elf, !r.notes.isEmpty || r.legacyGuestInfo != nil {
+            lines.append("  notes (\(elf.noteSource.rawValue)):")
+            for note in r.notes {
+                let name = (note.type.name ?? "type \(note.type.rawValue)").padding(
+                    toLength: 19, withPad: " ", startingAt: 0)
+                lines.append("    \(name)\(note.valueText)")
+            }
+            if let legacy = r.legacyGuestInfo { lines.append("    __xen_guest        \(legacy)") }
+        }
+        if let segments = r.ramdisk {
+            for s in segments {
+                add("cpio", "\(s.entries) entries, \(s.cpioBytes) bytes at offset \(s.offset)"
+                    + (s.compression.map { " (\($0))" } ?? ""))
+            }
+        }
+        add("supported", r.supportedModes.isEmpty ? "none" : r.supportedModes.map(\.rawValue).joined(separator: ", "))
+        for type in GuestType.allCases {
+            if let reason = r.refusals[type.rawValue] { add("refused \(type.rawValue)", reason) }
+        }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,221 @@
+//===----------------------------------------------------------------------===//
+// domb — Xen Hyperlaunch boot domain with TPM measured launch
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+
+import ArgumentParser
+import DombCore
+import DombCrypto
+import DombLaunch
+import DombTPM
+import Foundation
+
+/// `domb log …`: read, replay, verify and export TCG event logs.
+struct LogCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "log",
+        abstract: "Read, replay, verify and export TCG PC Client event logs (crypto-agile or SHA-1).",
+        discussion: "Reads firmware logs (/sys/kernel/security/tpm0/binary_bios_measurements) and domb's own. See docs/eventlog.md.",
+        subcommands: [Show.self, Replay.self, Verify.self, Export.self]
+    )
+
+    /// Reads and parses LOG, naming the file in any error.
+    static func load(_ path: String) throws -> EventLog {
+        try ContextError.wrap(path) {
+            guard let bytes = try MeasurementLogFile.read(path: path) else {
+                throw FileError(path: path, operation: "open", message: "no such file")
+            }
+            return try EventLog(parsing: bytes)
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print every record of a log (unverified: types and data are claims).")
+
+        @Argument(help: "The event log file.") var log: String
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let parsed = try LogCommand.load(log)
+            if json {
+                let data = try JSONSerialization.data(
+                    withJSONObject: EventLogRendering.jsonObject(parsed), options: [.sortedKeys, .prettyPrinted])
+                print(String(decoding: data, as: UTF8.self))
+            } else {
+                print(EventLogRendering.text(parsed), terminator: "")
+            }
+        }
+    }
+
+    struct Replay: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the PCR values the log replays to, per bank (the format --pcrs reads).")
+
+        @Argument(help: "The event log file.") var log: String
+
+        func run() async throws {
+            let parsed = try LogCommand.load(log)
+            let values = try parsed.replay(using: OpenSSLPCRHasher())
+            print(values.text, terminator: "")
+        }
+    }
+
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check that the log replays to the TPM's PCRs (or to PCR values in a file).",
+            discussion: """
+                Every PCR the log extends must replay to the given value in every bank of the log, \
+                and every active bank must be covered by the log. domb's own records are also \
+                checked for consistency. Exit status 0 when verified, 1 when not.
+                """)
+
+        @Argument(help: "The event log file.") var log: String
+        @OptionGroup var tpm: TPMOptions
+        @Option(help: "PCR values file (tpm2_pcrread / domb log replay format) instead of a TPM.") var pcrs: String?
+
+        func validate() throws {
+            if pcrs != nil && tpm.tcti != nil { throw ValidationError("give either --tpm or --pcrs, not both") }
+        }
+
+        func run() async throws {
+            let parsed = try LogCommand.load(log)
+            let values: PCRValues
+            if let pcrs {
+                values = try ContextError.wrap(pcrs) {
+                    try PCRValues(parsingText: try String(contentsOfFile: pcrs, encoding: .utf8))
+                }
+            } else {
+                let connection = try tpm.open()
+                let banks = try connection.activeBanks()
+                let pcrList = parsed.extendedPCRs
+                values = pcrList.isEmpty ? PCRValues() : try connection.readPCRs(pcrList, banks: banks)
+            }
+            let hasher = OpenSSLPCRHasher()
+            var problems: [String] = []
+            switch parsed.verify(against: values, using: hasher) {
+            case .verified:
+                break
+            case .failed(let failures):
+                problems += failures.map(\.description)
+            }
+            for event in parsed.events { problems += DombEvent.consistencyProblems(event, using: hasher) }
+            guard problems.isEmpty else {
+                for problem in problems { FileHandle.standardError.write(Data("\(log): \(problem)\n".utf8)) }
+                FileHandle.standardError.write(Data("\(log): NOT verified\n".utf8))
+                throw ExitCode(1)
+            }
+            let pcrText = parsed.extendedPCRs.map(String.init).joined(separator: ",")
+            print(
+                "\(log): verified: \(parsed.events.count) events, PCRs \(pcrText.isEmpty ? "none" : pcrText) in \(parsed.banks.map(\.name).joined(separator: ", "))"
+            )
+        }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Export a log as TCG Canonical Event Log JSON (the tpm2-tss FAPI / systemd-pcrlock form).")
+
+        @Argument(help: "The event log file.") var log: String
+        @Flag(name: .customLong("cel-json"), help: "CEL-JSON (the only export format so far).") var celJSON = false
+
+        func validate() throws {
+            guard celJSON else { throw ValidationError("choose an export format: --cel-json") }
+        }
+
+        func run() async throws {
+            print(try LogCommand.load(log).celJSON(), terminator: "")
+        }
+    }
+}
+
+/// Text and JSON renderings of a log for `domb log show`.
+enum EventLogRendering {
+    static func text(_ log: EventLog) -> String {
+        var out = "format: \(log.format.rawValue)\nbanks:  \(log.banks.map(\.name).joined(separator: ", "))\n"
+        if let specID = log.specID {
+            out += "spec:   Spec ID Event03, platform class \(specID.platformClass), version \(specID.specVersionMajor).\(specID.specVersionMinor) errata \(specID.specErrata), uintn \(specID.uintnSize)"
+            if !specID.vendorInfo.isEmpty { out += ", vendor info \(specID.vendorInfo.hexString)" }
+            out += "\n"
+        }
+        for workaround in log.workaroundsApplied { out += "quirk:  \(workaround.rawValue)\n" }
+        for event in log.events {
+            out += "#\(event.number) PCR \(event.pcr) \(event.type) (\(event.data.count) bytes)\n"
+            for digest in event.digests.digests { out += "    \(digest.algorithm.name): \(digest.bytes.hexString)\n" }
+            out += "    \(describe(event))\n"
+        }
+        return out
+    }
+
+    /// A one-line reading of the event data.
+    static func describe(_ event: UnverifiedEvent) -> String {
+        if let decoded = try? DombEvent(event) {
+            switch decoded {
+            case .module(let record):
+                return "domb module: domain \"\(record.domain)\" role \(record.role) size \(record.size) \"\(record.label)\""
+            case .configuration(let record):
+                return "domb \(record.kind) \"\(record.subject)\": \(printable(record.content) ?? "\(record.content.count) bytes")"
+            case .separator:
+                return "separator \(event.data.hexString)"
+            }
+        }
+        if event.type == .noAction, event.data.starts(with: EventLog.startupLocalitySignature), event.data.count == 17 {
+            return "StartupLocality \(event.data[16])"
+        }
+        if let text = printable(event.data) { return "\"\(text)\"" }
+        return event.data.count <= 64 ? event.data.hexString : "\(event.data.prefix(32).hexString)…"
+    }
+
+    /// The data as text when it is printable ASCII (optionally NUL-terminated).
+    static func printable(_ data: [UInt8]) -> String? {
+        var bytes = data[...]
+        while bytes.last == 0 || bytes.last == 0x0A { bytes.removeLast() }
+        guard !bytes.isEmpty, bytes.count <= 4096,
+            bytes.allSatisfy({ ($0 >= 0x20 && $0 < 0x7F) || $0 == 0x0A || $0 == 0x09 })
+        else { return nil }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    static func jsonObject(_ log: EventLog) -> [String: Any] {
+        var object: [String: Any] = [
+            "format": log.format.rawValue,
+            "banks": log.banks.map(\.name),
+            "workarounds": log.workaroundsApplied.map(\.rawValue),
+        ]
+        if let specID = log.specID {
+            object["specID"] = [
+                "platformClass": specID.platformClass, "specVersionMajor": specID.specVersionMajor,
+                "specVersionMinor": specID.specVersionMinor, "specErrata": specID.specErrata,
+                "uintnSize": specID.uintnSize,
+                "algorithms": specID.algorithms.map { ["algorithm": $0.algorithm.name, "digestSize": $0.digestSize] },
+                "vendorInfo": specID.vendorInfo.hexString,
+            ] as [String: Any]
+        }
+        object["events"] = log.events.map { event -> [String: Any] in
+            var entry: [String: Any] = [
+                "number": event.number, "offset": event.offset, "pcr": event.pcr,
+                "type": event.type.description, "typeValue": event.type.rawValue,
+                "digests": Dictionary(uniqueKeysWithValues: event.digests.digests.map { ($0.algorithm.name, $0.bytes.hexString) }),
+                "data": event.data.hexString,
+            ]
+            if let decoded = try? DombEvent(event) {
+                switch decoded {
+                case .module(let record):
+                    entry["domb"] = [
+                        "record": "module", "domain": record.domain, "role": record.role, "size": record.size,
+                        "label": record.label,
+                    ] as [String: Any]
+                case .configuration(let record):
+                    entry["domb"] = [
+                        "record": "configuration", "kind": record.kind, "subject": record.subject,
+                        "content": record.content.hexString,
+                    ]
+                case .separator:
+                    entry["domb"] = ["record": "separator"]
+                }
+            }
+            return entry
+        }
+        return object
+    }
+}

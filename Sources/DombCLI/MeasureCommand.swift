@@ -1,0 +1,129 @@
+//===----------------------------------------------------------------------===//
+// domb — Xen Hyperlaunch boot domain with TPM measured launch
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+
+import ArgumentParser
+import DombCore
+import DombCrypto
+import DombLaunch
+import DombTPM
+import Foundation
+
+/// `domb measure`: measure files (or strings) into a PCR and log them, as
+/// `systemd-pcrextend` does for strings.
+struct MeasureCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "measure",
+        abstract: "Measure files into a PCR of every active bank and record them in a TCG event log.",
+        discussion: """
+            Each FILE is read once and hashed in every active bank in one pass, extended with one \
+            TPM2_PCR_Extend, and logged as a domb module record (EV_EVENT_TAG; the digest is the \
+            file's, so `openssl dgst` reproduces it). With --inline, the content is carried in the \
+            log instead (EV_IPL; digest = hash of the event data). --string measures text inline. \
+            The log is appended to if it exists (its banks must be the TPM's) and written atomically. \
+            Default PCRs come from the policy: images 13, configuration 12.
+            """)
+
+    @OptionGroup var tpm: TPMOptions
+    @Option(help: "PCR to extend (default: from the policy).") var pcr: Int?
+    @Option(help: "Event log to create or append to.") var log: String
+    @Option(help: "PCR policy JSON (default: the built-in one, as policies/pcr-policy.json).") var policy: String?
+    @Option(help: "Domain the files belong to (recorded in module records).") var domain: String = ""
+    @Option(help: "Role recorded in module records (kernel, ramdisk, firmware, file…).") var role: String = "file"
+    @Flag(help: "Carry each file's content inline in the log (configuration record).") var inline = false
+    @Option(help: "Kind recorded in inline configuration records.") var kind: String = "config"
+    @Option(name: .customLong("string"), help: "Measure this text inline (repeatable).") var strings: [String] = []
+    @Flag(help: "Close the launch: append an EV_SEPARATOR on every PCR measured.") var close = false
+    @Argument(help: "Files to measure.") var files: [String] = []
+
+    func validate() throws {
+        if let pcr, !PCRPolicy.isExtendableFromLocality0(pcr) {
+            throw ValidationError("PCR \(pcr) cannot be extended by domb: use 0–16 or 23")
+        }
+        if files.isEmpty && strings.isEmpty && !close { throw ValidationError("nothing to measure: give FILE… or --string") }
+    }
+
+    func run() async throws {
+        let policy = try loadPolicy()
+        let existing = try ContextError.wrap(log) { try MeasurementLogFile.read(path: log) }
+        let connection = try tpm.open()
+        let sink = try ContextError.wrap(log) {
+            try TPMMeasurementSink(tpm: connection, requiredBanks: policy.requiredBanks, existingLog: existing)
+        }
+        let measurer = Measurer(sink: sink, policy: policy)
+        var failure: (any Error)?
+        do {
+            for file in files {
+                let label = URL(fileURLWithPath: file).lastPathComponent
+                let event = try ContextError.wrap(file) { () throws -> UnverifiedEvent in
+                    if inline {
+                        guard let content = try MeasurementLogFile.read(path: file) else {
+                            throw FileError(path: file, operation: "open", message: "no such file")
+                        }
+                        return try measurer.measureConfiguration(kind: kind, subject: domain, content: content, pcr: pcr)
+                    }
+                    return try measurer.measureFile(path: file, domain: domain, role: role, label: label, pcr: pcr)
+                }
+                report(event, file)
+            }
+            for text in strings {
+                let event = try measurer.measureConfiguration(
+                    kind: "string", subject: domain, content: Array(text.utf8), pcr: pcr)
+                report(event, "\"\(text)\"")
+            }
+            if close { try measurer.closeLaunch() }
+        } catch {
+            failure = error
+        }
+        // Whatever was extended must be in the log: write it even after a failure.
+        try ContextError.wrap(log) { try MeasurementLogFile.writeAtomically(sink.logBytes, to: log) }
+        if let failure { throw failure }
+    }
+
+    private func loadPolicy() throws -> PCRPolicy {
+        guard let policy else { return .default }
+        return try ContextError.wrap(policy) {
+            guard let bytes = try MeasurementLogFile.read(path: policy) else {
+                throw FileError(path: policy, operation: "open", message: "no such file")
+            }
+            return try PCRPolicy(json: bytes)
+        }
+    }
+
+    private func report(_ event: UnverifiedEvent, _ what: String) {
+        let sha256 = event.digests[.sha256].map { " sha256:\($0.hexString)" } ?? ""
+        print("PCR \(event.pcr) \(event.type)\(sha256) \(what)")
+    }
+}
+
+/// `domb digest`: the digests domb would extend for files, every bank in one read pass.
+struct DigestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "digest",
+        abstract: "Print the digests of files in several banks, computed in one read pass.")
+
+    @Option(help: "Banks, e.g. sha1,sha256,sha384,sha512 (default sha256).") var banks: String = "sha256"
+    @Flag(help: "Print bytes read, read() calls and throughput to stderr.") var stats = false
+    @Argument(help: "Files to hash.") var files: [String]
+
+    func validate() throws { _ = try parseBankList(banks) }
+
+    func run() async throws {
+        let digester = FileDigester(algorithms: try parseBankList(banks))
+        for file in files {
+            let start = ContinuousClock.now
+            let result = try digester.digest(path: file)
+            let elapsed = ContinuousClock.now - start
+            for digest in result.digests.digests { print("\(digest.algorithm.name):\(digest.bytes.hexString)  \(file)") }
+            if stats {
+                let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+                let rate = seconds > 0 ? Double(result.bytesRead) / seconds / 1_048_576 : 0
+                FileHandle.standardError.write(
+                    Data(
+                        "\(file): size \(result.size) bytes read \(result.bytesRead) read-calls \(result.readCalls) seconds \(seconds) MiB/s \(rate)\n"
+                            .utf8))
+            }
+        }
+    }
+}

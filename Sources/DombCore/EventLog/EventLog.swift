@@ -1,0 +1,391 @@
+//===----------------------------------------------------------------------===//
+// domb — Xen Hyperlaunch boot domain with TPM measured launch
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+
+/// One record of an event log, exactly as the log states it. **Unverified**: nothing in
+/// here has been checked against a TPM; the event type and the event data are not covered
+/// by any digest at all (go-attestation `docs/event-log-disclosure.md`). Use
+/// ``EventLog/verify(against:using:)`` to obtain ``VerifiedEvent`` values.
+public struct UnverifiedEvent: Hashable, Sendable {
+    /// Position in the log, the header record counting as 0 (tpm2_eventlog's `EventNum`).
+    public var number: Int
+    /// Byte offset of the record in the log file.
+    public var offset: Int
+    public var pcr: UInt32
+    /// Untrusted type of the event.
+    public var type: EventType
+    /// Digests per bank (one SHA-1 digest in the SHA-1 format).
+    public var digests: DigestSet
+    /// Untrusted event data.
+    public var data: [UInt8]
+
+    public init(number: Int = 0, offset: Int = 0, pcr: UInt32, type: EventType, digests: DigestSet, data: [UInt8]) {
+        self.number = number
+        self.offset = offset
+        self.pcr = pcr
+        self.type = type
+        self.digests = digests
+        self.data = data
+    }
+
+    /// Whether replay extends this record into its PCR (everything but `EV_NO_ACTION`).
+    public var isExtended: Bool { type != .noAction }
+}
+
+/// A TCG PC Client event log: the crypto-agile format (TCG PC Client PFP §10.2.2, a SHA-1
+/// format `TCG_PCR_EVENT` header carrying ``SpecIDEvent`` followed by `TCG_PCR_EVENT2`
+/// records) or the legacy SHA-1 format (§10.2.1, `TCG_PCR_EVENT` records only). All
+/// fields are little-endian.
+///
+/// Parsing checks structure only and yields ``UnverifiedEvent`` values; it throws
+/// ``ParseError`` with the byte offset and the reason on anything malformed, never
+/// returns a partial log.
+public struct EventLog: Hashable, Sendable {
+    public enum Format: String, Hashable, Sendable {
+        /// `TCG_PCR_EVENT` records, SHA-1 only (TPM 1.2 style firmware).
+        case sha1
+        /// Spec ID Event03 header, then `TCG_PCR_EVENT2` records.
+        case cryptoAgile = "crypto-agile"
+    }
+
+    /// Resource caps for untrusted logs (go-attestation caps event data at 1 MB too).
+    public struct Limits: Hashable, Sendable {
+        /// Largest log accepted, in bytes.
+        public var maximumLogSize: Int
+        /// Most records accepted.
+        public var maximumEventCount: Int
+        /// Largest event data of one record, in bytes.
+        public var maximumEventDataSize: Int
+
+        public init(maximumLogSize: Int, maximumEventCount: Int, maximumEventDataSize: Int) {
+            self.maximumLogSize = maximumLogSize
+            self.maximumEventCount = maximumEventCount
+            self.maximumEventDataSize = maximumEventDataSize
+        }
+
+        /// 128 MiB, 2,000,000 records, 1 MiB per record.
+        public static let `default` = Limits(
+            maximumLogSize: 128 << 20, maximumEventCount: 2_000_000, maximumEventDataSize: 1 << 20)
+    }
+
+    /// `"StartupLocality\0"` (PFP §10.4.5.3), followed by one byte.
+    public static let startupLocalitySignature: [UInt8] = Array("StartupLocality".utf8) + [0]
+
+    public var format: Format
+    /// The header of a crypto-agile log; nil for the SHA-1 format.
+    public var specID: SpecIDEvent?
+    /// Every record after the crypto-agile header (for the SHA-1 format, every record).
+    public var events: [UnverifiedEvent]
+    /// Quirks of real firmware that the parser accepted; empty for a clean log.
+    public var workaroundsApplied: [EventLogWorkaround] = []
+    /// The banks the records carry when that is fewer than the header lists
+    /// (``EventLogWorkaround/recordsCarryFewerBanksThanHeader``); nil otherwise.
+    public var recordBanks: [HashAlgorithm]?
+
+    /// The banks this log carries a digest for in every record.
+    public var banks: [HashAlgorithm] { recordBanks ?? specID?.banks ?? [.sha1] }
+
+    /// The locality announced by a `StartupLocality` EV_NO_ACTION record, if any. It sets
+    /// the last byte of PCR 0's initial value.
+    public var startupLocality: UInt8? {
+        for event in events where event.type == .noAction && event.pcr == 0 {
+            if event.data.count == 17, event.data.starts(with: Self.startupLocalitySignature) {
+                return event.data[16]
+            }
+        }
+        return nil
+    }
+
+    /// An empty crypto-agile log for `banks`.
+    public init(banks: [HashAlgorithm]) {
+        format = .cryptoAgile
+        specID = SpecIDEvent(banks: banks)
+        events = []
+    }
+
+    public init(format: Format, specID: SpecIDEvent?, events: [UnverifiedEvent]) {
+        self.format = format
+        self.specID = specID
+        self.events = events
+    }
+
+    /// Parses a log. A log whose first record is an EV_NO_ACTION "Spec ID Event03" header
+    /// is crypto-agile; any other log is read as the SHA-1 format.
+    ///
+    /// - Throws: ``ParseError`` with the offset of the offending field: truncation, sizes
+    ///   beyond ``Limits``, a second Spec ID header, a digest for an algorithm the header
+    ///   does not list, a record whose banks differ from the header's, a PCR index ≥ 24.
+    ///
+    /// - Parameter strict: refuse the firmware quirks in ``EventLogWorkaround`` (domb's
+    ///   own logs never need them).
+    public init(parsing bytes: [UInt8], limits: Limits = .default, strict: Bool = false) throws(ParseError) {
+        try self.init(parsing: bytes[...], limits: limits, strict: strict)
+    }
+
+    public init(parsing bytes: ArraySlice<UInt8>, limits: Limits = .default, strict: Bool = false) throws(ParseError) {
+        guard bytes.count <= limits.maximumLogSize else {
+            throw .limit("event log is \(bytes.count) bytes, more than the \(limits.maximumLogSize)-byte limit", offset: 0)
+        }
+        var reader = ByteReader(slice: bytes)
+        guard !reader.isEmpty else { throw .truncated("event log is empty", offset: 0) }
+        let first = try Self.readSHA1Record(&reader, number: 0, limits: limits)
+        var events: [UnverifiedEvent] = []
+        if first.type == .noAction, first.data.starts(with: Array("Spec ID Event03".utf8)) {
+            guard first.pcr == 0 else {
+                throw .invalid("Spec ID header is on PCR \(first.pcr), not 0", offset: first.offset)
+            }
+            guard first.digests[.sha1]?.allSatisfy({ $0 == 0 }) ?? false else {
+                throw .invalid("Spec ID header digest is not all zeros", offset: first.offset + 8)
+            }
+            // The event data starts after pcrIndex, eventType, digest[20] and eventSize.
+            var headerData = first.data
+            if !strict, let widened = EventLogWorkarounds.vendorInfoOutsideEventSize(headerData, reader: &reader) {
+                headerData = widened
+                workaroundsApplied.append(.vendorInfoOutsideEventSize)
+            }
+            var dataReader = ByteReader(headerData, baseOffset: first.offset + 32)
+            let specID = try SpecIDEvent(parsing: &dataReader)
+            format = .cryptoAgile
+            self.specID = specID
+            var number = 1
+            var carried: [HashAlgorithm]?
+            while !reader.isEmpty {
+                guard number <= limits.maximumEventCount else {
+                    throw .limit("more than \(limits.maximumEventCount) event records", offset: reader.offset)
+                }
+                let event = try Self.readEvent2(
+                    &reader, number: number, specID: specID, carried: carried, strict: strict, limits: limits)
+                try Self.checkRecord(event, events: events)
+                carried = carried ?? event.digests.algorithms
+                events.append(event)
+                number += 1
+            }
+            if let carried, carried.count < specID.algorithms.count {
+                recordBanks = carried
+                workaroundsApplied.append(.recordsCarryFewerBanksThanHeader)
+            }
+        } else {
+            format = .sha1
+            specID = nil
+            try Self.checkRecord(first, events: events, headerAllowed: true)
+            events.append(first)
+            var number = 1
+            while !reader.isEmpty {
+                guard number <= limits.maximumEventCount else {
+                    throw .limit("more than \(limits.maximumEventCount) event records", offset: reader.offset)
+                }
+                let event = try Self.readSHA1Record(&reader, number: number, limits: limits)
+                try Self.checkRecord(event, events: events)
+                events.append(event)
+                number += 1
+            }
+        }
+        self.events = events
+    }
+
+    /// Reads one `TCG_PCR_EVENT` (PFP §10.2.1): pcrIndex u32, eventType u32, digest[20],
+    /// eventSize u32, event[eventSize].
+    static func readSHA1Record(_ reader: inout ByteReader, number: Int, limits: Limits) throws(ParseError) -> UnverifiedEvent {
+        let offset = reader.offset
+        let pcr = try reader.readLE(UInt32.self, "event \(number) pcrIndex")
+        let type = EventType(rawValue: try reader.readLE(UInt32.self, "event \(number) eventType"))
+        let digest = Array(try reader.readBytes(20, field: "event \(number) SHA-1 digest"))
+        let data = try readEventData(&reader, number: number, limits: limits)
+        var digests = DigestSet()
+        digests[.sha1] = digest
+        return UnverifiedEvent(number: number, offset: offset, pcr: pcr, type: type, digests: digests, data: data)
+    }
+
+    /// Reads one `TCG_PCR_EVENT2` (PFP §10.2.2): pcrIndex u32, eventType u32,
+    /// TPML_DIGEST_VALUES {count u32, {hashAlg u16, digest[size from the Spec ID table]}},
+    /// eventSize u32, event[eventSize].
+    ///
+    /// Every record must carry exactly the header's banks; with firmware quirks allowed,
+    /// the first record may carry a subset and every later one must carry that same subset
+    /// (`carried`).
+    static func readEvent2(
+        _ reader: inout ByteReader, number: Int, specID: SpecIDEvent, carried: [HashAlgorithm]?, strict: Bool,
+        limits: Limits
+    ) throws(ParseError) -> UnverifiedEvent {
+        let offset = reader.offset
+        let pcr = try reader.readLE(UInt32.self, "event \(number) pcrIndex")
+        let type = EventType(rawValue: try reader.readLE(UInt32.self, "event \(number) eventType"))
+        let countOffset = reader.offset
+        let count = try reader.readLE(UInt32.self, "event \(number) digest count")
+        let expectedCount = carried?.count ?? specID.algorithms.count
+        let subsetAllowed = !strict && carried == nil && count >= 1 && count < specID.algorithms.count
+        guard count == expectedCount || subsetAllowed else {
+            throw .invalid(
+                "event \(number) carries \(count) digests but \(carried == nil ? "the Spec ID header lists" : "earlier records carry") \(expectedCount) banks (\((carried ?? specID.banks).map(\.name).joined(separator: ", ")))",
+                offset: countOffset)
+        }
+        var digests = DigestSet()
+        for index in 0..<Int(count) {
+            let algorithmOffset = reader.offset
+            let algorithm = HashAlgorithm(rawValue: try reader.readLE(UInt16.self, "event \(number) digest[\(index)] hashAlg"))
+            guard let entry = specID.algorithms.first(where: { $0.algorithm == algorithm }) else {
+                throw .invalid(
+                    "event \(number) has a digest for algorithm \(algorithm), which the Spec ID header does not list",
+                    offset: algorithmOffset)
+            }
+            guard digests[algorithm] == nil else {
+                throw .invalid("event \(number) has two \(algorithm) digests", offset: algorithmOffset)
+            }
+            if let carried, !carried.contains(algorithm) {
+                throw .invalid(
+                    "event \(number) has a \(algorithm) digest; earlier records carry only \(carried.map(\.name).joined(separator: ", "))",
+                    offset: algorithmOffset)
+            }
+            digests[algorithm] = Array(try reader.readBytes(entry.digestSize, field: "event \(number) \(algorithm) digest"))
+        }
+        let data = try readEventData(&reader, number: number, limits: limits)
+        return UnverifiedEvent(number: number, offset: offset, pcr: pcr, type: type, digests: digests, data: data)
+    }
+
+    private static func readEventData(_ reader: inout ByteReader, number: Int, limits: Limits) throws(ParseError) -> [UInt8] {
+        let sizeOffset = reader.offset
+        let size = try reader.readLE(UInt32.self, "event \(number) eventSize")
+        guard let count = Int(exactly: size), count <= limits.maximumEventDataSize else {
+            throw .limit(
+                "event \(number) data is \(size) bytes, more than the \(limits.maximumEventDataSize)-byte limit",
+                offset: sizeOffset)
+        }
+        return Array(try reader.readBytes(count, field: "event \(number) data (eventSize \(size))"))
+    }
+
+    /// Rules every record must satisfy beyond its layout.
+    private static func checkRecord(
+        _ event: UnverifiedEvent, events: [UnverifiedEvent], headerAllowed: Bool = false
+    ) throws(ParseError) {
+        guard event.pcr < UInt32(PCRValues.pcrCount) else {
+            throw .invalid("event \(event.number) names PCR \(event.pcr); a TPM has PCRs 0 to 23", offset: event.offset)
+        }
+        guard event.type == .noAction else { return }
+        // A SHA-1 format log may open with a TPM 1.2 "Spec ID Event02" header; anywhere
+        // else a Spec ID record would redefine the banks mid-log.
+        if SpecIDEvent.looksLikeSpecID(event.data[...]), !headerAllowed {
+            throw .invalid("event \(event.number) is a second Spec ID header", offset: event.offset)
+        }
+        if event.data.starts(with: startupLocalitySignature) {
+            guard event.pcr == 0, event.data.count == 17 else {
+                throw .invalid(
+                    "event \(event.number): StartupLocality must be on PCR 0 with 17 bytes of data", offset: event.offset)
+            }
+            guard event.data[16] <= 4 else {
+                throw .invalid("event \(event.number): StartupLocality \(event.data[16]) is not 0 to 4", offset: event.offset)
+            }
+            let earlier = events.contains { $0.type == .noAction && $0.data.starts(with: startupLocalitySignature) }
+            let pcr0Extended = events.contains { $0.pcr == 0 && $0.isExtended }
+            guard !earlier, !pcr0Extended else {
+                throw .invalid(
+                    "event \(event.number): StartupLocality must come once, before any PCR 0 measurement",
+                    offset: event.offset)
+            }
+        }
+    }
+
+    // MARK: Writing
+
+    /// The header record of a crypto-agile log for `specID`: a `TCG_PCR_EVENT` on PCR 0,
+    /// EV_NO_ACTION, zero SHA-1 digest, carrying the ``SpecIDEvent``.
+    public static func headerRecord(_ specID: SpecIDEvent) -> [UInt8] {
+        let data = specID.serialized()
+        var writer = ByteWriter(capacity: 32 + data.count)
+        writer.writeLE(UInt32(0))
+        writer.writeLE(EventType.noAction.rawValue)
+        writer.writeZeros(20)
+        writer.writeLE(UInt32(data.count))
+        writer.writeBytes(data)
+        return writer.bytes
+    }
+
+    /// A `TCG_PCR_EVENT2` record with digests in the header's bank order.
+    ///
+    /// - Precondition: `event.digests` has exactly the header's banks with the right sizes
+    ///   (callers build events from the same bank list; a mismatch is a programming error
+    ///   caught by ``append(_:)``).
+    public static func event2Record(_ event: UnverifiedEvent, specID: SpecIDEvent) -> [UInt8] {
+        var writer = ByteWriter(capacity: 16 + event.data.count + 4 * specID.algorithms.count + 64 * specID.algorithms.count)
+        writer.writeLE(event.pcr)
+        writer.writeLE(event.type.rawValue)
+        let present = specID.algorithms.filter { event.digests[$0.algorithm] != nil }
+        writer.writeLE(UInt32(present.count))
+        for entry in present {
+            writer.writeLE(entry.algorithm.rawValue)
+            let digest = event.digests[entry.algorithm] ?? []
+            writer.writeBytes(digest.prefix(entry.digestSize))
+            writer.writeZeros(max(0, entry.digestSize - digest.count))
+        }
+        writer.writeLE(UInt32(truncatingIfNeeded: event.data.count))
+        writer.writeBytes(event.data)
+        return writer.bytes
+    }
+
+    /// A `TCG_PCR_EVENT` (SHA-1 format) record.
+    public static func sha1Record(_ event: UnverifiedEvent) -> [UInt8] {
+        var writer = ByteWriter(capacity: 32 + event.data.count)
+        writer.writeLE(event.pcr)
+        writer.writeLE(event.type.rawValue)
+        let digest = event.digests[.sha1] ?? []
+        writer.writeBytes(digest.prefix(20))
+        writer.writeZeros(max(0, 20 - digest.count))
+        writer.writeLE(UInt32(truncatingIfNeeded: event.data.count))
+        writer.writeBytes(event.data)
+        return writer.bytes
+    }
+
+    /// The record bytes of `event` in this log's format.
+    public func record(_ event: UnverifiedEvent) -> [UInt8] {
+        if let specID { return Self.event2Record(event, specID: specID) }
+        return Self.sha1Record(event)
+    }
+
+    /// The whole log in its format.
+    public func serialized() -> [UInt8] {
+        var bytes: [UInt8] = []
+        if let specID { bytes += Self.headerRecord(specID) }
+        for event in events { bytes += record(event) }
+        return bytes
+    }
+
+    /// Checks that `event` fits this log (a PCR below 24, exactly the log's banks with the
+    /// right digest sizes, data within the limit) and appends it, numbering it.
+    public mutating func append(_ event: UnverifiedEvent, limits: Limits = .default) throws(ParseError) {
+        var event = event
+        guard event.pcr < UInt32(PCRValues.pcrCount) else {
+            throw .invalid("PCR \(event.pcr) is outside 0 to 23")
+        }
+        guard Set(event.digests.algorithms) == Set(banks) else {
+            throw .invalid(
+                "event for PCR \(event.pcr) has banks \(event.digests.algorithms.map(\.name).joined(separator: ", ")), the log has \(banks.map(\.name).joined(separator: ", "))"
+            )
+        }
+        for digest in event.digests.digests where digest.bytes.count != digest.algorithm.digestSize {
+            throw .invalid("\(digest.algorithm) digest has \(digest.bytes.count) bytes")
+        }
+        guard event.data.count <= limits.maximumEventDataSize else {
+            throw .limit("event data is \(event.data.count) bytes, more than \(limits.maximumEventDataSize)")
+        }
+        event.number = (events.last?.number ?? 0) + 1
+        event.offset = (events.last.map { $0.offset + record($0).count }) ?? (specID.map { Self.headerRecord($0).count } ?? 0)
+        try Self.checkRecord(event, events: events)
+        events.append(event)
+    }
+}
+
+/// The fuzzing entry point for the event-log reader: parses `bytes` and replays nothing.
+/// Must never crash, whatever the input; returns whether the bytes parsed.
+public enum EventLogFuzz {
+    @discardableResult
+    public static func parse(_ bytes: [UInt8]) -> Bool {
+        do {
+            let log = try EventLog(parsing: bytes)
+            // Exercise the writer on whatever parsed.
+            _ = log.serialized()
+            return true
+        } catch {
+            return false
+        }
+    }
+}

@@ -1,1 +1,0 @@
-// DombFDT: see README "Architecture".

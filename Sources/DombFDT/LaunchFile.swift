@@ -1,0 +1,193 @@
+//===----------------------------------------------------------------------===//
+// domb — Xen Hyperlaunch boot domain with TPM measured launch
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+
+import DombCore
+import Foundation
+
+/// Reading launch descriptions from files: `.dts` (compiled by `dtc`), `.dtb` (read after
+/// `fdt_check_full`), and xl.cfg (imported).
+public enum LaunchFile {
+    public enum Format: String, Sendable {
+        case dts, dtb, xl
+    }
+
+    /// The largest description file read.
+    public static let maxFileSize = 4 << 20
+
+    /// The format of `path`: by extension (`.dts`, `.dtb`, `.cfg`/`.xl`), else by content
+    /// (FDT magic d00dfeed, `/dts-v1/`), else xl.cfg.
+    public static func format(of path: String, bytes: [UInt8]) -> Format {
+        let lower = path.lowercased()
+        if lower.hasSuffix(".dts") { return .dts }
+        if lower.hasSuffix(".dtb") { return .dtb }
+        if lower.hasSuffix(".cfg") || lower.hasSuffix(".xl") { return .xl }
+        if bytes.starts(with: [0xD0, 0x0D, 0xFE, 0xED]) { return .dtb }
+        if String(decoding: bytes.prefix(512), as: UTF8.self).contains("/dts-v1/") { return .dts }
+        return .xl
+    }
+
+    /// Reads and decodes a description; errors name the file.
+    public static func load(_ path: String) throws -> LaunchDocument {
+        try ContextError.wrap(path) {
+            let bytes = try readFile(path)
+            switch format(of: path, bytes: bytes) {
+            case .dtb:
+                return try LaunchDecoder.decode(dtb: bytes).locating(in: path)
+            case .dts:
+                return try LaunchDecoder.decode(dtb: compileDTS(path: path)).locating(in: path)
+            case .xl:
+                let imported = try XLImport(parsing: bytes)
+                return LaunchDocument(
+                    spec: LaunchSpec(domains: [imported.domain]), origins: [imported.domain.name: path],
+                    notes: imported.notes.map { "\(path): \($0)" })
+            }
+        }
+    }
+
+    public static func readFile(_ path: String) throws -> [UInt8] {
+        let url = URL(fileURLWithPath: path)
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        if let size = attributes[.size] as? NSNumber, size.intValue > maxFileSize {
+            throw ParseError.limit("file is \(size.intValue) bytes; at most \(maxFileSize) are read")
+        }
+        return Array(try Data(contentsOf: url))
+    }
+
+    /// Compiles a `.dts` file with `dtc -I dts -O dtb` (includes resolve against its directory).
+    /// - Throws: `DTCError` with dtc's own message, or when dtc is not installed.
+    public static func compileDTS(path: String) throws -> [UInt8] {
+        let dtc = try findTool("dtc")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: dtc)
+        process.arguments = ["-q", "-I", "dts", "-O", "dtb", "-o", "-", path]
+        let output = Pipe()
+        let errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        // dtc's output is small (the source is capped), so reading stderr after stdout cannot deadlock
+        // unless dtc writes more than a pipe buffer of errors; read stderr on a second thread to be safe.
+        let errorData = ErrorBox()
+        let thread = Thread { errorData.data = errors.fileHandleForReading.readDataToEndOfFile() }
+        thread.start()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        while !errorData.done { usleep(1000) }
+        guard process.terminationStatus == 0 else {
+            let message = String(decoding: errorData.data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            throw DTCError(message: "dtc failed (exit \(process.terminationStatus)): \(message)")
+        }
+        return Array(data)
+    }
+
+    /// Looks a tool up on PATH.
+    static func findTool(_ name: String) throws -> String {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        for directory in path.split(separator: ":") + ["/usr/bin"] {
+            let candidate = "\(directory)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        throw DTCError(message: "\(name) is not installed: run `apt-get install device-tree-compiler`")
+    }
+
+    /// Rewrites relative module paths written against `from` directory so they resolve
+    /// the same from `to` directory. Absolute paths are kept.
+    public static func rebase(_ spec: LaunchSpec, from: String, to: String) -> LaunchSpec {
+        let source = absolute(from)
+        let target = absolute(to)
+        guard source != target else { return spec }
+        var spec = spec
+        for d in spec.domains.indices {
+            for m in spec.domains[d].modules.indices where !spec.domains[d].modules[m].path.hasPrefix("/") {
+                let full = normalize(source + "/" + spec.domains[d].modules[m].path)
+                spec.domains[d].modules[m].path = relative(full, from: target)
+            }
+        }
+        return spec
+    }
+
+    static func absolute(_ path: String) -> String {
+        let base = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        return normalize(base)
+    }
+
+    /// Lexical normalisation: drops `.` and empty components, resolves `..`.
+    static func normalize(_ path: String) -> String {
+        var parts: [Substring] = []
+        for part in path.split(separator: "/") {
+            if part == "." { continue }
+            if part == ".." {
+                if !parts.isEmpty { parts.removeLast() }
+                continue
+            }
+            parts.append(part)
+        }
+        return "/" + parts.joined(separator: "/")
+    }
+
+    static func relative(_ path: String, from directory: String) -> String {
+        let a = path.split(separator: "/")
+        let b = directory.split(separator: "/")
+        var common = 0
+        while common < a.count, common < b.count, a[common] == b[common] { common += 1 }
+        let ups = Array(repeating: "..", count: b.count - common)
+        let rest = a[common...].map(String.init)
+        let joined = (ups + rest).joined(separator: "/")
+        return joined.isEmpty ? "." : joined
+    }
+}
+
+private final class ErrorBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _data = Data()
+    private var _done = false
+    var data: Data {
+        get { lock.withLock { _data } }
+        set { lock.withLock { _data = newValue; _done = true } }
+    }
+    var done: Bool { lock.withLock { _done } }
+}
+
+extension LaunchDocument {
+    /// Prefixes every node path with the file it came from.
+    func locating(in file: String) -> LaunchDocument {
+        var copy = self
+        copy.origins = origins.mapValues { "\(file): \($0)" }
+        copy.notes = notes.map { "\(file): \($0)" }
+        return copy
+    }
+}
+
+/// `dtc` is missing or refused the source.
+public struct DTCError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public var description: String { message }
+}
+
+/// Entry points for the fuzzers (FuzzTesting/): each takes arbitrary bytes, must never
+/// trap, and checks the invariants a valid input must keep.
+public enum LaunchFuzz {
+    /// DTB reader: parse, decode; a valid description must round-trip through the
+    /// canonical encoder to the same model. Returns whether the input was accepted.
+    @discardableResult
+    public static func dtb(_ bytes: [UInt8]) -> Bool {
+        guard let document = try? LaunchDecoder.decode(dtb: bytes) else { return false }
+        guard document.spec.validate().isEmpty else { return true }
+        guard let again = try? LaunchDecoder.decode(dtb: LaunchEncoder.dtb(document.spec)) else {
+            preconditionFailure("a valid decoded description failed to re-encode")
+        }
+        precondition(again.spec == LaunchEncoder.canonicalized(document.spec), "DTB round trip changed the model")
+        return true
+    }
+
+    /// xl.cfg parser and import; an accepted domain is validated (which must not trap).
+    @discardableResult
+    public static func xlConfig(_ bytes: [UInt8]) -> Bool {
+        guard let imported = try? XLImport(parsing: bytes) else { return false }
+        _ = LaunchSpec(domains: [imported.domain]).validate()
+        return true
+    }
+}

@@ -1,0 +1,104 @@
+//===----------------------------------------------------------------------===//
+// domb — Xen Hyperlaunch boot domain with TPM measured launch
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+
+import DombCore
+
+/// A domain that a backend has built (paused) and that the boot flow may unpause or must
+/// tear down.
+public struct BuiltDomain: Hashable, Sendable, Codable {
+    public var name: String
+    public var domid: UInt32
+
+    public init(name: String, domid: UInt32) {
+        self.name = name
+        self.domid = domid
+    }
+}
+
+/// The images of one domain as the builder must load them: the verified, measured bytes
+/// and a path that refers to exactly those bytes (a sealed memfd), never the original file.
+public struct DomainImages: Sendable {
+    public var modules: [ModuleKind: SealedImage]
+
+    public init(modules: [ModuleKind: SealedImage] = [:]) { self.modules = modules }
+
+    public subscript(kind: ModuleKind) -> SealedImage? { modules[kind] }
+}
+
+/// Builds, starts and destroys domains. Implementations: ``LibxlBackend`` on Xen and
+/// ``PlanBackend`` off Xen (and in tests).
+public protocol DomainBuilding: AnyObject {
+    /// "libxl" or "plan", for messages and the boot report.
+    var backendName: String { get }
+    /// Builds `domain` from `images` and leaves it paused.
+    func build(_ domain: DomainSpec, images: DomainImages) throws -> BuiltDomain
+    func unpause(_ domain: BuiltDomain) throws
+    func destroy(_ domain: BuiltDomain) throws
+}
+
+/// One step the plan backend recorded.
+public enum PlanAction: Hashable, Sendable, CustomStringConvertible {
+    case build(name: String, domid: UInt32, type: GuestType, memoryKiB: UInt64, vcpus: UInt32, images: [String])
+    case unpause(name: String, domid: UInt32)
+    case destroy(name: String, domid: UInt32)
+
+    public var description: String {
+        switch self {
+        case let .build(name, domid, type, memory, vcpus, images):
+            "build \(name) as domid \(domid): \(type.rawValue), \(memory / 1024) MiB, \(vcpus) vCPU(s), paused; images \(images.joined(separator: ", "))"
+        case let .unpause(name, domid): "unpause \(name) (domid \(domid))"
+        case let .destroy(name, domid): "destroy \(name) (domid \(domid))"
+        }
+    }
+}
+
+/// The backend off Xen: assigns domids as Xen would (the requested one, else the next
+/// free one from 1), checks every image is there, and records what it would do.
+public final class PlanBackend: DomainBuilding, @unchecked Sendable {
+    public let backendName = "plan"
+    public private(set) var actions: [PlanAction] = []
+    private var usedDomids = Set<UInt32>()
+    private let report: (PlanAction) -> Void
+
+    /// - Parameter report: called for each action as it happens (the CLI prints them).
+    public init(report: @escaping (PlanAction) -> Void = { _ in }) { self.report = report }
+
+    public func build(_ domain: DomainSpec, images: DomainImages) throws -> BuiltDomain {
+        let domid: UInt32
+        if let requested = domain.domid, requested != 0 {
+            guard !usedDomids.contains(requested) else {
+                throw BootError.build(domain: domain.name, reason: "domid \(requested) is already in use")
+            }
+            domid = requested
+        } else {
+            var candidate: UInt32 = 1
+            while usedDomids.contains(candidate) { candidate += 1 }
+            domid = candidate
+        }
+        for module in domain.modules where images[module.kind] == nil {
+            throw BootError.build(domain: domain.name, reason: "no verified bytes for its \(module.kind.rawValue) module")
+        }
+        usedDomids.insert(domid)
+        let names = domain.modules.compactMap { module in
+            images[module.kind].map { "\(module.kind.rawValue) \($0.count) bytes" }
+        }
+        record(.build(name: domain.name, domid: domid, type: domain.type, memoryKiB: domain.memoryKiB, vcpus: domain.vcpus, images: names))
+        return BuiltDomain(name: domain.name, domid: domid)
+    }
+
+    public func unpause(_ domain: BuiltDomain) throws {
+        record(.unpause(name: domain.name, domid: domain.domid))
+    }
+
+    public func destroy(_ domain: BuiltDomain) throws {
+        usedDomids.remove(domain.domid)
+        record(.destroy(name: domain.name, domid: domain.domid))
+    }
+
+    private func record(_ action: PlanAction) {
+        actions.append(action)
+        report(action)
+    }
+}

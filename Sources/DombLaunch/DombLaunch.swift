@@ -1,1 +1,0 @@
-// DombLaunch: see README "Architecture".

@@ -1,0 +1,103 @@
+//===----------------------------------------------------------------------===//
+// domb — Xen Hyperlaunch boot domain with TPM measured launch
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+
+import DombCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reading and atomically replacing an event log file.
+public enum MeasurementLogFile {
+    /// Largest log file read (the parser's own limit).
+    public static let maximumSize = EventLog.Limits.default.maximumLogSize
+
+    /// The file's bytes, or nil when it does not exist.
+    public static func read(path: String) throws -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT { return nil }
+            throw FileError(path: path, operation: "open", code: errno)
+        }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw FileError(path: path, operation: "read", code: errno)
+            }
+            if count == 0 { break }
+            bytes += buffer[0..<count]
+            guard bytes.count <= maximumSize else {
+                throw FileError(path: path, operation: "read", message: "larger than \(maximumSize) bytes")
+            }
+        }
+        return bytes
+    }
+
+    /// Replaces `path` with `bytes` atomically: a temporary file in the same directory,
+    /// written and fsynced, renamed over the target, then the directory fsynced. A crash
+    /// leaves either the old log or the new one, never a torn one.
+    public static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { String(path[..<$0]) }.map { $0.isEmpty ? "/" : $0 } ?? "."
+        let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        var template = Array("\(directory)/.\(base).XXXXXX".utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { buffer in
+            buffer.baseAddress.map { mkstemp($0) } ?? -1
+        }
+        guard fd >= 0 else { throw FileError(path: path, operation: "create temporary file", code: errno) }
+        let temporary = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        var committed = false
+        defer {
+            if !committed { unlink(temporary) }
+        }
+        do {
+            defer { close(fd) }
+            var written = 0
+            while written < bytes.count {
+                let count = bytes.withUnsafeBytes { raw in
+                    Glibc.write(fd, raw.baseAddress?.advanced(by: written), bytes.count - written)
+                }
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    throw FileError(path: temporary, operation: "write", code: errno)
+                }
+                written += count
+            }
+            guard fchmod(fd, 0o644) == 0, fsync(fd) == 0 else {
+                throw FileError(path: temporary, operation: "fsync", code: errno)
+            }
+        }
+        guard rename(temporary, path) == 0 else { throw FileError(path: path, operation: "rename", code: errno) }
+        committed = true
+        let directoryFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directoryFD >= 0 {
+            _ = fsync(directoryFD)
+            close(directoryFD)
+        }
+    }
+}
+
+/// A file-system failure, naming the path.
+public struct FileError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var path: String
+    public var operation: String
+    public var message: String
+
+    public init(path: String, operation: String, message: String) {
+        self.path = path
+        self.operation = operation
+        self.message = message
+    }
+
+    init(path: String, operation: String, code: Int32) {
+        self.init(path: path, operation: operation, message: String(cString: strerror(code)))
+    }
+
+    public var description: String { "\(path): \(operation): \(message)" }
+}

@@ -1,0 +1,72 @@
+//===----------------------------------------------------------------------===//
+// domb — Xen Hyperlaunch boot domain with TPM measured launch
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+
+internal import CLinux
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Module bytes held in a sealed memfd: the builder opens ``path`` and reads exactly the
+/// bytes that were hashed and measured, and nobody (domb included) can change them after
+/// sealing (`F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL`).
+public final class SealedImage: @unchecked Sendable {
+    public let fileDescriptor: Int32
+    public let count: Int
+    public let name: String
+
+    /// `/proc/self/fd/N`: valid inside this process, which is where libxl reads it.
+    public var path: String { "/proc/self/fd/\(fileDescriptor)" }
+
+    /// Copies `bytes` into a new memfd and seals it.
+    public init(name: String, bytes: UnsafeRawBufferPointer) throws {
+        let fd = CLinux_memfd_create_sealable("domb:\(name)")
+        guard fd >= 0 else { throw BootError.system("memfd_create for \(name)", errno) }
+        var written = 0
+        while written < bytes.count {
+            guard let base = bytes.baseAddress else { break }
+            let n = write(fd, base + written, bytes.count - written)
+            if n < 0 {
+                if errno == EINTR { continue }
+                let saved = errno
+                close(fd)
+                throw BootError.system("writing \(name) into its memfd", saved)
+            }
+            written += n
+        }
+        guard CLinux_seal_all(fd) == 0 else {
+            let saved = errno
+            close(fd)
+            throw BootError.system("sealing the memfd of \(name)", saved)
+        }
+        self.fileDescriptor = fd
+        self.count = bytes.count
+        self.name = name
+    }
+
+    public static func sealing(name: String, bytes: [UInt8]) throws -> SealedImage {
+        try bytes.withUnsafeBytes { try SealedImage(name: name, bytes: $0) }
+    }
+
+    /// Whether all four seals are in place (F_GET_SEALS).
+    public var isSealed: Bool { CLinux_get_seals(fileDescriptor) & 0x0F == 0x0F }
+
+    deinit { close(fileDescriptor) }
+
+    /// Reads the sealed bytes back (for tests and for the plan backend's checks).
+    public func readAll() throws -> [UInt8] {
+        var result = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let n = result.withUnsafeMutableBytes { buffer in
+                pread(fileDescriptor, buffer.baseAddress.map { $0 + done }, count - done, off_t(done))
+            }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw BootError.system("reading back \(name)", errno) }
+            done += n
+        }
+        return result
+    }
+}

@@ -1,0 +1,110 @@
+//===----------------------------------------------------------------------===//
+// domb — Xen Hyperlaunch boot domain with TPM measured launch
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+
+import DombCore
+import DombTestSupport
+import Foundation
+import Testing
+
+@Suite struct LogCommandTests {
+    static let fixtures = Repository.root + "/Tests/DombCoreTests/Fixtures/eventlogs/tpm2-tools"
+
+    /// `domb measure` into a fresh swtpm, appending across runs; tpm2_eventlog reads the log
+    /// without a warning; `domb log verify --tpm` and `--pcrs` agree; tampering is caught.
+    @Test func measureThenVerifyAgainstSwtpm() throws {
+        let directory = try TemporaryDirectory()
+        let kernel = try directory.write("vmlinuz", (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 13) })
+        let config = try directory.write("dom1.cfg", "name = \"dom1\"\nmemory = 512\n")
+        let log = directory.file("measure.log")
+        try Swtpm.with { swtpm in
+            let first = try DombBinary.run(
+                ["measure", "--tpm", swtpm.tcti, "--log", log, "--domain", "dom1", "--role", "kernel", kernel])
+            #expect(first.status == 0, "\(first.stderrText)")
+            let second = try DombBinary.run(
+                ["measure", "--tpm", swtpm.tcti, "--log", log, "--inline", "--domain", "dom1", config,
+                 "--string", "console=hvc0", "--close"])
+            #expect(second.status == 0, "\(second.stderrText)")
+            #expect(second.stdoutText.contains("PCR 12 EV_IPL"))
+
+            let tools = try Tools.run("tpm2_eventlog", [log])
+            #expect(tools.stderrText.isEmpty, "tpm2_eventlog warned: \(tools.stderrText)")
+            #expect(tools.stdoutText.contains("EV_EVENT_TAG"))
+            #expect(tools.stdoutText.contains("EV_SEPARATOR"))
+
+            let verify = try DombBinary.run(["log", "verify", log, "--tpm", swtpm.tcti])
+            #expect(verify.status == 0, "\(verify.stderrText)")
+            #expect(verify.stdoutText.contains("verified: 5 events, PCRs 12,13"))
+
+            // The module event's sha256 is the file's.
+            let shown = try DombBinary.run(["log", "show", log, "--json"])
+            #expect(shown.status == 0)
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(shown.stdout)) as? [String: Any])
+            let events = try #require(object["events"] as? [[String: Any]])
+            let digests = try #require(events.first?["digests"] as? [String: String])
+            let openssl = try Tools.run("openssl", ["dgst", "-sha256", "-r", kernel]).stdoutText
+            #expect(openssl.hasPrefix(try #require(digests["sha256"])))
+
+            // Replay output feeds --pcrs; one changed PCR fails verification.
+            let replay = try DombBinary.run(["log", "replay", log])
+            #expect(replay.status == 0)
+            let pcrFile = try directory.write("pcrs.txt", replay.stdoutText)
+            #expect(try DombBinary.run(["log", "verify", log, "--pcrs", pcrFile]).status == 0)
+            var lines = replay.stdoutText.split(separator: "\n").map(String.init)
+            let index = try #require(lines.firstIndex { $0.contains("13: 0x") })
+            lines[index] = "  13: 0x" + String(repeating: "0", count: lines[index].count - 8)
+            let tampered = try directory.write("tampered.txt", lines.joined(separator: "\n"))
+            let refused = try DombBinary.run(["log", "verify", log, "--pcrs", tampered])
+            #expect(refused.status == 1)
+            #expect(refused.stderrText.contains("PCR 13"))
+        }
+    }
+
+    @Test func fixtureLogsShowReplayAndExport() throws {
+        let path = Self.fixtures + "/event-sd-boot-fedora37.bin"
+        let show = try DombBinary.run(["log", "show", path])
+        #expect(show.status == 0, "\(show.stderrText)")
+        #expect(show.stdoutText.contains("EV_EFI_VARIABLE_DRIVER_CONFIG"))
+        let replay = try DombBinary.run(["log", "replay", path])
+        #expect(replay.stdoutText.contains("12: 0x73B2090E3E72430531E7BC7D63E88826891EF4E04D6C1E250DC5C52DB24F2F48"))
+        let export = try DombBinary.run(["log", "export", path, "--cel-json"])
+        #expect(export.status == 0)
+        let records = try #require(try JSONSerialization.jsonObject(with: Data(export.stdout)) as? [[String: Any]])
+        #expect(records.first?["content_type"] as? String == "pcclient_std")
+        #expect(records.first?["recnum"] as? Int == 0)
+        let content = try #require(records.last?["content"] as? [String: Any])
+        #expect(content["event_type"] is String)
+        #expect(try DombBinary.run(["log", "export", path]).status != 0, "a format must be chosen")
+    }
+
+    @Test func damagedLogsAreRefusedWithOffsetAndReason() throws {
+        let directory = try TemporaryDirectory()
+        let original = try [UInt8](Data(contentsOf: URL(fileURLWithPath: Self.fixtures + "/event.bin")))
+        let truncated = try directory.write("truncated.bin", Array(original.dropLast(3)))
+        let result = try DombBinary.run(["log", "show", truncated])
+        #expect(result.status != 0)
+        #expect(result.stderrText.contains(truncated))
+        #expect(result.stderrText.contains("offset"))
+        #expect(!result.stderrText.contains("Fatal error"))
+        let missing = try DombBinary.run(["log", "replay", directory.file("nope")])
+        #expect(missing.status != 0)
+        #expect(missing.stderrText.contains("no such file"))
+    }
+
+    @Test func measureRefusesALogWithOtherBanks() throws {
+        let directory = try TemporaryDirectory()
+        let file = try directory.write("f", "x")
+        let log = try directory.write("fw.bin", try [UInt8](Data(contentsOf: URL(fileURLWithPath: Self.fixtures + "/event-sd-boot-fedora37.bin"))))
+        try Swtpm.with { swtpm in
+            let result = try DombBinary.run(["measure", "--tpm", swtpm.tcti, "--log", log, file])
+            #expect(result.status != 0)
+            #expect(result.stderrText.contains("banks"))
+            let unchanged = try [UInt8](Data(contentsOf: URL(fileURLWithPath: log)))
+            #expect(unchanged == (try [UInt8](Data(contentsOf: URL(fileURLWithPath: Self.fixtures + "/event-sd-boot-fedora37.bin")))))
+            // And nothing was extended.
+            let pcrs = try DombBinary.run(["tpm", "pcrread", "--tpm", swtpm.tcti, "--pcrs", "13", "--banks", "sha256"])
+            #expect(pcrs.stdoutText.contains("13: 0x" + String(repeating: "0", count: 64)))
+        }
+    }
+}

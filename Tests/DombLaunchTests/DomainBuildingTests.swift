@@ -1,0 +1,120 @@
+//===----------------------------------------------------------------------===//
+// domb — Xen Hyperlaunch boot domain with TPM measured launch
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+
+import DombCore
+import DombLaunch
+import DombTestSupport
+import Foundation
+import Testing
+
+@Suite struct LaunchOrderTests {
+    static func system() -> LaunchSpec {
+        LaunchSpec(domains: [
+            DomainSpec(
+                name: "web", type: .pvh, memoryKiB: 262_144,
+                devices: [DeviceSpec(kind: .vif, backend: "netback"), DeviceSpec(kind: .vbd, backend: "Domain-0")]),
+            DomainSpec(name: "netback", type: .pv, memoryKiB: 131_072, devices: [DeviceSpec(kind: .console)]),
+            DomainSpec(name: "xenstore", type: .pvh, memoryKiB: 65_536, capabilities: [.xenstore]),
+        ])
+    }
+
+    @Test func xenstoreAndDriverDomainsStartFirst() throws {
+        #expect(try LaunchOrder.startOrder(of: Self.system()) == ["xenstore", "netback", "web"])
+    }
+
+    @Test func cycleIsNamed() throws {
+        var spec = Self.system()
+        spec.domains[1].devices.append(DeviceSpec(kind: .vif, backend: "web"))
+        do {
+            _ = try LaunchOrder.startOrder(of: spec)
+            Issue.record("expected a cycle error")
+        } catch {
+            #expect(error.reason.contains("cycle"))
+            #expect(error.reason.contains("web") && error.reason.contains("netback"))
+        }
+    }
+
+    @Test func unknownBackendIsNamed() throws {
+        var spec = Self.system()
+        spec.domains[0].devices.append(DeviceSpec(kind: .vif, backend: "nosuch"))
+        #expect(throws: ParseError.self) { try LaunchOrder.startOrder(of: spec) }
+    }
+}
+
+@Suite struct PlanBackendTests {
+    @Test func assignsDomidsLikeXenAndRecordsEveryStep() throws {
+        let backend = PlanBackend()
+        let kernel = try SealedImage.sealing(name: "k", bytes: [1, 2, 3])
+        let fixed = DomainSpec(name: "a", domid: 5, type: .pv, memoryKiB: 1024, modules: [ModuleSpec(kind: .kernel, path: "k")])
+        let auto = DomainSpec(name: "b", type: .pvh, memoryKiB: 2048, modules: [ModuleSpec(kind: .kernel, path: "k")])
+        let a = try backend.build(fixed, images: DomainImages(modules: [.kernel: kernel]))
+        let b = try backend.build(auto, images: DomainImages(modules: [.kernel: kernel]))
+        #expect(a.domid == 5)
+        #expect(b.domid == 1)
+        try backend.unpause(b)
+        try backend.destroy(a)
+        #expect(backend.actions.count == 4)
+        #expect(backend.actions[2] == .unpause(name: "b", domid: 1))
+        // The domid freed by destroy can be taken again; a duplicate cannot.
+        #expect(throws: BootError.self) { try backend.build(auto.with(domid: 1), images: DomainImages(modules: [.kernel: kernel])) }
+    }
+
+    @Test func refusesADomainWhoseImageWasNotVerified() throws {
+        let backend = PlanBackend()
+        let domain = DomainSpec(name: "a", type: .pv, memoryKiB: 1024, modules: [ModuleSpec(kind: .kernel, path: "k")])
+        do {
+            _ = try backend.build(domain, images: DomainImages())
+            Issue.record("expected an error")
+        } catch {
+            #expect("\(error)".contains("domain a"))
+            #expect("\(error)".contains("kernel"))
+        }
+        #expect(backend.actions.isEmpty)
+    }
+}
+
+@Suite struct SealedImageTests {
+    @Test func holdsExactlyTheBytesAndCannotBeChanged() throws {
+        let bytes = (0..<70_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let image = try SealedImage.sealing(name: "kernel", bytes: bytes)
+        #expect(image.isSealed)
+        #expect(try image.readAll() == bytes)
+        // Reading through the path gives the same bytes, as libxl would.
+        #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: image.path))) == bytes)
+        // Opening it for writing is refused by the seals.
+        let fd = open(image.path, O_WRONLY)
+        if fd >= 0 {
+            let n = write(fd, [0xFF], 1)
+            close(fd)
+            #expect(n < 0, "a sealed memfd must refuse writes")
+        }
+        #expect(try image.readAll() == bytes)
+    }
+}
+
+@Suite struct LibxlBackendTests {
+    @Test func offXenTheErrorSaysSo() throws {
+        guard !FileManager.default.fileExists(atPath: "/dev/xen/privcmd") else {
+            // On a Xen control domain the backend opens; the end-to-end harness covers that.
+            _ = try LibxlBackend()
+            return
+        }
+        do {
+            _ = try LibxlBackend()
+            Issue.record("libxl opened without Xen")
+        } catch {
+            #expect("\(error)".contains("/dev/xen/privcmd"))
+            #expect("\(error)".contains("--backend plan"))
+        }
+    }
+}
+
+extension DomainSpec {
+    func with(domid: UInt32) -> DomainSpec {
+        var copy = self
+        copy.domid = domid
+        return copy
+    }
+}
