@@ -4,7 +4,8 @@
 set -eu
 PACKAGES="pkg-config libtss2-dev libssl-dev libfdt-dev libarchive-dev libxen-dev
   swtpm swtpm-tools tpm2-tools openssl device-tree-compiler
-  xz-utils zstd gzip bzip2 lz4 cpio make gcc binutils python3 xxd"
+  xz-utils zstd gzip bzip2 lz4 cpio make gcc binutils python3 xxd
+  xen-utils-4.17"
 missing=""
 for p in $PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -102,7 +102,43 @@ public struct Decompressor: Decompressing {
         let result = bytes.withUnsafeBytes { buffer in
             Result { () throws(DecompressionError) -> [UInt8] in try run(archive, buffer, format: format, limit: limit) }
         }
-        return try result.get()
+        let output = try result.get()
+        if format == .gzip { try verifyGzipTrailer(bytes, output) }
+        return output
+    }
+
+    /// The CRC-32 gzip uses (exposed for tests).
+    public static func crc32(_ bytes: [UInt8]) -> UInt32 { CRC32.checksum(bytes) }
+
+    /// Decompresses untrusted bytes for fuzzing: any format, at most 16 MiB; true if it decoded.
+    @discardableResult
+    public static func fuzz(_ bytes: [UInt8]) -> Bool {
+        (try? decompress(bytes[...], limit: 16 << 20)) != nil
+    }
+
+    /// Most zero bytes of padding domb looks past for the gzip trailer.
+    static let maxGzipPadding = 4096
+
+    /// libarchive's gzip reader does not check the member's CRC32 and ISIZE (RFC 1952 §2.3.1),
+    /// so a corrupted stream can decode to wrong bytes silently. The trailer is the last 8
+    /// bytes of the stream, which may be followed by zero padding.
+    private static func verifyGzipTrailer(_ input: ArraySlice<UInt8>, _ output: [UInt8]) throws(DecompressionError) {
+        let crc = CRC32.checksum(output)
+        let size = UInt32(truncatingIfNeeded: output.count)
+        var end = input.endIndex
+        let lowest = max(input.startIndex + 18, input.endIndex - maxGzipPadding)  // 10-byte header + trailer
+        while end >= lowest {
+            let trailer = input[(end - 8)..<end]
+            let storedCRC = trailer.prefix(4).reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+            let storedSize = trailer.suffix(4).reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+            if storedCRC == crc && storedSize == size { return }
+            // Only zero padding may follow the trailer.
+            guard input[end - 1] == 0 else { break }
+            end -= 1
+        }
+        throw DecompressionError(.corrupt, format: .gzip,
+            "CRC32/ISIZE trailer does not match the \(output.count) decompressed bytes (corrupt stream, or "
+                + "several gzip members)")
     }
 
     private static func run(_ archive: OpaquePointer, _ buffer: UnsafeRawBufferPointer, format: CompressionFormat,
@@ -124,7 +160,8 @@ public struct Decompressor: Decompressing {
                 "the data is not a \(format) stream (libarchive filter code \(detected))")
         }
         var output: [UInt8] = []
-        output.reserveCapacity(min(limit, max(buffer.count * 4, 1 << 20)))
+        // Kernels compress about 8:1; reserve for that (untouched pages cost nothing) to avoid regrowth.
+        output.reserveCapacity(min(limit, 256 << 20, max(buffer.count * 10, 1 << 20)))
         while true {
             var block: UnsafeRawPointer?
             var size = 0
@@ -178,4 +215,47 @@ public struct Decompressor: Decompressing {
 private func errorText(_ archive: OpaquePointer) -> String {
     guard let message = archive_error_string(archive) else { return "no detail from libarchive" }
     return String(cString: message)
+}
+
+/// CRC-32 (ISO-HDLC, as gzip uses: polynomial 0xEDB88320 reflected), slicing by 8.
+enum CRC32 {
+    static let tables: [[UInt32]] = {
+        var tables = [[UInt32]](repeating: [UInt32](repeating: 0, count: 256), count: 8)
+        for i in 0..<256 {
+            var c = UInt32(i)
+            for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+            tables[0][i] = c
+        }
+        for i in 0..<256 {
+            for t in 1..<8 { tables[t][i] = (tables[t - 1][i] >> 8) ^ tables[0][Int(tables[t - 1][i] & 0xFF)] }
+        }
+        return tables
+    }()
+
+    static func checksum(_ bytes: [UInt8]) -> UInt32 {
+        let flat = tables.flatMap { $0 }
+        return flat.withUnsafeBufferPointer { t in
+            bytes.withUnsafeBufferPointer { data in
+                var crc: UInt32 = 0xFFFF_FFFF
+                var i = 0
+                let n = data.count
+                while i + 8 <= n {
+                    let lo = crc ^ (UInt32(data[i]) | UInt32(data[i + 1]) << 8 | UInt32(data[i + 2]) << 16
+                        | UInt32(data[i + 3]) << 24)
+                    let hi = UInt32(data[i + 4]) | UInt32(data[i + 5]) << 8 | UInt32(data[i + 6]) << 16
+                        | UInt32(data[i + 7]) << 24
+                    crc = t[7 * 256 + Int(lo & 0xFF)] ^ t[6 * 256 + Int((lo >> 8) & 0xFF)]
+                        ^ t[5 * 256 + Int((lo >> 16) & 0xFF)] ^ t[4 * 256 + Int(lo >> 24)]
+                        ^ t[3 * 256 + Int(hi & 0xFF)] ^ t[2 * 256 + Int((hi >> 8) & 0xFF)]
+                        ^ t[1 * 256 + Int((hi >> 16) & 0xFF)] ^ t[Int(hi >> 24)]
+                    i += 8
+                }
+                while i < n {
+                    crc = t[Int((crc ^ UInt32(data[i])) & 0xFF)] ^ (crc >> 8)
+                    i += 1
+                }
+                return crc ^ 0xFFFF_FFFF
+            }
+        }
+    }
 }

@@ -24,6 +24,8 @@ struct InspectCommand: ParsableCommand {
     @Argument(help: "Image files.") var images: [String]
     @Flag(help: "Print JSON (an array, one object per image).") var json = false
     @Flag(help: "Print only the Xen notes, in the format of Xen's readnotes tool.") var readnotes = false
+    @Flag(help: "Skip the sha256 (which reads the whole file).") var noDigest = false
+    @Flag(help: "Print, on stderr, the bytes read and the time taken per image.") var stats = false
     @Option(help: "Largest decompressed payload or ramdisk, in MiB.")
     var maxDecompressedMiB: Int = ImageInspector.defaultMaxDecompressedSize >> 20
 
@@ -42,11 +44,27 @@ struct InspectCommand: ParsableCommand {
         var objects: [Any] = []
         for path in images {
             do {
+                let start = ContinuousClock.now
+                var structureBytes = 0
                 var report = try ContextError.wrap(path) { () throws -> ImageReport in
                     let source = try FileImageSource(path: path)
+                    defer { structureBytes = source.bytesRead }
                     return try inspector.inspect(source: source)
                 }
-                if !readnotes { report.sha256 = try ContextError.wrap(path) { try Self.sha256(path: path) } }
+                let parsed = ContinuousClock.now
+                if !readnotes && !noDigest {
+                    report.sha256 = try ContextError.wrap(path) { try Self.sha256(path: path) }
+                }
+                if stats {
+                    let end = ContinuousClock.now
+                    func ms(_ d: Duration) -> String {
+                        String(format: "%.1f", Double(d.components.attoseconds) / 1e15 + Double(d.components.seconds) * 1e3)
+                    }
+                    let digestBytes = report.sha256 == nil ? 0 : report.size
+                    FileHandle.standardError.write(Data(("domb inspect: \(path): size \(report.size) bytes; "
+                        + "structure read \(structureBytes) bytes in \(ms(parsed - start)) ms; "
+                        + "sha256 read \(digestBytes) bytes in \(ms(end - parsed)) ms\n").utf8))
+                }
                 if json {
                     let data = try JSONEncoder().encode(report)
                     var object = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
@@ -64,7 +82,7 @@ struct InspectCommand: ParsableCommand {
             }
         }
         if json {
-            let data = try JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys])
+            let data = try JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
             print(String(decoding: data, as: UTF8.self))
         }
         if failed { throw ExitCode(1) }

@@ -191,7 +191,7 @@ struct TestBzImage {
     var payloadLengthOverride: UInt32?
 
     var bytes: [UInt8] {
-        var image = [UInt8](repeating: 0, count: (Int(setupSectors) + 1) * 512)
+        var image = [UInt8](repeating: 0, count: max(Int(setupSectors) + 1, 2) * 512)
         image[0x1F1] = setupSectors
         patch(&image, at: 0x1FE, UInt16(0xAA55))
         image[0x202..<0x206] = ArraySlice("HdrS".utf8)

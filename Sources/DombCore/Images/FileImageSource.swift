@@ -6,7 +6,8 @@
 import Foundation
 
 /// An image read from a file on demand, counting the bytes it reads (the benchmark shows
-/// that inspection reads only the headers and notes of a large ELF).
+/// that inspection reads only the headers and notes of a large ELF). Errors do not name
+/// the path: callers wrap them with ``ContextError``.
 public final class FileImageSource: ImageSource {
     public let path: String
     public let size: Int
@@ -17,14 +18,14 @@ public final class FileImageSource: ImageSource {
     public init(path: String) throws(ParseError) {
         self.path = path
         guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw ParseError(.readFailed, "\(path): cannot open for reading")
+            throw ParseError(.readFailed, "cannot open for reading")
         }
         do {
             let end = try handle.seekToEnd()
-            guard let size = Int(exactly: end) else { throw ParseError.limit("\(path): size \(end) out of range") }
+            guard let size = Int(exactly: end) else { throw ParseError.limit("size \(end) out of range") }
             self.size = size
         } catch {
-            throw ParseError(.readFailed, "\(path): cannot determine the size: \(error)")
+            throw ParseError(.readFailed, "cannot determine the size: \(error)")
         }
         self.handle = handle
     }
@@ -40,7 +41,7 @@ public final class FileImageSource: ImageSource {
             try handle.seek(toOffset: UInt64(offset))
             let data = try handle.read(upToCount: count) ?? Data()
             guard data.count == count else {
-                throw ParseError.truncated("\(path): short read of \(data.count) of \(count) bytes (file changed?)",
+                throw ParseError.truncated("short read of \(data.count) of \(count) bytes (file changed?)",
                     offset: offset)
             }
             bytesRead += count
@@ -48,7 +49,7 @@ public final class FileImageSource: ImageSource {
         } catch let error as ParseError {
             throw error
         } catch {
-            throw ParseError(.readFailed, "\(path): read of \(count) bytes at offset \(offset) failed: \(error)",
+            throw ParseError(.readFailed, "read of \(count) bytes at offset \(offset) failed: \(error)",
                 offset: offset)
         }
     }

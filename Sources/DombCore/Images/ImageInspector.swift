@@ -17,7 +17,7 @@ public enum ImageFormat: String, Hashable, Sendable, Codable {
 }
 
 /// Everything `domb inspect` reports about one image. Values only.
-public struct ImageReport: Sendable, Codable {
+public struct ImageReport: Sendable, Encodable {
     public struct ELFSummary: Hashable, Sendable, Codable {
         public var fileClass: ELFImage.FileClass
         public var endianness: String
@@ -45,6 +45,39 @@ public struct ImageReport: Sendable, Codable {
         public var bzImage32: UInt32?
         /// bzImage 64-bit entry (`code32_start + 0x200` when XLF_KERNEL_64).
         public var bzImage64: UInt64?
+
+        private enum CodingKeys: String, CodingKey { case elf, xen, phys32, hypercallPage, bzImage32, bzImage64 }
+
+        // Addresses are "0x…" strings in JSON: 64-bit values do not survive a double.
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            func hex(_ v: (some BinaryInteger)?) -> String? { v.map { "0x" + String($0, radix: 16) } }
+            try c.encodeIfPresent(hex(elf), forKey: .elf)
+            try c.encodeIfPresent(hex(xen), forKey: .xen)
+            try c.encodeIfPresent(hex(phys32), forKey: .phys32)
+            try c.encodeIfPresent(hex(hypercallPage), forKey: .hypercallPage)
+            try c.encodeIfPresent(hex(bzImage32), forKey: .bzImage32)
+            try c.encodeIfPresent(hex(bzImage64), forKey: .bzImage64)
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            func value(_ key: CodingKeys) throws -> UInt64? {
+                guard let text = try c.decodeIfPresent(String.self, forKey: key) else { return nil }
+                guard text.hasPrefix("0x"), let v = UInt64(text.dropFirst(2), radix: 16) else {
+                    throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: "not 0x-hex: \(text)")
+                }
+                return v
+            }
+            elf = try value(.elf)
+            xen = try value(.xen)
+            phys32 = try value(.phys32)
+            hypercallPage = try value(.hypercallPage)
+            bzImage32 = try value(.bzImage32).flatMap { UInt32(exactly: $0) }
+            bzImage64 = try value(.bzImage64)
+        }
+
+        public init() {}
     }
 
     public struct RamdiskSegment: Hashable, Sendable, Codable {
@@ -65,6 +98,8 @@ public struct ImageReport: Sendable, Codable {
     public var compression: CompressionFormat?
     public var decompressedSize: Int?
     public var bzImage: BzImageHeader?
+    /// The bzImage boot protocol as "2.15".
+    public var bootProtocol: String?
     public var elf: ELFSummary?
     public var entryPoints: EntryPoints
     public var notes: [XenNote]
@@ -77,6 +112,14 @@ public struct ImageReport: Sendable, Codable {
     public var supportedModes: [GuestType]
     /// Why each other guest type is refused.
     public var refusals: [String: String]
+
+    // `capabilities` is summarised by supportedModes/refusals; its raw 64-bit values would
+    // not survive JSON numbers.
+    private enum CodingKeys: String, CodingKey {
+        case format, kind, size, sha256, architecture, compression, decompressedSize, bzImage, bootProtocol, elf
+        case entryPoints
+        case notes, legacyGuestInfo, ramdisk, firmware, supportedModes, refusals
+    }
 
     init(format: ImageFormat, size: Int, capabilities: ImageCapabilities) {
         self.format = format
@@ -240,6 +283,7 @@ public struct ImageInspector: Sendable {
         var report = ImageReport(format: .bzImage, size: source.size, capabilities: capabilities)
         describe(elf, into: &report)
         report.bzImage = header
+        report.bootProtocol = header.protocolText
         report.compression = compression
         report.decompressedSize = elfBytes.count
         report.entryPoints.bzImage32 = header.code32Start

@@ -64,6 +64,11 @@ public struct XenFeature: Hashable, Sendable, Codable, CustomStringConvertible {
     public var required: Bool
     public var description: String { required ? "!\(name)" : name }
 
+    public init(name: String, required: Bool) {
+        self.name = name
+        self.required = required
+    }
+
     /// The features libelf knows by name, with their `XENFEAT_*` bit (`elf_xen_feature_names`).
     public static let known: [String: Int] = [
         "writable_page_tables": 0, "writable_descriptor_tables": 1, "auto_translated_physmap": 2,
@@ -99,6 +104,10 @@ public enum XenNoteValue: Hashable, Sendable {
     public struct MaskValue: Hashable, Sendable, Codable {
         public var mask: UInt64
         public var value: UInt64
+        public init(mask: UInt64, value: UInt64) {
+            self.mask = mask
+            self.value = value
+        }
     }
 }
 
