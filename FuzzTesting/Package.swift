@@ -10,5 +10,6 @@ let package = Package(
     dependencies: [.package(name: "domb", path: "..")],
     targets: [
         .target(name: "FuzzHex", dependencies: [.product(name: "DombCore", package: "domb")]),
+        .target(name: "FuzzAttest", dependencies: [.product(name: "DombCore", package: "domb")]),
     ]
 )
