@@ -21,6 +21,7 @@ let package = Package(
     products: [
         .executable(name: "domb", targets: ["domb"]),
         .library(name: "DombCore", targets: ["DombCore"]),
+        .library(name: "DombFDT", targets: ["DombFDT"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -95,7 +96,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DombLaunchTests",
-            dependencies: ["DombCore", "DombCrypto", "DombTPM", "DombLaunch", "DombTestSupport"],
+            dependencies: ["DombCore", "DombCrypto", "DombTPM", "DombFDT", "DombLaunch", "DombTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -106,6 +107,11 @@ let package = Package(
         .testTarget(
             name: "DombImagesTests",
             dependencies: ["DombCore", "DombArchive", "DombTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DombBundleTests",
+            dependencies: ["DombCore", "DombCrypto", "DombArchive", "DombLaunch", "DombTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

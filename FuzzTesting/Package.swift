@@ -10,6 +10,10 @@ let package = Package(
     dependencies: [.package(name: "domb", path: "..")],
     targets: [
         .target(name: "FuzzHex", dependencies: [.product(name: "DombCore", package: "domb")]),
+        .target(name: "FuzzXenstore", dependencies: [.product(name: "DombCore", package: "domb")]),
+        .target(name: "FuzzEventLog", dependencies: [.product(name: "DombCore", package: "domb")]),
+        .target(name: "FuzzLaunchDTB", dependencies: [.product(name: "DombFDT", package: "domb")]),
+        .target(name: "FuzzXLConfig", dependencies: [.product(name: "DombFDT", package: "domb")]),
         .target(name: "FuzzAttest", dependencies: [.product(name: "DombCore", package: "domb")]),
     ]
 )

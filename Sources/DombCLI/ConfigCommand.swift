@@ -22,6 +22,8 @@ struct ConfigCommand: ParsableCommand {
             abstract: "Validate launch descriptions (.dts, .dtb, xl.cfg); one line per problem, non-zero exit if any.")
 
         @Argument(help: "Description files.") var files: [String]
+        @Flag(help: "Also inspect every module file: it must exist and boot in its domain's mode (PVH needs PHYS32_ENTRY…).")
+        var images = false
 
         func run() throws {
             var failed = false
@@ -48,7 +50,9 @@ struct ConfigCommand: ParsableCommand {
             }
             for (file, document) in checks {
                 for note in document.notes { printError("note: \(note)") }
-                let problems = document.spec.validate()
+                // xl.cfg paths are taken as written (xl resolves them against the current directory).
+                let base = xlFiles.joined(separator: " ") == file ? "." : directory(of: file)
+                let problems = document.spec.validate(imageChecker: images ? LaunchImageChecker(baseDirectory: base) : nil)
                 if problems.isEmpty {
                     print("\(file): ok (\(document.spec.domains.count) domains)")
                 } else {
@@ -120,6 +124,7 @@ struct ConfigCommand: ParsableCommand {
 
         func run() throws {
             let document = try loadOrFail(file)
+            for note in document.notes { printError("note: \(note)") }
             try refuseInvalid(document, file: file)
             let spec = LaunchFile.rebase(document.spec, from: directory(of: file), to: directory(of: output))
             try write(spec, to: output, asDTB: dtb)

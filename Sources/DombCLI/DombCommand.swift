@@ -19,6 +19,7 @@ public struct DombCommand: AsyncParsableCommand {
         version: DombVersion.current,
         subcommands: [
             TPMCommand.self,
+            BootCommand.self,
             ConfigCommand.self,
             InspectCommand.self,
             LogCommand.self,
@@ -27,6 +28,9 @@ public struct DombCommand: AsyncParsableCommand {
             AKCommand.self,
             QuoteCommand.self,
             AttestCommand.self,
+            XenstoreCommand.self,
+            BuildCommand.self,
+            BundleCommand.self,
         ]
     )
 

@@ -55,8 +55,13 @@ struct LogCommand: AsyncParsableCommand {
         @Argument(help: "The event log file.") var log: String
 
         func run() async throws {
-            let parsed = try LogCommand.load(log)
-            let values = try parsed.replay(using: OpenSSLPCRHasher())
+            // Streaming: parse and replay in one pass without keeping the records.
+            let values = try ContextError.wrap(log) {
+                guard let bytes = try MeasurementLogFile.read(path: log) else {
+                    throw FileError(path: log, operation: "open", message: "no such file")
+                }
+                return try EventLog.replay(parsing: bytes[...], using: OpenSSLPCRHasher())
+            }
             print(values.text, terminator: "")
         }
     }

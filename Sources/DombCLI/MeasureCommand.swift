@@ -35,6 +35,7 @@ struct MeasureCommand: AsyncParsableCommand {
     @Option(help: "Kind recorded in inline configuration records.") var kind: String = "config"
     @Option(name: .customLong("string"), help: "Measure this text inline (repeatable).") var strings: [String] = []
     @Flag(help: "Close the launch: append an EV_SEPARATOR on every PCR measured.") var close = false
+    @Flag(help: "Print to stderr how many TPM commands were sent for how many extended events.") var stats = false
     @Argument(help: "Files to measure.") var files: [String] = []
 
     func validate() throws {
@@ -42,6 +43,14 @@ struct MeasureCommand: AsyncParsableCommand {
             throw ValidationError("PCR \(pcr) cannot be extended by domb: use 0–16 or 23")
         }
         if files.isEmpty && strings.isEmpty && !close { throw ValidationError("nothing to measure: give FILE… or --string") }
+        // Refuse unreadable inputs before anything is extended, so a typo does not leave a
+        // half-measured set behind.
+        for file in files {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory), !isDirectory.boolValue,
+                FileManager.default.isReadableFile(atPath: file)
+            else { throw ValidationError("\(file): not a readable file") }
+        }
     }
 
     func run() async throws {
@@ -78,6 +87,11 @@ struct MeasureCommand: AsyncParsableCommand {
         }
         // Whatever was extended must be in the log: write it even after a failure.
         try ContextError.wrap(log) { try MeasurementLogFile.writeAtomically(sink.logBytes, to: log) }
+        if stats {
+            let extended = sink.log.events.count - (existing.map { (try? EventLog(parsing: $0).events.count) ?? 0 } ?? 0)
+            FileHandle.standardError.write(
+                Data("tpm-commands \(connection.commandCount) (1 TPM2_GetCapability + extends) extended-events \(extended)\n".utf8))
+        }
         if let failure { throw failure }
     }
 
@@ -99,6 +113,14 @@ struct MeasureCommand: AsyncParsableCommand {
 
 /// `domb digest`: the digests domb would extend for files, every bank in one read pass.
 struct DigestCommand: AsyncParsableCommand {
+    /// User plus system CPU time of this process (as `openssl speed` counts time).
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6 + Double(usage.ru_stime.tv_sec)
+            + Double(usage.ru_stime.tv_usec) / 1e6
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "digest",
         abstract: "Print the digests of files in several banks, computed in one read pass.")
@@ -113,15 +135,18 @@ struct DigestCommand: AsyncParsableCommand {
         let digester = FileDigester(algorithms: try parseBankList(banks))
         for file in files {
             let start = ContinuousClock.now
+            let cpuStart = Self.cpuSeconds()
             let result = try digester.digest(path: file)
+            let cpu = Self.cpuSeconds() - cpuStart
             let elapsed = ContinuousClock.now - start
             for digest in result.digests.digests { print("\(digest.algorithm.name):\(digest.bytes.hexString)  \(file)") }
             if stats {
                 let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
                 let rate = seconds > 0 ? Double(result.bytesRead) / seconds / 1_048_576 : 0
+                let cpuRate = cpu > 0 ? Double(result.bytesRead) / cpu / 1_048_576 : 0
                 FileHandle.standardError.write(
                     Data(
-                        "\(file): size \(result.size) bytes read \(result.bytesRead) read-calls \(result.readCalls) seconds \(seconds) MiB/s \(rate)\n"
+                        "\(file): size \(result.size) bytes-read \(result.bytesRead) read-calls \(result.readCalls) wall-seconds \(seconds) cpu-seconds \(cpu) wall-MiB/s \(rate) cpu-MiB/s \(cpuRate)\n"
                             .utf8))
             }
         }

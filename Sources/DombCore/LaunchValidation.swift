@@ -387,6 +387,9 @@ private struct LaunchValidator {
                     "static mode forbids the control capability (no domain may create domains after boot)")
             }
         }
+        for domain in boot where !domain.startOnBoot {
+            add("domain \"\(domain.name)\"", domain: domain.name, .bootDomains, "the boot domain is the one Xen unpauses; it cannot be paused")
+        }
         for domain in xenstore where !domain.startOnBoot {
             add("domain \"\(domain.name)\"", domain: domain.name, .capabilities, "the xenstore domain must start on boot")
         }

@@ -294,6 +294,8 @@ private func parseVif(_ item: String, line: Int) throws(ParseError) -> DeviceSpe
         }
         let key = String(part[..<eq]).trimmingSpaces
         let value = String(part[part.index(after: eq)...]).trimmingSpaces
+        // As in xl, an empty value means the default.
+        if value.isEmpty { continue }
         if try applyCommon(&device, key: key, value: value, line: line, what: "vif") { continue }
         guard keys.contains(key) else {
             throw .invalid("line \(line): vif \"\(item)\": unknown key \"\(key)\" (known: backend devid \(keys.sorted().joined(separator: " ")))")
@@ -313,6 +315,7 @@ private func parseKeyValueDevice(
         }
         let key = String(part[..<eq]).trimmingSpaces
         let value = String(part[part.index(after: eq)...]).trimmingSpaces
+        if value.isEmpty { continue }
         if try applyCommon(&device, key: key, value: value, line: line, what: what) { continue }
         guard keys.contains(key) else {
             throw .invalid("line \(line): \(what) \"\(item)\": unknown key \"\(key)\" (known: backend devid \(keys.sorted().joined(separator: " ")))")

@@ -67,6 +67,22 @@ public final class OpenSSLPCRHasher: PCRHashing {
         return try result.get()
     }
 
+    public func extend(_ algorithm: HashAlgorithm, register: inout [UInt8], with digest: ArraySlice<UInt8>) throws {
+        let (md, context) = try entry(for: algorithm)
+        var length: UInt32 = 0
+        var ok = EVP_DigestInit_ex2(context, md, nil) == 1
+        ok = ok && register.withUnsafeBytes { EVP_DigestUpdate(context, $0.baseAddress, $0.count) } == 1
+        ok = ok && digest.withUnsafeBytes { EVP_DigestUpdate(context, $0.baseAddress, $0.count) } == 1
+        guard ok, Int(EVP_MD_get_size(md)) == register.count else {
+            throw CryptoError.openSSL("extend(\(algorithm)): register of \(register.count) bytes")
+        }
+        // The register is uniquely owned here: the digest is written over it in place.
+        ok = register.withUnsafeMutableBytes { raw in
+            EVP_DigestFinal_ex(context, raw.baseAddress?.assumingMemoryBound(to: UInt8.self), &length) == 1
+        }
+        guard ok, Int(length) == register.count else { throw CryptoError.openSSL("EVP_DigestFinal_ex(\(algorithm))") }
+    }
+
     public func extend(_ algorithm: HashAlgorithm, _ old: [UInt8], with digest: [UInt8]) throws -> [UInt8] {
         let result = old.withUnsafeBytes { first in
             digest.withUnsafeBytes { second in Result { () throws(CryptoError) in try hash(algorithm, first, second) } }

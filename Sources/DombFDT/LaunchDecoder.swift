@@ -67,7 +67,7 @@ private struct NodeView {
         }
     }
 
-    /// A string list: NUL-terminated, valid UTF-8, no empty strings.
+    /// A string list: NUL-terminated, valid UTF-8 (`bootargs = ""` is one empty string).
     func strings(_ name: String) throws -> [String]? {
         guard let bytes = raw(name) else { return nil }
         guard let list = decodeStrings(bytes) else {
@@ -101,7 +101,7 @@ func decodeStrings(_ bytes: [UInt8]) -> [String]? {
     guard let last = bytes.last, last == 0 else { return nil }
     var list: [String] = []
     for part in bytes.dropLast().split(separator: 0, omittingEmptySubsequences: false) {
-        guard !part.isEmpty, let text = String(validating: part, as: UTF8.self) else { return nil }
+        guard let text = String(validating: part, as: UTF8.self) else { return nil }
         list.append(text)
     }
     return list
@@ -353,7 +353,7 @@ private struct Decoder {
         var target: UInt64?
         var minimum = try view.u64("mem-min")
         var maximum = try view.u64("mem-max")
-        if let list = decodeStrings(raw), list.allSatisfy({ $0.allSatisfy { $0.isASCII && !$0.isWhitespace } }),
+        if let list = decodeStrings(raw), list.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isASCII && !$0.isWhitespace } }),
             list.contains(where: { $0.first?.isNumber == true || $0.hasPrefix("min:") || $0.hasPrefix("max:") })
         {
             for item in list {

@@ -55,33 +55,69 @@ public enum LaunchFile {
         return Array(try Data(contentsOf: url))
     }
 
-    /// Compiles a `.dts` file with `dtc -I dts -O dtb` (includes resolve against its directory).
+    /// Compiles a `.dts` file with `dtc -I dts -O dtb` (includes resolve against its
+    /// directory). The blob is capped at `FDT.maxSize` (a `/incbin/` of a device cannot
+    /// make it grow without bound) and dtc at `dtcTimeout` seconds.
     /// - Throws: `DTCError` with dtc's own message, or when dtc is not installed.
     public static func compileDTS(path: String) throws -> [UInt8] {
         let dtc = try findTool("dtc")
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: dtc)
-        process.arguments = ["-q", "-I", "dts", "-O", "dtb", "-o", "-", path]
+        // dtc reads a whole `/incbin/` into memory first, so memory and CPU time are capped
+        // by the shell's ulimit before exec (a watchdog alone would let it grow meanwhile).
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        // "./" keeps a file named like an option from being read as one.
+        let argument = path.hasPrefix("/") ? path : "./" + path
+        process.arguments = [
+            "-c", "ulimit -v \(dtcMemoryKiB) && ulimit -t \(Int(dtcTimeout)) && exec \"$0\" \"$@\"",
+            dtc, "-q", "-I", "dts", "-O", "dtb", "-o", "-", argument,
+        ]
         let output = Pipe()
         let errors = Pipe()
         process.standardOutput = output
         process.standardError = errors
         process.standardInput = FileHandle.nullDevice
         try process.run()
-        // dtc's output is small (the source is capped), so reading stderr after stdout cannot deadlock
-        // unless dtc writes more than a pipe buffer of errors; read stderr on a second thread to be safe.
-        let errorData = ErrorBox()
-        let thread = Thread { errorData.data = errors.fileHandleForReading.readDataToEndOfFile() }
-        thread.start()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
+        // SIGKILL: children of Foundation's Process may inherit a mask that blocks SIGTERM.
+        let pid = process.processIdentifier
+        let watchdog = DispatchWorkItem { [process] in if process.isRunning { kill(pid, SIGKILL) } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + dtcTimeout, execute: watchdog)
+        defer { watchdog.cancel() }
+        // Drain stderr concurrently so that neither pipe fills and blocks dtc.
+        let errorText = Box()
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async {
+            errorText.set(errors.fileHandleForReading.readDataToEndOfFile())
+            group.leave()
+        }
+        var data = Data()
+        var oversized = false
+        while true {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            data.append(chunk)
+            if data.count > FDT.maxSize {
+                oversized = true
+                kill(pid, SIGKILL)
+                break
+            }
+        }
+        if oversized { _ = try? output.fileHandleForReading.readToEnd() }
+        group.wait()
         process.waitUntilExit()
-        while !errorData.done { usleep(1000) }
-        guard process.terminationStatus == 0 else {
-            let message = String(decoding: errorData.data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            throw DTCError(message: "dtc failed (exit \(process.terminationStatus)): \(message)")
+        if oversized { throw DTCError(message: "dtc output exceeds \(FDT.maxSize) bytes") }
+        guard process.terminationStatus == 0, process.terminationReason == .exit else {
+            let message = String(decoding: errorText.get(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            let how = process.terminationReason == .exit ? "exit \(process.terminationStatus)" : "killed by signal \(process.terminationStatus)"
+            throw DTCError(message: "dtc failed (\(how), limits: \(dtcMemoryKiB) KiB, \(Int(dtcTimeout)) s): \(message)")
         }
         return Array(data)
     }
+
+    /// How long dtc may run (wall clock for the watchdog, CPU seconds for ulimit).
+    public static let dtcTimeout: Double = 60
+    /// dtc's address-space cap (ulimit -v, KiB).
+    public static let dtcMemoryKiB = 512 * 1024
 
     /// Looks a tool up on PATH.
     static func findTool(_ name: String) throws -> String {
@@ -140,15 +176,11 @@ public enum LaunchFile {
     }
 }
 
-private final class ErrorBox: @unchecked Sendable {
+private final class Box: @unchecked Sendable {
     private let lock = NSLock()
-    private var _data = Data()
-    private var _done = false
-    var data: Data {
-        get { lock.withLock { _data } }
-        set { lock.withLock { _data = newValue; _done = true } }
-    }
-    var done: Bool { lock.withLock { _done } }
+    private var data = Data()
+    func set(_ value: Data) { lock.withLock { data = value } }
+    func get() -> Data { lock.withLock { data } }
 }
 
 extension LaunchDocument {

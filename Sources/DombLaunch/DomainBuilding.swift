@@ -10,10 +10,14 @@ import DombCore
 public struct BuiltDomain: Hashable, Sendable, Codable {
     public var name: String
     public var domid: UInt32
+    /// What only the hypervisor knew until the build (domid, uuid, store and console rings),
+    /// for the Xenstore plan's placeholders.
+    public var values: XenstoreBuildValues
 
-    public init(name: String, domid: UInt32) {
+    public init(name: String, domid: UInt32, values: XenstoreBuildValues? = nil) {
         self.name = name
         self.domid = domid
+        self.values = values ?? XenstoreBuildValues(domid: domid)
     }
 }
 
@@ -81,11 +85,35 @@ public final class PlanBackend: DomainBuilding, @unchecked Sendable {
             throw BootError.build(domain: domain.name, reason: "no verified bytes for its \(module.kind.rawValue) module")
         }
         usedDomids.insert(domid)
+        // Values a real build learns from Xen; here they are the plan's stand-ins: the
+        // guest's magic-page frames and the first event channels, as libxl would pick them.
+        let values = XenstoreBuildValues(
+            domid: domid, uuid: domain.uuid ?? Self.planUUID(for: domain.name), storePort: 1, storeRingRef: 0xFEFFC,
+            consolePort: 2, consoleRingRef: 0xFEFFD, startTime: XenstoreBuildValues.startTime(seconds: 0, microseconds: 0))
         let names = domain.modules.compactMap { module in
             images[module.kind].map { "\(module.kind.rawValue) \($0.count) bytes" }
         }
         record(.build(name: domain.name, domid: domid, type: domain.type, memoryKiB: domain.memoryKiB, vcpus: domain.vcpus, images: names))
-        return BuiltDomain(name: domain.name, domid: domid)
+        return BuiltDomain(name: domain.name, domid: domid, values: values)
+    }
+
+    /// A stable, well-formed (version 4 layout) UUID for a domain that has none, so that
+    /// plan runs are reproducible.
+    static func planUUID(for name: String) -> String {
+        func fnv1a(_ basis: UInt64) -> String {
+            var hash = basis
+            for byte in name.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+            let hex = String(hash, radix: 16)
+            return String(repeating: "0", count: 16 - hex.count) + hex
+        }
+        var hex = Array(fnv1a(0xcbf2_9ce4_8422_2325) + fnv1a(0x8422_2325_cbf2_9ce4))
+        hex[12] = "4"  // version
+        hex[16] = "8"  // variant 10xx
+        let text = String(hex)
+        func part(_ from: Int, _ to: Int) -> Substring {
+            text[text.index(text.startIndex, offsetBy: from)..<text.index(text.startIndex, offsetBy: to)]
+        }
+        return "\(part(0, 8))-\(part(8, 12))-\(part(12, 16))-\(part(16, 20))-\(part(20, 32))"
     }
 
     public func unpause(_ domain: BuiltDomain) throws {

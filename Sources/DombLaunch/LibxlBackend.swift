@@ -5,6 +5,7 @@
 
 import DombCore
 import DombLibxl
+import DombXenstore
 
 /// The backend on Xen: libxenlight builds each domain paused from the verified bytes (the
 /// kernel, ramdisk and firmware paths are sealed memfds, so libxl loads exactly what was
@@ -15,9 +16,18 @@ import DombLibxl
 public final class LibxlBackend: DomainBuilding, @unchecked Sendable {
     public let backendName = "libxl"
     private let libxl: Libxl
+    private let xenstore: XenstoreClient?
 
-    public init() throws {
+    /// - Parameter xenstore: where the store and console rings libxl set up are read back
+    ///   from, to fill the Xenstore plan's placeholders.
+    public init(xenstore: XenstoreClient? = nil) throws {
         libxl = try Libxl()
+        self.xenstore = xenstore
+    }
+
+    private func readNumber(_ path: String) -> UInt64? {
+        guard let bytes = try? xenstore?.read(path) else { return nil }
+        return UInt64(String(decoding: bytes, as: UTF8.self))
     }
 
     public func build(_ domain: DomainSpec, images: DomainImages) throws -> BuiltDomain {
@@ -32,7 +42,15 @@ public final class LibxlBackend: DomainBuilding, @unchecked Sendable {
             onCrash: domain.onCrash ?? .destroy)
         do {
             let domid = try libxl.createPaused(request)
-            return BuiltDomain(name: domain.name, domid: domid)
+            let base = "/local/domain/\(domid)"
+            let uuid = (try? xenstore?.read("\(base)/vm")).map { String(decoding: $0, as: UTF8.self) }
+                .map { $0.split(separator: "/").last.map(String.init) ?? $0 }
+            let values = XenstoreBuildValues(
+                domid: domid, uuid: domain.uuid ?? uuid, storePort: readNumber("\(base)/store/port").map { UInt32(clamping: $0) },
+                storeRingRef: readNumber("\(base)/store/ring-ref"),
+                consolePort: readNumber("\(base)/console/port").map { UInt32(clamping: $0) },
+                consoleRingRef: readNumber("\(base)/console/ring-ref"), startTime: nil)
+            return BuiltDomain(name: domain.name, domid: domid, values: values)
         } catch {
             throw BootError.build(domain: domain.name, reason: error.description)
         }

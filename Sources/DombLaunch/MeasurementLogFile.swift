@@ -22,19 +22,49 @@ public enum MeasurementLogFile {
             throw FileError(path: path, operation: "open", code: errno)
         }
         defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { throw FileError(path: path, operation: "fstat", code: errno) }
+        guard status.st_size <= maximumSize else {
+            throw FileError(path: path, operation: "read", message: "larger than \(maximumSize) bytes")
+        }
+        // Read straight into the result. st_size is only a hint: securityfs reports 0 for
+        // binary_bios_measurements, so keep reading until end of file.
+        var capacity = max(Int(status.st_size) + 1, 1 << 16)
         var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {
-            let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw FileError(path: path, operation: "read", code: errno)
+            let filled = bytes.count
+            var failure: Int32 = 0
+            var reachedEnd = false
+            let grown = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
+                guard let base = buffer.baseAddress else { return }
+                bytes.withUnsafeBytes { old in
+                    if let source = old.baseAddress { UnsafeMutableRawPointer(base).copyMemory(from: source, byteCount: filled) }
+                }
+                count = filled
+                while count < capacity {
+                    let got = Glibc.read(fd, base + count, capacity - count)
+                    if got < 0 {
+                        if errno == EINTR { continue }
+                        failure = errno
+                        return
+                    }
+                    if got == 0 {
+                        reachedEnd = true
+                        return
+                    }
+                    count += got
+                }
             }
-            if count == 0 { break }
-            bytes += buffer[0..<count]
+            if failure != 0 { throw FileError(path: path, operation: "read", code: failure) }
+            bytes = grown
             guard bytes.count <= maximumSize else {
                 throw FileError(path: path, operation: "read", message: "larger than \(maximumSize) bytes")
             }
+            if reachedEnd { break }
+            guard capacity <= maximumSize else {
+                throw FileError(path: path, operation: "read", message: "larger than \(maximumSize) bytes")
+            }
+            capacity *= 2
         }
         return bytes
     }

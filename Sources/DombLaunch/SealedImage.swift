@@ -53,6 +53,50 @@ public final class SealedImage: @unchecked Sendable {
     /// Whether all four seals are in place (F_GET_SEALS).
     public var isSealed: Bool { CLinux_get_seals(fileDescriptor) & 0x0F == 0x0F }
 
+    /// Builds a sealed image from chunks as they arrive (a bundle member streamed out of
+    /// the archive), so a module is never held twice in memory.
+    public final class Writer {
+        private var fd: Int32
+        private let name: String
+        public private(set) var count = 0
+
+        public init(name: String) throws {
+            fd = CLinux_memfd_create_sealable("domb:\(name)")
+            self.name = name
+            guard fd >= 0 else { throw BootError.system("memfd_create for \(name)", errno) }
+        }
+
+        public func append(_ bytes: UnsafeRawBufferPointer) throws {
+            guard let base = bytes.baseAddress else { return }
+            var written = 0
+            while written < bytes.count {
+                let n = write(fd, base + written, bytes.count - written)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw BootError.system("writing \(name) into its memfd", errno)
+                }
+                written += n
+            }
+            count += bytes.count
+        }
+
+        /// Seals the memfd and hands it over; the writer is empty afterwards.
+        public func seal() throws -> SealedImage {
+            guard CLinux_seal_all(fd) == 0 else { throw BootError.system("sealing the memfd of \(name)", errno) }
+            let image = SealedImage(fileDescriptor: fd, count: count, name: name)
+            fd = -1
+            return image
+        }
+
+        deinit { if fd >= 0 { close(fd) } }
+    }
+
+    private init(fileDescriptor: Int32, count: Int, name: String) {
+        self.fileDescriptor = fileDescriptor
+        self.count = count
+        self.name = name
+    }
+
     deinit { close(fileDescriptor) }
 
     /// Reads the sealed bytes back (for tests and for the plan backend's checks).

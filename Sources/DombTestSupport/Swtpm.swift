@@ -34,7 +34,7 @@ public final class Swtpm: @unchecked Sendable {
                 "$1" socket --tpm2 --tpmstate dir="$2" \
                   --server type=tcp,port=$3,bindaddr=127.0.0.1 \
                   --ctrl type=tcp,port=$4,bindaddr=127.0.0.1 \
-                  --flags not-need-init,startup-clear --log level=0 &
+                  --flags not-need-init,startup-clear --log level=0 --pid file="$2/swtpm.pid" &
                 child=$!
                 trap 'kill -9 $child 2>/dev/null; wait $child 2>/dev/null; exit 0' TERM INT
                 while kill -0 $5 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 0.2; done
@@ -54,16 +54,23 @@ public final class Swtpm: @unchecked Sendable {
                 self.process = process
                 return
             }
-            process.terminate()
+            kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
             lastError = String(decoding: errPipe.fileHandleForReading.availableData, as: UTF8.self)
         }
         throw SwtpmError(message: "swtpm did not start listening: \(lastError)")
     }
 
+    /// Stops swtpm with SIGKILL (its state is thrown away, and children of Foundation's
+    /// Process may have SIGTERM blocked), then its watchdog.
     public func stop() {
+        if let text = try? String(contentsOfFile: stateDirectory.file("swtpm.pid"), encoding: .utf8),
+            let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0
+        {
+            kill(pid, SIGKILL)
+        }
         guard process.isRunning else { return }
-        process.terminate()
+        kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
     }
 

@@ -87,9 +87,10 @@ public enum Tools {
         process.standardError = errPipe
         process.standardInput = inPipe
         try process.run()
-        // A hung tool must fail the test, not hang the suite.
+        // A hung tool must fail the test, not hang the suite. SIGKILL, because children
+        // that Foundation's Process starts inherit a signal mask that blocks SIGTERM.
         let watchdog = DispatchWorkItem { [process] in
-            if process.isRunning { process.terminate() }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         }
         DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
         defer { watchdog.cancel() }

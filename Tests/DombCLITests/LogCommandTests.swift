@@ -92,6 +92,20 @@ import Testing
         #expect(missing.stderrText.contains("no such file"))
     }
 
+    @Test func measureRefusesMissingFilesBeforeExtending() throws {
+        let directory = try TemporaryDirectory()
+        let good = try directory.write("good", "x")
+        let log = directory.file("log.bin")
+        try Swtpm.with { swtpm in
+            let result = try DombBinary.run(["measure", "--tpm", swtpm.tcti, "--log", log, good, directory.file("missing")])
+            #expect(result.status != 0)
+            #expect(result.stderrText.contains("missing: not a readable file"))
+            #expect(!FileManager.default.fileExists(atPath: log))
+            let pcrs = try DombBinary.run(["tpm", "pcrread", "--tpm", swtpm.tcti, "--pcrs", "13", "--banks", "sha256"])
+            #expect(pcrs.stdoutText.contains("13: 0x" + String(repeating: "0", count: 64)))
+        }
+    }
+
     @Test func measureRefusesALogWithOtherBanks() throws {
         let directory = try TemporaryDirectory()
         let file = try directory.write("f", "x")

@@ -129,10 +129,79 @@ let invalidDTSCases: [InvalidCase] = [
         #expect(result.stderrText.contains(testCase.expected), "stderr was: \(result.stderrText)")
     }
 
+    @Test func exportAndShowThroughTheCLI() throws {
+        let temp = try TemporaryDirectory()
+        var outputs: [[UInt8]] = []
+        for name in ["a.dtb", "b.dtb"] {
+            let result = try DombBinary.run(["config", "export", examplePath, "--dtb", "-o", temp.file(name)])
+            #expect(result.status == 0, "\(result.stderrText)")
+            outputs.append(try LaunchFile.readFile(temp.file(name)))
+        }
+        #expect(outputs[0] == outputs[1])
+        let dts = try DombBinary.run(["config", "export", examplePath, "--dts", "-o", temp.file("c.dts")])
+        #expect(dts.status == 0, "\(dts.stderrText)")
+        // The exported DTS, in another directory, keeps module paths pointing at the same files.
+        let reread = try LaunchFile.load(temp.file("c.dts")).spec
+        let kernel = try #require(reread.domain(named: "web")?.module(.kernel)?.path)
+        #expect(FileManager.default.fileExists(atPath: temp.path + "/" + kernel) == FileManager.default.fileExists(
+            atPath: Repository.root + "/examples/images/vmlinuz-6.1.0-amd64"))
+        #expect(kernel.hasSuffix("examples/images/vmlinuz-6.1.0-amd64"))
+        let show = try DombBinary.run(["config", "show", "--json", temp.file("a.dtb")])
+        #expect(show.status == 0)
+        let decoded = try JSONDecoder().decode(LaunchSpec.self, from: Data(show.stdout))
+        #expect(decoded == LaunchFile.rebase(reread, from: temp.path, to: temp.path))
+        #expect(decoded.domains.count == 6)
+        let both = try DombBinary.run(["config", "export", examplePath, "--dts", "--dtb", "-o", temp.file("x")])
+        #expect(both.status != 0)
+    }
+
+    /// `--images` plugs the image inspector into validation: real test guests from images/.
+    @Test func imageChecksThroughTheCLI() throws {
+        try Tools.run("make", ["-s", "-C", Repository.root + "/images"])
+        let temp = try TemporaryDirectory()
+        for name in ["pv-kernel.elf", "pvh-kernel.elf", "ramdisk.cpio.gz"] {
+            try FileManager.default.copyItem(atPath: Repository.root + "/images/out/" + name, toPath: temp.file(name))
+        }
+        func domain(_ name: String, _ mode: Int, _ modules: [(String, String)]) -> String {
+            "\(name) { compatible = \"xen,domain\"; mode = <\(mode)>; memory = <0 0x10000>; "
+                + modules.map { "\($0.0) { compatible = \"module,\($0.0)\"; domb,path = \"\($0.1)\"; };" }.joined() + " };\n"
+        }
+        let good = domain("pv", 5, [("kernel", "pv-kernel.elf"), ("ramdisk", "ramdisk.cpio.gz")])
+            + domain("pvh", 4, [("kernel", "pvh-kernel.elf")])
+        let wrapper = { (body: String) in
+            "/dts-v1/;\n/ { chosen { hypervisor { compatible = \"hypervisor,xen\";\n\(body)}; }; };\n"
+        }
+        let goodPath = try temp.write("good.dts", wrapper(good))
+        let ok = try DombBinary.run(["config", "check", "--images", goodPath])
+        #expect(ok.status == 0, "\(ok.stderrText)")
+        let bad = domain("wrong", 4, [("kernel", "pv-kernel.elf")])
+            + domain("swapped", 5, [("kernel", "pv-kernel.elf"), ("ramdisk", "pvh-kernel.elf")])
+            + domain("gone", 4, [("kernel", "missing/vmlinuz")])
+        let badPath = try temp.write("bad.dts", wrapper(bad))
+        #expect(try DombBinary.run(["config", "check", badPath]).status == 0)
+        let refused = try DombBinary.run(["config", "check", "--images", badPath])
+        #expect(refused.status != 0)
+        #expect(refused.stderrText.contains("domain \"wrong\" module kernel: \(temp.path)/pv-kernel.elf cannot boot as pvh: no PHYS32_ENTRY note"))
+        #expect(refused.stderrText.contains("domain \"swapped\" module ramdisk: \(temp.path)/pvh-kernel.elf is not a ramdisk"))
+        #expect(refused.stderrText.contains("domain \"gone\" module kernel: \(temp.path)/missing/vmlinuz"))
+    }
+
     @Test func exampleChecksCleanThroughTheCLI() throws {
         let result = try DombBinary.run(["config", "check", examplePath])
         #expect(result.status == 0, "\(result.stderrText)")
         #expect(result.stdoutText.contains("ok (6 domains)"))
+    }
+
+    /// dtc reads a `/incbin/` whole; an endless one is stopped by the memory cap.
+    @Test func endlessIncbinIsStopped() throws {
+        let temp = try TemporaryDirectory()
+        let path = try temp.write("inc.dts", """
+            /dts-v1/;
+            / { chosen { hypervisor { compatible = "hypervisor,xen"; blob = /incbin/("/dev/zero"); }; }; };
+            """)
+        let result = try DombBinary.run(["config", "check", path], timeout: 120)
+        #expect(result.status != 0)
+        #expect(result.stderrText.contains("dtc failed"))
     }
 
     @Test func missingFileAndGarbageDTBAreErrors() throws {

@@ -30,6 +30,18 @@ func compile(_ path: String) throws -> [UInt8] {
         #expect(!spec.cpupools.isEmpty && spec.domain(named: "netback")?.cpupool == spec.cpupools[0].name)
     }
 
+    /// The complete example in docs/binding.md compiles and checks clean.
+    @Test func bindingDocumentExampleIsValid() throws {
+        let doc = try String(contentsOfFile: Repository.root + "/docs/binding.md", encoding: .utf8)
+        let start = try #require(doc.range(of: "```dts\n"))
+        let end = try #require(doc.range(of: "```", range: start.upperBound..<doc.endIndex))
+        let temp = try TemporaryDirectory()
+        let path = try temp.write("doc.dts", String(doc[start.upperBound..<end.lowerBound]))
+        let spec = try LaunchFile.load(path).spec
+        #expect(spec.domains.map(\.name) == ["xenstore", "netback", "web"])
+        #expect(spec.validate().isEmpty, "\(spec.validate())")
+    }
+
     /// dts → model → dtb → `dtc -I dtb -O dts` → model is equal.
     @Test func dtsToDtbToDtcAndBackIsEqual() throws {
         let temp = try TemporaryDirectory()

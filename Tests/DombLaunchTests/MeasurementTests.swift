@@ -93,6 +93,23 @@ import Testing
         }
     }
 
+    /// No strict prefix of a domb-written log parses, except at a record boundary (where it
+    /// is a shorter, valid log).
+    @Test func dripFeedOfADombLog() throws {
+        let plan = try Self.plan(kernel: [1, 2, 3], ramdisk: [4], banks: [.sha1, .sha256])
+        let prediction = try MeasurementPrediction.predict(plan, banks: [.sha1, .sha256])
+        let bytes = prediction.logBytes
+        var boundaries: Set<Int> = [bytes.count]
+        if let specID = prediction.log.specID { boundaries.insert(EventLog.headerRecord(specID).count) }
+        for event in prediction.log.events { boundaries.insert(event.offset) }
+        #expect(boundaries.count == prediction.log.events.count + 1)
+        for length in 0..<bytes.count {
+            let parsed = try? EventLog(parsing: bytes[..<length], strict: true)
+            #expect((parsed != nil) == boundaries.contains(length), "prefix of \(length) bytes")
+        }
+        #expect(try EventLog(parsing: bytes, strict: true).serialized() == bytes)
+    }
+
     @Test func missingRequiredBankIsRefusedBeforeAnyExtend() throws {
         try Swtpm.with { swtpm in
             let tpm = try TPM(try TCTIConfiguration(parsing: swtpm.tcti))
@@ -160,6 +177,11 @@ import Testing
         #expect(try MeasurementLogFile.read(path: path) == [4, 5])
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["log.bin"])
         #expect(try MeasurementLogFile.read(path: directory.file("missing")) == nil)
+        // Files that report size 0 (securityfs, procfs) are read to the end.
+        let procfs = try #require(try MeasurementLogFile.read(path: "/proc/self/maps"))
+        #expect(procfs.count > 100)
+        let big = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 >> 3) }
+        #expect(try MeasurementLogFile.read(path: try directory.write("big", big)) == big)
         #expect(throws: FileError.self) { try MeasurementLogFile.writeAtomically([1], to: directory.file("no/such/dir")) }
     }
 

@@ -124,165 +124,22 @@ public struct EventLog: Hashable, Sendable {
     }
 
     public init(parsing bytes: ArraySlice<UInt8>, limits: Limits = .default, strict: Bool = false) throws(ParseError) {
-        guard bytes.count <= limits.maximumLogSize else {
-            throw .limit("event log is \(bytes.count) bytes, more than the \(limits.maximumLogSize)-byte limit", offset: 0)
-        }
-        var reader = ByteReader(slice: bytes)
-        guard !reader.isEmpty else { throw .truncated("event log is empty", offset: 0) }
-        let first = try Self.readSHA1Record(&reader, number: 0, limits: limits)
         var events: [UnverifiedEvent] = []
-        if first.type == .noAction, first.data.starts(with: Array("Spec ID Event03".utf8)) {
-            guard first.pcr == 0 else {
-                throw .invalid("Spec ID header is on PCR \(first.pcr), not 0", offset: first.offset)
-            }
-            guard first.digests[.sha1]?.allSatisfy({ $0 == 0 }) ?? false else {
-                throw .invalid("Spec ID header digest is not all zeros", offset: first.offset + 8)
-            }
-            // The event data starts after pcrIndex, eventType, digest[20] and eventSize.
-            var headerData = first.data
-            if !strict, let widened = EventLogWorkarounds.vendorInfoOutsideEventSize(headerData, reader: &reader) {
-                headerData = widened
-                workaroundsApplied.append(.vendorInfoOutsideEventSize)
-            }
-            var dataReader = ByteReader(headerData, baseOffset: first.offset + 32)
-            let specID = try SpecIDEvent(parsing: &dataReader)
-            format = .cryptoAgile
-            self.specID = specID
-            var number = 1
-            var carried: [HashAlgorithm]?
-            while !reader.isEmpty {
-                guard number <= limits.maximumEventCount else {
-                    throw .limit("more than \(limits.maximumEventCount) event records", offset: reader.offset)
-                }
-                let event = try Self.readEvent2(
-                    &reader, number: number, specID: specID, carried: carried, strict: strict, limits: limits)
-                try Self.checkRecord(event, events: events)
-                carried = carried ?? event.digests.algorithms
-                events.append(event)
-                number += 1
-            }
-            if let carried, carried.count < specID.algorithms.count {
-                recordBanks = carried
-                workaroundsApplied.append(.recordsCarryFewerBanksThanHeader)
-            }
-        } else {
-            format = .sha1
-            specID = nil
-            try Self.checkRecord(first, events: events, headerAllowed: true)
-            events.append(first)
-            var number = 1
-            while !reader.isEmpty {
-                guard number <= limits.maximumEventCount else {
-                    throw .limit("more than \(limits.maximumEventCount) event records", offset: reader.offset)
-                }
-                let event = try Self.readSHA1Record(&reader, number: number, limits: limits)
-                try Self.checkRecord(event, events: events)
-                events.append(event)
-                number += 1
-            }
+        // The smallest crypto-agile record is 34 bytes (one SHA-1 digest, no data).
+        events.reserveCapacity(min(bytes.count / 34 + 1, limits.maximumEventCount))
+        let header: Header
+        do {
+            header = try Self.scan(bytes, limits: limits, strict: strict) { record in events.append(record.event) }
+        } catch let error as ParseError {
+            throw error
+        } catch {
+            throw .invalid("\(error)")  // unreachable: appending does not throw
         }
+        format = header.format
+        specID = header.specID
+        recordBanks = header.recordBanks
+        workaroundsApplied = header.workarounds
         self.events = events
-    }
-
-    /// Reads one `TCG_PCR_EVENT` (PFP §10.2.1): pcrIndex u32, eventType u32, digest[20],
-    /// eventSize u32, event[eventSize].
-    static func readSHA1Record(_ reader: inout ByteReader, number: Int, limits: Limits) throws(ParseError) -> UnverifiedEvent {
-        let offset = reader.offset
-        let pcr = try reader.readLE(UInt32.self, "event \(number) pcrIndex")
-        let type = EventType(rawValue: try reader.readLE(UInt32.self, "event \(number) eventType"))
-        let digest = Array(try reader.readBytes(20, field: "event \(number) SHA-1 digest"))
-        let data = try readEventData(&reader, number: number, limits: limits)
-        var digests = DigestSet()
-        digests[.sha1] = digest
-        return UnverifiedEvent(number: number, offset: offset, pcr: pcr, type: type, digests: digests, data: data)
-    }
-
-    /// Reads one `TCG_PCR_EVENT2` (PFP §10.2.2): pcrIndex u32, eventType u32,
-    /// TPML_DIGEST_VALUES {count u32, {hashAlg u16, digest[size from the Spec ID table]}},
-    /// eventSize u32, event[eventSize].
-    ///
-    /// Every record must carry exactly the header's banks; with firmware quirks allowed,
-    /// the first record may carry a subset and every later one must carry that same subset
-    /// (`carried`).
-    static func readEvent2(
-        _ reader: inout ByteReader, number: Int, specID: SpecIDEvent, carried: [HashAlgorithm]?, strict: Bool,
-        limits: Limits
-    ) throws(ParseError) -> UnverifiedEvent {
-        let offset = reader.offset
-        let pcr = try reader.readLE(UInt32.self, "event \(number) pcrIndex")
-        let type = EventType(rawValue: try reader.readLE(UInt32.self, "event \(number) eventType"))
-        let countOffset = reader.offset
-        let count = try reader.readLE(UInt32.self, "event \(number) digest count")
-        let expectedCount = carried?.count ?? specID.algorithms.count
-        let subsetAllowed = !strict && carried == nil && count >= 1 && count < specID.algorithms.count
-        guard count == expectedCount || subsetAllowed else {
-            throw .invalid(
-                "event \(number) carries \(count) digests but \(carried == nil ? "the Spec ID header lists" : "earlier records carry") \(expectedCount) banks (\((carried ?? specID.banks).map(\.name).joined(separator: ", ")))",
-                offset: countOffset)
-        }
-        var digests = DigestSet()
-        for index in 0..<Int(count) {
-            let algorithmOffset = reader.offset
-            let algorithm = HashAlgorithm(rawValue: try reader.readLE(UInt16.self, "event \(number) digest[\(index)] hashAlg"))
-            guard let entry = specID.algorithms.first(where: { $0.algorithm == algorithm }) else {
-                throw .invalid(
-                    "event \(number) has a digest for algorithm \(algorithm), which the Spec ID header does not list",
-                    offset: algorithmOffset)
-            }
-            guard digests[algorithm] == nil else {
-                throw .invalid("event \(number) has two \(algorithm) digests", offset: algorithmOffset)
-            }
-            if let carried, !carried.contains(algorithm) {
-                throw .invalid(
-                    "event \(number) has a \(algorithm) digest; earlier records carry only \(carried.map(\.name).joined(separator: ", "))",
-                    offset: algorithmOffset)
-            }
-            digests[algorithm] = Array(try reader.readBytes(entry.digestSize, field: "event \(number) \(algorithm) digest"))
-        }
-        let data = try readEventData(&reader, number: number, limits: limits)
-        return UnverifiedEvent(number: number, offset: offset, pcr: pcr, type: type, digests: digests, data: data)
-    }
-
-    private static func readEventData(_ reader: inout ByteReader, number: Int, limits: Limits) throws(ParseError) -> [UInt8] {
-        let sizeOffset = reader.offset
-        let size = try reader.readLE(UInt32.self, "event \(number) eventSize")
-        guard let count = Int(exactly: size), count <= limits.maximumEventDataSize else {
-            throw .limit(
-                "event \(number) data is \(size) bytes, more than the \(limits.maximumEventDataSize)-byte limit",
-                offset: sizeOffset)
-        }
-        return Array(try reader.readBytes(count, field: "event \(number) data (eventSize \(size))"))
-    }
-
-    /// Rules every record must satisfy beyond its layout.
-    private static func checkRecord(
-        _ event: UnverifiedEvent, events: [UnverifiedEvent], headerAllowed: Bool = false
-    ) throws(ParseError) {
-        guard event.pcr < UInt32(PCRValues.pcrCount) else {
-            throw .invalid("event \(event.number) names PCR \(event.pcr); a TPM has PCRs 0 to 23", offset: event.offset)
-        }
-        guard event.type == .noAction else { return }
-        // A SHA-1 format log may open with a TPM 1.2 "Spec ID Event02" header; anywhere
-        // else a Spec ID record would redefine the banks mid-log.
-        if SpecIDEvent.looksLikeSpecID(event.data[...]), !headerAllowed {
-            throw .invalid("event \(event.number) is a second Spec ID header", offset: event.offset)
-        }
-        if event.data.starts(with: startupLocalitySignature) {
-            guard event.pcr == 0, event.data.count == 17 else {
-                throw .invalid(
-                    "event \(event.number): StartupLocality must be on PCR 0 with 17 bytes of data", offset: event.offset)
-            }
-            guard event.data[16] <= 4 else {
-                throw .invalid("event \(event.number): StartupLocality \(event.data[16]) is not 0 to 4", offset: event.offset)
-            }
-            let earlier = events.contains { $0.type == .noAction && $0.data.starts(with: startupLocalitySignature) }
-            let pcr0Extended = events.contains { $0.pcr == 0 && $0.isExtended }
-            guard !earlier, !pcr0Extended else {
-                throw .invalid(
-                    "event \(event.number): StartupLocality must come once, before any PCR 0 measurement",
-                    offset: event.offset)
-            }
-        }
     }
 
     // MARK: Writing
@@ -369,7 +226,9 @@ public struct EventLog: Hashable, Sendable {
         }
         event.number = (events.last?.number ?? 0) + 1
         event.offset = (events.last.map { $0.offset + record($0).count }) ?? (specID.map { Self.headerRecord($0).count } ?? 0)
-        try Self.checkRecord(event, events: events)
+        var rules = RecordRules()
+        for earlier in events { try rules.check(earlier, headerAllowed: earlier.number == 0 && format == .sha1) }
+        try rules.check(event)
         events.append(event)
     }
 }
@@ -381,8 +240,9 @@ public enum EventLogFuzz {
     public static func parse(_ bytes: [UInt8]) -> Bool {
         do {
             let log = try EventLog(parsing: bytes)
-            // Exercise the writer on whatever parsed.
+            // Exercise the writer and domb's record decoders on whatever parsed.
             _ = log.serialized()
+            for event in log.events { _ = try? DombEvent(event) }
             return true
         } catch {
             return false

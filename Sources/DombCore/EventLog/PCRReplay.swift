@@ -11,11 +11,18 @@ public protocol PCRHashing {
     /// `H(old ‖ digest)`: one PCR extend (TPM 2.0 Part 1, §17.2). Implementations may
     /// override this to avoid the concatenation.
     func extend(_ algorithm: HashAlgorithm, _ old: [UInt8], with digest: [UInt8]) throws -> [UInt8]
+    /// Replaces `register` with `H(register ‖ digest)`. Replay calls this once per record
+    /// and bank; implementations may override it to reuse `register`'s storage.
+    func extend(_ algorithm: HashAlgorithm, register: inout [UInt8], with digest: ArraySlice<UInt8>) throws
 }
 
 extension PCRHashing {
     public func extend(_ algorithm: HashAlgorithm, _ old: [UInt8], with digest: [UInt8]) throws -> [UInt8] {
         try self.digest(algorithm, (old + digest)[...])
+    }
+
+    public func extend(_ algorithm: HashAlgorithm, register: inout [UInt8], with digest: ArraySlice<UInt8>) throws {
+        register = try extend(algorithm, register, with: Array(digest))
     }
 
     /// The digests of `data` in each of `banks`.
@@ -55,22 +62,66 @@ extension EventLog {
     /// The values are what the PCRs *would* hold if the log were true; they mean nothing
     /// until compared with a TPM (``verify(against:using:)``).
     public func replay(using hasher: some PCRHashing) throws -> PCRValues {
-        let locality = startupLocality ?? 0
-        var state: [HashAlgorithm: [[UInt8]?]] = [:]
-        for bank in banks { state[bank] = Array(repeating: nil, count: PCRValues.pcrCount) }
-        for bank in banks {
-            guard var registers = state[bank] else { continue }
-            for event in events where event.isExtended {
-                let pcr = Int(event.pcr)
-                guard let digest = event.digests[bank] else { continue }
-                let old = registers[pcr] ?? PCRValues.initialValue(bank, pcr: pcr, startupLocality: locality)
-                registers[pcr] = try hasher.extend(bank, old, with: digest)
-            }
-            state[bank] = registers
+        var state = ReplayState()
+        for index in events.indices {
+            let event = events[index]
+            try state.apply(pcr: event.pcr, type: event.type, data: event.data[...], using: hasher) { event.digests[$0]?[...] }
         }
+        return state.values
+    }
+
+    /// Parses and replays in one streaming pass without keeping the records (what
+    /// `domb log replay` does): the same checks as ``init(parsing:limits:strict:)``, in
+    /// memory independent of the number of records.
+    ///
+    /// - Throws: ``ParseError`` for a malformed log, the hasher's error if hashing fails.
+    public static func replay(
+        parsing bytes: ArraySlice<UInt8>, limits: Limits = .default, strict: Bool = false, using hasher: some PCRHashing
+    ) throws -> PCRValues {
+        var state = ReplayState()
+        _ = try scan(bytes, limits: limits, strict: strict) { record in
+            try state.apply(pcr: record.pcr, type: record.type, data: record.data, using: hasher) { record.digest($0) }
+        }
+        return state.values
+    }
+}
+
+/// PCR registers during a replay, created on first use so that a StartupLocality record
+/// (which must precede every PCR 0 measurement) sets PCR 0's initial value.
+struct ReplayState {
+    private var locality: UInt8 = 0
+    private var banks: [HashAlgorithm] = []
+    /// registers[bank index][pcr]
+    private var registers: [[[UInt8]?]] = []
+
+    mutating func apply(
+        pcr: UInt32, type: EventType, data: ArraySlice<UInt8>, using hasher: some PCRHashing,
+        digest: (HashAlgorithm) -> ArraySlice<UInt8>?
+    ) throws {
+        guard type != .noAction else {
+            if data.count == 17, data.starts(with: EventLog.startupLocalitySignature) {
+                locality = data[data.startIndex + 16]
+            }
+            return
+        }
+        if banks.isEmpty {
+            banks = HashAlgorithm.known.filter { digest($0) != nil }
+            registers = Array(repeating: Array(repeating: nil, count: PCRValues.pcrCount), count: banks.count)
+        }
+        let pcr = Int(pcr)
+        for (index, bank) in banks.enumerated() {
+            guard let digest = digest(bank) else { continue }
+            var register = registers[index][pcr] ?? PCRValues.initialValue(bank, pcr: pcr, startupLocality: locality)
+            registers[index][pcr] = nil  // keep the register uniquely referenced for the in-place extend
+            try hasher.extend(bank, register: &register, with: digest)
+            registers[index][pcr] = register
+        }
+    }
+
+    var values: PCRValues {
         var values = PCRValues()
-        for (bank, registers) in state {
-            for (pcr, value) in registers.enumerated() {
+        for (index, bank) in banks.enumerated() {
+            for (pcr, value) in registers[index].enumerated() {
                 if let value { values[bank, pcr] = value }
             }
         }

@@ -1,0 +1,8 @@
+// Fuzzes the xl.cfg parser and import into the launch model, then validation.
+import DombFDT
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzXLConfig(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
+    LaunchFuzz.xlConfig(Array(UnsafeRawBufferPointer(start: start, count: count)))
+    return 0
+}

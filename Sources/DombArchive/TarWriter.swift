@@ -1,0 +1,190 @@
+//===----------------------------------------------------------------------===//
+// domb — Xen Hyperlaunch boot domain with TPM measured launch
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+
+internal import CArchive
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Chunk size for streaming file members: large enough for few system calls and thread
+/// hand-offs, small enough that memory stays bounded whatever the image size; a multiple of
+/// libarchive's 10240-byte record so that full records go straight from this buffer to
+/// write(2) without an extra copy.
+public let archiveStreamChunkSize = 10240 * 205
+
+/// Writes a deterministic POSIX tar (ustar, with pax extended headers only where ustar
+/// cannot express a field) through libarchive, atomically.
+///
+/// Every member is a regular file with mode 0644, uid/gid 0, owner `root:root` and the
+/// same mtime (`SOURCE_DATE_EPOCH`), so the same members in the same order give the same
+/// bytes. Nothing reaches `path` until ``commit()``.
+public final class TarWriter {
+    public let path: String
+    private let output: AtomicFile
+    private let archive: OpaquePointer
+    private let modificationTime: Int64
+    private let sink: ArchiveOutput
+    private var closed = false
+
+    /// - Parameters:
+    ///   - path: the archive to create (replaced atomically on commit).
+    ///   - modificationTime: mtime of every member, in seconds since the epoch.
+    public init(path: String, modificationTime: Int64) throws(ArchiveError) {
+        self.path = path
+        self.modificationTime = modificationTime
+        output = try AtomicFile(path: path)
+        sink = ArchiveOutput(descriptor: output.descriptor, path: output.temporaryPath)
+        guard let archive = archive_write_new() else { throw ArchiveError(path: path, "archive_write_new failed") }
+        self.archive = archive
+        guard archive_write_set_format_pax_restricted(archive) == ARCHIVE_OK,
+            archive_write_add_filter_none(archive) == ARCHIVE_OK,
+            // End after the end-of-archive marker instead of padding to a 10 KiB record.
+            archive_write_set_bytes_in_last_block(archive, 1) == ARCHIVE_OK,
+            sink.open(archive) == ARCHIVE_OK
+        else {
+            // deinit frees the archive (it runs for a class init that throws after
+            // initialising every stored property).
+            throw Self.error(archive, path, "open for writing")
+        }
+    }
+
+    deinit {
+        if !closed { archive_write_close(archive) }
+        archive_write_free(archive)
+    }
+
+    /// Adds a member from memory.
+    public func add(_ member: String, bytes: [UInt8]) throws(ArchiveError) {
+        try writeHeader(member, size: UInt64(bytes.count))
+        let failure: ArchiveError? = bytes.withUnsafeBytes { buffer in
+            do throws(ArchiveError) { try writeData(member, buffer) } catch { return error }
+            return nil
+        }
+        if let failure { throw failure }
+        try finishEntry(member)
+    }
+
+    /// Adds a member streamed from `file` in ``archiveStreamChunkSize`` chunks, handing
+    /// each chunk to `observe` (to hash it) while it is written, on another core: the file
+    /// is read once, and hashing overlaps the copy into the archive. `observe` sees the
+    /// chunks in order, one at a time.
+    ///
+    /// - Returns: the number of bytes written.
+    /// - Throws: ``ArchiveError`` if the file cannot be read or its size changes while it is copied.
+    @discardableResult
+    public func add(
+        _ member: String, file: String, observe: (UnsafeRawBufferPointer) throws -> Void = { _ in }
+    ) throws -> UInt64 {
+        let descriptor = open(file, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw ArchiveError.errno(file, "open", member: member) }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else { throw ArchiveError.errno(file, "stat", member: member) }
+        guard status.st_mode & S_IFMT == S_IFREG else {
+            throw ArchiveError(path: file, member: member, "not a regular file")
+        }
+        let size = UInt64(status.st_size)
+        try writeHeader(member, size: size)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: archiveStreamChunkSize, alignment: 64)
+        defer { buffer.deallocate() }
+        var total: UInt64 = 0
+        while true {
+            guard let base = buffer.baseAddress else { break }
+            let count = read(descriptor, base, buffer.count)
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw ArchiveError.errno(file, "read", member: member)
+            }
+            if count == 0 { break }
+            total += UInt64(count)
+            guard total <= size else { throw ArchiveError(path: file, member: member, "file grew while it was archived") }
+            let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
+            var observeError: (any Error)?
+            var writeError: ArchiveError?
+            performSideBySide(2) { task in
+                if task == 0 {
+                    do { try observe(chunk) } catch { observeError = error }
+                } else {
+                    do throws(ArchiveError) { try writeData(member, chunk) } catch { writeError = error }
+                }
+            }
+            if let observeError { throw observeError }
+            if let writeError { throw writeError }
+    
+        }
+        guard total == size else {
+            throw ArchiveError(path: file, member: member, "file shrank while it was archived (\(total) of \(size) bytes)")
+        }
+
+        try finishEntry(member)
+        return total
+    }
+
+    /// Writes the end-of-archive marker, `fsync`s and renames the archive into place.
+    public func commit() throws(ArchiveError) {
+        guard archive_write_close(archive) == ARCHIVE_OK else {
+            throw sink.failure ?? Self.error(archive, path, "close")
+        }
+        closed = true
+        guard sink.finish() else { throw sink.failure ?? ArchiveError(path: path, "write the end of the archive") }
+        try output.commit()
+    }
+
+    private func writeHeader(_ member: String, size: UInt64) throws(ArchiveError) {
+        guard let entry = archive_entry_new() else { throw ArchiveError(path: path, member: member, "archive_entry_new failed") }
+        defer { archive_entry_free(entry) }
+        guard let signedSize = Int64(exactly: size) else { throw ArchiveError(path: path, member: member, "too large") }
+        archive_entry_set_pathname(entry, member)
+        archive_entry_set_size(entry, signedSize)
+        archive_entry_set_filetype(entry, 0o100000)  // AE_IFREG: a cast macro Swift does not import
+        archive_entry_set_perm(entry, 0o644)
+        archive_entry_set_mtime(entry, time_t(modificationTime), 0)
+        archive_entry_set_uid(entry, 0)
+        archive_entry_set_gid(entry, 0)
+        archive_entry_set_uname(entry, "root")
+        archive_entry_set_gname(entry, "root")
+        guard archive_write_header(archive, entry) == ARCHIVE_OK else {
+            throw sink.failure ?? Self.error(archive, path, "write header", member: member)
+        }
+    }
+
+    private func writeData(_ member: String, _ bytes: UnsafeRawBufferPointer) throws(ArchiveError) {
+        var offset = 0
+        while offset < bytes.count {
+            guard let base = bytes.baseAddress else { return }
+            let written = archive_write_data(archive, base + offset, bytes.count - offset)
+            guard written > 0 else { throw sink.failure ?? Self.error(archive, path, "write data", member: member) }
+            offset += written
+        }
+    }
+
+    private func finishEntry(_ member: String) throws(ArchiveError) {
+        guard archive_write_finish_entry(archive) == ARCHIVE_OK else {
+            throw Self.error(archive, path, "finish entry", member: member)
+        }
+    }
+
+    static func error(_ archive: OpaquePointer, _ path: String, _ operation: String, member: String? = nil) -> ArchiveError {
+        let text = archive_error_string(archive).map { String(cString: $0) } ?? "libarchive gave no detail"
+        return ArchiveError(path: path, member: member, "\(operation): \(text)")
+    }
+}
+
+/// Runs `body(0)`…`body(count - 1)` on separate threads and returns when all are done.
+/// `body` is not `@Sendable`: callers give each index its own data (one hasher per bank,
+/// or the hash beside the write) and read the results only after this returns.
+func performSideBySide(_ count: Int, _ body: (Int) -> Void) {
+    withoutActuallyEscaping(body) { escapable in
+        let box = SideBySideBox(escapable)
+        DispatchQueue.concurrentPerform(iterations: count) { box.body($0) }
+    }
+}
+
+private final class SideBySideBox: @unchecked Sendable {
+    let body: (Int) -> Void
+    init(_ body: @escaping (Int) -> Void) { self.body = body }
+}

@@ -1,0 +1,121 @@
+//===----------------------------------------------------------------------===//
+// domb — Xen Hyperlaunch boot domain with TPM measured launch
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+
+import ArgumentParser
+import DombCore
+import DombCrypto
+import DombLaunch
+import Foundation
+
+/// `domb build`: launch description → signed launch bundle.
+struct BuildCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "build",
+        abstract: "Build and sign a launch bundle from a launch description.",
+        discussion: """
+            Hashes every module in all banks (one read per image), writes the modules, the \
+            launch DTB, the Xenstore plan and the predicted event log when available, and a \
+            canonical manifest.json signed with CMS (--cert given) or a raw signature \
+            (--key alone). Archive mtimes and the CMS signingTime come from \
+            $SOURCE_DATE_EPOCH (now if unset): the same inputs give the same bundle. \
+            The bundle appears at the output path only when complete. \
+            The launch description is, for now, the JSON form of the LaunchSpec model. \
+            See docs/bundle.md.
+            """)
+
+    @Argument(help: "The launch description (JSON LaunchSpec).") var config: String
+    @Option(help: "Private key (PEM): EC P-256/P-384, RSA ≥ 3072 (PSS) or Ed25519 (raw mode only).") var key: String
+    @Option(help: "Signer certificate (PEM): selects CMS signing.") var cert: String?
+    @Option(help: "Intermediate certificates to embed (PEM), with --cert.") var chain: String?
+    @Option(name: .shortAndLong, help: "The bundle to write.") var output: String
+    @Option(help: "Bundle generation (monotonic; verifiers refuse lower ones).") var generation: UInt64 = 1
+    @Option(help: "PCR banks to hash in, e.g. sha1,sha256,sha384 (sha256 is always added).") var banks: String = "sha1,sha256"
+    @Option(help: "PCR policy (JSON object: measurement class → PCR), default {\"configuration\":12,\"images\":13}.")
+    var policy: String?
+    @Flag(help: "Never draw a progress bar.") var noProgress = false
+
+    func validate() throws {
+        _ = try parseBankList(banks)
+        if chain != nil && cert == nil { throw ValidationError("--chain needs --cert (CMS mode)") }
+    }
+
+    func run() async throws {
+        let signingKey = try SigningKey(path: key)
+        let signing: BundleSigning
+        if let cert {
+            let certificates = try X509Certificate.load(path: cert)
+            guard let leaf = certificates.first else { throw ValidationError("\(cert) holds no certificate") }
+            let chainCertificates = try chain.map { try X509Certificate.load(path: $0) } ?? Array(certificates.dropFirst())
+            signing = .cms(key: signingKey, certificate: leaf, chain: chainCertificates)
+        } else {
+            signing = .raw(key: signingKey)
+        }
+        let epochText = ProcessInfo.processInfo.environment["SOURCE_DATE_EPOCH"]
+        let epoch: Int64
+        if let epochText {
+            guard let value = Int64(epochText), value >= 0 else {
+                throw ValidationError("SOURCE_DATE_EPOCH=\(epochText) is not a non-negative integer")
+            }
+            epoch = value
+        } else {
+            epoch = Int64(Date().timeIntervalSince1970)
+        }
+        let options = BundleBuildOptions(
+            output: output, generation: generation, banks: try parseBankList(banks),
+            pcrPolicy: try policy.map(Self.loadPolicy) ?? BundleBuildOptions.defaultPCRPolicy,
+            sourceDateEpoch: epoch, signing: signing)
+        let builder = BundleBuilder(loader: JSONLaunchSpecLoader())
+        let bar = ProgressBar(enabled: !noProgress)
+        let result = try builder.build(configuration: config, options: options) { progress in
+            bar.update(completed: progress.completedBytes, total: progress.totalBytes, label: progress.item)
+        }
+        bar.finish()
+        let modules = result.manifest.domains.reduce(0) { $0 + $1.modules.count }
+        print(
+            "wrote \(result.path): generation \(result.manifest.generation), \(result.manifest.domains.count) domains, "
+                + "\(modules) modules, banks \(result.manifest.banks.map(\.name).joined(separator: ",")), "
+                + (cert != nil ? "CMS signature" : "raw \(signingKey.kind) signature"))
+    }
+
+    static func loadPolicy(_ path: String) throws -> [String: Int] {
+        let data = try ContextError.wrap(path) { try Data(contentsOf: URL(fileURLWithPath: path)) }
+        let value = try ContextError.wrap(path) { try JSONValue(parsing: Array(data)) }
+        guard let object = value.objectValue else { throw ContextError(path, ParseError.invalid("policy must be a JSON object")) }
+        var policy: [String: Int] = [:]
+        for (name, pcr) in object {
+            guard let index = pcr.integerValue, (0..<Int64(PCRValues.pcrCount)).contains(index) else {
+                throw ContextError(path, ParseError.invalid("\(name): PCR must be an integer 0-23"))
+            }
+            policy[name] = Int(index)
+        }
+        return policy
+    }
+}
+
+/// A one-line progress bar on standard error, drawn only when it is a terminal.
+final class ProgressBar: @unchecked Sendable {
+    private let enabled: Bool
+    private var drawn = false
+    private var lastPercent = -1
+
+    init(enabled: Bool) { self.enabled = enabled && isatty(STDERR_FILENO) == 1 }
+
+    func update(completed: UInt64, total: UInt64, label: String) {
+        guard enabled, total > 0 else { return }
+        let percent = Int(completed * 100 / total)
+        guard percent != lastPercent else { return }
+        lastPercent = percent
+        let width = 30
+        let filled = width * percent / 100
+        let bar = String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled)
+        let line = "\r[\(bar)] \(percent)% \(completed >> 20)/\(total >> 20) MiB \(label.prefix(40))\u{1B}[K"
+        FileHandle.standardError.write(Data(line.utf8))
+        drawn = true
+    }
+
+    func finish() {
+        if drawn { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+}

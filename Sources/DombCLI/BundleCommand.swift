@@ -1,0 +1,162 @@
+//===----------------------------------------------------------------------===//
+// domb — Xen Hyperlaunch boot domain with TPM measured launch
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+
+import ArgumentParser
+import DombArchive
+import DombCore
+import DombCrypto
+import DombLaunch
+import Foundation
+
+/// `domb bundle …`: verify, inspect and unpack launch bundles.
+struct BundleCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bundle",
+        abstract: "Verify, show and extract signed launch bundles.",
+        subcommands: [Verify.self, Show.self, Extract.self]
+    )
+
+    /// Exactly one source of trust.
+    struct TrustOptions: ParsableArguments {
+        @Option(help: "Trust anchors for a CMS signature: a directory of *.pem/*.crt or a CA file.") var trust: String?
+        @Option(help: "Pinned signer certificate (CMS), or the certificate whose key made a raw signature.") var cert: String?
+        @Option(help: "Public key (PEM) of a raw signature, or of the CMS signer.") var pubkey: String?
+        @Option(name: .customLong("min-generation"), help: "Refuse bundles with a lower generation.")
+        var minimumGeneration: UInt64 = 0
+        @Option(name: .customLong("at"), help: "Check certificate validity at this time (seconds since the epoch).")
+        var time: Int64?
+
+        func validate() throws {
+            let given = [trust, cert, pubkey].compactMap { $0 }.count
+            guard given == 1 else { throw ValidationError("give exactly one of --trust DIR, --cert FILE, --pubkey FILE") }
+        }
+
+        func policy() throws -> BundleTrustPolicy {
+            if let trust { return .anchors(try TrustAnchors.load(path: trust)) }
+            if let cert {
+                guard let certificate = try X509Certificate.load(path: cert).first else {
+                    throw ValidationError("\(cert) holds no certificate")
+                }
+                return .pinnedCertificate(certificate)
+            }
+            if let pubkey { return .publicKey(try VerificationKey(path: pubkey)) }
+            throw ValidationError("give exactly one of --trust DIR, --cert FILE, --pubkey FILE")
+        }
+    }
+
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Verify a bundle: signature and trust, every member's digest, nothing missing or extra, generation.",
+            discussion: "Exits 0 only if everything verifies; otherwise prints every failure and exits 1.")
+
+        @Argument(help: "The bundle (tar).") var bundle: String
+        @OptionGroup var trust: TrustOptions
+        @Flag(help: "Print the result as JSON.") var json = false
+
+        func run() async throws {
+            let result = BundleVerifier.verify(
+                bundle: bundle, trust: try trust.policy(), minimumGeneration: trust.minimumGeneration, time: trust.time)
+            report(result, bundle: bundle, json: json)
+            if !result.isVerified { throw ExitCode(1) }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print a bundle's manifest WITHOUT verifying it (use `bundle verify` to trust it).")
+
+        @Argument(help: "The bundle (tar).") var bundle: String
+        @Flag(help: "Print the manifest's canonical JSON.") var json = false
+
+        func run() async throws {
+            let reader = try TarReader(path: bundle, policy: BundleVerifier.readPolicy)
+            var manifestBytes: [UInt8]?
+            var members: [TarMember] = []
+            while let member = try reader.next() {
+                members.append(member)
+                if member.path == BundleLayout.manifest {
+                    manifestBytes = try reader.readAll(limit: BundleLayout.maximumManifestSize)
+                }
+            }
+            guard let manifestBytes else { throw ContextError(bundle, ParseError.invalid("the bundle has no manifest.json")) }
+            let manifest = try ContextError.wrap("\(bundle): manifest.json") { try BundleManifest(canonicalBytes: manifestBytes) }
+            if json {
+                print(String(decoding: manifestBytes, as: UTF8.self))
+                return
+            }
+            print("UNVERIFIED manifest of \(bundle) (run `domb bundle verify` before trusting it)")
+            print("generation: \(manifest.generation)")
+            print("banks:      \(manifest.banks.map(\.name).joined(separator: ", "))")
+            print("pcr policy: \(manifest.pcrPolicy.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))")
+            for domain in manifest.domains {
+                print("domain \(domain.name):")
+                for module in domain.modules {
+                    print("  \(module.role): \(module.member.path), \(module.member.size) bytes, sha256:\((module.member.digests[.sha256] ?? []).hexString)")
+                }
+            }
+            for member in [manifest.launchDTB, manifest.xenstorePlan, manifest.predictedEventLog, manifest.signerCertificates]
+                .compactMap({ $0 })
+            {
+                print("\(member.path): \(member.size) bytes, sha256:\((member.digests[.sha256] ?? []).hexString)")
+            }
+            for bank in manifest.predictedPCRs.algorithms {
+                for pcr in manifest.predictedPCRs.pcrs(in: bank) {
+                    print("predicted \(bank.name) PCR \(pcr): \((manifest.predictedPCRs[bank, pcr] ?? []).hexString)")
+                }
+            }
+            print("archive members: \(members.count)")
+        }
+    }
+
+    struct Extract: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Verify a bundle and extract it into a new directory (which appears only if it verifies).")
+
+        @Argument(help: "The bundle (tar).") var bundle: String
+        @Option(name: .shortAndLong, help: "The directory to create.") var output: String
+        @OptionGroup var trust: TrustOptions
+        @Flag(help: "Print the result as JSON.") var json = false
+
+        func run() async throws {
+            let result = BundleVerifier.verify(
+                bundle: bundle, trust: try trust.policy(), minimumGeneration: trust.minimumGeneration, time: trust.time,
+                extractTo: output)
+            report(result, bundle: bundle, json: json)
+            if !result.isVerified { throw ExitCode(1) }
+            if !json { print("extracted to \(output)") }
+        }
+    }
+}
+
+/// Prints a verification result: a summary on stdout, each failure on stderr (or JSON).
+private func report(_ result: BundleVerification, bundle: String, json: Bool) {
+    if json {
+        var object: [String: JSONValue] = [
+            "bundle": .string(bundle),
+            "verified": .bool(result.isVerified),
+            "failures": .array(
+                result.failures.map { failure in
+                    var entry: [String: JSONValue] = ["kind": .string(failure.kind.rawValue), "message": .string(failure.message)]
+                    if let member = failure.member { entry["member"] = .string(member) }
+                    return .object(entry)
+                }),
+        ]
+        if let signer = result.signer { object["signer"] = .string(signer) }
+        if let manifest = result.manifest { object["generation"] = .integer(Int64(clamping: manifest.generation)) }
+        print(JSONValue.object(object).canonicalString)
+        return
+    }
+    if result.isVerified, let manifest = result.manifest {
+        let modules = manifest.domains.reduce(0) { $0 + $1.modules.count }
+        print(
+            "\(bundle): verified: signed by \(result.signer ?? "?"), generation \(manifest.generation), "
+                + "\(manifest.domains.count) domains, \(modules) modules, \(manifest.members.count) members checked")
+        return
+    }
+    FileHandle.standardError.write(Data("\(bundle): NOT verified (\(result.failures.count) failures)\n".utf8))
+    for failure in result.failures {
+        FileHandle.standardError.write(Data("  \(failure)\n".utf8))
+    }
+}

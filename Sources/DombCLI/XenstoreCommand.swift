@@ -1,0 +1,128 @@
+//===----------------------------------------------------------------------===//
+// domb — Xen Hyperlaunch boot domain with TPM measured launch
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+
+import ArgumentParser
+import DombCore
+import DombXenstore
+import Foundation
+
+/// `domb xenstore …`: the Xenstore entries domb writes for the launch (see docs/xenstore.md).
+struct XenstoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "xenstore",
+        abstract: "Plan, apply and check the Xenstore entries of a launch (libxl 4.17 layout).",
+        subcommands: [Plan.self, Apply.self, Compare.self]
+    )
+
+    struct Plan: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the Xenstore plan of a launch description.",
+            discussion: """
+                CONFIG is a LaunchSpec JSON file. Prints the canonical JSON plan (the bytes the \
+                bundle carries and measures), or with --script a shell script of xenstore-write \
+                and xenstore-chmod commands. Values only known once the domains are built are \
+                placeholders like ${domid:web}.
+                """)
+
+        @Argument(help: "The launch description.") var config: String
+        @Flag(help: "Print the canonical JSON plan (the default).") var json = false
+        @Flag(help: "Print a shell script of xenstore-write/xenstore-chmod commands.") var script = false
+
+        func validate() throws {
+            if json && script { throw ValidationError("give --json or --script, not both") }
+        }
+
+        func run() throws {
+            let spec = try LaunchSpecLoading.load(config)
+            let plan = try ContextError.wrap(config) { try XenstorePlanner().plan(spec) }
+            if script {
+                print(plan.shellScript(), terminator: "")
+            } else {
+                FileHandle.standardOutput.write(Data(plan.canonicalBytes()))
+            }
+        }
+    }
+
+    struct Apply: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a plan to Xenstore in one transaction and introduce its domains.",
+            discussion: """
+                Needs a running xenstored (dom0 on Xen). Placeholders are filled from --values, \
+                a JSON object mapping each domain name to {"domid":…, "uuid":…, "storePort":…, \
+                "storeRingRef":…, "consolePort":…, "consoleRingRef":…, "startTime":"s.cc"}. \
+                The transaction is retried on EAGAIN and either all of the plan is written or none.
+                """)
+
+        @Argument(help: "The plan (JSON, as `domb xenstore plan` prints it).") var plan: String
+        @Option(help: "JSON file of build-time values per domain.") var values: String?
+        @Flag(help: "Write the nodes but do not introduce the domains to xenstored.") var noIntroduce = false
+        @Option(help: "Transactions to try before giving up on EAGAIN.")
+        var maxAttempts: Int = XenstoreApplier.defaultMaximumAttempts
+
+        func run() throws {
+            let loaded = try loadPlan(plan)
+            let buildValues = try values.map(loadValues) ?? [:]
+            let resolved = try ContextError.wrap(plan) { try loaded.resolve(buildValues) }
+            let client: XenstoreClient
+            do {
+                client = try XenstoreClient()
+            } catch {
+                throw CommandError("cannot apply \(plan): \(error)")
+            }
+            let report = try XenstoreApplier(maximumAttempts: maxAttempts, introduce: !noIntroduce).apply(resolved, to: client)
+            print("wrote \(report.nodesWritten) nodes in \(report.attempts) transaction attempt(s); introduced: \(report.introduced.isEmpty ? "none" : report.introduced.joined(separator: ", "))")
+        }
+    }
+
+    struct Compare: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Compare a plan with `xenstore-ls -f -p` output of the same domains.",
+            discussion: """
+                Build-time values (domids, uuids, rings, start times) are read from the listing, \
+                so only what the toolstack decides is compared. Exits 1 when they differ.
+                """)
+
+        @Argument(help: "The plan (JSON).") var plan: String
+        @Argument(help: "Output of `xenstore-ls -f -p` (or `-p`), '-' for standard input.") var listing: String
+        @Option(help: "The path given to xenstore-ls, for the indented form.") var root: String = "/"
+        @Flag(help: "Forgive what guests, backends and daemons write once the domain runs.") var running = false
+        @Option(
+            name: .customLong("ignore"),
+            help: "Also forgive the value of nodes matching this glob (* one component, ** any), e.g. '/vm/*/image/kernel'. Repeatable.")
+        var ignore: [String] = []
+
+        func run() throws {
+            let loaded = try loadPlan(plan)
+            let data = listing == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try LaunchSpecLoading.readFile(listing)
+            let parsed = try ContextError.wrap(listing) { try XenstoreListing(parsing: String(decoding: data, as: UTF8.self), root: root) }
+            let resolved = try ContextError.wrap(plan) { try loaded.resolve(try loaded.buildValues(from: parsed)) }
+            var options = running ? XenstoreComparisonOptions.running : .strict
+            options.ignoreValues += ignore
+            let comparison = resolved.compare(with: parsed, options: options)
+            print(comparison.description)
+            if !comparison.isEqual { throw ExitCode(1) }
+        }
+    }
+}
+
+func loadPlan(_ path: String) throws -> XenstorePlan {
+    let data = try LaunchSpecLoading.readFile(path)
+    do {
+        let plan = try JSONDecoder().decode(XenstorePlan.self, from: data)
+        try ContextError.wrap(path) { try plan.validate() }
+        return plan
+    } catch let error as DecodingError {
+        throw CommandError("\(path): not a Xenstore plan: \(LaunchSpecLoading.describe(error))")
+    }
+}
+
+func loadValues(_ path: String) throws -> [String: XenstoreBuildValues] {
+    let data = try LaunchSpecLoading.readFile(path)
+    do {
+        return try JSONDecoder().decode([String: XenstoreBuildValues].self, from: data)
+    } catch let error as DecodingError {
+        throw CommandError("\(path): not a JSON object of build values per domain: \(LaunchSpecLoading.describe(error))")
+    }
+}

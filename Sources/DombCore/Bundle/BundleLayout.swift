@@ -1,0 +1,81 @@
+//===----------------------------------------------------------------------===//
+// domb — Xen Hyperlaunch boot domain with TPM measured launch
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+
+/// Names and limits of the members of a launch bundle (docs/bundle.md, "Layout").
+///
+/// Every member except the manifest and its signature is listed in the manifest with its
+/// size and digests, so the signature over the manifest covers every byte of the bundle.
+public enum BundleLayout {
+    /// The canonical JSON manifest, the signed content.
+    public static let manifest = "manifest.json"
+    /// CMS/PKCS#7 SignedData over the manifest, detached, DER.
+    public static let cmsSignature = "manifest.sig"
+    /// A raw signature over the manifest (ECDSA DER, RSA-PSS or Ed25519).
+    public static let rawSignature = "manifest.rawsig"
+    /// The signer certificate and chain in PEM, for readers using the OpenSSL CLI (CMS mode).
+    public static let signerCertificates = "signer.pem"
+    /// The launch device tree the boot domain hands to Xen.
+    public static let launchDTB = "launch.dtb"
+    /// The Xenstore prepopulation plan.
+    public static let xenstorePlan = "xenstore-plan.json"
+    /// The predicted TCG event log (PC Client crypto-agile format).
+    public static let predictedEventLog = "eventlog.predicted"
+    /// Folder of the domain images: `modules/<domain>/<role>`.
+    public static let modulesDirectory = "modules"
+
+    /// Most members a bundle may hold.
+    public static let maximumMembers = 4096
+    /// Largest manifest accepted.
+    public static let maximumManifestSize = 4 << 20
+    /// Largest signature member accepted (a CMS blob with a few certificates is a few KiB).
+    public static let maximumSignatureSize = 256 << 10
+    /// Largest non-module member (launch DTB, Xenstore plan, event log, signer certificates).
+    public static let maximumMetadataSize = 64 << 20
+    /// Largest module (kernel, ramdisk, firmware) accepted.
+    public static let maximumModuleSize: UInt64 = 4 << 30
+    /// Longest domain name or module role usable as a path component.
+    public static let maximumComponentLength = 64
+
+    /// The path of a module inside the bundle.
+    public static func modulePath(domain: String, role: String) -> String {
+        "\(modulesDirectory)/\(domain)/\(role)"
+    }
+
+    /// Whether `name` is a safe single path component: `[A-Za-z0-9._-]`, not `.` or `..`,
+    /// not starting with `-` or `.`, at most ``maximumComponentLength`` bytes.
+    public static func isSafeComponent(_ name: String) -> Bool {
+        let bytes = Array(name.utf8)
+        guard !bytes.isEmpty, bytes.count <= maximumComponentLength else { return false }
+        guard bytes[0] != UInt8(ascii: "."), bytes[0] != UInt8(ascii: "-") else { return false }
+        return bytes.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "-"):
+                true
+            default: false
+            }
+        }
+    }
+
+    /// Whether `path` is a relative path of safe components (no `..`, no absolute path, no
+    /// empty component), at most four deep.
+    public static func isSafePath(_ path: String) -> Bool {
+        let components = path.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        guard (1...4).contains(components.count) else { return false }
+        return components.allSatisfy(isSafeComponent)
+    }
+
+    /// Whether `path` names a module member.
+    public static func isModulePath(_ path: String) -> Bool { path.hasPrefix(modulesDirectory + "/") }
+
+    /// The size cap for a member at `path`.
+    public static func sizeLimit(for path: String) -> UInt64 {
+        switch path {
+        case manifest: UInt64(maximumManifestSize)
+        case cmsSignature, rawSignature: UInt64(maximumSignatureSize)
+        default: isModulePath(path) ? maximumModuleSize : UInt64(maximumMetadataSize)
+        }
+    }
+}

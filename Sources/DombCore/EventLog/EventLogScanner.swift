@@ -1,0 +1,272 @@
+//===----------------------------------------------------------------------===//
+// domb — Xen Hyperlaunch boot domain with TPM measured launch
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+
+// The event-log parser proper. It walks the records without copying them: each record is
+// handed on as a `RecordView` of slices into the log buffer, so that streaming replay
+// allocates nothing per record, and `EventLog.init(parsing:)` materialises the views into
+// `UnverifiedEvent` values.
+
+/// One record as it lies in the log buffer.
+struct RecordView {
+    var number: Int
+    var offset: Int
+    var pcr: UInt32
+    var type: EventType
+    var data: ArraySlice<UInt8>
+    /// Start index in `buffer` of each bank's digest, by position in `HashAlgorithm.known`;
+    /// -1 when the record has none. The Spec ID header admits only known algorithms, so
+    /// five slots cover every bank.
+    var digestStarts: (Int, Int, Int, Int, Int) = (-1, -1, -1, -1, -1)
+    var buffer: ArraySlice<UInt8>
+
+    static func slot(_ algorithm: HashAlgorithm) -> Int? {
+        switch algorithm {
+        case .sha1: 0
+        case .sha256: 1
+        case .sha384: 2
+        case .sha512: 3
+        case .sm3_256: 4
+        default: nil
+        }
+    }
+
+    func start(_ slot: Int) -> Int {
+        switch slot {
+        case 0: digestStarts.0
+        case 1: digestStarts.1
+        case 2: digestStarts.2
+        case 3: digestStarts.3
+        default: digestStarts.4
+        }
+    }
+
+    mutating func setStart(_ slot: Int, _ start: Int) {
+        switch slot {
+        case 0: digestStarts.0 = start
+        case 1: digestStarts.1 = start
+        case 2: digestStarts.2 = start
+        case 3: digestStarts.3 = start
+        default: digestStarts.4 = start
+        }
+    }
+
+    func digest(_ algorithm: HashAlgorithm) -> ArraySlice<UInt8>? {
+        guard let slot = Self.slot(algorithm), let size = algorithm.digestSize else { return nil }
+        let start = start(slot)
+        guard start >= 0 else { return nil }
+        return buffer[start..<(start + size)]
+    }
+
+    /// The banks this record carries, in TPM_ALG_ID order.
+    var algorithms: [HashAlgorithm] { HashAlgorithm.known.filter { digest($0) != nil } }
+
+    var event: UnverifiedEvent {
+        var digests = DigestSet()
+        for algorithm in HashAlgorithm.known {
+            if let digest = digest(algorithm) { digests[algorithm] = Array(digest) }
+        }
+        return UnverifiedEvent(number: number, offset: offset, pcr: pcr, type: type, digests: digests, data: Array(data))
+    }
+}
+
+/// Cross-record rules, tracked as the records go by (no look-back over stored records).
+struct RecordRules {
+    var sawStartupLocality = false
+    var pcr0Extended = false
+
+    mutating func check(_ event: UnverifiedEvent, headerAllowed: Bool = false) throws(ParseError) {
+        try check(
+            number: event.number, offset: event.offset, pcr: event.pcr, type: event.type, data: event.data[...],
+            headerAllowed: headerAllowed)
+    }
+
+    mutating func check(_ record: RecordView, headerAllowed: Bool = false) throws(ParseError) {
+        try check(
+            number: record.number, offset: record.offset, pcr: record.pcr, type: record.type, data: record.data,
+            headerAllowed: headerAllowed)
+    }
+
+    mutating func check(
+        number: Int, offset: Int, pcr: UInt32, type: EventType, data: ArraySlice<UInt8>, headerAllowed: Bool
+    ) throws(ParseError) {
+        guard pcr < UInt32(PCRValues.pcrCount) else {
+            throw .invalid("event \(number) names PCR \(pcr); a TPM has PCRs 0 to 23", offset: offset)
+        }
+        guard type == .noAction else {
+            if pcr == 0 { pcr0Extended = true }
+            return
+        }
+        // A SHA-1 format log may open with a TPM 1.2 "Spec ID Event02" header; anywhere
+        // else a Spec ID record would redefine the banks mid-log.
+        if SpecIDEvent.looksLikeSpecID(data), !headerAllowed {
+            throw .invalid("event \(number) is a second Spec ID header", offset: offset)
+        }
+        if data.starts(with: EventLog.startupLocalitySignature) {
+            guard pcr == 0, data.count == 17 else {
+                throw .invalid("event \(number): StartupLocality must be on PCR 0 with 17 bytes of data", offset: offset)
+            }
+            let locality = data[data.startIndex + 16]
+            guard locality <= 4 else {
+                throw .invalid("event \(number): StartupLocality \(locality) is not 0 to 4", offset: offset)
+            }
+            guard !sawStartupLocality, !pcr0Extended else {
+                throw .invalid("event \(number): StartupLocality must come once, before any PCR 0 measurement", offset: offset)
+            }
+            sawStartupLocality = true
+        }
+    }
+}
+
+extension EventLog {
+    /// What ``scan(_:limits:strict:visit:)`` learns besides the records.
+    struct Header {
+        var format: Format
+        var specID: SpecIDEvent?
+        var recordBanks: [HashAlgorithm]?
+        var workarounds: [EventLogWorkaround] = []
+    }
+
+    /// Checks every record and hands each to `visit` in order, without keeping them.
+    /// Errors from `visit` propagate unchanged.
+    static func scan(
+        _ bytes: ArraySlice<UInt8>, limits: Limits, strict: Bool, visit: (RecordView) throws -> Void
+    ) throws -> Header {
+        guard bytes.count <= limits.maximumLogSize else {
+            throw ParseError.limit(
+                "event log is \(bytes.count) bytes, more than the \(limits.maximumLogSize)-byte limit", offset: 0)
+        }
+        var reader = ByteReader(slice: bytes)
+        guard !reader.isEmpty else { throw ParseError.truncated("event log is empty", offset: 0) }
+        var rules = RecordRules()
+        let first = try readSHA1Record(&reader, buffer: bytes, number: 0, limits: limits)
+        guard first.type == .noAction, first.data.starts(with: Array("Spec ID Event03".utf8)) else {
+            // The SHA-1 format: every record is a TCG_PCR_EVENT.
+            try rules.check(first, headerAllowed: true)
+            try visit(first)
+            var number = 1
+            while !reader.isEmpty {
+                guard number <= limits.maximumEventCount else {
+                    throw ParseError.limit("more than \(limits.maximumEventCount) event records", offset: reader.offset)
+                }
+                let record = try readSHA1Record(&reader, buffer: bytes, number: number, limits: limits)
+                try rules.check(record)
+                try visit(record)
+                number += 1
+            }
+            return Header(format: .sha1, specID: nil)
+        }
+        guard first.pcr == 0 else {
+            throw ParseError.invalid("Spec ID header is on PCR \(first.pcr), not 0", offset: first.offset)
+        }
+        guard first.digest(.sha1)?.allSatisfy({ $0 == 0 }) ?? false else {
+            throw ParseError.invalid("Spec ID header digest is not all zeros", offset: first.offset + 8)
+        }
+        var header = Header(format: .cryptoAgile, specID: nil)
+        var headerData = Array(first.data)
+        if !strict, let widened = EventLogWorkarounds.vendorInfoOutsideEventSize(headerData, reader: &reader) {
+            headerData = widened
+            header.workarounds.append(.vendorInfoOutsideEventSize)
+        }
+        // The event data starts after pcrIndex, eventType, digest[20] and eventSize.
+        var dataReader = ByteReader(headerData, baseOffset: first.offset + 32)
+        let specID = try SpecIDEvent(parsing: &dataReader)
+        header.specID = specID
+        var number = 1
+        var carried: [HashAlgorithm]?
+        while !reader.isEmpty {
+            guard number <= limits.maximumEventCount else {
+                throw ParseError.limit("more than \(limits.maximumEventCount) event records", offset: reader.offset)
+            }
+            let record = try readEvent2(
+                &reader, buffer: bytes, number: number, specID: specID, carried: carried, strict: strict, limits: limits)
+            try rules.check(record)
+            if carried == nil { carried = record.algorithms }
+            try visit(record)
+            number += 1
+        }
+        if let carried, carried.count < specID.algorithms.count {
+            header.recordBanks = carried
+            header.workarounds.append(.recordsCarryFewerBanksThanHeader)
+        }
+        return header
+    }
+
+    /// Reads one `TCG_PCR_EVENT` (PFP §10.2.1): pcrIndex u32, eventType u32, digest[20],
+    /// eventSize u32, event[eventSize].
+    static func readSHA1Record(
+        _ reader: inout ByteReader, buffer: ArraySlice<UInt8>, number: Int, limits: Limits
+    ) throws(ParseError) -> RecordView {
+        let offset = reader.offset
+        let pcr = try reader.readLE(UInt32.self, "event \(number) pcrIndex")
+        let type = EventType(rawValue: try reader.readLE(UInt32.self, "event \(number) eventType"))
+        let digest = try reader.readBytes(20, field: "event \(number) SHA-1 digest")
+        let data = try readEventData(&reader, number: number, limits: limits)
+        var record = RecordView(number: number, offset: offset, pcr: pcr, type: type, data: data, buffer: buffer)
+        record.setStart(0, digest.startIndex)
+        return record
+    }
+
+    /// Reads one `TCG_PCR_EVENT2` (PFP §10.2.2): pcrIndex u32, eventType u32,
+    /// TPML_DIGEST_VALUES {count u32, {hashAlg u16, digest[size from the Spec ID table]}},
+    /// eventSize u32, event[eventSize].
+    ///
+    /// Every record must carry exactly the header's banks; with firmware quirks allowed,
+    /// the first record may carry a subset and every later one must carry that same subset
+    /// (`carried`).
+    static func readEvent2(
+        _ reader: inout ByteReader, buffer: ArraySlice<UInt8>, number: Int, specID: SpecIDEvent,
+        carried: [HashAlgorithm]?, strict: Bool, limits: Limits
+    ) throws(ParseError) -> RecordView {
+        let offset = reader.offset
+        let pcr = try reader.readLE(UInt32.self, "event \(number) pcrIndex")
+        let type = EventType(rawValue: try reader.readLE(UInt32.self, "event \(number) eventType"))
+        let countOffset = reader.offset
+        let count = try reader.readLE(UInt32.self, "event \(number) digest count")
+        let expectedCount = carried?.count ?? specID.algorithms.count
+        let subsetAllowed = !strict && carried == nil && count >= 1 && count < specID.algorithms.count
+        guard count == expectedCount || subsetAllowed else {
+            throw .invalid(
+                "event \(number) carries \(count) digests but \(carried == nil ? "the Spec ID header lists" : "earlier records carry") \(expectedCount) banks (\((carried ?? specID.banks).map(\.name).joined(separator: ", ")))",
+                offset: countOffset)
+        }
+        var record = RecordView(number: number, offset: offset, pcr: pcr, type: type, data: [], buffer: buffer)
+        for index in 0..<Int(count) {
+            let algorithmOffset = reader.offset
+            let algorithm = HashAlgorithm(rawValue: try reader.readLE(UInt16.self, "event \(number) digest[\(index)] hashAlg"))
+            guard let entry = specID.algorithms.first(where: { $0.algorithm == algorithm }),
+                let slot = RecordView.slot(algorithm)
+            else {
+                throw .invalid(
+                    "event \(number) has a digest for algorithm \(algorithm), which the Spec ID header does not list",
+                    offset: algorithmOffset)
+            }
+            guard record.start(slot) < 0 else {
+                throw .invalid("event \(number) has two \(algorithm) digests", offset: algorithmOffset)
+            }
+            if let carried, !carried.contains(algorithm) {
+                throw .invalid(
+                    "event \(number) has a \(algorithm) digest; earlier records carry only \(carried.map(\.name).joined(separator: ", "))",
+                    offset: algorithmOffset)
+            }
+            let digest = try reader.readBytes(entry.digestSize, field: "event \(number) \(algorithm) digest")
+            record.setStart(slot, digest.startIndex)
+        }
+        record.data = try readEventData(&reader, number: number, limits: limits)
+        return record
+    }
+
+    private static func readEventData(
+        _ reader: inout ByteReader, number: Int, limits: Limits
+    ) throws(ParseError) -> ArraySlice<UInt8> {
+        let sizeOffset = reader.offset
+        let size = try reader.readLE(UInt32.self, "event \(number) eventSize")
+        guard let count = Int(exactly: size), count <= limits.maximumEventDataSize else {
+            throw .limit(
+                "event \(number) data is \(size) bytes, more than the \(limits.maximumEventDataSize)-byte limit",
+                offset: sizeOffset)
+        }
+        return try reader.readBytes(count, field: "event \(number) data (eventSize \(size))")
+    }
+}

@@ -1,0 +1,239 @@
+//===----------------------------------------------------------------------===//
+// domb — Xen Hyperlaunch boot domain with TPM measured launch
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+
+import DombArchive
+import DombCore
+import DombCrypto
+import Foundation
+
+/// How the manifest is signed.
+public enum BundleSigning: Sendable {
+    /// CMS/PKCS#7 detached DER with the signer certificate and chain (`manifest.sig`, plus
+    /// `signer.pem` for OpenSSL CLI users).
+    case cms(key: SigningKey, certificate: X509Certificate, chain: [X509Certificate])
+    /// A raw signature with the key alone (`manifest.rawsig`).
+    case raw(key: SigningKey)
+}
+
+/// What `domb build` was asked for.
+public struct BundleBuildOptions: Sendable {
+    public var output: String
+    public var generation: UInt64
+    /// Banks to hash in; sha256 is always added (the OpenSSL-only check uses sha256sum).
+    public var banks: [HashAlgorithm]
+    /// Measurement class → PCR (recorded in the manifest, handed to the predictor).
+    public var pcrPolicy: [String: Int]
+    /// `SOURCE_DATE_EPOCH`: archive mtimes and the CMS signingTime.
+    public var sourceDateEpoch: Int64
+    public var signing: BundleSigning
+
+    /// The default measurement PCRs (DESIGN.md decision 4).
+    public static let defaultPCRPolicy = ["configuration": 12, "images": 13]
+
+    public init(
+        output: String, generation: UInt64, banks: [HashAlgorithm], pcrPolicy: [String: Int] = defaultPCRPolicy,
+        sourceDateEpoch: Int64, signing: BundleSigning
+    ) {
+        self.output = output
+        self.generation = generation
+        self.banks = banks
+        self.pcrPolicy = pcrPolicy
+        self.sourceDateEpoch = sourceDateEpoch
+        self.signing = signing
+    }
+}
+
+/// Progress of a build, in bytes of module data hashed and archived.
+public struct BuildProgress: Sendable {
+    public var completedBytes: UInt64
+    public var totalBytes: UInt64
+    /// The member being written.
+    public var item: String
+}
+
+/// What a build produced.
+public struct BundleBuildResult: Sendable {
+    public var manifest: BundleManifest
+    public var manifestBytes: [UInt8]
+    public var path: String
+}
+
+/// Builds a signed launch bundle (DESIGN.md decision 5, docs/bundle.md).
+///
+/// Each module is read exactly once: every chunk is hashed in all banks and written to the
+/// archive in the same pass, so memory stays bounded by the chunk size. The manifest and
+/// its signature are therefore written last. The archive appears at the output path only
+/// when complete (temporary file, fsync, rename).
+public struct BundleBuilder: Sendable {
+    public var loader: any LaunchSpecLoading
+    public var imageChecker: any ImageChecking
+    public var predictor: (any MeasurementPredicting)?
+    public var xenstorePlanner: (any XenstorePlanning)?
+
+    public init(
+        loader: any LaunchSpecLoading, imageChecker: any ImageChecking = BasicImageChecker(),
+        predictor: (any MeasurementPredicting)? = nil, xenstorePlanner: (any XenstorePlanning)? = nil
+    ) {
+        self.loader = loader
+        self.imageChecker = imageChecker
+        self.predictor = predictor
+        self.xenstorePlanner = xenstorePlanner
+    }
+
+    /// A module to archive: where it comes from and where it goes.
+    struct PlannedModule {
+        var domain: DomainSpec
+        var module: ModuleSpec
+        var role: String
+        var file: String
+        var size: UInt64
+        var bundlePath: String { BundleLayout.modulePath(domain: domain.name, role: role) }
+    }
+
+    /// Builds the bundle for the launch description at `configuration`.
+    /// - Throws: the first error, naming the file, domain or module; nothing is left at the output path.
+    public func build(
+        configuration: String, options: BundleBuildOptions, progress: ((BuildProgress) -> Void)? = nil
+    ) throws -> BundleBuildResult {
+        let launch = try loader.load(configuration: configuration)
+        let banks = Array(Set(options.banks + [.sha256])).sorted()
+        for bank in banks where bank.digestSize == nil || !MultiHasher.supports(bank) {
+            throw CryptoError("build", "bank \(bank) cannot be hashed by this OpenSSL")
+        }
+        let planned = try plan(launch)
+        for item in planned { try imageChecker.check(module: item.module, of: item.domain, file: item.file) }
+        let xenstorePlan = try xenstorePlanner?.plan(for: launch.spec)
+
+        let writer = try TarWriter(path: options.output, modificationTime: options.sourceDateEpoch)
+        let totalBytes = planned.reduce(0) { $0 + $1.size }
+        var completed: UInt64 = 0
+        var measurements: [ModuleMeasurement] = []
+        var domains: [BundleDomain] = []
+        for item in planned {
+            // One hasher per bank, run side by side on each chunk (and beside the archive write).
+            let hashers = try banks.map { bank throws(CryptoError) in BankHasher(try MultiHasher(algorithms: [bank])) }
+            var sinceReport: UInt64 = 0
+            let size = try writer.add(item.bundlePath, file: item.file) { chunk in
+                performSideBySide(hashers.count) { hashers[$0].hasher.update(chunk) }
+                completed += UInt64(chunk.count)
+                sinceReport += UInt64(chunk.count)
+                if sinceReport >= 8 << 20 {
+                    sinceReport = 0
+                    progress?(BuildProgress(completedBytes: completed, totalBytes: totalBytes, item: item.bundlePath))
+                }
+            }
+            var digests = DigestSet()
+            for bankHasher in hashers {
+                for digest in try bankHasher.finish().digests { digests[digest.algorithm] = digest.bytes }
+            }
+            measurements.append(
+                ModuleMeasurement(domain: item.domain.name, role: item.role, module: item.module, size: size, digests: digests))
+            let member = BundleMember(path: item.bundlePath, size: size, digests: digests)
+            if let index = domains.firstIndex(where: { $0.name == item.domain.name }) {
+                domains[index].modules.append(BundleModule(role: item.role, member: member))
+            } else {
+                domains.append(BundleDomain(name: item.domain.name, modules: [BundleModule(role: item.role, member: member)]))
+            }
+        }
+        // Domains without modules still appear, so the manifest lists the whole launch.
+        for domain in launch.spec.domains where !domains.contains(where: { $0.name == domain.name }) {
+            domains.append(BundleDomain(name: domain.name, modules: []))
+        }
+        progress?(BuildProgress(completedBytes: completed, totalBytes: totalBytes, item: "metadata"))
+
+        var manifest = BundleManifest(
+            generation: options.generation, banks: banks, domains: domains, pcrPolicy: options.pcrPolicy)
+        func addSmall(_ path: String, _ bytes: [UInt8]) throws -> BundleMember {
+            try writer.add(path, bytes: bytes)
+            return BundleMember(path: path, size: UInt64(bytes.count), digests: try MultiHasher.digest(bytes, algorithms: banks))
+        }
+        if let dtb = launch.launchDTB { manifest.launchDTB = try addSmall(BundleLayout.launchDTB, dtb) }
+        if let xenstorePlan { manifest.xenstorePlan = try addSmall(BundleLayout.xenstorePlan, xenstorePlan) }
+        if let predictor {
+            let prediction = try predictor.predict(
+                PredictionInput(
+                    spec: launch.spec, banks: banks, modules: measurements, launchDTB: launch.launchDTB,
+                    xenstorePlan: xenstorePlan, pcrPolicy: options.pcrPolicy))
+            manifest.predictedEventLog = try addSmall(BundleLayout.predictedEventLog, prediction.eventLog)
+            manifest.predictedPCRs = prediction.pcrs
+        }
+        if case .cms(_, let certificate, let chain) = options.signing {
+            let pem = ([certificate] + chain).flatMap(\.pem)
+            manifest.signerCertificates = try addSmall(BundleLayout.signerCertificates, pem)
+        }
+
+        let manifestBytes = manifest.canonicalBytes
+        try writer.add(BundleLayout.manifest, bytes: manifestBytes)
+        switch options.signing {
+        case .cms(let key, let certificate, let chain):
+            let signature = try CMSSignature.sign(
+                manifestBytes, key: key, certificate: certificate, chain: chain, signingTime: options.sourceDateEpoch)
+            try writer.add(BundleLayout.cmsSignature, bytes: signature)
+        case .raw(let key):
+            try writer.add(BundleLayout.rawSignature, bytes: try key.sign(manifestBytes))
+        }
+        try writer.commit()
+        return BundleBuildResult(manifest: manifest, manifestBytes: manifestBytes, path: options.output)
+    }
+
+    /// A single-bank hasher in a box, so an array of them can be shared by the threads
+    /// that hash one chunk in every bank at once (each thread touches only its own).
+    final class BankHasher: @unchecked Sendable {
+        var hasher: MultiHasher
+        init(_ hasher: consuming MultiHasher) { self.hasher = hasher }
+        func finish() throws(CryptoError) -> DigestSet {
+            var finished = try MultiHasher(algorithms: [])
+            swap(&hasher, &finished)
+            return try finished.finalize()
+        }
+    }
+
+    /// Resolves module files and assigns roles (`kernel`, `ramdisk`, `ramdisk-1`, …).
+    func plan(_ launch: LoadedLaunch) throws -> [PlannedModule] {
+        var planned: [PlannedModule] = []
+        var names = Set<String>()
+        for domain in launch.spec.domains {
+            guard BundleLayout.isSafeComponent(domain.name) else {
+                throw ContextError(
+                    "domain \"\(domain.name)\"",
+                    ParseError.invalid("the name must be 1-64 characters of [A-Za-z0-9._-], not starting with '.' or '-'"))
+            }
+            guard names.insert(domain.name).inserted else {
+                throw ContextError("domain \(domain.name)", ParseError.invalid("two domains have this name"))
+            }
+            var counts: [ModuleKind: Int] = [:]
+            for module in domain.modules {
+                let index = counts[module.kind, default: 0]
+                counts[module.kind] = index + 1
+                let role = index == 0 ? module.kind.rawValue : "\(module.kind.rawValue)-\(index)"
+                let file = module.path.hasPrefix("/") ? module.path : "\(launch.baseDirectory)/\(module.path)"
+                let attributes = try ContextError.wrap("domain \(domain.name), \(role) \(file)") {
+                    try FileManager.default.attributesOfItem(atPath: file)
+                }
+                let size = (attributes[.size] as? NSNumber)?.uint64Value ?? 0
+                planned.append(PlannedModule(domain: domain, module: module, role: role, file: file, size: size))
+            }
+        }
+        guard planned.count + 8 <= BundleLayout.maximumMembers else {
+            throw ParseError.limit("\(planned.count) modules: more than a bundle may hold")
+        }
+        return planned
+    }
+}
+
+/// Runs `body(0)`…`body(count - 1)` on separate threads and returns when all are done.
+/// `body` is not `@Sendable`: callers give each index its own data (one hasher per bank,
+/// or the hash beside the write) and read the results only after this returns.
+func performSideBySide(_ count: Int, _ body: (Int) -> Void) {
+    withoutActuallyEscaping(body) { escapable in
+        let box = SideBySideBox(escapable)
+        DispatchQueue.concurrentPerform(iterations: count) { box.body($0) }
+    }
+}
+
+private final class SideBySideBox: @unchecked Sendable {
+    let body: (Int) -> Void
+    init(_ body: @escaping (Int) -> Void) { self.body = body }
+}

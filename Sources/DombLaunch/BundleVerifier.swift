@@ -1,0 +1,230 @@
+//===----------------------------------------------------------------------===//
+// domb — Xen Hyperlaunch boot domain with TPM measured launch
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+
+import DombArchive
+import DombCore
+import DombCrypto
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Whom a bundle's signature must come from.
+public enum BundleTrustPolicy: Sendable {
+    /// CMS: the signer must chain to one of these anchors (`--trust DIR|FILE`).
+    case anchors([X509Certificate])
+    /// CMS: the signer must be exactly this certificate; raw: signed by its key (`--cert`).
+    case pinnedCertificate(X509Certificate)
+    /// Raw: signed by this key; CMS: the signer certificate carries this key (`--pubkey`).
+    case publicKey(VerificationKey)
+}
+
+/// Verifies a launch bundle: signature and trust, every member against the manifest, no
+/// member missing or extra, the generation not below a minimum (docs/bundle.md, "Verifying").
+///
+/// The archive is read twice in bounded memory: first for the manifest and signature
+/// (module data is skipped), then to hash every member in the manifest's banks. The
+/// second pass also re-reads the manifest and signature and refuses the bundle if they
+/// changed in between.
+public enum BundleVerifier {
+    /// The tar policy for bundles: safe relative paths, per-member size caps.
+    public static let readPolicy = TarReadPolicy(
+        maximumMembers: BundleLayout.maximumMembers, sizeLimit: BundleLayout.sizeLimit,
+        isAllowedPath: BundleLayout.isSafePath)
+
+    /// - Parameters:
+    ///   - time: the time certificates are checked at (seconds since the epoch); now when nil.
+    ///   - extractTo: when given, the members are written to this new directory, which
+    ///     appears (by rename) only if the bundle verifies.
+    /// - Returns: every failure found; ``BundleVerification/isVerified`` only if there is none.
+    public static func verify(
+        bundle: String, trust: BundleTrustPolicy, minimumGeneration: UInt64 = 0, time: Int64? = nil,
+        extractTo: String? = nil
+    ) -> BundleVerification {
+        var result = BundleVerification()
+
+        // Pass 1: manifest and signature.
+        let control: (manifest: [UInt8]?, cms: [UInt8]?, raw: [UInt8]?)
+        do {
+            control = try readControlMembers(bundle)
+        } catch {
+            result.failures.append(BundleFailure(.archive, "\(error)"))
+            return result
+        }
+        guard let manifestBytes = control.manifest else {
+            result.failures.append(BundleFailure(.manifest, member: BundleLayout.manifest, "the bundle has no manifest"))
+            return result
+        }
+        do {
+            result.manifest = try BundleManifest(canonicalBytes: manifestBytes)
+        } catch {
+            result.failures.append(BundleFailure(.manifest, member: BundleLayout.manifest, "\(error)"))
+        }
+
+        let check: SignatureCheck
+        switch (control.cms, control.raw) {
+        case (let cms?, nil): check = verifyCMS(cms, manifest: manifestBytes, trust: trust, time: time)
+        case (nil, let raw?): check = verifyRaw(raw, manifest: manifestBytes, trust: trust)
+        case (nil, nil):
+            check = SignatureCheck(signatureFailures: ["the bundle has neither manifest.sig nor manifest.rawsig"])
+        case (.some, .some):
+            check = SignatureCheck(signatureFailures: ["the bundle has both manifest.sig and manifest.rawsig"])
+        }
+        let signatureMember = control.cms != nil ? BundleLayout.cmsSignature : BundleLayout.rawSignature
+        result.failures += check.signatureFailures.map { BundleFailure(.signature, member: signatureMember, $0) }
+        result.failures += check.trustFailures.map { BundleFailure(.trust, member: signatureMember, $0) }
+        if check.signatureFailures.isEmpty { result.signer = check.signer }
+
+        guard let manifest = result.manifest else { return result }
+
+        // Pass 2: every member, hashed in the manifest's banks (and extracted if asked).
+        var staging: String?
+        if let extractTo {
+            do {
+                staging = try makeStagingDirectory(for: extractTo)
+            } catch {
+                result.failures.append(BundleFailure(.archive, "\(error)"))
+                return result
+            }
+        }
+        defer { if let staging { try? FileManager.default.removeItem(atPath: staging) } }
+        do {
+            let observed = try hashMembers(
+                bundle, manifest: manifest, control: control, staging: staging)
+            result.failures += manifest.check(observed: observed, minimumGeneration: minimumGeneration)
+        } catch {
+            result.failures.append(BundleFailure(.archive, "\(error)"))
+        }
+        if let extractTo, let staging, result.isVerified {
+            if rename(staging, extractTo) != 0 {
+                result.failures.append(
+                    BundleFailure(.archive, "cannot move the extracted bundle to \(extractTo): \(String(cString: strerror(errno)))"))
+            }
+        }
+        return result
+    }
+
+    private static func readControlMembers(_ bundle: String) throws -> (manifest: [UInt8]?, cms: [UInt8]?, raw: [UInt8]?) {
+        let reader = try TarReader(path: bundle, policy: readPolicy)
+        var control: (manifest: [UInt8]?, cms: [UInt8]?, raw: [UInt8]?) = (nil, nil, nil)
+        while let member = try reader.next() {
+            switch member.path {
+            case BundleLayout.manifest: control.manifest = try reader.readAll(limit: BundleLayout.maximumManifestSize)
+            case BundleLayout.cmsSignature: control.cms = try reader.readAll(limit: BundleLayout.maximumSignatureSize)
+            case BundleLayout.rawSignature: control.raw = try reader.readAll(limit: BundleLayout.maximumSignatureSize)
+            default: continue  // skipped: libarchive seeks over the data
+            }
+        }
+        return control
+    }
+
+    private static func hashMembers(
+        _ bundle: String, manifest: BundleManifest, control: (manifest: [UInt8]?, cms: [UInt8]?, raw: [UInt8]?),
+        staging: String?
+    ) throws -> [ObservedMember] {
+        let listed = Set(manifest.members.map(\.path))
+        let reader = try TarReader(path: bundle, policy: readPolicy)
+        var observed: [ObservedMember] = []
+        while let member = try reader.next() {
+            let isControl = [BundleLayout.manifest, BundleLayout.cmsSignature, BundleLayout.rawSignature].contains(member.path)
+            guard listed.contains(member.path) || isControl else {
+                observed.append(ObservedMember(path: member.path, size: member.size, digests: DigestSet()))
+                continue
+            }
+            var hasher = try MultiHasher(algorithms: manifest.banks)
+            var output: FileHandle?
+            if let staging {
+                let target = "\(staging)/\(member.path)"
+                try FileManager.default.createDirectory(
+                    atPath: URL(fileURLWithPath: target).deletingLastPathComponent().path, withIntermediateDirectories: true)
+                guard FileManager.default.createFile(atPath: target, contents: nil) else {
+                    throw ArchiveError(path: target, "cannot create the extracted file")
+                }
+                output = FileHandle(forWritingAtPath: target)
+            }
+            var size: UInt64 = 0
+            var bytes: [UInt8] = []
+            try reader.read { chunk in
+                hasher.update(chunk)
+                size += UInt64(chunk.count)
+                if isControl { bytes.append(contentsOf: chunk) }
+                if let output { try output.write(contentsOf: Data(chunk)) }
+            }
+            try output?.synchronize()
+            try output?.close()
+            if isControl {
+                let expected =
+                    switch member.path {
+                    case BundleLayout.manifest: control.manifest
+                    case BundleLayout.cmsSignature: control.cms
+                    default: control.raw
+                    }
+                guard bytes == expected else {
+                    throw ArchiveError(path: bundle, member: member.path, "changed while the bundle was being verified")
+                }
+            }
+            observed.append(ObservedMember(path: member.path, size: size, digests: try hasher.finalize()))
+        }
+        return observed
+    }
+
+    static func verifyCMS(
+        _ signature: [UInt8], manifest: [UInt8], trust: BundleTrustPolicy, time: Int64?
+    ) -> SignatureCheck {
+        switch trust {
+        case .anchors(let anchors):
+            return CMSSignature.verify(signature, content: manifest, trust: .anchors(anchors), time: time)
+        case .pinnedCertificate(let certificate):
+            return CMSSignature.verify(signature, content: manifest, trust: .pinned(certificate), time: time)
+        case .publicKey(let key):
+            // The key is the trust: the signature must verify, the signer certificate must
+            // be valid now and carry the key; no chain is needed.
+            let probe = CMSSignature.verify(signature, content: manifest, trust: .anchors([]), time: time)
+            guard let signer = probe.signerCertificate else { return probe }
+            var check = CMSSignature.verify(signature, content: manifest, trust: .pinned(signer), time: time)
+            let signerKey = try? signer.publicKey
+            if signerKey?.isSame(as: key) != true {
+                check.trustFailures.append("signer \(signer.subject) does not hold the given public key")
+            }
+            return check
+        }
+    }
+
+    static func verifyRaw(_ signature: [UInt8], manifest: [UInt8], trust: BundleTrustPolicy) -> SignatureCheck {
+        let key: VerificationKey
+        switch trust {
+        case .anchors:
+            return SignatureCheck(
+                trustFailures: ["the bundle has a raw signature (manifest.rawsig): verify it with --pubkey or --cert, not --trust"])
+        case .pinnedCertificate(let certificate):
+            do {
+                key = try certificate.publicKey
+            } catch {
+                return SignatureCheck(trustFailures: ["the pinned certificate's key is not usable: \(error)"])
+            }
+        case .publicKey(let given):
+            key = given
+        }
+        guard key.isValidSignature(signature, for: manifest) else {
+            return SignatureCheck(
+                signatureFailures: ["signature does not verify over manifest.json with the given \(key.kind) key (wrong signer or tampered)"])
+        }
+        return SignatureCheck(signer: "\(key.kind) public key")
+    }
+
+    /// A new directory next to `target` to extract into; `target` must not exist yet.
+    private static func makeStagingDirectory(for target: String) throws -> String {
+        guard !FileManager.default.fileExists(atPath: target) else {
+            throw ArchiveError(path: target, "already exists: extract into a new directory")
+        }
+        let url = URL(fileURLWithPath: target)
+        var template = Array("\(url.deletingLastPathComponent().path)/.\(url.lastPathComponent).tmp.XXXXXX".utf8CString)
+        guard mkdtemp(&template) != nil else {
+            throw ArchiveError(path: target, "cannot create a staging directory: \(String(cString: strerror(errno)))")
+        }
+        return String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

@@ -1,1 +1,0 @@
-// DombXenstore: see README "Architecture".
