@@ -14,5 +14,6 @@ let package = Package(
         .target(name: "FuzzEventLog", dependencies: [.product(name: "DombCore", package: "domb")]),
         .target(name: "FuzzLaunchDTB", dependencies: [.product(name: "DombFDT", package: "domb")]),
         .target(name: "FuzzXLConfig", dependencies: [.product(name: "DombFDT", package: "domb")]),
+        .target(name: "FuzzAttest", dependencies: [.product(name: "DombCore", package: "domb")]),
     ]
 )
