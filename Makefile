@@ -1,5 +1,5 @@
 # domb — the README's two commands are `make demo` and `make test`.
-.PHONY: demo test build deps clean fuzz fuzz-smoke
+.PHONY: demo test build deps clean e2e fuzz fuzz-smoke
 demo:
 	./scripts/demo.sh
 test:
@@ -10,6 +10,9 @@ deps:
 	./scripts/install-deps.sh
 clean:
 	rm -rf .build
+e2e:  # real Xen 4.17 under QEMU with domb in dom0 (docs/e2e.md)
+	./scripts/install-deps.sh --e2e
+	./scripts/e2e/run.sh $(E2E_ARGS)
 # libFuzzer targets (FuzzTesting/, docs/fuzzing.md): fuzz-smoke runs each for 20 s (CI),
 # fuzz for FUZZ_SECONDS (default 300) each.
 fuzz-smoke:

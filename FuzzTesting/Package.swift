@@ -22,5 +22,6 @@ let package = Package(
         .target(name: "FuzzQuote", dependencies: [.product(name: "DombCore", package: "domb")]),
         .target(name: "FuzzXenstore", dependencies: [.product(name: "DombCore", package: "domb")]),
         .target(name: "FuzzBundle", dependencies: [.product(name: "DombCore", package: "domb")]),
+        .target(name: "FuzzAttest", dependencies: [.product(name: "DombCore", package: "domb")]),
     ]
 )

@@ -6,6 +6,8 @@ PACKAGES="pkg-config libtss2-dev libssl-dev libfdt-dev libarchive-dev libxen-dev
   swtpm swtpm-tools tpm2-tools openssl device-tree-compiler
   xz-utils zstd gzip bzip2 lz4 cpio make gcc binutils python3 xxd
   xen-utils-4.17"
+# --e2e: also what scripts/e2e/run.sh needs (QEMU, and the xenstore tools copied into dom0).
+[ "${1:-}" = --e2e ] && PACKAGES="$PACKAGES qemu-system-x86 xenstore-utils"
 missing=""
 for p in $PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -37,9 +37,10 @@ public final class TarWriter {
         self.path = path
         self.modificationTime = modificationTime
         output = try AtomicFile(path: path)
-        sink = ArchiveOutput(descriptor: output.descriptor, path: output.temporaryPath)
         guard let archive = archive_write_new() else { throw ArchiveError(path: path, "archive_write_new failed") }
         self.archive = archive
+        // Created last: from here on deinit runs (and stops its writer thread) even if init throws.
+        sink = ArchiveOutput(descriptor: output.descriptor, path: output.temporaryPath)
         guard archive_write_set_format_pax_restricted(archive) == ARCHIVE_OK,
             archive_write_add_filter_none(archive) == ARCHIVE_OK,
             // End after the end-of-archive marker instead of padding to a 10 KiB record.
@@ -55,6 +56,7 @@ public final class TarWriter {
     deinit {
         if !closed { archive_write_close(archive) }
         archive_write_free(archive)
+        sink.stopWriter()
     }
 
     /// Adds a member from memory.

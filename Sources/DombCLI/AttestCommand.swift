@@ -6,6 +6,7 @@
 import ArgumentParser
 import DombCore
 import DombCrypto
+import DombLaunch
 import Foundation
 
 /// `domb attest …`: judge evidence from a deployed host.
@@ -25,7 +26,11 @@ struct AttestCommand: AsyncParsableCommand {
                 that the PCR values sent hash to the signed pcrDigest; the golden values of \
                 --expected-pcrs; and, with --state, that clock, resetCount and restartCount moved \
                 forward since the last verified quote from this AK (clockInfo.safe must be YES). \
-                The state file is updated only when the quote verifies.
+                When the quote carries an event log (domb quote --eventlog), the log is replayed per \
+                bank against the quoted PCRs, every domb record is checked against its digests, and \
+                the structure is checked: only module, configuration and separator events, one \
+                separator per PCR and nothing after it, no event on an unquoted PCR, no PCR with a \
+                value but no events. The state file is updated only when the quote verifies.
                 Exit status: 0 verified, 1 refused, other values for unusable input.
                 """)
 
@@ -37,11 +42,22 @@ struct AttestCommand: AsyncParsableCommand {
         @Option(help: "Golden PCR values, JSON: {\"sha256\": {\"12\": \"<hex>\", …}}.") var expectedPcrs: String?
         @Option(help: "Clock state file (JSON), created if missing, updated when the quote verifies.") var state: String?
         @Flag(help: "Print the verdict as JSON.") var json = false
+        @Flag(help: "Refuse a quote that carries no event log.") var requireEventlog = false
+        @Option(help: "The signed launch bundle the host booted: its predicted event log gives the golden events and its predicted PCRs the golden values (needs the log in the quote, and one of --trust, --cert, --pubkey).")
+        var bundle: String?
+        @Option(help: "With --bundle: trust anchors for its CMS signature (a directory or CA file).") var trust: String?
+        @Option(help: "With --bundle: its pinned signer certificate.") var cert: String?
+        @Option(help: "With --bundle: the public key of its raw signature.") var pubkey: String?
         @Option(help: .hidden) var benchmarkIterations: Int = 0
 
         static let maximumFileSize = QuoteFile.maximumEventLogSize * 2
 
         func validate() throws {
+            let trustSources = [trust, cert, pubkey].compactMap { $0 }.count
+            if bundle != nil, trustSources != 1 {
+                throw ValidationError("--bundle needs exactly one of --trust DIR, --cert FILE, --pubkey FILE")
+            }
+            if bundle == nil, trustSources > 0 { throw ValidationError("--trust, --cert and --pubkey go with --bundle") }
             _ = try AttestationIO.parseNonce(nonce)
             _ = try pcrs.map(PCRSelection.init(parsing:))
         }
@@ -57,8 +73,34 @@ struct AttestCommand: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
                 throw ExitCode(Self.unusableInput)
             }
-            let (evidence, key, expected, selection, stored) = inputs
-            let policy = QuotePolicy(nonce: try AttestationIO.parseNonce(nonce), selection: selection, expectedPCRs: expected)
+            let (evidence, key, givenExpected, givenSelection, stored) = inputs
+            var expected = givenExpected
+            var selection = givenSelection
+            var golden: [GoldenEvent]?
+            if let bundle {
+                do {
+                    let launch = try Self.golden(bundle: bundle, trust: try bundleTrust())
+                    golden = launch.events
+                    if expected == nil {
+                        // The bundle's predicted values for exactly the PCRs quoted.
+                        var values = PCRValues()
+                        for (bank, pcr) in selection.pairs { values[bank, pcr] = launch.pcrs[bank, pcr] }
+                        expected = values
+                    }
+                    if pcrs == nil, givenExpected == nil {
+                        selection = try PCRSelection(parsing: "sha256:" + launch.pcrs.pcrs(in: .sha256).map(String.init).joined(separator: ","))
+                    }
+                } catch {
+                    FileHandle.standardError.write(Data("Error: \(bundle): \(error)\n".utf8))
+                    throw ExitCode(Self.unusableInput)
+                }
+            }
+            var policy = QuotePolicy(nonce: try AttestationIO.parseNonce(nonce), selection: selection, expectedPCRs: expected)
+            // A log sent with the quote is always replayed and its structure checked; with
+            // --bundle every event must also be the bundle's golden event, in order.
+            if evidence.eventLog != nil || requireEventlog || golden != nil {
+                policy.eventLog = .tcg(golden: golden)
+            }
             let verifier = QuoteVerifier.openSSL(key: key)
 
             if benchmarkIterations > 0 {
@@ -66,7 +108,12 @@ struct AttestCommand: AsyncParsableCommand {
                 return
             }
             let verdict = verifier.verify(evidence, policy: policy, state: stored)
-            let logNote = evidence.eventLog == nil ? nil : "the quote carries an event log; it is not replayed yet (no --bundle)"
+            let logNote =
+                evidence.eventLog == nil
+                ? "no event log: the PCR values are authenticated, what was measured into them is not"
+                : bundle == nil
+                    ? "event log replayed; golden events not checked (no --bundle)"
+                    : "event log replayed; every event is the bundle's golden event"
 
             if case .verified(let verified) = verdict, let state {
                 var updated = stored ?? AttestationState()
@@ -85,13 +132,45 @@ struct AttestCommand: AsyncParsableCommand {
                     for (bank, pcr) in verified.selection.pairs {
                         print("  \(bank):\(pcr) = \((verified.pcrValues[bank, pcr] ?? []).hexString)")
                     }
-                    if let logNote { print("  note: \(logNote)") }
+                    for record in verified.launchRecords {
+                        print("  launched: \(Self.describe(record))")
+                    }
+                    print("  note: \(logNote)")
                 case .failed(let failures):
                     print("REFUSED: quote \(quote): \(failures.count) reason\(failures.count == 1 ? "" : "s")")
                     for failure in failures { print("  - \(failure)") }
                 }
             }
             if !verdict.isVerified { throw ExitCode(1) }
+        }
+
+        private func bundleTrust() throws -> BundleTrustPolicy {
+            if let trust { return .anchors(try TrustAnchors.load(path: trust)) }
+            if let cert {
+                guard let certificate = try X509Certificate.load(path: cert).first else {
+                    throw ValidationError("\(cert) holds no certificate")
+                }
+                return .pinnedCertificate(certificate)
+            }
+            if let pubkey { return .publicKey(try VerificationKey(path: pubkey)) }
+            throw ValidationError("--bundle needs exactly one of --trust DIR, --cert FILE, --pubkey FILE")
+        }
+
+        /// The golden events (every extended event of the bundle's predicted log) and PCR
+        /// values of a verified bundle.
+        static func golden(bundle: String, trust: BundleTrustPolicy) throws -> (events: [GoldenEvent], pcrs: PCRValues) {
+            let loaded = try LoadedBundle.load(path: bundle, trust: trust, minimumGeneration: 0)
+            guard let predicted = loaded.metadata[BundleLayout.predictedEventLog] else {
+                throw ValidationError("the bundle carries no predicted event log")
+            }
+            let log = try EventLog(parsing: predicted, strict: true)
+            let events = log.events.filter(\.isExtended).map { event in
+                GoldenEvent(
+                    pcr: Int(event.pcr), eventType: event.type, digests: event.digests,
+                    data: event.type == .ipl ? event.data : nil,
+                    label: (try? DombEvent(event)).map { Self.describe($0) } ?? "\(event.type) on PCR \(event.pcr)")
+            }
+            return (events, loaded.manifest.predictedPCRs)
         }
 
         private func loadInputs() throws -> (QuoteEvidence, PublicKey, PCRValues?, PCRSelection, AttestationState?) {
@@ -120,17 +199,28 @@ struct AttestCommand: AsyncParsableCommand {
             return (evidence, key, expected, selection, stored)
         }
 
+        /// Verifies the same quote `benchmarkIterations` times (no state update) and prints the
+        /// throughput in wall-clock time and per CPU second (the machine may be shared).
         private func benchmark(_ verifier: QuoteVerifier, _ evidence: QuoteEvidence, _ policy: QuotePolicy, _ state: AttestationState?) throws {
+            func cpuSeconds() -> Double {
+                var usage = rusage()
+                getrusage(RUSAGE_SELF.rawValue, &usage)
+                return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+            }
             var verified = 0
+            let cpuStart = cpuSeconds()
             let start = DispatchTime.now().uptimeNanoseconds
             for _ in 0..<benchmarkIterations where verifier.verify(evidence, policy: policy, state: state).isVerified {
                 verified += 1
             }
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            let cpu = max(cpuSeconds() - cpuStart, 1e-6)
             guard verified == benchmarkIterations else {
                 throw AttestationCLIError("benchmark: only \(verified) of \(benchmarkIterations) verifications passed")
             }
-            print("verified \(verified) quotes in \(String(format: "%.3f", seconds)) s: \(String(format: "%.0f", Double(verified) / seconds)) quotes/s")
+            print(
+                "verified \(verified) quotes in \(String(format: "%.3f", seconds)) s wall, \(String(format: "%.3f", cpu)) s CPU: "
+                    + "\(String(format: "%.0f", Double(verified) / seconds)) quotes/s wall, \(String(format: "%.0f", Double(verified) / cpu)) quotes/s per CPU second")
         }
 
         /// Reads `{"sha256": {"12": "<hex>"}}`.
@@ -160,7 +250,20 @@ struct AttestCommand: AsyncParsableCommand {
             return values
         }
 
-        static func json(_ verdict: QuoteVerdict, selection: PCRSelection, note: String?) throws -> String {
+        /// One line per domb record: "dom1 kernel vmlinuz (1234 bytes) sha256:…".
+        static func describe(_ record: DombEvent) -> String {
+            switch record {
+            case .module(let module):
+                let digest = module.digests[.sha256].map { " sha256:\($0.hexString)" } ?? ""
+                return "\(module.domain.isEmpty ? "-" : module.domain) \(module.role) \(module.label) (\(module.size) bytes)\(digest)"
+            case .configuration(let configuration):
+                return "\(configuration.kind) \(configuration.subject) (\(configuration.content.count) bytes inline)"
+            case .separator:
+                return "separator"
+            }
+        }
+
+        static func json(_ verdict: QuoteVerdict, selection: PCRSelection, note: String) throws -> String {
             var object: [String: Any] = ["verified": verdict.isVerified, "selection": selection.description]
             switch verdict {
             case .verified(let verified):
@@ -174,11 +277,12 @@ struct AttestCommand: AsyncParsableCommand {
                 object["pcrs"] = verified.selection.pairs.map { bank, pcr in
                     ["bank": bank.name, "pcr": pcr, "digest": (verified.pcrValues[bank, pcr] ?? []).hexString] as [String: Any]
                 }
+                object["launched"] = verified.launchRecords.map(Self.describe)
                 object["reasons"] = [[String: String]]()
             case .failed(let failures):
                 object["reasons"] = failures.map { ["code": $0.code.rawValue, "message": $0.message] }
             }
-            if let note { object["eventLog"] = note }
+            object["eventLog"] = note
             let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
             return String(decoding: data, as: UTF8.self)
         }

@@ -15,24 +15,24 @@ struct BuildCommand: AsyncParsableCommand {
         commandName: "build",
         abstract: "Build and sign a launch bundle from a launch description.",
         discussion: """
-            Hashes every module in all banks (one read per image), writes the modules, the \
-            launch DTB, the Xenstore plan and the predicted event log when available, and a \
-            canonical manifest.json signed with CMS (--cert given) or a raw signature \
-            (--key alone). Archive mtimes and the CMS signingTime come from \
+            Validates the launch description and its images, hashes every module in all \
+            banks (one read per image), plans Xenstore, predicts the event log and PCR values, and \
+            writes the modules, the launch DTB (module paths rewritten to bundle members), \
+            the Xenstore plan, the predicted event log and a canonical manifest.json signed with CMS (--cert given) \
+            or a raw signature (--key alone). Archive mtimes and the CMS signingTime come from \
             $SOURCE_DATE_EPOCH (now if unset): the same inputs give the same bundle. \
-            The bundle appears at the output path only when complete. \
-            The launch description is, for now, the JSON form of the LaunchSpec model. \
-            See docs/bundle.md.
+            The bundle appears at the output path only when complete. See docs/bundle.md.
             """)
 
-    @Argument(help: "The launch description (JSON LaunchSpec).") var config: String
+    @Argument(help: "The launch description: Hyperlaunch .dts/.dtb, xl.cfg, or the LaunchSpec model as .json.")
+    var config: String
     @Option(help: "Private key (PEM): EC P-256/P-384, RSA ≥ 3072 (PSS) or Ed25519 (raw mode only).") var key: String
     @Option(help: "Signer certificate (PEM): selects CMS signing.") var cert: String?
     @Option(help: "Intermediate certificates to embed (PEM), with --cert.") var chain: String?
     @Option(name: .shortAndLong, help: "The bundle to write.") var output: String
     @Option(help: "Bundle generation (monotonic; verifiers refuse lower ones).") var generation: UInt64 = 1
     @Option(help: "PCR banks to hash in, e.g. sha1,sha256,sha384 (sha256 is always added).") var banks: String = "sha1,sha256"
-    @Option(help: "PCR policy (JSON object: measurement class → PCR), default {\"configuration\":12,\"images\":13}.")
+    @Option(help: "PCR policy (policies/pcr-policy.json format); default: configuration 12, command lines 12, images 13.")
     var policy: String?
     @Flag(help: "Never draw a progress bar.") var noProgress = false
 
@@ -64,9 +64,11 @@ struct BuildCommand: AsyncParsableCommand {
         }
         let options = BundleBuildOptions(
             output: output, generation: generation, banks: try parseBankList(banks),
-            pcrPolicy: try policy.map(Self.loadPolicy) ?? BundleBuildOptions.defaultPCRPolicy,
+            pcrPolicy: try policy.map(Self.loadPolicy) ?? .default,
             sourceDateEpoch: epoch, signing: signing)
-        let builder = BundleBuilder(loader: JSONLaunchSpecLoader())
+        let builder = BundleBuilder(
+            loader: LaunchFileLoader(), imageChecker: InspectingImageChecker(), predictor: LaunchPredictor(),
+            xenstorePlanner: LaunchXenstorePlanner())
         let bar = ProgressBar(enabled: !noProgress)
         let result = try builder.build(configuration: config, options: options) { progress in
             bar.update(completed: progress.completedBytes, total: progress.totalBytes, label: progress.item)
@@ -79,18 +81,11 @@ struct BuildCommand: AsyncParsableCommand {
                 + (cert != nil ? "CMS signature" : "raw \(signingKey.kind) signature"))
     }
 
-    static func loadPolicy(_ path: String) throws -> [String: Int] {
-        let data = try ContextError.wrap(path) { try Data(contentsOf: URL(fileURLWithPath: path)) }
-        let value = try ContextError.wrap(path) { try JSONValue(parsing: Array(data)) }
-        guard let object = value.objectValue else { throw ContextError(path, ParseError.invalid("policy must be a JSON object")) }
-        var policy: [String: Int] = [:]
-        for (name, pcr) in object {
-            guard let index = pcr.integerValue, (0..<Int64(PCRValues.pcrCount)).contains(index) else {
-                throw ContextError(path, ParseError.invalid("\(name): PCR must be an integer 0-23"))
-            }
-            policy[name] = Int(index)
+    static func loadPolicy(_ path: String) throws -> PCRPolicy {
+        try ContextError.wrap(path) {
+            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            return try PCRPolicy(json: Array(data))
         }
-        return policy
     }
 }
 

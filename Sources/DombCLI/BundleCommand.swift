@@ -20,6 +20,8 @@ struct BundleCommand: AsyncParsableCommand {
 
     /// Exactly one source of trust.
     struct TrustOptions: ParsableArguments {
+        init() {}
+
         @Option(help: "Trust anchors for a CMS signature: a directory of *.pem/*.crt or a CA file.") var trust: String?
         @Option(help: "Pinned signer certificate (CMS), or the certificate whose key made a raw signature.") var cert: String?
         @Option(help: "Public key (PEM) of a raw signature, or of the CMS signer.") var pubkey: String?

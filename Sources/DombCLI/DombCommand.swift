@@ -31,6 +31,7 @@ public struct DombCommand: AsyncParsableCommand {
             XenstoreCommand.self,
             BuildCommand.self,
             BundleCommand.self,
+            PredictCommand.self,
         ]
     )
 

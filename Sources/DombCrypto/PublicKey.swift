@@ -176,7 +176,7 @@ public final class PublicKey: @unchecked Sendable {
         case .rsassa, .rsapss: if !isRSA { return "an RSA signature but the key is \(typeName)" }
         default: break
         }
-        guard let md = MultiHasher.messageDigest(for: hash) else { return "OpenSSL has no \(hash)" }
+        guard let md = FetchedDigests.shared.md(for: hash) else { return "OpenSSL has no \(hash)" }
         guard let context = EVP_MD_CTX_new() else { return CryptoError.openSSL("EVP_MD_CTX_new").message }
         defer { EVP_MD_CTX_free(context) }
         var keyContext: OpaquePointer?

@@ -6,6 +6,7 @@
 import DombArchive
 import DombCore
 import DombCrypto
+import DombFDT
 import Foundation
 
 /// How the manifest is signed.
@@ -23,17 +24,15 @@ public struct BundleBuildOptions: Sendable {
     public var generation: UInt64
     /// Banks to hash in; sha256 is always added (the OpenSSL-only check uses sha256sum).
     public var banks: [HashAlgorithm]
-    /// Measurement class → PCR (recorded in the manifest, handed to the predictor).
-    public var pcrPolicy: [String: Int]
+    /// Which PCR each class of measurement goes to (recorded in the manifest, handed to
+    /// the predictor); its required banks are always hashed.
+    public var pcrPolicy: PCRPolicy
     /// `SOURCE_DATE_EPOCH`: archive mtimes and the CMS signingTime.
     public var sourceDateEpoch: Int64
     public var signing: BundleSigning
 
-    /// The default measurement PCRs (DESIGN.md decision 4).
-    public static let defaultPCRPolicy = ["configuration": 12, "images": 13]
-
     public init(
-        output: String, generation: UInt64, banks: [HashAlgorithm], pcrPolicy: [String: Int] = defaultPCRPolicy,
+        output: String, generation: UInt64, banks: [HashAlgorithm], pcrPolicy: PCRPolicy = .default,
         sourceDateEpoch: Int64, signing: BundleSigning
     ) {
         self.output = output
@@ -71,15 +70,32 @@ public struct BundleBuilder: Sendable {
     public var imageChecker: any ImageChecking
     public var predictor: (any MeasurementPredicting)?
     public var xenstorePlanner: (any XenstorePlanning)?
+    /// Emits the launch DTB when the loader supplies none (the Hyperlaunch encoder).
+    public var launchDTBEncoder: (@Sendable (LaunchSpec) throws -> [UInt8])?
 
     public init(
         loader: any LaunchSpecLoading, imageChecker: any ImageChecking = BasicImageChecker(),
-        predictor: (any MeasurementPredicting)? = nil, xenstorePlanner: (any XenstorePlanning)? = nil
+        predictor: (any MeasurementPredicting)? = nil, xenstorePlanner: (any XenstorePlanning)? = nil,
+        launchDTBEncoder: (@Sendable (LaunchSpec) throws -> [UInt8])? = { try LaunchEncoder.dtb($0) }
     ) {
         self.loader = loader
         self.imageChecker = imageChecker
         self.predictor = predictor
         self.xenstorePlanner = xenstorePlanner
+        self.launchDTBEncoder = launchDTBEncoder
+    }
+
+    /// `spec` with every module path replaced by its bundle member path.
+    static func rebased(_ spec: LaunchSpec, _ planned: [PlannedModule]) -> LaunchSpec {
+        var copy = spec
+        var index = 0
+        for d in copy.domains.indices {
+            for m in copy.domains[d].modules.indices where index < planned.count {
+                copy.domains[d].modules[m].path = planned[index].bundlePath
+                index += 1
+            }
+        }
+        return copy
     }
 
     /// A module to archive: where it comes from and where it goes.
@@ -98,13 +114,16 @@ public struct BundleBuilder: Sendable {
         configuration: String, options: BundleBuildOptions, progress: ((BuildProgress) -> Void)? = nil
     ) throws -> BundleBuildResult {
         let launch = try loader.load(configuration: configuration)
-        let banks = Array(Set(options.banks + [.sha256])).sorted()
+        let banks = Array(Set(options.banks + options.pcrPolicy.requiredBanks + [.sha256])).sorted()
         for bank in banks where bank.digestSize == nil || !MultiHasher.supports(bank) {
             throw CryptoError("build", "bank \(bank) cannot be hashed by this OpenSSL")
         }
         let planned = try plan(launch)
         for item in planned { try imageChecker.check(module: item.module, of: item.domain, file: item.file) }
         let xenstorePlan = try xenstorePlanner?.plan(for: launch.spec)
+        // The launch description as the boot domain sees it: module paths are bundle members.
+        let bundleSpec = Self.rebased(launch.spec, planned)
+        let launchDTB = try launch.launchDTB ?? launchDTBEncoder?(bundleSpec)
 
         let writer = try TarWriter(path: options.output, modificationTime: options.sourceDateEpoch)
         let totalBytes = planned.reduce(0) { $0 + $1.size }
@@ -143,18 +162,20 @@ public struct BundleBuilder: Sendable {
         }
         progress?(BuildProgress(completedBytes: completed, totalBytes: totalBytes, item: "metadata"))
 
+        let pcrs = options.pcrPolicy.pcrs
         var manifest = BundleManifest(
-            generation: options.generation, banks: banks, domains: domains, pcrPolicy: options.pcrPolicy)
+            generation: options.generation, banks: banks, domains: domains,
+            pcrPolicy: ["configuration": pcrs.configuration, "commandLine": pcrs.commandLine, "image": pcrs.image])
         func addSmall(_ path: String, _ bytes: [UInt8]) throws -> BundleMember {
             try writer.add(path, bytes: bytes)
             return BundleMember(path: path, size: UInt64(bytes.count), digests: try MultiHasher.digest(bytes, algorithms: banks))
         }
-        if let dtb = launch.launchDTB { manifest.launchDTB = try addSmall(BundleLayout.launchDTB, dtb) }
+        if let launchDTB { manifest.launchDTB = try addSmall(BundleLayout.launchDTB, launchDTB) }
         if let xenstorePlan { manifest.xenstorePlan = try addSmall(BundleLayout.xenstorePlan, xenstorePlan) }
         if let predictor {
             let prediction = try predictor.predict(
                 PredictionInput(
-                    spec: launch.spec, banks: banks, modules: measurements, launchDTB: launch.launchDTB,
+                    spec: bundleSpec, banks: banks, modules: measurements, launchDTB: launchDTB,
                     xenstorePlan: xenstorePlan, pcrPolicy: options.pcrPolicy))
             manifest.predictedEventLog = try addSmall(BundleLayout.predictedEventLog, prediction.eventLog)
             manifest.predictedPCRs = prediction.pcrs

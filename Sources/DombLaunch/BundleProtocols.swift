@@ -63,7 +63,7 @@ public struct PredictionInput: Sendable {
     public var modules: [ModuleMeasurement]
     public var launchDTB: [UInt8]?
     public var xenstorePlan: [UInt8]?
-    public var pcrPolicy: [String: Int]
+    public var pcrPolicy: PCRPolicy
 }
 
 /// The predicted measurement of a launch.
@@ -92,8 +92,8 @@ public protocol XenstorePlanning: Sendable {
 
 // MARK: - Interim implementations
 
-/// Loads a ``LaunchSpec`` from its JSON form (the `Codable` model). The interim front end
-/// until the Hyperlaunch device-tree loader is wired in; it produces no launch DTB.
+/// Loads a ``LaunchSpec`` from its JSON form (the `Codable` model), for tools and tests
+/// that generate descriptions; the builder emits the launch DTB from it.
 public struct JSONLaunchSpecLoader: LaunchSpecLoading {
     /// Largest JSON launch description accepted.
     public static let maximumSize = 4 << 20

@@ -11,7 +11,7 @@ public struct LaunchPredictor: MeasurementPredicting {
     public init() {}
 
     public func predict(_ input: PredictionInput) throws -> Prediction {
-        let policy = PCRPolicy(manifest: input.pcrPolicy)
+        let policy = input.pcrPolicy
         let modules = input.modules.map {
             LaunchMeasurementPlan.Module(domain: $0.domain, kind: $0.module.kind, size: $0.size, digests: $0.digests)
         }

@@ -188,3 +188,16 @@ public enum Repository {
     public static let root: String = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 }
+
+/// The test guests of images/, built once per test process: make must not run twice at
+/// once on the same output directory (two suites racing left a truncated ramdisk).
+public enum GuestImages {
+    public static let built: Result<String, any Error> = Result {
+        for tool in ["make", "gcc", "ld", "cpio"] { _ = try Tools.require(tool) }
+        try Tools.run("make", ["-s", "-C", Repository.root + "/images"])
+        return Repository.root + "/images/out"
+    }
+
+    /// images/out, built.
+    public static func directory() throws -> String { try built.get() }
+}

@@ -23,7 +23,7 @@ struct SoftwarePredictor: MeasurementPredicting {
     func predict(_ input: PredictionInput) throws -> Prediction {
         var pcrs = PCRValues()
         var log: [UInt8] = Array("domb test log\n".utf8)
-        let pcr = input.pcrPolicy["images"] ?? 13
+        let pcr = input.pcrPolicy.pcrs.image
         for bank in input.banks {
             var value = [UInt8](repeating: 0, count: bank.digestSize ?? 32)
             for module in input.modules {

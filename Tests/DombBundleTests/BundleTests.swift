@@ -27,7 +27,7 @@ import Testing
         #expect(manifest.launchDTB?.size == UInt64(fixture.dtb.count))
         #expect(manifest.xenstorePlan != nil && manifest.predictedEventLog != nil && manifest.signerCertificates != nil)
         #expect(manifest.predictedPCRs[.sha256, 13]?.count == 32)
-        #expect(manifest.pcrPolicy == ["configuration": 12, "images": 13])
+        #expect(manifest.pcrPolicy == ["configuration": 12, "commandLine": 12, "image": 13])
 
         let pinned = try #require(try X509Certificate.load(path: fixture.pki.certificate("p256")).first)
         #expect(BundleVerifier.verify(bundle: bundle, trust: .pinnedCertificate(pinned)).isVerified)

@@ -176,4 +176,96 @@ import Testing
             #expect(badNonce.stderrText.contains("bad nonce"))
         }
     }
+
+    /// A launch measured by `domb measure` into swtpm, quoted with its event log: the log is
+    /// replayed by `domb attest verify` (and by `tpm2_checkquote -e`); every way of bending
+    /// the log is refused with its own reason.
+    @Test func eventLogIsReplayedAndItsAttacksRefused() throws {
+        let directory = try TemporaryDirectory()
+        try Swtpm.with { swtpm in
+            #expect(try DombBinary.run(["ak", "create", "--tpm", swtpm.tcti, "-o", directory.file("ak.pub.pem")]).status == 0)
+            _ = try directory.write("vmlinuz", (0..<5000).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+            _ = try directory.write("initrd", (0..<3000).map { UInt8(truncatingIfNeeded: $0 &* 13) })
+            let log = directory.file("launch.log")
+            for arguments in [
+                ["--domain", "dom1", "--role", "kernel", directory.file("vmlinuz")],
+                ["--domain", "dom1", "--role", "ramdisk", directory.file("initrd")],
+                ["--string", "console=hvc0"], ["--close"],
+            ] {
+                let measured = try DombBinary.run(["measure", "--tpm", swtpm.tcti, "--log", log] + arguments)
+                #expect(measured.status == 0, "\(measured.stderrText)")
+            }
+            let nonce = Self.nonce()
+            let quoted = try DombBinary.run(["quote", "--tpm", swtpm.tcti, "--nonce", nonce, "--eventlog", log, "-o", directory.file("q.json")])
+            #expect(quoted.status == 0, "\(quoted.stderrText)")
+            // Something extends PCR 13 after the launch; the next quote shows it.
+            try Tools.run("tpm2_pcrextend", ["-T", swtpm.tcti, "13:sha256=" + String(repeating: "ee", count: 32)], environment: Self.tss)
+            #expect(try DombBinary.run(["quote", "--tpm", swtpm.tcti, "--nonce", nonce, "--eventlog", log, "-o", directory.file("late.json")]).status == 0)
+            #expect(try DombBinary.run(["quote", "--tpm", swtpm.tcti, "--nonce", nonce, "-o", directory.file("nolog.json")]).status == 0)
+            swtpm.stop()
+
+            func verify(_ quote: String, _ extra: [String] = []) throws -> (status: Int32, codes: [String], output: [String: Any]) {
+                let result = try DombBinary.run(
+                    ["attest", "verify", directory.file(quote), "--ak-pub", directory.file("ak.pub.pem"), "--nonce", nonce, "--json"] + extra)
+                let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout)) as? [String: Any], "\(result.stderrText)")
+                let reasons = object["reasons"] as? [[String: String]] ?? []
+                return (result.status, reasons.compactMap { $0["code"] }, object)
+            }
+            let good = try verify("q.json")
+            #expect(good.status == 0, "\(good.output)")
+            let launched = try #require(good.output["launched"] as? [String])
+            #expect(launched.count == 5)
+            #expect(launched.first?.hasPrefix("dom1 kernel vmlinuz (5000 bytes) sha256:") == true)
+            // tpm2-tools replays the same log against the same PCR values.
+            let checked = try Tools.run(
+                "tpm2_checkquote",
+                ["-u", directory.file("ak.pub.pem"), "-m", directory.file("q.msg"), "-s", directory.file("q.sig"), "-f", directory.file("q.pcrs"),
+                 "-l", "sha256:12,13", "-g", "sha256", "-q", nonce, "-e", log], environment: Self.tss, check: false)
+            #expect(checked.status == 0, "\(checked.stderrText)")
+
+            // The log rides unsigned beside the quote: an attacker edits it in the quote file.
+            let original = try QuoteFile(json: Array(try Data(contentsOf: directory.url.appendingPathComponent("q.json"))))
+            let logBytes = try #require(try original.evidence().eventLog)
+            let events = try EventLog(parsing: logBytes).events
+            func withLog(_ name: String, _ edit: (inout [UInt8]) -> Void) throws -> String {
+                var bytes = logBytes
+                edit(&bytes)
+                var file = original
+                file.eventLog = Data(bytes).base64EncodedString()
+                _ = try directory.write(name, try file.jsonBytes())
+                return name
+            }
+            func setType(_ bytes: inout [UInt8], event: Int, _ type: UInt32) {
+                let offset = events[event].offset + 4  // TCG_PCR_EVENT2: pcrIndex u32, eventType u32 (LE)
+                for i in 0..<4 { bytes[offset + i] = UInt8(truncatingIfNeeded: type >> (8 * i)) }
+            }
+            // A genuine module event retyped to EV_UNUSED: the replay still matches.
+            let unused = try verify(try withLog("unused.json") { setType(&$0, event: 1, 0x2) })
+            #expect(unused.status == 1 && unused.codes == ["unknown-event-type"], "\(unused.output)")
+            // Retyped to EV_NO_ACTION: no longer replayed.
+            let noAction = try verify(try withLog("noaction.json") { setType(&$0, event: 1, 0x3) })
+            #expect(noAction.status == 1 && Set(noAction.codes) == ["replay", "unknown-event-type"], "\(noAction.output)")
+            // Truncated: the last event (PCR 13's separator) cut off.
+            let truncated = try verify(try withLog("truncated.json") { $0.removeLast($0.count - events[events.count - 1].offset) })
+            #expect(truncated.status == 1 && truncated.codes == ["replay"], "\(truncated.output)")
+            // The inline configuration edited: its digest no longer matches, the replay still does.
+            let edited = try verify(try withLog("edited.json") { bytes in
+                let needle = Array("hvc0".utf8)
+                if let index = (0...(bytes.count - needle.count)).first(where: { Array(bytes[$0..<($0 + needle.count)]) == needle }) {
+                    bytes[index + 3] = UInt8(ascii: "1")
+                }
+            })
+            #expect(edited.status == 1 && edited.codes == ["event-data"], "\(edited.output)")
+            // Garbage instead of a log.
+            let garbage = try verify(try withLog("garbage.json") { $0 = Array("not a log".utf8) })
+            #expect(garbage.status == 1 && garbage.codes == ["event-log-malformed"])
+            // PCR 13 extended by something else after the launch.
+            let late = try verify("late.json")
+            #expect(late.status == 1 && late.codes == ["replay"], "\(late.output)")
+            // No log, when one is required.
+            #expect(try verify("nolog.json").status == 0)
+            let required = try verify("nolog.json", ["--require-eventlog"])
+            #expect(required.status == 1 && required.codes == ["event-log-missing"])
+        }
+    }
 }

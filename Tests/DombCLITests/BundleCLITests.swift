@@ -10,19 +10,45 @@ import Testing
 
 /// `domb build` / `domb bundle …` end to end, and the README's OpenSSL-only procedure.
 @Suite struct BundleCLITests {
-    /// A two-domain launch description (the JSON LaunchSpec `domb build` reads for now).
+    /// The project's test guests (images/), built into a private directory so that
+    /// concurrent tests never share make's intermediate files.
+    static func testImages(in directory: TemporaryDirectory) throws -> String {
+        let out = directory.file("images")
+        try Tools.run("make", ["-s", "-C", Repository.root + "/images", "OUT=\(out)"])
+        return out
+    }
+
+    /// A two-domain launch description as the LaunchSpec JSON model: a PVH control domain
+    /// with a ramdisk and a PV guest, on the real test kernels.
     static func makeLaunch(in directory: TemporaryDirectory) throws -> String {
-        _ = try directory.write("vmlinuz", (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 8) })
-        _ = try directory.write("initrd", (0..<50_000).map { UInt8(truncatingIfNeeded: $0 &* 17) })
-        _ = try directory.write("guest", (0..<30_000).map { UInt8(truncatingIfNeeded: $0 &* 5 &+ 1) })
+        let images = try testImages(in: directory)
         let spec = LaunchSpec(domains: [
             DomainSpec(
-                name: "dom0", type: .pvh, memoryKiB: 1 << 20, capabilities: [.control, .hardware],
-                modules: [ModuleSpec(kind: .kernel, path: "vmlinuz", bootargs: "console=hvc0"), ModuleSpec(kind: .ramdisk, path: "initrd")]),
-            DomainSpec(name: "guest1", type: .pv, memoryKiB: 1 << 18, modules: [ModuleSpec(kind: .kernel, path: "guest")]),
+                name: "dom0", type: .pvh, memoryKiB: 1 << 20,
+                capabilities: [.control, .hardware, .xenstore, .console],
+                modules: [
+                    ModuleSpec(kind: .kernel, path: "\(images)/pvh-kernel.elf", bootargs: "console=hvc0"),
+                    ModuleSpec(kind: .ramdisk, path: "\(images)/ramdisk.cpio.gz"),
+                ]),
+            DomainSpec(
+                name: "guest1", type: .pv, memoryKiB: 1 << 18,
+                modules: [ModuleSpec(kind: .kernel, path: "\(images)/pv-kernel.elf")]),
         ])
-        let data = try JSONEncoder().encode(spec)
-        return try directory.write("launch.json", Array(data))
+        return try directory.write("launch.json", Array(try JSONEncoder().encode(spec)))
+    }
+
+    /// Offset of a member's data in a ustar archive (headers: name at 0, octal size at 124).
+    static func dataOffset(of member: String, in bytes: [UInt8]) -> Int? {
+        var offset = 0
+        while offset + 512 <= bytes.count {
+            let name = String(decoding: bytes[offset..<offset + 100].prefix { $0 != 0 }, as: UTF8.self)
+            if name.isEmpty { return nil }
+            let sizeText = String(decoding: bytes[offset + 124..<offset + 136].prefix { $0 != 0 && $0 != 0x20 }, as: UTF8.self)
+            let size = Int(sizeText, radix: 8) ?? 0
+            if name == member { return offset + 512 }
+            offset += 512 + (size + 511) / 512 * 512
+        }
+        return nil
     }
 
     /// The shell block between the README's `openssl-only-verify` markers, verbatim.
@@ -65,7 +91,10 @@ import Testing
         let show = try DombBinary.run(["bundle", "show", bundle])
         #expect(show.status == 0)
         #expect(show.stdoutText.contains("UNVERIFIED"))
-        #expect(show.stdoutText.contains("kernel: modules/dom0/kernel, 200000 bytes, sha256:"))
+        #expect(show.stdoutText.contains("kernel: modules/dom0/kernel, "))
+        #expect(show.stdoutText.contains("predicted sha256 PCR 13: "))
+        #expect(show.stdoutText.contains("xenstore-plan.json: "))
+        #expect(show.stdoutText.contains("launch.dtb: "))
 
         let procedure = try Self.runReadmeProcedure(bundle: bundle, ca: pki.caCertificate)
         #expect(procedure.status == 0, "\(procedure.stdoutText)\n\(procedure.stderrText)")
@@ -76,7 +105,23 @@ import Testing
         let extract = try DombBinary.run(["bundle", "extract", bundle, "--trust", pki.caCertificate, "-o", extracted])
         #expect(extract.status == 0, "\(extract.stderrText)")
         let kernel = try Data(contentsOf: URL(fileURLWithPath: "\(extracted)/modules/dom0/kernel"))
-        #expect(kernel == (try Data(contentsOf: directory.url.appendingPathComponent("vmlinuz"))))
+        #expect(kernel == (try Data(contentsOf: URL(fileURLWithPath: directory.file("images/pvh-kernel.elf")))))
+        // The predicted event log is a TCG log tpm2_eventlog reads, and the launch DTB names
+        // the modules by their bundle paths.
+        let log = try Tools.run("tpm2_eventlog", ["\(extracted)/eventlog.predicted"], check: false)
+        #expect(log.status == 0, "\(log.stderrText)")
+        #expect(log.stdoutText.contains("PCRIndex: 13"))
+        // domb predict gives the PCR values tpm2_eventlog replays from the predicted log.
+        let predict = try DombBinary.run(["predict", bundle, "--trust", pki.trustDirectory, "--json"])
+        #expect(predict.status == 0, "\(predict.stderrText)")
+        let predicted = try JSONValue(parsing: predict.stdout.filter { $0 != 0x0A })
+        let pcr13 = try #require(predicted["sha256"]?["13"]?.stringValue)
+        #expect(log.stdoutText.contains("13 : 0x\(pcr13)"), "\(log.stdoutText.suffix(600))")
+        let unverified = try DombBinary.run(["predict", bundle])
+        #expect(unverified.stderrText.contains("UNVERIFIED"))
+        #expect(unverified.stdoutText.contains("13: 0x\(pcr13.uppercased())"))
+        let paths = try Tools.run("fdtget", ["\(extracted)/launch.dtb", "/chosen/hypervisor/dom0/kernel", "domb,path"], check: false)
+        #expect(paths.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines) == "modules/dom0/kernel", "\(paths.stderrText)")
     }
 
     @Test func tamperedBundlesFailBothDombAndTheOpenSSLProcedure() throws {
@@ -87,8 +132,7 @@ import Testing
         let build = try DombBinary.run(["build", launch, "--key", pki.key("p384"), "--cert", pki.certificate("p384"), "-o", bundle])
         #expect(build.status == 0, "\(build.stderrText)")
         var bytes = try Array(Data(contentsOf: URL(fileURLWithPath: bundle)))
-        // The guest kernel's data starts after two headers and two padded modules.
-        let guestData = 512 + 200_192 + 512 + 50_176 + 512
+        let guestData = try #require(Self.dataOffset(of: "modules/guest1/kernel", in: bytes))
         bytes[guestData + 100] ^= 0x80
         let tampered = try directory.write("tampered.bundle", bytes)
         let verify = try DombBinary.run(["bundle", "verify", tampered, "--trust", pki.trustDirectory])
@@ -138,6 +182,43 @@ import Testing
             "pkeyutl", "-verify", "-rawin", "-pubin", "-inkey", pki.publicKey("ed25519"), "-sigfile",
             directory.file("manifest.rawsig"), "-in", directory.file("manifest.json"),
         ])
+    }
+
+    /// The project's example system (examples/system.dts, six domains), with the test
+    /// guests standing in for the Debian kernel and stub domain it names.
+    @Test func exampleSystemBuildsAndVerifiesWithDombAndOpenSSL() throws {
+        let pki = try TestPKI.shared()
+        let directory = try TemporaryDirectory()
+        let images = try Self.testImages(in: directory)
+        var dts = try String(contentsOfFile: "\(Repository.root)/examples/system.dts", encoding: .utf8)
+        // The storage domain (the second user of the Debian kernel) is PVH; the others are PV.
+        var parts = dts.components(separatedBy: "images/vmlinuz-6.1.0-amd64")
+        #expect(parts.count == 5)
+        dts = parts.removeFirst()
+        for (index, part) in parts.enumerated() { dts += (index == 1 ? "images/pvh-kernel.elf" : "images/pv-kernel.elf") + part }
+        dts = dts.replacingOccurrences(of: "images/netback-initrd.cpio.gz", with: "images/ramdisk.cpio.gz")
+            .replacingOccurrences(of: "images/initrd.img-6.1.0-amd64", with: "images/ramdisk.cpio.gz")
+        let system = try directory.write("system.dts", dts)
+        try Tools.run("gzip", ["-n", "-k", "\(images)/pvh-kernel.elf"])
+        try FileManager.default.moveItem(atPath: "\(images)/pvh-kernel.elf.gz", toPath: "\(images)/xenstore-stubdom.gz")
+
+        let bundle = directory.file("system.bundle")
+        let build = try DombBinary.run(
+            ["build", system, "--key", pki.key("rsa3072"), "--cert", pki.certificate("rsa3072"), "-o", bundle, "--generation", "7"],
+            environment: ["SOURCE_DATE_EPOCH": "1700000000"])
+        #expect(build.status == 0, "\(build.stderrText)")
+        #expect(build.stdoutText.contains("6 domains"), "\(build.stdoutText)")
+        let verify = try DombBinary.run(["bundle", "verify", bundle, "--trust", pki.trustDirectory, "--min-generation", "7"])
+        #expect(verify.status == 0, "\(verify.stderrText)")
+        let procedure = try Self.runReadmeProcedure(bundle: bundle, ca: pki.caCertificate)
+        #expect(procedure.status == 0, "\(procedure.stdoutText)\n\(procedure.stderrText)")
+        // An image that cannot boot in its domain's mode stops the build, naming it.
+        let wrong = try directory.write("wrong.dts", dts.replacingOccurrences(of: "images/pvh-kernel.elf", with: "images/pv-kernel.elf"))
+        let refused = try DombBinary.run(["build", wrong, "--key", pki.key("p256"), "-o", directory.file("wrong.bundle")])
+        #expect(refused.status != 0)
+        #expect(refused.stderrText.contains("domain storage, kernel"), "\(refused.stderrText)")
+        #expect(refused.stderrText.contains("cannot boot as pvh"), "\(refused.stderrText)")
+        #expect(!FileManager.default.fileExists(atPath: directory.file("wrong.bundle")))
     }
 
     @Test func badInvocationsAreClearErrors() throws {

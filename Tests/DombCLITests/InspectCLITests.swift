@@ -10,8 +10,7 @@ import Testing
 
 @Suite struct InspectCLITests {
     static func images() throws -> String {
-        try Tools.run("make", ["-s", "-C", Repository.root + "/images"])
-        return Repository.root + "/images/out"
+        try GuestImages.directory()
     }
 
     @Test func inspectJSONReportsModesNotesAndDigest() throws {

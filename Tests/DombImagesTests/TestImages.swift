@@ -209,14 +209,7 @@ struct TestBzImage {
 
 enum TestFiles {
     /// Builds images/ with its Makefile once per test process; returns images/out.
-    static let built: Result<String, any Error> = Result {
-        let images = Repository.root + "/images"
-        _ = try Tools.require("gcc")
-        _ = try Tools.require("ld")
-        _ = try Tools.require("cpio")
-        try Tools.run("make", ["-s", "-C", images])
-        return images + "/out"
-    }
+    static var built: Result<String, any Error> { GuestImages.built }
 
     static func path(_ name: String) throws -> String { try built.get() + "/" + name }
 

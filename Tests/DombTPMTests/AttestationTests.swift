@@ -37,7 +37,7 @@ final class AttestedHost {
 
     /// Extends `pcr` with the digests of `data` in every active bank and logs it (when `logged`).
     @discardableResult
-    func measure(pcr: Int, type: UInt32, data: [UInt8], logged: Bool = true) throws -> AttestedEvent {
+    func measure(pcr: Int, type: EventType, data: [UInt8], logged: Bool = true) throws -> AttestedEvent {
         let digests = try MultiHasher.digest(data, algorithms: banks)
         try tpm.extend(pcr: pcr, digests: digests)
         let event = AttestedEvent(pcr: pcr, eventType: type, digests: digests, data: data)
@@ -47,24 +47,24 @@ final class AttestedHost {
 
     /// What a domb launch logs: configuration on PCR 12, two images on PCR 13, a separator on each.
     func launch(kernel: String = "kernel image bytes") throws {
-        try measure(pcr: 12, type: TCGEventType.eventTag, data: Array("launch configuration".utf8))
-        try measure(pcr: 13, type: TCGEventType.postCode2, data: Array(kernel.utf8))
-        try measure(pcr: 13, type: TCGEventType.postCode2, data: Array("initrd bytes".utf8))
-        try measure(pcr: 12, type: TCGEventType.separator, data: [0, 0, 0, 0])
-        try measure(pcr: 13, type: TCGEventType.separator, data: [0, 0, 0, 0])
+        try measure(pcr: 12, type: .ipl, data: Array("launch configuration".utf8))
+        try measure(pcr: 13, type: .eventTag, data: Array(kernel.utf8))
+        try measure(pcr: 13, type: .eventTag, data: Array("initrd bytes".utf8))
+        try measure(pcr: 12, type: .separator, data: [0, 0, 0, 0])
+        try measure(pcr: 13, type: .separator, data: [0, 0, 0, 0])
     }
 
     /// The golden values a bundle of this launch would carry.
     func golden(kernel: String = "kernel image bytes") throws -> GoldenEventPolicy {
-        func event(_ pcr: Int, _ type: UInt32, _ data: [UInt8], _ label: String) throws -> GoldenEvent {
+        func event(_ pcr: Int, _ type: EventType, _ data: [UInt8], _ label: String) throws -> GoldenEvent {
             GoldenEvent(pcr: pcr, eventType: type, digests: try MultiHasher.digest(data, algorithms: banks), label: label)
         }
         return GoldenEventPolicy(events: [
-            try event(12, TCGEventType.eventTag, Array("launch configuration".utf8), "launch configuration"),
-            try event(13, TCGEventType.postCode2, Array(kernel.utf8), "domain dom1 kernel"),
-            try event(13, TCGEventType.postCode2, Array("initrd bytes".utf8), "domain dom1 ramdisk"),
-            try event(12, TCGEventType.separator, [0, 0, 0, 0], "PCR 12 separator"),
-            try event(13, TCGEventType.separator, [0, 0, 0, 0], "PCR 13 separator"),
+            try event(12, .ipl, Array("launch configuration".utf8), "launch configuration"),
+            try event(13, .eventTag, Array(kernel.utf8), "domain dom1 kernel"),
+            try event(13, .eventTag, Array("initrd bytes".utf8), "domain dom1 ramdisk"),
+            try event(12, .separator, [0, 0, 0, 0], "PCR 12 separator"),
+            try event(13, .separator, [0, 0, 0, 0], "PCR 13 separator"),
         ])
     }
 
@@ -276,7 +276,7 @@ func codes(_ verdict: QuoteVerdict) -> Set<AttestationFailure.Code> { Set(verdic
         golden[.sha256, 13] = evidence.pcrValues[.sha256, 13]
         #expect(host.verifier.verify(evidence, policy: QuotePolicy(nonce: nonce, selection: AttestedHost.selection, expectedPCRs: golden)).isVerified)
         // PCR 13 extended by something else after boot.
-        try host.measure(pcr: 13, type: TCGEventType.postCode2, data: Array("late module".utf8), logged: false)
+        try host.measure(pcr: 13, type: .eventTag, data: Array("late module".utf8), logged: false)
         let later = randomNonce()
         let after = try host.quote(nonce: later)
         let verdict = host.verifier.verify(after, policy: QuotePolicy(nonce: later, selection: AttestedHost.selection, expectedPCRs: golden))
@@ -292,7 +292,7 @@ func codes(_ verdict: QuoteVerdict) -> Set<AttestationFailure.Code> { Set(verdic
     @Test func pcr13ExtendedAfterBootFailsTheReplay() throws {
         let host = try AttestedHost()
         try host.launch()
-        try host.measure(pcr: 13, type: TCGEventType.postCode2, data: Array("late module".utf8), logged: false)
+        try host.measure(pcr: 13, type: .eventTag, data: Array("late module".utf8), logged: false)
         let nonce = randomNonce()
         let verdict = host.verifier.verify(
             try host.quote(nonce: nonce),
@@ -306,9 +306,9 @@ func codes(_ verdict: QuoteVerdict) -> Set<AttestationFailure.Code> { Set(verdic
     @Test func retypedEventWithForgedAppendixIsRefused() throws {
         let host = try AttestedHost()
         try host.launch()
-        let forged = try host.measure(pcr: 13, type: TCGEventType.postCode2, data: Array("initrd bytes".utf8), logged: false)
+        let forged = try host.measure(pcr: 13, type: .eventTag, data: Array("initrd bytes".utf8), logged: false)
         var log = host.log
-        log[2].eventType = TCGEventType.unused
+        log[2].eventType = .unused
         log.append(forged)
         let nonce = randomNonce()
         let verdict = host.verifier.verify(
@@ -320,7 +320,7 @@ func codes(_ verdict: QuoteVerdict) -> Set<AttestationFailure.Code> { Set(verdic
         #expect(verdict.failures.contains { $0.message.contains("EV_UNUSED") })
 
         // Retyped to EV_NO_ACTION instead: no longer extended, so the replay fails as well.
-        log[2].eventType = TCGEventType.noAction
+        log[2].eventType = .noAction
         let noAction = host.verifier.verify(
             try host.quote(nonce: nonce),
             policy: QuotePolicy(nonce: nonce, selection: AttestedHost.selection, eventLog: logPolicy(log, golden: try host.golden())))
@@ -365,10 +365,10 @@ func codes(_ verdict: QuoteVerdict) -> Set<AttestationFailure.Code> { Set(verdic
         let host = try AttestedHost()
         try host.launch()
         // A second separator, extended for real so only the structure is wrong.
-        try host.measure(pcr: 13, type: TCGEventType.separator, data: [0, 0, 0, 0])
+        try host.measure(pcr: 13, type: .separator, data: [0, 0, 0, 0])
         // An event on a PCR the quote does not cover.
         var log = host.log
-        log.append(AttestedEvent(pcr: 7, eventType: TCGEventType.eventTag, digests: host.log[0].digests))
+        log.append(AttestedEvent(pcr: 7, eventType: .ipl, digests: host.log[0].digests))
         let nonce = randomNonce()
         let verdict = host.verifier.verify(
             try host.quote(nonce: nonce),

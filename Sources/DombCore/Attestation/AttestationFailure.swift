@@ -51,6 +51,8 @@ public struct AttestationFailure: Hashable, Sendable, CustomStringConvertible, C
         public static let replay = Code(rawValue: "replay")
         /// A quoted PCR has a non-initial value but the log has no event for it.
         public static let pcrWithoutEvents = Code(rawValue: "pcr-without-events")
+        /// An event's data does not match its digests (a configuration record edited in the log).
+        public static let eventData = Code(rawValue: "event-data")
         /// An event type that domb does not accept at all.
         public static let unknownEventType = Code(rawValue: "unknown-event-type")
         /// An event type that may appear once appears again (a second separator).

@@ -8,12 +8,12 @@
 /// trusted only once a replay reaches a quoted PCR value.
 public struct AttestedEvent: Hashable, Sendable {
     public var pcr: Int
-    /// The raw `TCG_EVENTTYPE` (TCG PC Client PFP, §10.4.1).
-    public var eventType: UInt32
+    /// The `TCG_EVENTTYPE` (TCG PC Client PFP, §10.4.1): covered by no digest.
+    public var eventType: EventType
     public var digests: DigestSet
     public var data: [UInt8]
 
-    public init(pcr: Int, eventType: UInt32, digests: DigestSet, data: [UInt8] = []) {
+    public init(pcr: Int, eventType: EventType, digests: DigestSet, data: [UInt8] = []) {
         self.pcr = pcr
         self.eventType = eventType
         self.digests = digests
@@ -24,7 +24,7 @@ public struct AttestedEvent: Hashable, Sendable {
 /// An event the launch bundle says must be in the log: the golden values.
 public struct GoldenEvent: Hashable, Sendable {
     public var pcr: Int
-    public var eventType: UInt32
+    public var eventType: EventType
     /// Digests per bank; every quoted bank must be present.
     public var digests: DigestSet
     /// Exact event data, when the bundle fixes it (configuration events); nil to skip.
@@ -32,40 +32,12 @@ public struct GoldenEvent: Hashable, Sendable {
     /// What the event is, for messages: "domain dom1 kernel".
     public var label: String
 
-    public init(pcr: Int, eventType: UInt32, digests: DigestSet, data: [UInt8]? = nil, label: String) {
+    public init(pcr: Int, eventType: EventType, digests: DigestSet, data: [UInt8]? = nil, label: String) {
         self.pcr = pcr
         self.eventType = eventType
         self.digests = digests
         self.data = data
         self.label = label
-    }
-}
-
-/// `TCG_EVENTTYPE` values the attestation checks name (TCG PC Client PFP 1.05, §10.4.1).
-public enum TCGEventType {
-    public static let postCode: UInt32 = 0x1
-    public static let unused: UInt32 = 0x2
-    /// Not extended into any PCR; its digests are zero.
-    public static let noAction: UInt32 = 0x3
-    public static let separator: UInt32 = 0x4
-    public static let action: UInt32 = 0x5
-    public static let eventTag: UInt32 = 0x6
-    public static let ipl: UInt32 = 0xD
-    public static let postCode2: UInt32 = 0x13
-
-    /// The spec name, or `EventType(0x…)` for a value domb does not know.
-    public static func name(_ type: UInt32) -> String {
-        let names: [UInt32: String] = [
-            0x0: "EV_PREBOOT_CERT", 0x1: "EV_POST_CODE", 0x2: "EV_UNUSED", 0x3: "EV_NO_ACTION",
-            0x4: "EV_SEPARATOR", 0x5: "EV_ACTION", 0x6: "EV_EVENT_TAG", 0x7: "EV_S_CRTM_CONTENTS",
-            0x8: "EV_S_CRTM_VERSION", 0x9: "EV_CPU_MICROCODE", 0xA: "EV_PLATFORM_CONFIG_FLAGS",
-            0xB: "EV_TABLE_OF_DEVICES", 0xC: "EV_COMPACT_HASH", 0xD: "EV_IPL", 0xE: "EV_IPL_PARTITION_DATA",
-            0xF: "EV_NONHOST_CODE", 0x10: "EV_NONHOST_CONFIG", 0x11: "EV_NONHOST_INFO",
-            0x12: "EV_OMIT_BOOT_DEVICE_EVENTS", 0x13: "EV_POST_CODE2",
-        ]
-        if let name = names[type] { return name }
-        let digits = String(type, radix: 16)
-        return "EventType(0x" + String(repeating: "0", count: max(0, 8 - digits.count)) + digits + ")"
     }
 }
 
@@ -84,11 +56,11 @@ public protocol QuoteSignatureVerifying: Sendable {
 
 /// Replays events into PCR values, one bank at a time, and compares them to quoted values.
 public enum EventReplay {
-    /// The value a PCR holds after a TPM reset (PC Client PTP §4.5.2: PCRs 17–22 are all
-    /// ones, the rest zeros; a locality-3/4 start of PCR 0 is not supported).
+    /// The value a PCR holds after a TPM reset (``PCRValues/initialValue(_:pcr:startupLocality:)``;
+    /// a locality-3/4 start of PCR 0 is not supported here: domb quotes its launch PCRs).
     public static func initialValue(pcr: Int, algorithm: HashAlgorithm) -> [UInt8]? {
-        guard let size = algorithm.digestSize else { return nil }
-        return [UInt8](repeating: (17...22).contains(pcr) ? 0xFF : 0x00, count: size)
+        guard algorithm.digestSize != nil else { return nil }
+        return PCRValues.initialValue(algorithm, pcr: pcr)
     }
 
     /// Replays `events` over the PCRs of `selection` and compares every selected PCR with
@@ -107,11 +79,11 @@ public enum EventReplay {
             if banksCovering.isEmpty {
                 failures.append(.init(
                     .eventOnUnquotedPCR,
-                    "event #\(index) (\(TCGEventType.name(event.eventType))) extends PCR \(event.pcr), which the quote does not cover"))
+                    "event #\(index) (\(event.eventType.description)) extends PCR \(event.pcr), which the quote does not cover"))
                 continue
             }
             // > EV_NO_ACTION events are not extended into any PCR (TCG PC Client PFP, §10.4.1).
-            guard event.eventType != TCGEventType.noAction else { continue }
+            guard event.eventType != .noAction else { continue }
             eventCounts[event.pcr, default: 0] += 1
             for bank in banksCovering {
                 guard let digest = event.digests[bank], digest.count == bank.digestSize else {
@@ -148,21 +120,20 @@ public enum EventReplay {
 /// in order, with nothing unknown, repeated, retyped or missing. Event types are covered by
 /// no digest, so they are judged here, strictly (go-attestation's event-type disclosure).
 public struct GoldenEventPolicy: Sendable {
-    public var events: [GoldenEvent]
+    /// The golden events; nil checks the structure only (types, separators).
+    public var events: [GoldenEvent]?
     /// Event types that may appear at all; anything else is refused by name.
-    public var allowedEventTypes: Set<UInt32>
+    public var allowedEventTypes: Set<EventType>
     /// Event types that close a PCR: at most one per PCR, and nothing may follow it there.
-    public var closingEventTypes: Set<UInt32>
+    public var closingEventTypes: Set<EventType>
 
-    /// domb's own log uses configuration and image events, tags and one separator per PCR.
-    public static let dombEventTypes: Set<UInt32> = [
-        TCGEventType.eventTag, TCGEventType.postCode2, TCGEventType.ipl, TCGEventType.action,
-        TCGEventType.separator,
-    ]
+    /// domb's own log: module records (EV_EVENT_TAG), configuration records (EV_IPL) and one
+    /// EV_SEPARATOR per PCR.
+    public static let dombEventTypes: Set<EventType> = [.eventTag, .ipl, .separator]
 
     public init(
-        events: [GoldenEvent], allowedEventTypes: Set<UInt32> = dombEventTypes,
-        closingEventTypes: Set<UInt32> = [TCGEventType.separator]
+        events: [GoldenEvent]?, allowedEventTypes: Set<EventType> = dombEventTypes,
+        closingEventTypes: Set<EventType> = [.separator]
     ) {
         self.events = events
         self.allowedEventTypes = allowedEventTypes
@@ -175,13 +146,13 @@ public struct GoldenEventPolicy: Sendable {
     public func check(events logEvents: [AttestedEvent], banks: [HashAlgorithm]) -> (failures: [AttestationFailure], matched: [GoldenEvent]) {
         var failures: [AttestationFailure] = []
         var matched: [GoldenEvent] = []
-        let pcrs = Set(events.map(\.pcr)).union(logEvents.map(\.pcr)).sorted()
+        let pcrs = Set((events ?? []).map(\.pcr)).union(logEvents.map(\.pcr)).sorted()
         for pcr in pcrs {
             let log = logEvents.enumerated().filter { $0.element.pcr == pcr }
-            let golden = events.filter { $0.pcr == pcr }
+            let golden = (events ?? []).filter { $0.pcr == pcr }
             var closedAt: Int?
             for (position, (index, event)) in log.enumerated() {
-                let name = TCGEventType.name(event.eventType)
+                let name = event.eventType.description
                 if !allowedEventTypes.contains(event.eventType) {
                     failures.append(.init(.unknownEventType, "event #\(index) on PCR \(pcr) has type \(name), which a domb launch never logs"))
                 }
@@ -194,6 +165,7 @@ public struct GoldenEventPolicy: Sendable {
                 } else if let first = closedAt {
                     failures.append(.init(.outOfPlaceEvent, "event #\(index) (\(name)) on PCR \(pcr) comes after its closing event #\(first)"))
                 }
+                guard events != nil else { continue }
                 guard position < golden.count else {
                     failures.append(.init(.extraEvent, "event #\(index) (\(name)) on PCR \(pcr) is not in the golden values (they list \(golden.count) events for PCR \(pcr))"))
                     continue
@@ -204,7 +176,7 @@ public struct GoldenEventPolicy: Sendable {
                     ok = false
                     failures.append(.init(
                         .goldenEvent,
-                        "event #\(index) on PCR \(pcr) has type \(name) where the golden values have \(TCGEventType.name(expected.eventType)) for \(expected.label)"))
+                        "event #\(index) on PCR \(pcr) has type \(name) where the golden values have \(expected.eventType.description) for \(expected.label)"))
                 }
                 for bank in banks {
                     guard let want = expected.digests[bank] else {

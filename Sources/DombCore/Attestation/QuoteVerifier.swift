@@ -28,15 +28,22 @@ public struct QuotePolicy: Sendable {
 }
 
 /// How to check the event log sent with a quote: the hooks where the TCG event-log codec
-/// (``decode``) and the bundle's golden values (``golden``) plug in.
+/// (``decode``, ``eventCheck``) and the bundle's golden values (``golden``) plug in.
+/// ``EventLogPolicy/tcg(golden:)`` is the one domb uses.
 public struct EventLogPolicy: Sendable {
     /// Decodes the log bytes into events (the TCG event-log codec). Throwing refuses the quote.
     public var decode: @Sendable ([UInt8]) throws -> [AttestedEvent]
-    /// The golden events; nil to check the replay only.
+    /// Checks one event's data against its digests (what replay cannot see); returns problems.
+    public var eventCheck: (@Sendable (AttestedEvent, any AttestationHashing) -> [String])?
+    /// The event structure and golden events; nil to check the replay only.
     public var golden: GoldenEventPolicy?
 
-    public init(decode: @escaping @Sendable ([UInt8]) throws -> [AttestedEvent], golden: GoldenEventPolicy?) {
+    public init(
+        decode: @escaping @Sendable ([UInt8]) throws -> [AttestedEvent],
+        eventCheck: (@Sendable (AttestedEvent, any AttestationHashing) -> [String])? = nil, golden: GoldenEventPolicy?
+    ) {
         self.decode = decode
+        self.eventCheck = eventCheck
         self.golden = golden
     }
 }
@@ -165,10 +172,14 @@ public struct QuoteVerifier: Sendable {
                     events = try logPolicy.decode(log)
                     failures += EventReplay.check(
                         events: events, selection: quote.pcrSelection, quoted: evidence.pcrValues, hashing: hashing)
+                    let onQuotedPCRs = events.filter { event in quoted.values.contains { $0.contains(event.pcr) } }
+                    if let eventCheck = logPolicy.eventCheck {
+                        for event in onQuotedPCRs {
+                            failures += eventCheck(event, hashing).map { AttestationFailure(.eventData, $0) }
+                        }
+                    }
                     if let golden = logPolicy.golden {
-                        let result = golden.check(
-                            events: events.filter { event in quoted.values.contains { $0.contains(event.pcr) } },
-                            banks: quote.pcrSelection.banks.map(\.algorithm))
+                        let result = golden.check(events: onQuotedPCRs, banks: quote.pcrSelection.banks.map(\.algorithm))
                         failures += result.failures
                         matched = result.matched
                     }

@@ -1,0 +1,91 @@
+//===----------------------------------------------------------------------===//
+// domb — Xen Hyperlaunch boot domain with TPM measured launch
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+
+import ArgumentParser
+import DombArchive
+import DombCore
+import DombCrypto
+import DombLaunch
+import Foundation
+
+/// `domb predict BUNDLE`: the PCR values a bundle's launch leaves, per bank.
+struct PredictCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "predict",
+        abstract: "Print the PCR values a bundle's launch is predicted to leave, per bank.",
+        discussion: """
+            With --trust, --cert or --pubkey the bundle is verified first and nothing is printed \
+            unless it verifies; without them the values are read from the manifest UNVERIFIED.
+            """)
+
+    @Argument(help: "The bundle (tar).") var bundle: String
+    @Option(help: "Trust anchors (directory or CA file) to verify a CMS bundle first.") var trust: String?
+    @Option(help: "Pinned certificate to verify the bundle first.") var cert: String?
+    @Option(help: "Public key to verify the bundle first.") var pubkey: String?
+    @Flag(help: "Print JSON: {\"sha256\":{\"13\":\"…\"}}.") var json = false
+
+    func validate() throws {
+        guard [trust, cert, pubkey].compactMap({ $0 }).count <= 1 else {
+            throw ValidationError("give at most one of --trust, --cert, --pubkey")
+        }
+    }
+
+    func run() async throws {
+        let manifest: BundleManifest
+        if trust != nil || cert != nil || pubkey != nil {
+            var options = BundleCommand.TrustOptions()
+            options.trust = trust
+            options.cert = cert
+            options.pubkey = pubkey
+            let result = BundleVerifier.verify(bundle: bundle, trust: try options.policy())
+            guard result.isVerified, let verified = result.manifest else {
+                FileHandle.standardError.write(Data("\(bundle): NOT verified\n".utf8))
+                for failure in result.failures { FileHandle.standardError.write(Data("  \(failure)\n".utf8)) }
+                throw ExitCode(1)
+            }
+            manifest = verified
+        } else {
+            FileHandle.standardError.write(Data("\(bundle): UNVERIFIED (give --trust, --cert or --pubkey to verify)\n".utf8))
+            manifest = try Self.readManifest(bundle)
+        }
+        let pcrs = manifest.predictedPCRs
+        if json {
+            let object = Dictionary(
+                uniqueKeysWithValues: pcrs.algorithms.map { bank in
+                    (
+                        bank.name,
+                        JSONValue.object(
+                            Dictionary(
+                                uniqueKeysWithValues: pcrs.pcrs(in: bank).map {
+                                    (String($0), JSONValue.string((pcrs[bank, $0] ?? []).hexString))
+                                }))
+                    )
+                })
+            print(JSONValue.object(object).canonicalString)
+            return
+        }
+        guard !pcrs.algorithms.isEmpty else {
+            print("the bundle predicts no PCR values")
+            return
+        }
+        for bank in pcrs.algorithms {
+            print("\(bank.name):")
+            for pcr in pcrs.pcrs(in: bank) {
+                print("  \(pcr < 10 ? " " : "")\(pcr): 0x\((pcrs[bank, pcr] ?? []).hexString.uppercased())")
+            }
+        }
+    }
+
+    /// The manifest, parsed but not verified.
+    static func readManifest(_ bundle: String) throws -> BundleManifest {
+        let reader = try TarReader(path: bundle, policy: BundleVerifier.readPolicy)
+        while let member = try reader.next() {
+            guard member.path == BundleLayout.manifest else { continue }
+            let bytes = try reader.readAll(limit: BundleLayout.maximumManifestSize)
+            return try ContextError.wrap("\(bundle): manifest.json") { try BundleManifest(canonicalBytes: bytes) }
+        }
+        throw ContextError(bundle, ParseError.invalid("the bundle has no manifest.json"))
+    }
+}
