@@ -27,6 +27,7 @@ public enum FDT {
         guard bytes.count >= 40 else {
             throw ParseError.truncated("device tree blob is only \(bytes.count) bytes; the header alone is 40", offset: bytes.count)
         }
+        try refusePropertiesPastStructureBlock(bytes)  // before fdt_check_full: FDTWorkarounds.swift
         return try bytes.withUnsafeBytes { (buffer: UnsafeRawBufferPointer) throws -> DTNode in
             guard let base = buffer.baseAddress else { throw ParseError.truncated("empty device tree blob", offset: 0) }
             let check = fdt_check_full(base, buffer.count)
