@@ -10,8 +10,10 @@ cd "$(dirname "$0")/.."
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 say "Building domb and the test guests"
-swift build -c release --product domb 2>&1 | grep -E "error|warning|Compiling domb|Build complete" || true
-DOMB=$(swift build -c release --show-bin-path)/domb
+if [ -z "${DOMB:-}" ]; then   # DOMB=path/to/domb uses a given binary
+  swift build -c release --product domb 2>&1 | grep -E "error:|Build complete" || true
+  DOMB=$(swift build -c release --show-bin-path)/domb
+fi
 make -s -C images >/dev/null
 
 WORK=$(mktemp -d /tmp/domb-demo.XXXXXX)

@@ -6,6 +6,7 @@
 import ArgumentParser
 import DombCore
 import DombCrypto
+import DombLaunch
 import Foundation
 
 /// `domb attest …`: judge evidence from a deployed host.
@@ -42,11 +43,21 @@ struct AttestCommand: AsyncParsableCommand {
         @Option(help: "Clock state file (JSON), created if missing, updated when the quote verifies.") var state: String?
         @Flag(help: "Print the verdict as JSON.") var json = false
         @Flag(help: "Refuse a quote that carries no event log.") var requireEventlog = false
+        @Option(help: "The signed launch bundle the host booted: its predicted event log gives the golden events and its predicted PCRs the golden values (needs the log in the quote, and one of --trust, --cert, --pubkey).")
+        var bundle: String?
+        @Option(help: "With --bundle: trust anchors for its CMS signature (a directory or CA file).") var trust: String?
+        @Option(help: "With --bundle: its pinned signer certificate.") var cert: String?
+        @Option(help: "With --bundle: the public key of its raw signature.") var pubkey: String?
         @Option(help: .hidden) var benchmarkIterations: Int = 0
 
         static let maximumFileSize = QuoteFile.maximumEventLogSize * 2
 
         func validate() throws {
+            let trustSources = [trust, cert, pubkey].compactMap { $0 }.count
+            if bundle != nil, trustSources != 1 {
+                throw ValidationError("--bundle needs exactly one of --trust DIR, --cert FILE, --pubkey FILE")
+            }
+            if bundle == nil, trustSources > 0 { throw ValidationError("--trust, --cert and --pubkey go with --bundle") }
             _ = try AttestationIO.parseNonce(nonce)
             _ = try pcrs.map(PCRSelection.init(parsing:))
         }
@@ -62,11 +73,34 @@ struct AttestCommand: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
                 throw ExitCode(Self.unusableInput)
             }
-            let (evidence, key, expected, selection, stored) = inputs
+            let (evidence, key, givenExpected, givenSelection, stored) = inputs
+            var expected = givenExpected
+            var selection = givenSelection
+            var golden: [GoldenEvent]?
+            if let bundle {
+                do {
+                    let launch = try Self.golden(bundle: bundle, trust: try bundleTrust())
+                    golden = launch.events
+                    if expected == nil {
+                        // The bundle's predicted values for exactly the PCRs quoted.
+                        var values = PCRValues()
+                        for (bank, pcr) in selection.pairs { values[bank, pcr] = launch.pcrs[bank, pcr] }
+                        expected = values
+                    }
+                    if pcrs == nil, givenExpected == nil {
+                        selection = try PCRSelection(parsing: "sha256:" + launch.pcrs.pcrs(in: .sha256).map(String.init).joined(separator: ","))
+                    }
+                } catch {
+                    FileHandle.standardError.write(Data("Error: \(bundle): \(error)\n".utf8))
+                    throw ExitCode(Self.unusableInput)
+                }
+            }
             var policy = QuotePolicy(nonce: try AttestationIO.parseNonce(nonce), selection: selection, expectedPCRs: expected)
-            // A log sent with the quote is always replayed and its structure checked; the
-            // golden events come with --bundle (not wired yet).
-            if evidence.eventLog != nil || requireEventlog { policy.eventLog = .tcg(golden: nil) }
+            // A log sent with the quote is always replayed and its structure checked; with
+            // --bundle every event must also be the bundle's golden event, in order.
+            if evidence.eventLog != nil || requireEventlog || golden != nil {
+                policy.eventLog = .tcg(golden: golden)
+            }
             let verifier = QuoteVerifier.openSSL(key: key)
 
             if benchmarkIterations > 0 {
@@ -77,7 +111,9 @@ struct AttestCommand: AsyncParsableCommand {
             let logNote =
                 evidence.eventLog == nil
                 ? "no event log: the PCR values are authenticated, what was measured into them is not"
-                : "event log replayed; golden events are not checked yet (no --bundle)"
+                : bundle == nil
+                    ? "event log replayed; golden events not checked (no --bundle)"
+                    : "event log replayed; every event is the bundle's golden event"
 
             if case .verified(let verified) = verdict, let state {
                 var updated = stored ?? AttestationState()
@@ -106,6 +142,35 @@ struct AttestCommand: AsyncParsableCommand {
                 }
             }
             if !verdict.isVerified { throw ExitCode(1) }
+        }
+
+        private func bundleTrust() throws -> BundleTrustPolicy {
+            if let trust { return .anchors(try TrustAnchors.load(path: trust)) }
+            if let cert {
+                guard let certificate = try X509Certificate.load(path: cert).first else {
+                    throw ValidationError("\(cert) holds no certificate")
+                }
+                return .pinnedCertificate(certificate)
+            }
+            if let pubkey { return .publicKey(try VerificationKey(path: pubkey)) }
+            throw ValidationError("--bundle needs exactly one of --trust DIR, --cert FILE, --pubkey FILE")
+        }
+
+        /// The golden events (every extended event of the bundle's predicted log) and PCR
+        /// values of a verified bundle.
+        static func golden(bundle: String, trust: BundleTrustPolicy) throws -> (events: [GoldenEvent], pcrs: PCRValues) {
+            let loaded = try LoadedBundle.load(path: bundle, trust: trust, minimumGeneration: 0)
+            guard let predicted = loaded.metadata[BundleLayout.predictedEventLog] else {
+                throw ValidationError("the bundle carries no predicted event log")
+            }
+            let log = try EventLog(parsing: predicted, strict: true)
+            let events = log.events.filter(\.isExtended).map { event in
+                GoldenEvent(
+                    pcr: Int(event.pcr), eventType: event.type, digests: event.digests,
+                    data: event.type == .ipl ? event.data : nil,
+                    label: (try? DombEvent(event)).map { Self.describe($0) } ?? "\(event.type) on PCR \(event.pcr)")
+            }
+            return (events, loaded.manifest.predictedPCRs)
         }
 
         private func loadInputs() throws -> (QuoteEvidence, PublicKey, PCRValues?, PCRSelection, AttestationState?) {
