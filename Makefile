@@ -1,5 +1,5 @@
 # domb — the README's two commands are `make demo` and `make test`.
-.PHONY: demo test build deps clean e2e
+.PHONY: demo test build deps clean e2e e2e-boot
 demo:
 	./scripts/demo.sh
 test:
@@ -13,3 +13,6 @@ clean:
 e2e:  # real Xen 4.17 under QEMU with domb in dom0 (docs/e2e.md)
 	./scripts/install-deps.sh --e2e
 	./scripts/e2e/run.sh $(E2E_ARGS)
+e2e-boot:  # domb boot --backend libxl in dom0 of real Xen, the TPM a host swtpm (docs/e2e.md)
+	./scripts/install-deps.sh --e2e
+	./scripts/e2e/boot-scenario.sh $(E2E_ARGS)
