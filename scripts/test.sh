@@ -10,3 +10,9 @@ grep -qE 'Test run with [0-9]+ tests? .*passed' /tmp/domb-test.log
 if pgrep -f 'domb-swtpm|domb-demo' >/dev/null; then
   echo "FAIL: swtpm processes were left running:"; pgrep -af 'domb-swtpm|domb-demo'; exit 1
 fi
+# End-to-end on real Xen 4.17 under QEMU (docs/e2e.md, "The domb boot scenario"): the debug
+# domb just built launches a signed three-domain bundle in dom0 through libxl, with a host
+# swtpm as the TPM; a tampered bundle is refused. About 110 s of QEMU CPU, 3 to 5 minutes
+# of wall time on 2 cores; the harness kills QEMU at --timeout and leaves nothing running.
+./scripts/install-deps.sh --e2e
+./scripts/e2e/boot-scenario.sh --domb "$(swift build --show-bin-path)/domb" --timeout 600
