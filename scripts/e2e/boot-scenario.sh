@@ -7,9 +7,9 @@
 # On the host: a throw-away CA and code-signing certificate, the signed bundle of
 # scripts/e2e/boot/launch.dts (a PV, a PVH and a PV guest with a vbd and a vif on dom0, all
 # the test guests of images/), a copy with one module byte flipped, the bundle's Xenstore
-# plan (and its e2e-pv domain alone), e2e-pv as xl.cfg, a nonce. In dom0
+# plan (and its e2e-pv and e2e-pvh domains alone), those two as xl.cfg, a nonce. In dom0
 # (scripts/e2e/boot/dom0.sh): the tampered bundle refused (no domain, PCRs 12/13 at reset),
-# xl's Xenstore for e2e-pv against domb's plan, `domb boot`, each guest's console line,
+# xl's Xenstore for e2e-pv and e2e-pvh against domb's plan, `domb boot`, each guest's console line,
 # `xl list`, Xenstore against the plan, `domb log verify` against the TPM, an AK and a quote.
 # On the host again (scripts/e2e/boot/host-attest.sh): `domb attest verify` of that quote
 # against the bundle. Exit status: run.sh's (non-zero on any failed check).
@@ -62,26 +62,30 @@ PY
 if "$DOMB" bundle verify "$P/tampered.dombb" --trust "$P/trust" >/dev/null 2>&1; then
   echo "e2e-boot: the tampered bundle verifies on the host" >&2; exit 2
 fi
-# The signed Xenstore plan, and its e2e-pv domain alone (for the xl cross-check).
+# The signed Xenstore plan, and its e2e-pv and e2e-pvh domains alone (for the xl cross-check).
 tar -xOf "$P/bundle.dombb" xenstore-plan.json > "$P/plan.json"
-python3 - "$P/plan.json" "$P/plan-e2e-pv.json" <<'PY'
+for d in e2e-pv e2e-pvh; do
+  python3 - "$P/plan.json" "$P/plan-$d.json" "$d" <<'PY'
 import json, sys
 plan = json.load(open(sys.argv[1]))
-plan['domains'] = [d for d in plan['domains'] if d['name'] == 'e2e-pv']
-assert len(plan['domains']) == 1, 'no e2e-pv in the plan'
+plan['domains'] = [d for d in plan['domains'] if d['name'] == sys.argv[3]]
+assert len(plan['domains']) == 1, 'no %s in the plan' % sys.argv[3]
 json.dump(plan, open(sys.argv[2], 'w'))
 PY
-# e2e-pv as xl.cfg: the same domain, its kernel at the path run.sh gives the test guests in dom0.
-cat > "$P/e2e-pv.cfg" <<'CFG'
-name = "e2e-pv"
-type = "pv"
-kernel = "/e2e/images/pv-kernel.elf"
+done
+# The same domains as xl.cfg, their kernels at the paths run.sh gives the test guests in dom0.
+for t in pv:32 pvh:48; do
+  cat > "$P/e2e-${t%:*}.cfg" <<CFG
+name = "e2e-${t%:*}"
+type = "${t%:*}"
+kernel = "/e2e/images/${t%:*}-kernel.elf"
 cmdline = "console=hvc0"
-memory = 32
+memory = ${t#*:}
 vcpus = 1
 on_poweroff = "preserve"
 on_crash = "preserve"
 CFG
+done
 openssl rand -hex 20 > "$P/nonce"
 awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "e2e-boot: host preparation (domb build, bundle, plan) %.1f s\n", b - a }'
 

@@ -2,7 +2,7 @@
 # Sourced by the dom0 /init after lib.sh. Payload (from the host) in $E2E_PAYLOAD/boot:
 #   bundle.dombb  the signed launch of launch.dts     tampered.dombb  one module byte flipped
 #   trust/        the CA that signed it               plan.json       the bundle's Xenstore plan
-#   plan-e2e-pv.json  that plan's e2e-pv domain alone  e2e-pv.cfg      e2e-pv as xl.cfg
+#   plan-e2e-pv(h).json  that plan's e2e-pv(h) domain alone  e2e-pv(h).cfg  the same as xl.cfg
 #   nonce         the verifier's nonce for the quote
 # Order: the negative run first (the TPM's launch PCRs must still be at reset afterwards,
 # which the real launch then depends on), the xl cross-check, then the launch and its checks.
@@ -38,19 +38,21 @@ fi
 e2e_check boot-tampered-no-domain boot_only_dom0
 e2e_check boot-tampered-pcrs-reset boot_pcrs_reset
 
-# --- 2. The xl cross-check: e2e-pv written as xl.cfg, created paused by xl; its Xenstore
-# against domb's plan for that domain, exact (a paused domain) but for two accepted
+# --- 2. The xl cross-check: e2e-pv and e2e-pvh written as xl.cfg, each created paused by xl;
+# its Xenstore against domb's plan for that domain, exact (a paused domain) but for two accepted
 # differences: the kernel path (xl reads /e2e/images/pv-kernel.elf, the plan names the
 # bundle's module) and console/tty, which xenconsoled writes as soon as xl introduces
 # the domain, paused or not (seen on Xen 4.17: "/dev/pts/0" where the plan has "").
 e2e_mark boot-xl-crosscheck
-if e2e_check boot-xl-create xl create -p "$_b/e2e-pv.cfg"; then
-  xenstore-ls -fp > "$_o/xenstore-xl.txt" 2>&1
-  e2e_file boot-xenstore-xl.txt "$_o/xenstore-xl.txt"
-  e2e_check boot-xl-vs-plan domb xenstore compare "$_b/plan-e2e-pv.json" "$_o/xenstore-xl.txt" \
-    --ignore '/vm/*/image/kernel' --ignore '/local/domain/*/console/tty'
-  xl destroy e2e-pv
-fi
+for _d in e2e-pv e2e-pvh; do
+  if e2e_check "boot-xl-$_d-create" xl create -p "$_b/$_d.cfg"; then
+    xenstore-ls -fp > "$_o/xenstore-xl-$_d.txt" 2>&1
+    e2e_file "boot-xenstore-xl-$_d.txt" "$_o/xenstore-xl-$_d.txt"
+    e2e_check "boot-xl-$_d-vs-plan" domb xenstore compare "$_b/plan-$_d.json" "$_o/xenstore-xl-$_d.txt" \
+      --ignore '/vm/*/image/kernel' --ignore '/local/domain/*/console/tty'
+    xl destroy "$_d"
+  fi
+done
 e2e_check boot-xl-gone boot_only_dom0
 
 # --- 3. The launch: domb boot through libxl and the QEMU TPM TIS device.
