@@ -70,6 +70,15 @@ public final class AtomicFile {
         }
     }
 
+    /// Replaces `path` with `bytes` atomically: a crash leaves the old file or the new one,
+    /// never a torn one. Every small file domb writes (event logs, quotes, keys, state)
+    /// goes through here.
+    public static func write(_ bytes: [UInt8], to path: String) throws {
+        let file = try AtomicFile(path: path)
+        try bytes.withUnsafeBytes { try file.write($0) }
+        try file.commit()
+    }
+
     /// `fsync`s the data, renames the temporary file over the target and `fsync`s the
     /// directory so the rename itself is durable.
     public func commit() throws(ArchiveError) {

@@ -4,6 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 import ArgumentParser
+import DombArchive
 import DombCore
 import DombCrypto
 import DombTPM
@@ -85,22 +86,9 @@ enum AttestationIO {
         return value
     }
 
-    /// Writes `bytes` to `path` through a temporary file and a rename, so a reader never sees half a file.
+    /// Writes `bytes` to `path` atomically (temporary file, fsync, rename).
     static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        let temporary = url.deletingLastPathComponent()
-            .appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
-        do {
-            try Data(bytes).write(to: temporary)
-            if FileManager.default.fileExists(atPath: path) {
-                _ = try FileManager.default.replaceItemAt(url, withItemAt: temporary)
-            } else {
-                try FileManager.default.moveItem(at: temporary, to: url)
-            }
-        } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            throw ContextError(path, AttestationCLIError("cannot write: \(error.localizedDescription)"))
-        }
+        try AtomicFile.write(bytes, to: path)
     }
 
     /// Reads a whole file, refusing anything larger than `limit`.

@@ -145,15 +145,7 @@ struct AttestCommand: AsyncParsableCommand {
         }
 
         private func bundleTrust() throws -> BundleTrustPolicy {
-            if let trust { return .anchors(try TrustAnchors.load(path: trust)) }
-            if let cert {
-                guard let certificate = try X509Certificate.load(path: cert).first else {
-                    throw ValidationError("\(cert) holds no certificate")
-                }
-                return .pinnedCertificate(certificate)
-            }
-            if let pubkey { return .publicKey(try VerificationKey(path: pubkey)) }
-            throw ValidationError("--bundle needs exactly one of --trust DIR, --cert FILE, --pubkey FILE")
+            try bundleTrustPolicy(trust: trust, cert: cert, pubkey: pubkey)
         }
 
         /// The golden events (every extended event of the bundle's predicted log) and PCR

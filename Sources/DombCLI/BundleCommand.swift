@@ -36,15 +36,7 @@ struct BundleCommand: AsyncParsableCommand {
         }
 
         func policy() throws -> BundleTrustPolicy {
-            if let trust { return .anchors(try TrustAnchors.load(path: trust)) }
-            if let cert {
-                guard let certificate = try X509Certificate.load(path: cert).first else {
-                    throw ValidationError("\(cert) holds no certificate")
-                }
-                return .pinnedCertificate(certificate)
-            }
-            if let pubkey { return .publicKey(try VerificationKey(path: pubkey)) }
-            throw ValidationError("give exactly one of --trust DIR, --cert FILE, --pubkey FILE")
+            try bundleTrustPolicy(trust: trust, cert: cert, pubkey: pubkey)
         }
     }
 
@@ -161,4 +153,17 @@ private func report(_ result: BundleVerification, bundle: String, json: Bool) {
     for failure in result.failures {
         FileHandle.standardError.write(Data("  \(failure)\n".utf8))
     }
+}
+
+/// The bundle trust policy from exactly one of `--trust DIR|FILE`, `--cert FILE`, `--pubkey FILE`.
+func bundleTrustPolicy(trust: String?, cert: String?, pubkey: String?) throws -> BundleTrustPolicy {
+    if let trust { return .anchors(try TrustAnchors.load(path: trust)) }
+    if let cert {
+        guard let certificate = try X509Certificate.load(path: cert).first else {
+            throw ValidationError("\(cert) holds no certificate")
+        }
+        return .pinnedCertificate(certificate)
+    }
+    if let pubkey { return .publicKey(try VerificationKey(path: pubkey)) }
+    throw ValidationError("give exactly one of --trust DIR, --cert FILE, --pubkey FILE")
 }

@@ -3,6 +3,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //===----------------------------------------------------------------------===//
 
+import DombArchive
 import DombCore
 
 #if canImport(Glibc)
@@ -73,43 +74,7 @@ public enum MeasurementLogFile {
     /// written and fsynced, renamed over the target, then the directory fsynced. A crash
     /// leaves either the old log or the new one, never a torn one.
     public static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-        let slash = path.lastIndex(of: "/")
-        let directory = slash.map { String(path[..<$0]) }.map { $0.isEmpty ? "/" : $0 } ?? "."
-        let base = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        var template = Array("\(directory)/.\(base).XXXXXX".utf8CString)
-        let fd = template.withUnsafeMutableBufferPointer { buffer in
-            buffer.baseAddress.map { mkstemp($0) } ?? -1
-        }
-        guard fd >= 0 else { throw FileError(path: path, operation: "create temporary file", code: errno) }
-        let temporary = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        var committed = false
-        defer {
-            if !committed { unlink(temporary) }
-        }
-        do {
-            defer { close(fd) }
-            var written = 0
-            while written < bytes.count {
-                let count = bytes.withUnsafeBytes { raw in
-                    Glibc.write(fd, raw.baseAddress?.advanced(by: written), bytes.count - written)
-                }
-                if count < 0 {
-                    if errno == EINTR { continue }
-                    throw FileError(path: temporary, operation: "write", code: errno)
-                }
-                written += count
-            }
-            guard fchmod(fd, 0o644) == 0, fsync(fd) == 0 else {
-                throw FileError(path: temporary, operation: "fsync", code: errno)
-            }
-        }
-        guard rename(temporary, path) == 0 else { throw FileError(path: path, operation: "rename", code: errno) }
-        committed = true
-        let directoryFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if directoryFD >= 0 {
-            _ = fsync(directoryFD)
-            close(directoryFD)
-        }
+        try AtomicFile.write(bytes, to: path)
     }
 }
 

@@ -21,33 +21,10 @@ public final class SealedImage: @unchecked Sendable {
     public var path: String { "/proc/self/fd/\(fileDescriptor)" }
 
     /// Copies `bytes` into a new memfd and seals it.
-    public init(name: String, bytes: UnsafeRawBufferPointer) throws {
-        let fd = CLinux_memfd_create_sealable("domb:\(name)")
-        guard fd >= 0 else { throw BootError.system("memfd_create for \(name)", errno) }
-        var written = 0
-        while written < bytes.count {
-            guard let base = bytes.baseAddress else { break }
-            let n = write(fd, base + written, bytes.count - written)
-            if n < 0 {
-                if errno == EINTR { continue }
-                let saved = errno
-                close(fd)
-                throw BootError.system("writing \(name) into its memfd", saved)
-            }
-            written += n
-        }
-        guard CLinux_seal_all(fd) == 0 else {
-            let saved = errno
-            close(fd)
-            throw BootError.system("sealing the memfd of \(name)", saved)
-        }
-        self.fileDescriptor = fd
-        self.count = bytes.count
-        self.name = name
-    }
-
     public static func sealing(name: String, bytes: [UInt8]) throws -> SealedImage {
-        try bytes.withUnsafeBytes { try SealedImage(name: name, bytes: $0) }
+        let writer = try Writer(name: name)
+        try bytes.withUnsafeBytes { try writer.append($0) }
+        return try writer.seal()
     }
 
     /// Whether all four seals are in place (F_GET_SEALS).
