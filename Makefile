@@ -1,5 +1,5 @@
 # domb — the README's two commands are `make demo` and `make test`.
-.PHONY: demo test build deps clean e2e fuzz fuzz-smoke
+.PHONY: demo test build deps clean e2e e2e-boot fuzz fuzz-smoke
 demo:
 	./scripts/demo.sh
 test:
@@ -19,3 +19,6 @@ fuzz-smoke:
 	./scripts/fuzz.sh 20
 fuzz:
 	./scripts/fuzz.sh $${FUZZ_SECONDS:-300}
+e2e-boot:  # domb boot --backend libxl in dom0 of real Xen, the TPM a host swtpm (docs/e2e.md)
+	./scripts/install-deps.sh --e2e
+	./scripts/e2e/boot-scenario.sh $(E2E_ARGS)

@@ -13,3 +13,9 @@ fi
 # Every libFuzzer target for a short time (docs/fuzzing.md): a parser regression that
 # crashes, leaks or hangs on the seeds or nearby inputs fails CI.
 make fuzz-smoke
+# End-to-end on real Xen 4.17 under QEMU (docs/e2e.md, "The domb boot scenario"): the debug
+# domb just built launches a signed three-domain bundle in dom0 through libxl, with a host
+# swtpm as the TPM; a tampered bundle is refused. 85 to 195 s of QEMU CPU, 2 to 4 minutes
+# of wall time on 2 cores; the harness kills QEMU at --timeout and leaves nothing running.
+./scripts/install-deps.sh --e2e
+./scripts/e2e/boot-scenario.sh --domb "$(swift build --show-bin-path)/domb" --timeout 600

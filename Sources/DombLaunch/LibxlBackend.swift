@@ -43,13 +43,18 @@ public final class LibxlBackend: DomainBuilding, @unchecked Sendable {
         do {
             let domid = try libxl.createPaused(request)
             let base = "/local/domain/\(domid)"
-            let uuid = (try? xenstore?.read("\(base)/vm")).map { String(decoding: $0, as: UTF8.self) }
-                .map { $0.split(separator: "/").last.map(String.init) ?? $0 }
+            let vmPath = (try? xenstore?.read("\(base)/vm")).map { String(decoding: $0, as: UTF8.self) }
+            let uuid = vmPath.map { $0.split(separator: "/").last.map(String.init) ?? $0 }
+            // libxl writes /vm/<uuid>/start_time when it builds the domain; the plan rewrites
+            // that node, so it takes libxl's value (seen on Xen 4.17: without it the plan
+            // cannot be resolved).
+            let startTime = vmPath.flatMap { try? xenstore?.read("\($0)/start_time") }
+                .map { String(decoding: $0, as: UTF8.self) }
             let values = XenstoreBuildValues(
                 domid: domid, uuid: domain.uuid ?? uuid, storePort: readNumber("\(base)/store/port").map { UInt32(clamping: $0) },
                 storeRingRef: readNumber("\(base)/store/ring-ref"),
                 consolePort: readNumber("\(base)/console/port").map { UInt32(clamping: $0) },
-                consoleRingRef: readNumber("\(base)/console/ring-ref"), startTime: nil)
+                consoleRingRef: readNumber("\(base)/console/ring-ref"), startTime: startTime)
             return BuiltDomain(name: domain.name, domid: domid, values: values)
         } catch {
             throw BootError.build(domain: domain.name, reason: error.description)

@@ -128,8 +128,14 @@ public final class Libxl: @unchecked Sendable {
             }
         config.c_info.type = type
         config.c_info.name = strdup(request.name)
-        if let uuid = request.uuid, libxl_uuid_from_string(&config.c_info.uuid, uuid) != 0 {
-            throw LibxlError(code: 0, operation: "create \(request.name)", message: "invalid uuid \"\(uuid)\"")
+        if let uuid = request.uuid {
+            if libxl_uuid_from_string(&config.c_info.uuid, uuid) != 0 {
+                throw LibxlError(code: 0, operation: "create \(request.name)", message: "invalid uuid \"\(uuid)\"")
+            }
+        } else {
+            // libxl takes c_info.uuid as given; xl generates one (xl_parse.c). Left zero,
+            // every domain would get /vm/00000000-…, as seen on Xen 4.17.
+            libxl_uuid_generate(&config.c_info.uuid)
         }
         if let domid = request.domid { config.c_info.domid = domid }
         if let pool = request.cpupool {
