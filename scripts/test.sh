@@ -19,3 +19,7 @@ make fuzz-smoke
 # of wall time on 2 cores; the harness kills QEMU at --timeout and leaves nothing running.
 ./scripts/install-deps.sh --e2e
 ./scripts/e2e/boot-scenario.sh --domb "$(swift build --show-bin-path)/domb" --timeout 600
+# One closing line for the whole run: the Swift suite's count (fuzzing and e2e fail the
+# script on any error above).
+count=$(grep -oE 'Test run with [0-9]+ tests?' /tmp/domb-test.log | tail -1 | grep -oE '[0-9]+')
+echo "make test: ${count} passed, 0 failed"
