@@ -5,8 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 swift build --build-tests -Xswiftc -warnings-as-errors
-swift test --skip-build 2>&1 | tee /tmp/domb-test.log | grep -vE '^(\x1b\[[0-9;]*m)?. Test (case passing|.* started)' || { tail -50 /tmp/domb-test.log; exit 1; }
-grep -qE 'Test run with [0-9]+ tests? .*passed' /tmp/domb-test.log
+LOG=$(mktemp /tmp/domb-test.XXXXXX.log)
+trap 'rm -f "$LOG"' EXIT
+swift test --skip-build 2>&1 | tee "$LOG" | grep -vE '^(\x1b\[[0-9;]*m)?. Test (case passing|.* started)' || { tail -50 "$LOG"; exit 1; }
+grep -qE 'Test run with [0-9]+ tests? .*passed' "$LOG"
 if pgrep -f 'domb-swtpm|domb-demo' >/dev/null; then
   echo "FAIL: swtpm processes were left running:"; pgrep -af 'domb-swtpm|domb-demo'; exit 1
 fi
@@ -21,5 +23,5 @@ make fuzz-smoke
 ./scripts/e2e/boot-scenario.sh --domb "$(swift build --show-bin-path)/domb" --timeout 600
 # One closing line for the whole run: the Swift suite's count (fuzzing and e2e fail the
 # script on any error above).
-count=$(grep -oE 'Test run with [0-9]+ tests?' /tmp/domb-test.log | tail -1 | grep -oE '[0-9]+')
+count=$(grep -oE 'Test run with [0-9]+ tests?' "$LOG" | tail -1 | grep -oE '[0-9]+')
 echo "make test: ${count} passed, 0 failed"
