@@ -23,10 +23,7 @@ public enum FDT {
         guard bytes.count <= maxSize else {
             throw ParseError.limit("device tree blob is \(bytes.count) bytes; at most \(maxSize) are accepted")
         }
-        // The header is 40 bytes (DT spec §5.2); fdt_check_full needs at least that much.
-        guard bytes.count >= 40 else {
-            throw ParseError.truncated("device tree blob is only \(bytes.count) bytes; the header alone is 40", offset: bytes.count)
-        }
+        try checkHeader(bytes)  // before libfdt sees the blob: FDTWorkarounds.swift
         try refusePropertiesPastStructureBlock(bytes)  // before fdt_check_full: FDTWorkarounds.swift
         return try bytes.withUnsafeBytes { (buffer: UnsafeRawBufferPointer) throws -> DTNode in
             guard let base = buffer.baseAddress else { throw ParseError.truncated("empty device tree blob", offset: 0) }

@@ -25,6 +25,24 @@ import Testing
         #expect(!LaunchFuzz.dtb(bytes))
     }
 
+    /// A version-10 header made libfdt 1.6.1's `fdt_check_full` dereference NULL (found by
+    /// the 20 s FuzzLaunchDTB run in CI); the header check refuses it before libfdt.
+    @Test func oldVersionHeaderIsRefusedBeforeLibfdt() throws {
+        let path = Repository.root + "/Tests/DombCoreTests/Fixtures/fuzz/FuzzLaunchDTB-version-10-header.dtb"
+        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: path)))
+        #expect(throws: ParseError.self) { try FDT.parse(bytes) }
+        #expect(!LaunchFuzz.dtb(bytes))
+        // With its trailing bytes cut (totalsize 4038), the version is what is refused.
+        bytes = Array(bytes.prefix(4038))
+        do {
+            _ = try FDT.parse(bytes)
+            Issue.record("a version-10 blob was accepted")
+        } catch let error as ParseError {
+            #expect(error.reason.contains("version 10"), "\(error)")
+            #expect(error.offset == 20)
+        }
+    }
+
     /// The guard does not refuse what libfdt accepts: every example still parses.
     @Test func guardAcceptsTheExamples() throws {
         for name in ["examples/system.dts", "examples/xl/equivalent.dts"] {
