@@ -81,16 +81,7 @@ public struct Decompressor: Decompressing {
 
         // Only the one filter asked for: never let libarchive guess another format, and never
         // let it fall back to an external program (ARCHIVE_WARN means it would).
-        let status: Int32
-        switch format {
-        case .gzip: status = archive_read_support_filter_gzip(archive)
-        case .bzip2: status = archive_read_support_filter_bzip2(archive)
-        case .xz: status = archive_read_support_filter_xz(archive)
-        case .lzma: status = archive_read_support_filter_lzma(archive)
-        case .lzo: status = archive_read_support_filter_lzop(archive)
-        case .lz4: status = archive_read_support_filter_lz4(archive)
-        case .zstd: status = archive_read_support_filter_zstd(archive)
-        }
+        let status = enableFilter(format, on: archive)
         guard status == ARCHIVE_OK else {
             throw DecompressionError(.unsupported, format: format,
                 "this libarchive cannot decode \(format) in-process (\(errorText(archive)))")
@@ -198,17 +189,20 @@ public struct Decompressor: Decompressing {
     public static func supports(_ format: CompressionFormat) -> Bool {
         guard let archive = archive_read_new() else { return false }
         defer { archive_read_free(archive) }
-        let status: Int32
+        return enableFilter(format, on: archive) == ARCHIVE_OK
+    }
+
+    /// Enables exactly the one libarchive read filter for `format`.
+    private static func enableFilter(_ format: CompressionFormat, on archive: OpaquePointer) -> Int32 {
         switch format {
-        case .gzip: status = archive_read_support_filter_gzip(archive)
-        case .bzip2: status = archive_read_support_filter_bzip2(archive)
-        case .xz: status = archive_read_support_filter_xz(archive)
-        case .lzma: status = archive_read_support_filter_lzma(archive)
-        case .lzo: status = archive_read_support_filter_lzop(archive)
-        case .lz4: status = archive_read_support_filter_lz4(archive)
-        case .zstd: status = archive_read_support_filter_zstd(archive)
+        case .gzip: archive_read_support_filter_gzip(archive)
+        case .bzip2: archive_read_support_filter_bzip2(archive)
+        case .xz: archive_read_support_filter_xz(archive)
+        case .lzma: archive_read_support_filter_lzma(archive)
+        case .lzo: archive_read_support_filter_lzop(archive)
+        case .lz4: archive_read_support_filter_lz4(archive)
+        case .zstd: archive_read_support_filter_zstd(archive)
         }
-        return status == ARCHIVE_OK
     }
 }
 
