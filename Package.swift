@@ -4,8 +4,12 @@
 //
 // Layering (see README "Architecture"):
 //   C*            system-library modules: a modulemap and a shim.h, nothing else
-//   DombCore      pure Swift, no C imports: byte codecs, models, parsers, event log
+//   DombCore      pure Swift, no C imports: byte codecs, parsers, event log, Xenstore plans,
+//                 the device-tree value
 //   Domb<Lib>     one thin wrapper per C library, no C types in the public API
+//   DombModel     the launch model: LaunchSpec, one file per device kind, validation
+//                 (ValidatedLaunch), the Hyperlaunch binding and xl.cfg front ends, the
+//                 Xenstore planner (pure Swift over the wrappers; no C imports)
 //   DombLaunch    orchestration (bundle, boot, attestation) against small protocols
 //   DombCLI       the swift-argument-parser commands, one file per subcommand
 //   domb          the executable: only @main
@@ -23,6 +27,7 @@ let package = Package(
         .library(name: "DombCore", targets: ["DombCore"]),
         // For FuzzTesting/ (the nested fuzzing package links the parsers through products).
         .library(name: "DombFDT", targets: ["DombFDT"]),
+        .library(name: "DombModel", targets: ["DombModel"]),
         .library(name: "DombArchive", targets: ["DombArchive"]),
     ],
     dependencies: [
@@ -55,11 +60,15 @@ let package = Package(
         .target(name: "DombXenstore", dependencies: ["DombCore", "CXenstore"], swiftSettings: swiftSettings),
         .target(name: "DombLibxl", dependencies: ["DombCore", "CXenlight"], swiftSettings: swiftSettings),
 
+        // The launch model and its front ends.
+        .target(name: "DombModel", dependencies: ["DombCore", "DombFDT"], swiftSettings: swiftSettings),
+
         // Orchestration.
         .target(
             name: "DombLaunch",
             dependencies: [
-                "DombCore", "DombCrypto", "DombTPM", "DombFDT", "DombArchive", "DombXenstore", "DombLibxl", "CLinux",
+                "DombCore", "DombCrypto", "DombTPM", "DombFDT", "DombModel", "DombArchive", "DombXenstore", "DombLibxl",
+                "CLinux",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -69,7 +78,7 @@ let package = Package(
         .target(
             name: "DombCLI",
             dependencies: [
-                "DombCore", "DombCrypto", "DombTPM", "DombFDT", "DombArchive", "DombXenstore", "DombLaunch",
+                "DombCore", "DombCrypto", "DombTPM", "DombFDT", "DombModel", "DombArchive", "DombXenstore", "DombLaunch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -82,7 +91,7 @@ let package = Package(
 
         .testTarget(
             name: "DombCoreTests",
-            dependencies: ["DombCore", "DombTestSupport"],
+            dependencies: ["DombCore", "DombModel", "DombTestSupport"],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
@@ -98,12 +107,17 @@ let package = Package(
         ),
         .testTarget(
             name: "DombLaunchTests",
-            dependencies: ["DombCore", "DombCrypto", "DombTPM", "DombFDT", "DombLaunch", "DombTestSupport"],
+            dependencies: ["DombCore", "DombCrypto", "DombTPM", "DombFDT", "DombModel", "DombLaunch", "DombTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "DombFDTTests",
-            dependencies: ["DombCore", "DombFDT", "DombTestSupport"],
+            dependencies: ["DombCore", "DombFDT", "DombModel", "DombTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DombModelTests",
+            dependencies: ["DombCore", "DombFDT", "DombModel", "DombLaunch", "DombTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -113,12 +127,12 @@ let package = Package(
         ),
         .testTarget(
             name: "DombBundleTests",
-            dependencies: ["DombCore", "DombCrypto", "DombArchive", "DombLaunch", "DombTestSupport"],
+            dependencies: ["DombCore", "DombCrypto", "DombArchive", "DombModel", "DombLaunch", "DombTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "DombCLITests",
-            dependencies: ["DombCore", "DombTestSupport"],
+            dependencies: ["DombCore", "DombModel", "DombTestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -67,8 +67,7 @@ struct BuildCommand: AsyncParsableCommand {
             pcrPolicy: try policy.map(Self.loadPolicy) ?? .default,
             sourceDateEpoch: epoch, signing: signing)
         let builder = BundleBuilder(
-            loader: LaunchFileLoader(), imageChecker: InspectingImageChecker(), predictor: LaunchPredictor(),
-            xenstorePlanner: LaunchXenstorePlanner())
+            loader: LaunchFileLoader(checkImages: true), predictor: LaunchPredictor(), xenstorePlanner: LaunchXenstorePlanner())
         let bar = ProgressBar(enabled: !noProgress)
         let result = try builder.build(configuration: config, options: options) { progress in
             bar.update(completed: progress.completedBytes, total: progress.totalBytes, label: progress.item)

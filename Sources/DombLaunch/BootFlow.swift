@@ -5,7 +5,7 @@
 
 import DombCore
 import DombCrypto
-import DombFDT
+import DombModel
 import Foundation
 
 /// The stages of a launch, in order. A failure names the stage it stopped in.
@@ -122,7 +122,7 @@ public enum BootFlow {
         // 1. Verify: signature, trust, generation, then every member read once into memory.
         let banks: [HashAlgorithm]
         let loaded: LoadedBundle
-        let spec: LaunchSpec
+        let launch: ValidatedLaunch
         let xenstorePlan: XenstorePlan?
         let measurements: [PlannedMeasurement]
         let policy: PCRPolicy
@@ -136,7 +136,8 @@ public enum BootFlow {
             guard let dtb = loaded.metadata[BundleLayout.launchDTB] else {
                 throw ParseError.invalid("the bundle has no \(BundleLayout.launchDTB)")
             }
-            spec = try ContextError.wrap(BundleLayout.launchDTB) { try LaunchDecoder.decode(dtb: dtb).spec }
+            // The signed launch DTB goes through the same gate as at build time.
+            launch = try ContextError.wrap(BundleLayout.launchDTB) { try LaunchDecoder.decode(dtb: dtb).spec.validated() }
             let planBytes = loaded.metadata[BundleLayout.xenstorePlan]
             xenstorePlan = try planBytes.map { bytes in
                 try ContextError.wrap(BundleLayout.xenstorePlan) {
@@ -149,7 +150,7 @@ public enum BootFlow {
                 throw ParseError.invalid("the TPM does not have required bank(s) \(missing.map(\.name).joined(separator: ", ")) active")
             }
             var modules: [LaunchMeasurementPlan.Module] = []
-            for domain in spec.domains {
+            for domain in launch.domains {
                 for module in domain.modules {
                     let member = LaunchMeasurementPlan.Module(domain: domain.name, kind: module.kind, size: 0, digests: DigestSet())
                     guard let image = loaded.modules[member.label], let digests = loaded.digests[member.label] else {
@@ -159,8 +160,8 @@ public enum BootFlow {
                 }
             }
             measurements = try LaunchMeasurementPlan.measurements(
-                spec: spec, modules: modules, launchDTB: dtb, xenstorePlan: planBytes, policy: policy)
-            order = try LaunchOrder.startOrder(of: spec)
+                launch: launch, modules: modules, launchDTB: dtb, xenstorePlan: planBytes, policy: policy)
+            order = launch.startOrder
         } catch {
             throw BootFailure(stage: .verify, reason: "\(error)", eventsExtended: 0, tornDown: [], cleanupProblems: [])
         }
@@ -216,8 +217,7 @@ public enum BootFlow {
 
         // 3. Build every domain paused, dependencies first, from the measured bytes.
         var built: [BuiltDomain] = []
-        for name in order {
-            guard let domain = spec.domain(named: name) else { continue }
+        for domain in launch.domainsInStartOrder {
             do {
                 var images = DomainImages()
                 for module in domain.modules {

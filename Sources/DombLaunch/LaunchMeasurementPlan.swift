@@ -4,6 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombModel
 
 /// The measurements of one launch, in order: the single definition that `domb build`
 /// predicts from and `domb boot` performs, so the predicted log and the real one can only
@@ -35,10 +36,9 @@ public enum LaunchMeasurementPlan {
         public var label: String { "modules/\(domain)/\(kind.rawValue)" }
     }
 
-    /// - Throws: when a module of the description has no digests, or the start order
-    ///   cannot be computed.
+    /// - Throws: when a module of the description has no digests.
     public static func measurements(
-        spec: LaunchSpec, modules: [Module], launchDTB: [UInt8], xenstorePlan: [UInt8]?, policy: PCRPolicy
+        launch: ValidatedLaunch, modules: [Module], launchDTB: [UInt8], xenstorePlan: [UInt8]?, policy: PCRPolicy
     ) throws -> [PlannedMeasurement] {
         var plan: [PlannedMeasurement] = [
             .configuration(
@@ -51,9 +51,7 @@ public enum LaunchMeasurementPlan {
                     pcr: policy.pcrs.configuration,
                     ConfigurationRecord(kind: "xenstore-plan", subject: "xenstore-plan.json", content: xenstorePlan)))
         }
-        let order = try LaunchOrder.startOrder(of: spec)
-        for name in order {
-            guard let domain = spec.domain(named: name) else { continue }
+        for domain in launch.domainsInStartOrder {
             if let bootargs = domain.module(.kernel)?.bootargs, !bootargs.isEmpty {
                 plan.append(
                     .configuration(

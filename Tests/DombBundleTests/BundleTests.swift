@@ -5,6 +5,7 @@
 
 import DombArchive
 import DombCore
+import DombModel
 import DombCrypto
 import DombLaunch
 import DombTestSupport
@@ -24,7 +25,11 @@ import Testing
         #expect(manifest.banks == [.sha1, .sha256, .sha384])
         #expect(manifest.domains.map(\.name) == ["dom0", "guest1", "netdrv"])
         #expect(manifest.domains[0].modules.map(\.role) == ["kernel", "ramdisk"])
-        #expect(manifest.launchDTB?.size == UInt64(fixture.dtb.count))
+        // The launch DTB is the canonical encoding of the description with bundle module paths.
+        let dtb = try #require(try archiveMembers(bundle).first { $0.0 == BundleLayout.launchDTB }?.1)
+        #expect(manifest.launchDTB?.size == UInt64(dtb.count))
+        let paths = try LaunchDecoder.decode(dtb: dtb).spec.domains.flatMap { $0.modules.map(\.path) }
+        #expect(paths == ["modules/dom0/kernel", "modules/dom0/ramdisk", "modules/guest1/kernel", "modules/netdrv/kernel", "modules/netdrv/config"])
         #expect(manifest.xenstorePlan != nil && manifest.predictedEventLog != nil && manifest.signerCertificates != nil)
         #expect(manifest.predictedPCRs[.sha256, 13]?.count == 32)
         #expect(manifest.pcrPolicy == ["configuration": 12, "commandLine": 12, "image": 13])
@@ -117,18 +122,17 @@ import Testing
         let fixture = try BundleFixture()
         var spec = fixture.spec
         spec.domains[1].modules[0].path = "missing-kernel"
-        var builder = fixture.builder
-        builder.loader = FixtureLoader(launch: LoadedLaunch(spec: spec, baseDirectory: fixture.directory.path))
+        var builder = try fixture.builder
+        builder.loader = FixtureLoader(launch: LoadedLaunch(launch: try spec.validated(), baseDirectory: fixture.directory.path))
         let output = fixture.directory.file("never.tar")
         let options = BundleBuildOptions(output: output, generation: 1, banks: [.sha256], sourceDateEpoch: 0, signing: try fixture.rawSigning("p256"))
         let missing = #expect(throws: (any Error).self) { try builder.build(configuration: "x", options: options) }
         #expect("\(missing.map { "\($0)" } ?? "")".contains("domain guest1, kernel"))
+        #expect(!FileManager.default.fileExists(atPath: output))
+        // A name that is no safe path component never reaches the builder: the gate refuses it.
         spec = fixture.spec
         spec.domains[0].name = "../evil"
-        builder.loader = FixtureLoader(launch: LoadedLaunch(spec: spec, baseDirectory: fixture.directory.path))
-        let evil = #expect(throws: (any Error).self) { try builder.build(configuration: "x", options: options) }
-        #expect("\(evil.map { "\($0)" } ?? "")".contains("../evil"))
-        #expect(!FileManager.default.fileExists(atPath: output))
+        #expect(spec.validate().map(\.rule) == [.invalidName])
     }
 
     // MARK: Tamper matrix
