@@ -53,22 +53,24 @@ let package = Package(
         .target(name: "DombCore", swiftSettings: swiftSettings),
 
         // Thin wrappers.
-        .target(name: "DombCrypto", dependencies: ["DombCore", "COpenSSL"], swiftSettings: swiftSettings),
+        // The file system: the one way to open inputs and the one output policy (atomic writes).
+        .target(name: "DombFiles", dependencies: ["DombCore"], swiftSettings: swiftSettings),
+        .target(name: "DombCrypto", dependencies: ["DombCore", "DombFiles", "COpenSSL"], swiftSettings: swiftSettings),
         .target(name: "DombTPM", dependencies: ["DombCore", "CTSS2"], swiftSettings: swiftSettings),
-        .target(name: "DombFDT", dependencies: ["DombCore", "CLibFDT"], swiftSettings: swiftSettings),
-        .target(name: "DombArchive", dependencies: ["DombCore", "CArchive"], swiftSettings: swiftSettings),
+        .target(name: "DombFDT", dependencies: ["DombCore", "DombFiles", "CLibFDT"], swiftSettings: swiftSettings),
+        .target(name: "DombArchive", dependencies: ["DombCore", "DombFiles", "CArchive"], swiftSettings: swiftSettings),
         .target(name: "DombXenstore", dependencies: ["DombCore", "CXenstore"], swiftSettings: swiftSettings),
         .target(name: "DombLibxl", dependencies: ["DombCore", "CXenlight"], swiftSettings: swiftSettings),
 
         // The launch model and its front ends.
-        .target(name: "DombModel", dependencies: ["DombCore", "DombFDT"], swiftSettings: swiftSettings),
+        .target(name: "DombModel", dependencies: ["DombCore", "DombFiles", "DombFDT"], swiftSettings: swiftSettings),
 
         // Orchestration.
         .target(
             name: "DombLaunch",
             dependencies: [
-                "DombCore", "DombCrypto", "DombTPM", "DombFDT", "DombModel", "DombArchive", "DombXenstore", "DombLibxl",
-                "CLinux",
+                "DombCore", "DombFiles", "DombCrypto", "DombTPM", "DombFDT", "DombModel", "DombArchive", "DombXenstore",
+                "DombLibxl", "CLinux",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -78,7 +80,8 @@ let package = Package(
         .target(
             name: "DombCLI",
             dependencies: [
-                "DombCore", "DombCrypto", "DombTPM", "DombFDT", "DombModel", "DombArchive", "DombXenstore", "DombLaunch",
+                "DombCore", "DombFiles", "DombCrypto", "DombTPM", "DombFDT", "DombModel", "DombArchive", "DombXenstore",
+                "DombLaunch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -96,6 +99,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "DombFilesTests",
+            dependencies: ["DombCore", "DombFiles", "DombTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "DombCryptoTests",
             dependencies: ["DombCore", "DombCrypto", "DombTestSupport"],
             swiftSettings: swiftSettings
@@ -107,7 +115,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DombLaunchTests",
-            dependencies: ["DombCore", "DombCrypto", "DombTPM", "DombFDT", "DombModel", "DombLaunch", "DombTestSupport"],
+            dependencies: ["DombCore", "DombFiles", "DombCrypto", "DombTPM", "DombFDT", "DombModel", "DombLaunch", "DombTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -117,12 +125,12 @@ let package = Package(
         ),
         .testTarget(
             name: "DombModelTests",
-            dependencies: ["DombCore", "DombFDT", "DombModel", "DombLaunch", "DombTestSupport"],
+            dependencies: ["DombCore", "DombFiles", "DombFDT", "DombModel", "DombLaunch", "DombTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "DombImagesTests",
-            dependencies: ["DombCore", "DombArchive", "DombTestSupport"],
+            dependencies: ["DombCore", "DombFiles", "DombArchive", "DombTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

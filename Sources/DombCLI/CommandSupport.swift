@@ -4,6 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombFiles
 import Foundation
 
 /// A failure of a command's work (not of its arguments): printed as "Error: …", exit 1.

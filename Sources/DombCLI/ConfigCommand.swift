@@ -5,6 +5,7 @@
 
 import ArgumentParser
 import DombCore
+import DombFiles
 import DombLaunch
 import DombModel
 import Foundation
@@ -108,7 +109,7 @@ struct ConfigCommand: ParsableCommand {
         @Argument(help: "Description file.") var file: String
         @Flag(help: "Write device-tree source.") var dts = false
         @Flag(help: "Write a device-tree blob.") var dtb = false
-        @Option(name: .shortAndLong, help: "Output file.") var output: String
+        @Option(name: .shortAndLong, help: "Output file; - or /dev/stdout writes to standard output.") var output: String
 
         func validate() throws {
             guard dts != dtb else { throw ValidationError("give exactly one of --dts or --dtb") }
@@ -117,8 +118,8 @@ struct ConfigCommand: ParsableCommand {
         func run() throws {
             var document = try loadOrFail(file)
             for note in document.notes { printError("note: \(note)") }
-            document.spec = LaunchFile.rebase(document.spec, from: document.baseDirectory, to: directory(of: output))
-            try write(try validatedOrFail(document, file: file), to: output, asDTB: dtb)
+            document.spec = LaunchFile.rebase(document.spec, from: document.baseDirectory, to: outputDirectory(output))
+            try write(try validatedOrFail(document, file: file), to: output, asDTB: dtb, inputs: [file])
         }
     }
 
@@ -128,7 +129,7 @@ struct ConfigCommand: ParsableCommand {
             abstract: "Import xl.cfg domain files into one launch description (.dts or .dtb by -o's extension).")
 
         @Argument(help: "xl.cfg files, one domain each.") var files: [String]
-        @Option(name: .shortAndLong, help: "Output file (.dts or .dtb).") var output: String
+        @Option(name: .shortAndLong, help: "Output file (.dts or .dtb); - or /dev/stdout writes DTS to standard output.") var output: String
         @Flag(help: "Treat ignored and unknown xl.cfg keys as errors.") var strict = false
 
         func run() throws {
@@ -140,8 +141,8 @@ struct ConfigCommand: ParsableCommand {
                 printError("refusing to write \(output): --strict, and \(dropped.key.map { "\"\($0)\"" } ?? "a key") was not imported")
                 throw ExitCode.failure
             }
-            document.spec = LaunchFile.rebase(document.spec, from: document.baseDirectory, to: directory(of: output))
-            try write(try validatedOrFail(document, file: output), to: output, asDTB: output.lowercased().hasSuffix(".dtb"))
+            document.spec = LaunchFile.rebase(document.spec, from: document.baseDirectory, to: outputDirectory(output))
+            try write(try validatedOrFail(document, file: output), to: output, asDTB: output.lowercased().hasSuffix(".dtb"), inputs: files)
         }
     }
 }
@@ -168,12 +169,19 @@ private func validatedOrFail(_ document: LaunchDocument, file: String) throws ->
     }
 }
 
+/// Where module paths of a written description are relative to: the output's directory,
+/// or the current directory when it goes to standard output.
+private func outputDirectory(_ output: String) -> String {
+    OutputTarget.standardOutputNames.contains(output) ? FileManager.default.currentDirectoryPath : directory(of: output)
+}
+
 private func directory(of path: String) -> String {
     URL(fileURLWithPath: path).deletingLastPathComponent().path
 }
 
-/// Writes atomically: a temporary file in the same directory, then rename.
-private func write(_ launch: ValidatedLaunch, to output: String, asDTB: Bool) throws {
+/// Writes atomically under the output policy (``AtomicFile``), or straight to standard
+/// output for `-` and `/dev/stdout`.
+private func write(_ launch: ValidatedLaunch, to output: String, asDTB: Bool, inputs: [String]) throws {
     let bytes: [UInt8]
     do {
         bytes = asDTB ? try LaunchEncoder.dtb(launch) : Array(try LaunchEncoder.dts(launch).utf8)
@@ -182,9 +190,10 @@ private func write(_ launch: ValidatedLaunch, to output: String, asDTB: Bool) th
         throw ExitCode.failure
     }
     do {
-        try Data(bytes).write(to: URL(fileURLWithPath: output), options: .atomic)
+        if try OutputTarget.writeThrough(bytes, to: output) { return }
+        try AtomicFile.write(bytes, to: output, inputs: inputs)
     } catch {
-        printError("\(output): cannot write: \(InputFile.reason(error))")
+        printError("\(error)")
         throw ExitCode.failure
     }
 }

@@ -5,6 +5,7 @@
 
 import DombArchive
 import DombCore
+import DombFiles
 import DombModel
 
 // The real stages behind BundleBuilder's protocols: the description loader with the
@@ -52,7 +53,7 @@ public struct ModuleImageChecker: ImageCapabilityChecking {
         func problem(_ message: String) -> [LaunchProblem] { [LaunchProblem(subject, domain: domain.name, .image, message)] }
         let path = file(of: module)
         do {
-            let size = try InputFile.regularFileSize(path)
+            let size = try InputFile(path: path).size
             guard size > 0 else { return problem("\(path) is empty") }
             guard size <= BundleLayout.maximumModuleSize else {
                 return problem("\(path) is \(size) bytes; a bundle module is at most \(BundleLayout.maximumModuleSize)")

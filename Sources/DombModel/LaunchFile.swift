@@ -5,6 +5,7 @@
 
 import DombCore
 import DombFDT
+import DombFiles
 import Foundation
 
 /// The one reader of launch descriptions: `.dts` (compiled by `dtc`), `.dtb` (checked
