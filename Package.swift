@@ -58,7 +58,9 @@ let package = Package(
         .target(name: "DombCrypto", dependencies: ["DombCore", "DombFiles", "COpenSSL"], swiftSettings: swiftSettings),
         .target(name: "DombTPM", dependencies: ["DombCore", "CTSS2"], swiftSettings: swiftSettings),
         .target(name: "DombFDT", dependencies: ["DombCore", "DombFiles", "CLibFDT"], swiftSettings: swiftSettings),
-        .target(name: "DombArchive", dependencies: ["DombCore", "DombFiles", "CArchive"], swiftSettings: swiftSettings),
+        .target(name: "DombArchive", dependencies: ["DombCore", "DombFiles", "DombLinux", "CArchive"], swiftSettings: swiftSettings),
+        // Linux interfaces the Glibc module hides (memfd seals, O_DIRECT, sync_file_range).
+        .target(name: "DombLinux", dependencies: ["CLinux"], swiftSettings: swiftSettings),
         .target(name: "DombXenstore", dependencies: ["DombCore", "CXenstore"], swiftSettings: swiftSettings),
         .target(name: "DombLibxl", dependencies: ["DombCore", "CXenlight"], swiftSettings: swiftSettings),
 
@@ -70,7 +72,7 @@ let package = Package(
             name: "DombLaunch",
             dependencies: [
                 "DombCore", "DombFiles", "DombCrypto", "DombTPM", "DombFDT", "DombModel", "DombArchive", "DombXenstore",
-                "DombLibxl", "CLinux",
+                "DombLibxl", "DombLinux",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

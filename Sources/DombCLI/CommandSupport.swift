@@ -22,3 +22,10 @@ enum CommandInput {
         Data(try InputFile.read(path, limit: maximumSize))
     }
 }
+
+/// A report as `--json` prints it: pretty, keys sorted, slashes unescaped.
+func jsonText(_ value: some Encodable) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
+}

@@ -19,8 +19,8 @@ public enum BootStage: String, Sendable, CaseIterable {
 }
 
 /// Why a launch stopped, and what was left behind: nothing unpaused, everything built torn
-/// down, the event log consistent with the PCRs.
-public struct BootFailure: Error, CustomStringConvertible, Sendable {
+/// down, the event log consistent with the PCRs. Encodes as `domb boot --json` prints it.
+public struct BootFailure: Error, CustomStringConvertible, Sendable, Encodable {
     public var stage: BootStage
     public var reason: String
     /// Events that reached the TPM before the failure (the log on disk holds exactly these).
@@ -29,6 +29,20 @@ public struct BootFailure: Error, CustomStringConvertible, Sendable {
     public var tornDown: [String]
     /// Problems while tearing down (reported, never hidden).
     public var cleanupProblems: [String]
+
+    private enum CodingKeys: String, CodingKey {
+        case result, stage, reason, eventsExtended, tornDown, cleanupProblems
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode("refused", forKey: .result)
+        try container.encode(stage.rawValue, forKey: .stage)
+        try container.encode(reason, forKey: .reason)
+        try container.encode(eventsExtended, forKey: .eventsExtended)
+        try container.encode(tornDown, forKey: .tornDown)
+        try container.encode(cleanupProblems, forKey: .cleanupProblems)
+    }
 
     public var description: String {
         var text = "launch refused while \(stage.rawValue): \(reason)"
@@ -40,8 +54,8 @@ public struct BootFailure: Error, CustomStringConvertible, Sendable {
     }
 }
 
-/// What a successful launch did.
-public struct BootReport: Sendable {
+/// What a successful launch did (`domb boot --json` prints it).
+public struct BootReport: Sendable, Encodable {
     public var bundle: String
     public var generation: UInt64
     public var signer: String
@@ -57,6 +71,36 @@ public struct BootReport: Sendable {
     /// whenever the TPM's active banks are the bundle's banks).
     public var matchesPrediction: Bool
     public var eventLogPath: String?
+    /// TPM commands sent, when the caller counted them.
+    public var tpmCommands: Int?
+
+    private enum CodingKeys: String, CodingKey {
+        case result, bundle, generation, signer, backend, banks, events, domains, startOrder, xenstoreNodes, pcrs
+        case matchesPrediction, eventLog, tpmCommands
+    }
+
+    private struct Domain: Encodable {
+        var name: String
+        var domid: UInt32
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode("launched", forKey: .result)
+        try container.encode(bundle, forKey: .bundle)
+        try container.encode(generation, forKey: .generation)
+        try container.encode(signer, forKey: .signer)
+        try container.encode(backend, forKey: .backend)
+        try container.encode(banks.map(\.name), forKey: .banks)
+        try container.encode(events, forKey: .events)
+        try container.encode(domains.map { Domain(name: $0.name, domid: $0.domid) }, forKey: .domains)
+        try container.encode(startOrder, forKey: .startOrder)
+        try container.encode(xenstoreNodes, forKey: .xenstoreNodes)
+        try container.encode(pcrs.goldenDictionary, forKey: .pcrs)
+        try container.encode(matchesPrediction, forKey: .matchesPrediction)
+        try container.encode(eventLogPath ?? "", forKey: .eventLog)
+        try container.encodeIfPresent(tpmCommands, forKey: .tpmCommands)
+    }
 }
 
 /// Everything `domb boot` needs, behind protocols so the same flow runs on Xen (TPM device,
@@ -277,7 +321,7 @@ public enum BootFlow {
             bundle: path, generation: loaded.manifest.generation, signer: loaded.signer,
             backend: environment.builder.backendName, banks: banks, events: sink.log.events.count, domains: built,
             startOrder: order, xenstoreNodes: nodes, pcrs: finalPCRs, matchesPrediction: predicted == sink.logBytes,
-            eventLogPath: options.eventLogPath)
+            eventLogPath: options.eventLogPath, tpmCommands: nil)
     }
 }
 

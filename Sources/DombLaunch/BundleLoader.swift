@@ -150,3 +150,19 @@ public struct BundleLoadError: Error, CustomStringConvertible, Sendable {
         "\(bundle): refused:\n" + failures.map { "  - \($0)" }.joined(separator: "\n")
     }
 }
+
+extension BundleManifest {
+    /// The manifest of the bundle at `path`, parsed but NOT verified: for showing what a
+    /// bundle claims (`domb predict` without a trust option), never for deciding anything.
+    /// - Throws: when the bundle cannot be read or has no well-formed manifest.
+    public init(unverifiedFromBundle path: String) throws {
+        let reader = try TarReader(path: path, policy: BundleVerifier.readPolicy)
+        while let member = try reader.next() {
+            guard member.path == BundleLayout.manifest else { continue }
+            let bytes = try reader.readAll(limit: BundleLayout.maximumManifestSize)
+            self = try ContextError.wrap("\(path): manifest.json") { try BundleManifest(canonicalBytes: bytes) }
+            return
+        }
+        throw ContextError(path, ParseError.invalid("the bundle has no manifest.json"))
+    }
+}
