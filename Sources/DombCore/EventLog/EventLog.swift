@@ -31,6 +31,11 @@ public struct UnverifiedEvent: Hashable, Sendable {
 
     /// Whether replay extends this record into its PCR (everything but `EV_NO_ACTION`).
     public var isExtended: Bool { type != .noAction }
+
+    /// Whether some digest has a non-zero byte. The PFP's own EV_NO_ACTION records (Spec
+    /// ID, StartupLocality) carry zero digests; Windows' PCR −1 records carry real ones,
+    /// which mean nothing since nothing is extended.
+    public var hasNonZeroDigest: Bool { digests.digests.contains { $0.bytes.contains { $0 != 0 } } }
 }
 
 /// A TCG PC Client event log: the crypto-agile format (TCG PC Client PFP §10.2.2, a SHA-1

@@ -93,7 +93,7 @@ struct RecordRules {
     mutating func check(_ event: UnverifiedEvent, headerAllowed: Bool = false) throws(ParseError) {
         try check(
             number: event.number, offset: event.offset, pcr: event.pcr, type: event.type, data: event.data[...],
-            digestsAreZero: event.digests.digests.allSatisfy { $0.bytes.allSatisfy { $0 == 0 } },
+            digestsAreZero: !event.hasNonZeroDigest,
             headerAllowed: headerAllowed)
     }
 
