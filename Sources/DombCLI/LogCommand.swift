@@ -5,6 +5,7 @@
 
 import ArgumentParser
 import DombCore
+import DombFiles
 import DombCrypto
 import DombLaunch
 import DombTPM
@@ -21,12 +22,8 @@ struct LogCommand: AsyncParsableCommand {
 
     /// Reads and parses LOG, naming the file in any error.
     static func load(_ path: String) throws -> EventLog {
-        try ContextError.wrap(path) {
-            guard let bytes = try MeasurementLogFile.read(path: path) else {
-                throw FileError(path: path, operation: "open", message: "no such file")
-            }
-            return try EventLog(parsing: bytes)
-        }
+        let bytes = try InputFile.read(path, limit: MeasurementLogFile.maximumSize)
+        return try ContextError.wrap(path) { try EventLog(parsing: bytes) }
     }
 
     struct Show: AsyncParsableCommand {
@@ -56,12 +53,8 @@ struct LogCommand: AsyncParsableCommand {
 
         func run() async throws {
             // Streaming: parse and replay in one pass without keeping the records.
-            let replay = try ContextError.wrap(log) {
-                guard let bytes = try MeasurementLogFile.read(path: log) else {
-                    throw FileError(path: log, operation: "open", message: "no such file")
-                }
-                return try EventLog.replay(parsing: bytes[...], using: OpenSSLPCRHasher())
-            }
+            let bytes = try InputFile.read(log, limit: MeasurementLogFile.maximumSize)
+            let replay = try ContextError.wrap(log) { try EventLog.replay(parsing: bytes[...], using: OpenSSLPCRHasher()) }
             // stdout stays the PCR values (the --pcrs format); what the log needed goes to stderr.
             for quirk in replay.quirks { FileHandle.standardError.write(Data("\(log): quirk: \(quirk)\n".utf8)) }
             for coverage in replay.untrusted {
@@ -93,9 +86,8 @@ struct LogCommand: AsyncParsableCommand {
             let parsed = try LogCommand.load(log)
             let values: PCRValues
             if let pcrs {
-                values = try ContextError.wrap(pcrs) {
-                    try PCRValues(parsingText: try String(contentsOfFile: pcrs, encoding: .utf8))
-                }
+                let text = try InputFile.read(pcrs, limit: 1 << 20)
+                values = try ContextError.wrap(pcrs) { try PCRValues(parsingText: String(decoding: text, as: UTF8.self)) }
             } else {
                 let connection = try tpm.open()
                 let banks = try connection.activeBanks()
