@@ -48,7 +48,7 @@ let package = Package(
         .target(name: "DombCore", swiftSettings: swiftSettings),
 
         // Thin wrappers.
-        .target(name: "DombCrypto", dependencies: ["DombCore", "COpenSSL"], swiftSettings: swiftSettings),
+        .target(name: "DombCrypto", dependencies: ["DombCore", "COpenSSL", "CLinux"], swiftSettings: swiftSettings),
         .target(name: "DombTPM", dependencies: ["DombCore", "CTSS2"], swiftSettings: swiftSettings),
         .target(name: "DombFDT", dependencies: ["DombCore", "CLibFDT"], swiftSettings: swiftSettings),
         .target(name: "DombArchive", dependencies: ["DombCore", "CArchive"], swiftSettings: swiftSettings),
