@@ -45,7 +45,7 @@ for _ in $(seq "$REPEAT"); do
     done
     FLOOR=$(min "$FLOOR" "$wall"); FLOOR_CPU=$(min "$FLOOR_CPU" "$cpu")
 
-    start_swtpm "$WORK/tpm"
+    fresh_swtpm "$WORK/tpm"
     TSS2_LOG=all+none /usr/bin/time -f "%U %S %e %M" -o "$WORK/boot.time" "$DOMB" boot "$WORK/bench.bundle" \
         --pubkey "$WORK/signer.pub" --tpm "$TCTI" --backend plan \
         --eventlog "$WORK/eventlog.bin" --json >"$WORK/boot.json"

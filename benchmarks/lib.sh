@@ -25,8 +25,8 @@ PY
     cat "${FILES[@]}" >/dev/null
 }
 
-# start_swtpm STATE-DIR: a fresh swtpm on a free-ish port; sets SWTPM_PID and TCTI.
-start_swtpm() {
+# fresh_swtpm STATE-DIR: a fresh swtpm on a free-ish port; sets SWTPM_PID and TCTI.
+fresh_swtpm() {
     local port=$(((RANDOM % 20000 + 20000) & ~1))
     rm -rf "$1"; mkdir -p "$1"
     swtpm socket --tpm2 --tpmstate dir="$1" --server type=tcp,port=$port,bindaddr=127.0.0.1 \
