@@ -28,12 +28,6 @@ public enum LaunchSignals {
     /// Installs the handlers (idempotent). A signal that arrives before this takes its
     /// default action, which is safe: nothing has been extended yet.
     public static func install() {
-        // A parent may have started domb with these blocked (Foundation's Process does):
-        // unblock them, or the launch could not be stopped at all.
-        var unblock = sigset_t()
-        sigemptyset(&unblock)
-        for signal in handled { sigaddset(&unblock, signal) }
-        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
         for signal in handled {
             var action = sigaction()
             action.__sigaction_handler.sa_handler = { number in pendingSignal.store(number, ordering: .relaxed) }
@@ -41,6 +35,13 @@ public enum LaunchSignals {
             sigemptyset(&action.sa_mask)
             sigaction(signal, &action, nil)
         }
+        // A parent may have started domb with these blocked (Foundation's Process does):
+        // unblock them — after the handlers are in place, so one already pending is caught —
+        // or the launch could not be stopped at all.
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        for signal in handled { sigaddset(&unblock, signal) }
+        pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
     }
 
     /// The pending signal, if one arrived since the last ``reset()``.
