@@ -7,6 +7,7 @@
 
 int memfd_create(const char *name, unsigned int flags);
 int sync_file_range(int fd, int64_t offset, int64_t nbytes, unsigned int flags);
+int sched_getaffinity(int pid, unsigned long cpusetsize, void *mask);
 
 static inline int CLinux_memfd_create_sealable(const char *name) {
     return memfd_create(name, 0x0001U /* MFD_CLOEXEC */ | 0x0002U /* MFD_ALLOW_SEALING */);
@@ -26,4 +27,15 @@ static inline int CLinux_O_DIRECT(void) { return __O_DIRECT; }
 /// sync_file_range(fd, offset, nbytes, SYNC_FILE_RANGE_WRITE): start writeback, do not wait.
 static inline int CLinux_start_writeback(int fd, int64_t offset, int64_t nbytes) {
     return sync_file_range(fd, offset, nbytes, 2 /* SYNC_FILE_RANGE_WRITE */);
+}
+
+/// CPUs in this thread's affinity mask (sched_getaffinity(2), the set `taskset` and
+/// cgroup cpusets restrict), or -1 if the call fails. The mask is read as 1024 bits, the
+/// glibc cpu_set_t size; a kernel with more possible CPUs answers EINVAL, hence -1.
+static inline int CLinux_affinity_cpu_count(void) {
+    unsigned long long mask[16] = {0};
+    if (sched_getaffinity(0, sizeof mask, mask) != 0) return -1;
+    int count = 0;
+    for (int i = 0; i < 16; i++) count += __builtin_popcountll(mask[i]);
+    return count;
 }

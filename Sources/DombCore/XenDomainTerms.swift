@@ -22,3 +22,15 @@ public enum LifecycleAction: String, Hashable, Sendable, Codable, CaseIterable {
     case coredumpRestart = "coredump-restart"
     case softReset = "soft-reset"
 }
+
+/// What a module is for (`module,<kind>` compatible strings).
+public enum ModuleKind: String, Hashable, Sendable, Codable, CaseIterable {
+    case kernel
+    case ramdisk
+    /// A device-tree fragment passed through to the guest (`module,device-tree`).
+    case deviceTree = "device-tree"
+    /// Domain configuration data (`module,config`).
+    case config
+    /// System firmware for HVM (hvmloader, SeaBIOS, OVMF).
+    case firmware
+}

@@ -6,6 +6,8 @@
 import DombArchive
 import DombCore
 import DombCrypto
+import DombModel
+import DombFDT
 
 /// A bundle loaded for booting. The manifest's signature, trust and generation are checked
 /// first (from the manifest and signature members alone); then every member is read once:
@@ -22,6 +24,10 @@ public struct LoadedBundle {
     public var modules: [String: SealedImage]
     /// Digests of every member, in the manifest's banks plus any extra banks asked for.
     public var digests: [String: DigestSet]
+    /// The launch description decoded from the verified `launch.dtb`, through the
+    /// validation gate and checked against the manifest; nil when the bundle has no
+    /// launch DTB (it cannot boot then).
+    public var launch: ValidatedLaunch?
 
     /// Largest non-module member kept in memory.
     public static let maximumMetadataSize = BundleLayout.maximumMetadataSize
@@ -135,9 +141,14 @@ public struct LoadedBundle {
         }
         failures = manifest.check(observed: observed, minimumGeneration: minimumGeneration)
         guard failures.isEmpty else { throw refuse(failures) }
+        let launch: ValidatedLaunch?
+        switch BundleVerifier.launchDescription(metadata[BundleLayout.launchDTB], manifest: manifest) {
+        case .success(let validated): launch = validated
+        case .failure(let refusal): throw refuse(refusal.failures)
+        }
         return LoadedBundle(
             manifest: manifest, manifestBytes: manifestBytes, signer: signer, metadata: metadata, modules: modules,
-            digests: digests)
+            digests: digests, launch: launch)
     }
 }
 

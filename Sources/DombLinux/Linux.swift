@@ -10,8 +10,9 @@ import Glibc
 #endif
 
 /// The Linux interfaces domb uses that Swift's Glibc module hides (they need
-/// `_GNU_SOURCE`): sealed memfds (memfd_create(2), `F_ADD_SEALS`), `O_DIRECT` and
-/// sync_file_range(2). The one place above the CLinux shim that knows them.
+/// `_GNU_SOURCE`): sealed memfds (memfd_create(2), `F_ADD_SEALS`), `O_DIRECT`,
+/// sync_file_range(2) and sched_getaffinity(2). The one place above the CLinux shim that
+/// knows them.
 public enum Linux {
     /// `memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING)`: a descriptor, or -1 with `errno` set.
     public static func createSealableMemoryFile(name: String) -> Int32 { CLinux_memfd_create_sealable(name) }
@@ -34,4 +35,8 @@ public enum Linux {
     public static func startWriteback(_ descriptor: Int32, offset: Int64, count: Int64) -> Bool {
         CLinux_start_writeback(descriptor, offset, count) == 0
     }
+
+    /// CPUs in this thread's affinity mask (what `taskset` and cgroup cpusets allow), or
+    /// -1 if the kernel does not say (sched_getaffinity(2)).
+    public static var affinityCPUCount: Int { Int(CLinux_affinity_cpu_count()) }
 }

@@ -54,18 +54,6 @@ public struct DomainCapabilities: OptionSet, Hashable, Sendable, Codable {
     ]
 }
 
-/// What a module is for (`module,<kind>` compatible strings).
-public enum ModuleKind: String, Hashable, Sendable, Codable, CaseIterable {
-    case kernel
-    case ramdisk
-    /// A device-tree fragment passed through to the guest (`module,device-tree`).
-    case deviceTree = "device-tree"
-    /// Domain configuration data (`module,config`).
-    case config
-    /// System firmware for HVM (hvmloader, SeaBIOS, OVMF).
-    case firmware
-}
-
 /// One boot module of a domain.
 public struct ModuleSpec: Hashable, Sendable, Codable {
     public var kind: ModuleKind

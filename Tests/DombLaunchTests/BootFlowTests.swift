@@ -190,9 +190,10 @@ func environment(
             // One TPM2_PCR_Extend per event, plus a fixed handful (banks, PCR reads).
             let events = try EventLog(parsing: try [UInt8](Data(contentsOf: URL(fileURLWithPath: log))), strict: true)
             let extended = events.events.filter(\.isExtended).count
-            // Fixed: two capability queries (banks, before and after the bundle is read) and
-            // one PCR_Read per bank to check the launch PCRs are untouched.
-            #expect(bootCommands == extended + 2 + banks.count, "\(bootCommands) commands for \(extended) extends")
+            // Fixed: two capability queries (banks, before and after the bundle is read), one
+            // PCR_Read per bank to check the launch PCRs are untouched, and one per bank to
+            // read them back after the separators (they must equal the log's replay).
+            #expect(bootCommands == extended + 2 + 2 * banks.count, "\(bootCommands) commands for \(extended) extends")
             tpm.close()
 
             // tpm2_eventlog agrees with the TPM and prints no warning.

@@ -26,6 +26,8 @@ public struct BundleFailure: Hashable, Sendable, CustomStringConvertible {
         public static let digestMismatch = Kind("digest mismatch")
         /// The generation is below the verifier's minimum (rollback).
         public static let generation = Kind("generation")
+        /// The manifest and the launch DTB describe different domains or modules.
+        public static let launchDescription = Kind("launch description")
     }
 
     public var kind: Kind
