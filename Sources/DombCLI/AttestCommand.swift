@@ -113,8 +113,8 @@ struct AttestCommand: AsyncParsableCommand {
                 evidence.eventLog == nil
                 ? "no event log: the PCR values are authenticated, what was measured into them is not"
                 : bundle == nil
-                    ? "event log replayed; golden events not checked (no --bundle)"
-                    : "event log replayed; every event is the bundle's golden event"
+                    ? "event log replayed; golden events not checked (no --bundle): digests are authentic, module records' domains, roles, sizes and labels are claims (marked UNVERIFIED)"
+                    : "event log replayed; every event is the bundle's golden event, whole record included"
 
             if case .verified(let verified) = verdict, let state {
                 var updated = stored ?? AttestationState()
@@ -122,7 +122,7 @@ struct AttestCommand: AsyncParsableCommand {
                 try AtomicFile.write(try updated.jsonBytes(), to: state, inputs: [quote, akPub])
             }
             if json {
-                print(try jsonText(QuoteVerdictReport(verdict, selection: selection, eventLogNote: logNote)))
+                print(try jsonText(QuoteVerdictReport(verdict, selection: selection, eventLogNote: logNote, hashing: verifier.hashing)))
             } else {
                 switch verdict {
                 case .verified(let verified):
@@ -133,13 +133,15 @@ struct AttestCommand: AsyncParsableCommand {
                     for (bank, pcr) in verified.selection.pairs {
                         print("  \(bank):\(pcr) = \((verified.pcrValues[bank, pcr] ?? []).hexString)")
                     }
-                    for record in verified.launchRecords {
-                        print("  launched: \(record.summary)")
+                    // Everything extended on the quoted PCRs, each marked with how far it is verified.
+                    for event in verified.launchedEvents(hashing: verifier.hashing) {
+                        print("  launched: \(event.line)")
                     }
                     print("  note: \(logNote)")
                 case .failed(let failures):
                     print("REFUSED: quote \(quote): \(failures.count) reason\(failures.count == 1 ? "" : "s")")
-                    for failure in failures { print("  - \(failure)") }
+                    // Reasons quote the log and the bundle: escaped before they reach a terminal.
+                    for failure in failures { print("  - \(TerminalText.escape(failure.description))") }
                 }
             }
             if !verdict.isVerified { throw ExitCode(1) }

@@ -23,9 +23,8 @@ public struct BundleGoldenValues: Sendable {
         let log = try EventLog(parsing: predicted, strict: true)
         events = log.events.filter(\.isExtended).map { event in
             GoldenEvent(
-                pcr: Int(event.pcr), eventType: event.type, digests: event.digests,
-                // Configuration events carry their content: it must match exactly.
-                data: event.type == .ipl ? event.data : nil,
+                // Whole records: a rewritten domain, role, size or label is refused.
+                pcr: Int(event.pcr), eventType: event.type, digests: event.digests, data: event.data,
                 label: ((try? DombEvent(event)) ?? nil).map(\.summary) ?? "\(event.type) on PCR \(event.pcr)")
         }
         pcrs = loaded.manifest.predictedPCRs

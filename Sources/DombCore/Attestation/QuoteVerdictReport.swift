@@ -22,6 +22,17 @@ public struct QuoteVerdictReport: Encodable, Sendable {
         public var digest: String
     }
 
+    /// One event extended on the quoted PCRs, with how far it is verified.
+    public struct Event: Encodable, Sendable {
+        public var index: Int
+        public var pcr: Int
+        public var type: String
+        /// Bank name to hex digest.
+        public var digests: [String: String]
+        /// `golden`, `content` or `digest-only` (``LaunchedEvent/Evidence``).
+        public var verified: String
+    }
+
     public struct Reason: Encodable, Sendable {
         public var code: String
         public var message: String
@@ -32,14 +43,15 @@ public struct QuoteVerdictReport: Encodable, Sendable {
     public var selection: String
     public var quote: Quote?
     public var pcrs: [PCR]?
-    /// One line per domb record of the launch (``DombEvent/summary``).
+    /// One line per event extended on the quoted PCRs (``LaunchedEvent/line``).
     public var launched: [String]?
+    public var events: [Event]?
     /// Every reason a refused quote failed; empty when verified.
     public var reasons: [Reason]
     /// What the event log did and did not prove.
     public var eventLog: String
 
-    public init(_ verdict: QuoteVerdict, selection: PCRSelection, eventLogNote: String) {
+    public init(_ verdict: QuoteVerdict, selection: PCRSelection, eventLogNote: String, hashing: any AttestationHashing) {
         self.verified = verdict.isVerified
         self.selection = selection.description
         self.eventLog = eventLogNote
@@ -53,7 +65,14 @@ public struct QuoteVerdictReport: Encodable, Sendable {
             pcrs = verified.selection.pairs.map { bank, pcr in
                 PCR(bank: bank.name, pcr: pcr, digest: (verified.pcrValues[bank, pcr] ?? []).hexString)
             }
-            launched = verified.launchRecords.map(\.summary)
+            let launchedEvents = verified.launchedEvents(hashing: hashing)
+            launched = launchedEvents.map(\.line)
+            events = launchedEvents.map { event in
+                Event(
+                    index: event.index, pcr: event.pcr, type: event.eventType.description,
+                    digests: Dictionary(uniqueKeysWithValues: event.digests.digests.map { ($0.algorithm.name, $0.bytes.hexString) }),
+                    verified: event.evidence.rawValue)
+            }
             reasons = []
         case .failed(let failures):
             reasons = failures.map { Reason(code: $0.code.rawValue, message: $0.message) }
