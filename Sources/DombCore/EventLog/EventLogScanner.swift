@@ -93,7 +93,7 @@ struct RecordRules {
     mutating func check(_ event: UnverifiedEvent, headerAllowed: Bool = false) throws(ParseError) {
         try check(
             number: event.number, offset: event.offset, pcr: event.pcr, type: event.type, data: event.data[...],
-            digestsAreZero: event.digests.digests.allSatisfy { $0.bytes.allSatisfy { $0 == 0 } },
+            digestsAreZero: !event.hasNonZeroDigest,
             headerAllowed: headerAllowed)
     }
 
@@ -108,7 +108,7 @@ struct RecordRules {
         number: Int, offset: Int, pcr: UInt32, type: EventType, data: ArraySlice<UInt8>, digestsAreZero: @autoclosure () -> Bool,
         headerAllowed: Bool
     ) throws(ParseError) {
-        guard pcr < UInt32(PCRValues.pcrCount) else {
+        if pcr >= UInt32(PCRValues.pcrCount) {
             // Windows boot logs end with EV_NO_ACTION records on PCR −1 that are never
             // extended; anything else on a PCR a TPM does not have is refused (PC Client
             // PTP §4.5.2: PCRs 0 to 23).
@@ -126,9 +126,7 @@ struct RecordRules {
             seen.count += 1
             if !digestsAreZero() { seen.withDigests += 1 }
             minusOne = seen
-            return
-        }
-        guard type == .noAction else {
+        } else if type != .noAction {
             if pcr == 0, !pcr0Extended {
                 pcr0Extended = true
                 if startupLocality == nil, PCRValues.pcr0StartLocality(startupLocality: nil, firstEvent: type) == 4 {
