@@ -21,11 +21,14 @@ extension XenstorePlan {
                         "remove": .array(domain.remove.map { .string($0.text) }),
                         "nodes": .array(
                             domain.nodes.map { node in
-                                .object([
+                                var object: [String: JSONValue] = [
                                     "path": .string(node.path.text),
                                     "value": .string(node.value.text),
                                     "perms": .array(node.perms.map { .string($0.description) }),
-                                ])
+                                ]
+                                // Only where set (``XenstorePlan/Node/keep``).
+                                if node.keep { object["keep"] = .bool(true) }
+                                return .object(object)
                             }),
                     ])
                 }),

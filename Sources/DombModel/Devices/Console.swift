@@ -52,7 +52,10 @@ public struct ConsoleSettings: DeviceSettings {
                 ("port", XenstoreTemplate(XenstorePlaceholder(.consolePort, context.domain.name))),
                 ("ring-ref", XenstoreTemplate(XenstorePlaceholder(.consoleRingRef, context.domain.name))),
             ],
-            readOnlyFrontend: true)
+            // xenconsoled writes its pty as soon as libxl introduces the domain (seen on
+            // Xen 4.17: "/dev/pts/0" before domb's transaction) and never again for the
+            // same ring, so writing libxl's "" back would leave `xl console` no pty.
+            readOnlyFrontend: true, backendOwned: ["tty"])
     }
 
     /// libxl always adds console 0, served by dom0's xenconsoled.

@@ -21,10 +21,14 @@ public struct XenstoreDevice: Sendable {
     public var roFront: [(String, XenstoreTemplate)]
     /// Console 0: the frontend directory belongs to the backend (XSA-175).
     public var readOnlyFrontend: Bool
+    /// Read-only frontend keys the backend daemon writes once the domain exists; the plan
+    /// never overwrites them (``XenstorePlan/Node/keep``).
+    public var backendOwned: Set<String>
 
     public init(
         kind: String, backendKind: String? = nil, context: XenstoreDeviceContext, back: [(String, XenstoreTemplate)],
-        front: [(String, XenstoreTemplate)], roFront: [(String, XenstoreTemplate)] = [], readOnlyFrontend: Bool = false
+        front: [(String, XenstoreTemplate)], roFront: [(String, XenstoreTemplate)] = [], readOnlyFrontend: Bool = false,
+        backendOwned: Set<String> = []
     ) {
         self.kind = kind
         self.backendKind = backendKind ?? kind
@@ -34,6 +38,7 @@ public struct XenstoreDevice: Sendable {
         self.front = front
         self.roFront = roFront
         self.readOnlyFrontend = readOnlyFrontend
+        self.backendOwned = backendOwned
     }
 }
 
