@@ -158,8 +158,13 @@ public enum BootFlow {
                     modules.append(.init(domain: domain.name, kind: module.kind, size: UInt64(image.count), digests: digests))
                 }
             }
+            // The digests of the members as read (every active bank), for configuration
+            // too large to be measured inline.
             measurements = try LaunchMeasurementPlan.measurements(
-                spec: spec, modules: modules, launchDTB: dtb, xenstorePlan: planBytes, policy: policy)
+                spec: spec, modules: modules,
+                launchDTB: .init(bytes: dtb, digests: loaded.digests[BundleLayout.launchDTB] ?? DigestSet()),
+                xenstorePlan: planBytes.map { .init(bytes: $0, digests: loaded.digests[BundleLayout.xenstorePlan] ?? DigestSet()) },
+                policy: policy)
             order = try LaunchOrder.startOrder(of: spec)
         } catch {
             throw BootFailure(stage: .verify, reason: "\(error)", eventsExtended: 0, tornDown: [], cleanupProblems: [])
