@@ -430,3 +430,17 @@ func codes(_ verdict: QuoteVerdict) -> Set<AttestationFailure.Code> { Set(verdic
         #expect(codes(verdict).isSuperset(of: [.policy, .nonce, .selection]))
     }
 }
+
+@Suite struct LockNameTests {
+    @Test func oneTPMHasOneLockNameHoweverItIsSpelled() throws {
+        func name(_ text: String) throws -> String { try TCTIConfiguration(parsing: text).lockName }
+        #expect(try name("device:/dev/tpmrm0") == name("/dev/tpm0"))
+        #expect(try name("device:/dev/tpmrm0") == "device-dev-tpm0")
+        #expect(try name("device:/dev/tpm1") != name("device:/dev/tpm0"))
+        #expect(try name("swtpm:host=localhost,port=2321") == name("swtpm:port=2321,host=127.0.0.1"))
+        #expect(try name("swtpm:port=2321,host=127.0.0.1") == "swtpm-host_127.0.0.1-port_2321")
+        #expect(try name("swtpm:port=2322") != name("swtpm:port=2321"))
+        #expect(try name("swtpm:") == name("swtpm:host=127.0.0.1,port=2321"), "tpm2-tss's defaults")
+        #expect(try name("mssim:host=../../etc,port=1").allSatisfy { $0 != "/" })
+    }
+}
