@@ -43,9 +43,16 @@ public final class AtomicFile {
     public private(set) var descriptor: Int32
     private var committed = false
 
-    /// Creates the temporary file (mode 0644) next to `path`.
-    public init(path: String) throws(ArchiveError) {
+    /// Creates the temporary file next to `path`, with `mode` (0644 by default; a secret
+    /// gets 0400 and is never readable by others, not even while it is written).
+    /// An existing `path` that is not a regular file (a device node, a directory, a
+    /// symlink, a FIFO) is refused: renaming over it would replace it.
+    public init(path: String, mode: mode_t = 0o644) throws(ArchiveError) {
         self.path = path
+        var existing = stat()
+        if lstat(path, &existing) == 0, existing.st_mode & S_IFMT != S_IFREG {
+            throw ArchiveError(path: path, "exists and is not a regular file (a device, directory or symlink is never replaced)")
+        }
         let url = URL(fileURLWithPath: path)
         let directory = url.deletingLastPathComponent().path
         var template = Array("\(directory)/.\(url.lastPathComponent).tmp.XXXXXX".utf8CString)
@@ -53,7 +60,7 @@ public final class AtomicFile {
         guard fd >= 0 else { throw ArchiveError.errno(path, "create a temporary file in \(directory)") }
         temporaryPath = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         descriptor = fd
-        fchmod(fd, 0o644)
+        fchmod(fd, mode)
     }
 
     /// Writes all of `bytes` at the current position.
@@ -73,8 +80,8 @@ public final class AtomicFile {
     /// Replaces `path` with `bytes` atomically: a crash leaves the old file or the new one,
     /// never a torn one. Every small file domb writes (event logs, quotes, keys, state)
     /// goes through here.
-    public static func write(_ bytes: [UInt8], to path: String) throws {
-        let file = try AtomicFile(path: path)
+    public static func write(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644) throws {
+        let file = try AtomicFile(path: path, mode: mode)
         try bytes.withUnsafeBytes { try file.write($0) }
         try file.commit()
     }

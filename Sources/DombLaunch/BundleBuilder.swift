@@ -30,11 +30,14 @@ public struct BundleBuildOptions: Sendable {
     /// `SOURCE_DATE_EPOCH`: archive mtimes and the CMS signingTime.
     public var sourceDateEpoch: Int64
     public var signing: BundleSigning
+    /// Sign the PCR policy of the predicted PCRs with a PCR-policy key (`pcr-policy.json`).
+    public var pcrPolicySigning: PCRPolicySigningOptions?
 
     public init(
         output: String, generation: UInt64, banks: [HashAlgorithm], pcrPolicy: PCRPolicy = .default,
-        sourceDateEpoch: Int64, signing: BundleSigning
+        sourceDateEpoch: Int64, signing: BundleSigning, pcrPolicySigning: PCRPolicySigningOptions? = nil
     ) {
+        self.pcrPolicySigning = pcrPolicySigning
         self.output = output
         self.generation = generation
         self.banks = banks
@@ -179,6 +182,15 @@ public struct BundleBuilder: Sendable {
                     xenstorePlan: xenstorePlan, pcrPolicy: options.pcrPolicy))
             manifest.predictedEventLog = try addSmall(BundleLayout.predictedEventLog, prediction.eventLog)
             manifest.predictedPCRs = prediction.pcrs
+        }
+        if let pcrPolicySigning = options.pcrPolicySigning {
+            guard !manifest.predictedPCRs.algorithms.isEmpty else {
+                throw ParseError.invalid("a signed PCR policy needs predicted PCRs, and this build predicts none")
+            }
+            let policy = try ContextError.wrap("PCR policy") {
+                try PCRPolicySigner.sign(predicted: manifest.predictedPCRs, options: pcrPolicySigning)
+            }
+            manifest.signedPCRPolicy = try addSmall(BundleLayout.signedPCRPolicy, policy.canonicalBytes)
         }
         if case .cms(_, let certificate, let chain) = options.signing {
             let pem = ([certificate] + chain).flatMap(\.pem)

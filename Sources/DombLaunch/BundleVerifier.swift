@@ -92,9 +92,12 @@ public enum BundleVerifier {
         }
         defer { if let staging { try? FileManager.default.removeItem(atPath: staging) } }
         do {
-            let observed = try hashMembers(
+            let (observed, policyBytes) = try hashMembers(
                 bundle, manifest: manifest, control: control, staging: staging)
             result.failures += manifest.check(observed: observed, minimumGeneration: minimumGeneration)
+            if manifest.signedPCRPolicy != nil, let policyBytes {
+                result.failures += signedPCRPolicyFailures(policyBytes, manifest: manifest)
+            }
         } catch {
             result.failures.append(BundleFailure(.archive, "\(error)"))
         }
@@ -124,8 +127,9 @@ public enum BundleVerifier {
     private static func hashMembers(
         _ bundle: String, manifest: BundleManifest, control: (manifest: [UInt8]?, cms: [UInt8]?, raw: [UInt8]?),
         staging: String?
-    ) throws -> [ObservedMember] {
+    ) throws -> (observed: [ObservedMember], signedPCRPolicy: [UInt8]?) {
         let listed = Set(manifest.members.map(\.path))
+        var policyBytes: [UInt8]?
         let reader = try TarReader(path: bundle, policy: readPolicy)
         var observed: [ObservedMember] = []
         while let member = try reader.next() {
@@ -147,10 +151,12 @@ public enum BundleVerifier {
             }
             var size: UInt64 = 0
             var bytes: [UInt8] = []
+            // The signed PCR policy is read for its content too (at most 1 MiB kept).
+            let keep = isControl || (member.path == BundleLayout.signedPCRPolicy && member.size <= 1 << 20)
             try reader.read { chunk in
                 hasher.update(chunk)
                 size += UInt64(chunk.count)
-                if isControl { bytes.append(contentsOf: chunk) }
+                if keep { bytes.append(contentsOf: chunk) }
                 if let output { try output.write(contentsOf: Data(chunk)) }
             }
             try output?.synchronize()
@@ -166,9 +172,22 @@ public enum BundleVerifier {
                     throw ArchiveError(path: bundle, member: member.path, "changed while the bundle was being verified")
                 }
             }
+            if member.path == BundleLayout.signedPCRPolicy, keep { policyBytes = bytes }
             observed.append(ObservedMember(path: member.path, size: size, digests: try hasher.finalize()))
         }
-        return observed
+        return (observed, policyBytes)
+    }
+
+    /// The content check of `pcr-policy.json` (``PCRPolicySigner/failures(of:manifest:)``).
+    static func signedPCRPolicyFailures(_ bytes: [UInt8], manifest: BundleManifest) -> [BundleFailure] {
+        do {
+            let policy = try SignedPCRPolicy(canonicalBytes: bytes)
+            return PCRPolicySigner.failures(of: policy, manifest: manifest).map {
+                BundleFailure(.pcrPolicy, member: BundleLayout.signedPCRPolicy, $0)
+            }
+        } catch {
+            return [BundleFailure(.pcrPolicy, member: BundleLayout.signedPCRPolicy, "\(error)")]
+        }
     }
 
     static func verifyCMS(

@@ -234,3 +234,9 @@ struct JSONObjectReader {
         return bytes
     }
 }
+
+extension BundleFailure.Kind {
+    /// The signed PCR policy is malformed, does not follow from the predicted PCRs, or its
+    /// signatures do not verify with its key.
+    public static let pcrPolicy = Self("pcr policy")
+}
