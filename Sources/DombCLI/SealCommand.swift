@@ -4,9 +4,9 @@
 //===----------------------------------------------------------------------===//
 
 import ArgumentParser
-import DombArchive
 import DombCore
 import DombCrypto
+import DombFiles
 import DombTPM
 import Foundation
 
@@ -42,7 +42,8 @@ struct SealCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try refuseOverwritingInput(output, inputs: [secret, pcrPublicKey] + [pin.file].compactMap { $0 })
+        let inputs = [secret, pcrPublicKey] + [pin.file].compactMap { $0 }
+        try OutputTarget.check(output, inputs: OutputTarget.identities(inputs))
         let secretBytes = try readSmallFile(secret, limit: SealedSecret.maximumSecretSize, what: "the secret")
         guard !secretBytes.isEmpty else { throw ValidationError("the secret \(secret) is empty") }
         let key = try VerificationKey(path: pcrPublicKey)
@@ -64,7 +65,7 @@ struct SealCommand: AsyncParsableCommand {
             parent: .storageRootKey(name: object.parentName), policyKeyName: keyName, policyKeyFingerprint: try key.fingerprint,
             policyRef: reference, requiresPIN: pinBytes != nil, authPolicy: authPolicy, publicArea: object.publicArea,
             privateArea: object.privateArea)
-        try AtomicFile.write(sealed.fileBytes, to: output, mode: 0o600)
+        try AtomicFile.write(sealed.fileBytes, to: output, inputs: inputs, mode: 0o600)
         print("sealed \(secretBytes.count) bytes to \(output)")
         print("  PCR-policy key: \(try key.fingerprint.hexString) (TPM name \(keyName.hexString))")
         print("  policyRef:      \(describePolicyRef(reference))\(pinBytes != nil ? ", PIN required" : "")")

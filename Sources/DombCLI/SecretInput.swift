@@ -5,6 +5,7 @@
 
 import ArgumentParser
 import DombCore
+import DombFiles
 import Foundation
 
 #if canImport(Glibc)
@@ -65,23 +66,13 @@ struct PINOptions: ParsableArguments {
     }
 }
 
-/// Reads a small file (or standard input for "-") whole, refusing more than `limit` bytes.
+/// Reads a small input whole through ``InputFile`` (regular files only), or standard input
+/// for "-"; more than `limit` bytes is refused.
 func readSmallFile(_ path: String, limit: Int, what: String) throws -> [UInt8] {
-    let handle = path == "-" ? FileHandle.standardInput : try ContextError.wrap(path) {
-        try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
-    }
-    defer { if path != "-" { try? handle.close() } }
-    let data = try ContextError.wrap(path) { try handle.read(upToCount: limit + 1) ?? Data() }
-    guard data.count <= limit else { throw ValidationError("\(what) \(path) is larger than \(limit) bytes") }
+    guard path == "-" else { return try InputFile.read(path, limit: limit) }
+    let data = try FileHandle.standardInput.read(upToCount: limit + 1) ?? Data()
+    guard data.count <= limit else { throw ValidationError("\(what) on standard input is larger than \(limit) bytes") }
     return Array(data)
-}
-
-/// Refuses an output path that is one of the command's inputs.
-func refuseOverwritingInput(_ output: String, inputs: [String]) throws {
-    let target = URL(fileURLWithPath: output).resolvingSymlinksInPath().path
-    for input in inputs where input != "-" && URL(fileURLWithPath: input).resolvingSymlinksInPath().path == target {
-        throw ValidationError("the output \(output) is also an input")
-    }
 }
 
 /// A policy reference for people: hex, with the text when it is printable ASCII.

@@ -6,6 +6,7 @@
 import ArgumentParser
 import DombArchive
 import DombCore
+import DombFiles
 import DombLaunch
 import DombTPM
 import Foundation
@@ -36,9 +37,8 @@ struct UnsealCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        if output != "-" {
-            try refuseOverwritingInput(output, inputs: [sealed] + [bundle, policy, pin.file].compactMap { $0 })
-        }
+        let inputs = [sealed] + [bundle, policy, pin.file].compactMap { $0 }
+        if output != "-" { try OutputTarget.check(output, inputs: OutputTarget.identities(inputs)) }
         let secret = try SecretRelease.readSealed(sealed)
         let policyBytes: [UInt8]
         if let bundle {
@@ -53,7 +53,7 @@ struct UnsealCommand: AsyncParsableCommand {
         if output == "-" {
             FileHandle.standardOutput.write(Data(bytes))
         } else {
-            try AtomicFile.write(bytes, to: output, mode: 0o600)
+            try AtomicFile.write(bytes, to: output, inputs: inputs, mode: 0o600)
             FileHandle.standardError.write(Data("unsealed \(bytes.count) bytes to \(output)\n".utf8))
         }
     }

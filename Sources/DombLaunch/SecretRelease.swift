@@ -5,6 +5,7 @@
 
 import DombCore
 import DombCrypto
+import DombFiles
 import DombTPM
 import Foundation
 
@@ -105,11 +106,7 @@ public enum SecretRelease {
 
     /// Reads and parses a sealed file (at most ``SealedSecret/maximumFileSize`` bytes).
     public static func readSealed(_ path: String) throws -> SealedSecret {
-        try ContextError.wrap(path) {
-            let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
-            defer { try? handle.close() }
-            let data = try handle.read(upToCount: SealedSecret.maximumFileSize + 1) ?? Data()
-            return try SealedSecret(fileBytes: Array(data))
-        }
+        let bytes = try InputFile.read(path, limit: SealedSecret.maximumFileSize)
+        return try ContextError.wrap(path) { try SealedSecret(fileBytes: bytes) }
     }
 }
