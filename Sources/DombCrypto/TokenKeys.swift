@@ -104,8 +104,19 @@ final class KeyToken: @unchecked Sendable {
     }
 
     /// The engine's private key `uri`.
+    ///
+    /// libp11 prints its own diagnostics to standard error, the full URI among them — a
+    /// `pin-value` too — so standard error is pointed at /dev/null while it loads the key;
+    /// the reason still reaches the user through OpenSSL's error queue (`PIN incorrect`).
     func engineKey(_ uri: String, source: String) throws(CryptoError) -> OpaquePointer {
-        guard let engine, let key = COpenSSL_engine_load_private_key(engine, uri) else {
+        let saved = dup(STDERR_FILENO)
+        let null = open("/dev/null", O_WRONLY | O_CLOEXEC)
+        if saved >= 0, null >= 0 { dup2(null, STDERR_FILENO) }
+        let loaded = engine.flatMap { COpenSSL_engine_load_private_key($0, uri) }
+        if saved >= 0, null >= 0 { dup2(saved, STDERR_FILENO) }
+        if saved >= 0 { close(saved) }
+        if null >= 0 { close(null) }
+        guard let key = loaded else {
             throw CryptoError("load \(source)", "\(CryptoError.openSSL("ENGINE_load_private_key").message)")
         }
         return key
