@@ -123,10 +123,16 @@ struct DigestCommand: AsyncParsableCommand {
 
     static let configuration = CommandConfiguration(
         commandName: "digest",
-        abstract: "Print the digests of files in several banks, computed in one read pass.")
+        abstract: "Print the digests of files in several banks, computed in one read pass.",
+        discussion: """
+            The banks are hashed in parallel, one thread per core this process may use (the affinity mask and a \
+            cgroup CPU quota count); \(HashingParallelism.environmentVariable)=N sets the number of threads and \
+            \(HashingParallelism.environmentVariable)=1 forces the single-thread path. The same holds for build, \
+            boot, measure and bundle verify.
+            """)
 
     @Option(help: "Banks, e.g. sha1,sha256,sha384,sha512 (default sha256).") var banks: String = "sha256"
-    @Flag(help: "Print bytes read, read() calls and throughput to stderr.") var stats = false
+    @Flag(help: "Print bytes read, read() calls, hashing threads and throughput to stderr.") var stats = false
     @Argument(help: "Files to hash.") var files: [String]
 
     func validate() throws { _ = try parseBankList(banks) }
@@ -146,7 +152,7 @@ struct DigestCommand: AsyncParsableCommand {
                 let cpuRate = cpu > 0 ? Double(result.bytesRead) / cpu / 1_048_576 : 0
                 FileHandle.standardError.write(
                     Data(
-                        "\(file): size \(result.size) bytes-read \(result.bytesRead) read-calls \(result.readCalls) wall-seconds \(seconds) cpu-seconds \(cpu) wall-MiB/s \(rate) cpu-MiB/s \(cpuRate)\n"
+                        "\(file): size \(result.size) bytes-read \(result.bytesRead) read-calls \(result.readCalls) hash-threads \(result.hashingThreads) wall-seconds \(seconds) cpu-seconds \(cpu) wall-MiB/s \(rate) cpu-MiB/s \(cpuRate)\n"
                             .utf8))
             }
         }

@@ -44,6 +44,8 @@ public enum Tools {
         "fdtget": "device-tree-compiler",
         "sha256sum": "coreutils",
         "tar": "tar",
+        "taskset": "util-linux",
+        "env": "coreutils",
         "xz": "xz-utils",
         "zstd": "zstd",
         "gzip": "gzip",
