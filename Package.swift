@@ -120,7 +120,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DombBundleTests",
-            dependencies: ["DombCore", "DombCrypto", "DombArchive", "DombLaunch", "DombTestSupport"],
+            dependencies: ["DombCore", "DombCrypto", "DombArchive", "DombFDT", "DombLaunch", "DombTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -265,11 +265,8 @@ public struct BundleBuilder: Sendable {
             guard names.insert(domain.name).inserted else {
                 throw ContextError("domain \(domain.name)", ParseError.invalid("two domains have this name"))
             }
-            var counts: [ModuleKind: Int] = [:]
-            for module in domain.modules {
-                let index = counts[module.kind, default: 0]
-                counts[module.kind] = index + 1
-                let role = index == 0 ? module.kind.rawValue : "\(module.kind.rawValue)-\(index)"
+            let roles = BundleLayout.moduleRoles(domain.modules.map(\.kind))
+            for (module, role) in zip(domain.modules, roles) {
                 let file = module.path.hasPrefix("/") ? module.path : "\(launch.baseDirectory)/\(module.path)"
                 let input = try ContextError.wrap("domain \(domain.name), \(role)") { try InputFile(path: file) }
                 planned.append(

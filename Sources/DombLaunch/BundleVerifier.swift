@@ -6,6 +6,8 @@
 import DombArchive
 import DombCore
 import DombCrypto
+import DombFDT
+import DombFiles
 import Foundation
 
 #if canImport(Glibc)
@@ -20,6 +22,11 @@ public enum BundleTrustPolicy: Sendable {
     case pinnedCertificate(X509Certificate)
     /// Raw: signed by this key; CMS: the signer certificate carries this key (`--pubkey`).
     case publicKey(VerificationKey)
+}
+
+/// Failures found together (a `Result` failure type).
+public struct BundleRefusal: Error, Sendable {
+    public var failures: [BundleFailure]
 }
 
 /// Verifies a launch bundle: signature and trust, every member against the manifest, no
@@ -92,10 +99,15 @@ public enum BundleVerifier {
         }
         defer { if let staging { try? FileManager.default.removeItem(atPath: staging) } }
         do {
-            let (observed, policyBytes) = try hashMembers(
+            let (observed, contents) = try hashMembers(
                 bundle, manifest: manifest, control: control, staging: staging)
             result.failures += manifest.check(observed: observed, minimumGeneration: minimumGeneration)
-            if manifest.signedPCRPolicy != nil, let policyBytes {
+            if result.failures.isEmpty,
+                case .failure(let refusal) = launchDescription(contents[BundleLayout.launchDTB], manifest: manifest)
+            {
+                result.failures += refusal.failures
+            }
+            if manifest.signedPCRPolicy != nil, let policyBytes = contents[BundleLayout.signedPCRPolicy] {
                 result.failures += signedPCRPolicyFailures(policyBytes, manifest: manifest)
             }
         } catch {
@@ -124,16 +136,36 @@ public enum BundleVerifier {
         return control
     }
 
+    /// The launch description in `launchDTB` (a verified member), decoded and checked
+    /// against the manifest (``BundleManifest/launchDescriptionFailures(_:)``); nil when the
+    /// bundle has none.
+    static func launchDescription(_ launchDTB: [UInt8]?, manifest: BundleManifest) -> Result<LaunchSpec?, BundleRefusal> {
+        guard let launchDTB else { return .success(nil) }
+        let spec: LaunchSpec
+        do {
+            spec = try LaunchDecoder.decode(dtb: launchDTB).spec
+        } catch {
+            return .failure(BundleRefusal(failures: [BundleFailure(.launchDescription, member: BundleLayout.launchDTB, "does not decode: \(error)")]))
+        }
+        let failures = manifest.launchDescriptionFailures(spec)
+        return failures.isEmpty ? .success(spec) : .failure(BundleRefusal(failures: failures))
+    }
+
+    /// Hashes (and extracts) every member; returns what was observed and the bytes of
+    /// `launch.dtb` (for the cross-check with the manifest) and `pcr-policy.json` (for its
+    /// content check).
     private static func hashMembers(
         _ bundle: String, manifest: BundleManifest, control: (manifest: [UInt8]?, cms: [UInt8]?, raw: [UInt8]?),
         staging: String?
-    ) throws -> (observed: [ObservedMember], signedPCRPolicy: [UInt8]?) {
+    ) throws -> (observed: [ObservedMember], contents: [String: [UInt8]]) {
         let listed = Set(manifest.members.map(\.path))
-        var policyBytes: [UInt8]?
         let reader = try TarReader(path: bundle, policy: readPolicy)
         var observed: [ObservedMember] = []
+        var contents: [String: [UInt8]] = [:]
         while let member = try reader.next() {
             let isControl = [BundleLayout.manifest, BundleLayout.cmsSignature, BundleLayout.rawSignature].contains(member.path)
+            let isContent = [BundleLayout.launchDTB, BundleLayout.signedPCRPolicy].contains(member.path)
+            let keep = isControl || isContent
             guard listed.contains(member.path) || isControl else {
                 observed.append(ObservedMember(path: member.path, size: member.size, digests: DigestSet()))
                 continue
@@ -151,8 +183,6 @@ public enum BundleVerifier {
             }
             var size: UInt64 = 0
             var bytes: [UInt8] = []
-            // The signed PCR policy is read for its content too (at most 1 MiB kept).
-            let keep = isControl || (member.path == BundleLayout.signedPCRPolicy && member.size <= 1 << 20)
             try reader.read { chunk in
                 hasher.update(chunk)
                 size += UInt64(chunk.count)
@@ -172,10 +202,10 @@ public enum BundleVerifier {
                     throw ArchiveError(path: bundle, member: member.path, "changed while the bundle was being verified")
                 }
             }
-            if member.path == BundleLayout.signedPCRPolicy, keep { policyBytes = bytes }
+            if isContent { contents[member.path] = bytes }
             observed.append(ObservedMember(path: member.path, size: size, digests: try hasher.finalize()))
         }
-        return (observed, policyBytes)
+        return (observed, contents)
     }
 
     /// The content check of `pcr-policy.json` (``PCRPolicySigner/failures(of:manifest:)``).
