@@ -7,6 +7,7 @@ import ArgumentParser
 import DombCore
 import DombCrypto
 import DombFiles
+import DombLaunch
 import DombTPM
 import Foundation
 
@@ -47,29 +48,17 @@ struct SealCommand: AsyncParsableCommand {
         let secretBytes = try readSmallFile(secret, limit: SealedSecret.maximumSecretSize, what: "the secret")
         guard !secretBytes.isEmpty else { throw ValidationError("the secret \(secret) is empty") }
         let key = try VerificationKey(path: pcrPublicKey)
-        let hashing = OpenSSLHashing()
-        let external = try ExternalSigningKey(try key.tpmPublicKey)
-        let keyName = try external.name(hashing: hashing)
         let pinBytes = try pin.read(confirm: true)
-        let reference = Array(policyRef.utf8)
         let connection = try tpm.open()
-        // The TPM must be able to load the key at boot; and it must name it as domb does.
-        let tpmName = try connection.checkPolicyKey(external.tpmtPublic)
-        guard tpmName == keyName else {
-            throw ValidationError("the TPM names the PCR-policy key \(tpmName.hexString), domb \(keyName.hexString)")
-        }
-        let authPolicy = try SealedSecret.authPolicy(
-            keyName: keyName, policyRef: reference, requiresPIN: pinBytes != nil, hashing: hashing)
-        let object = try connection.seal(secretBytes, authPolicy: authPolicy, pin: pinBytes)
-        let sealed = SealedSecret(
-            parent: .storageRootKey(name: object.parentName), policyKeyName: keyName, policyKeyFingerprint: try key.fingerprint,
-            policyRef: reference, requiresPIN: pinBytes != nil, authPolicy: authPolicy, publicArea: object.publicArea,
-            privateArea: object.privateArea)
+        let sealed = try SecretRelease.seal(
+            secretBytes, policyKey: key, policyRef: Array(policyRef.utf8), pin: pinBytes, tpm: connection)
         try AtomicFile.write(sealed.fileBytes, to: output, inputs: inputs, mode: 0o600)
         print("sealed \(secretBytes.count) bytes to \(output)")
-        print("  PCR-policy key: \(try key.fingerprint.hexString) (TPM name \(keyName.hexString))")
-        print("  policyRef:      \(describePolicyRef(reference))\(pinBytes != nil ? ", PIN required" : "")")
-        print("  authPolicy:     \(authPolicy.hexString)")
-        print("  parent:         storage root key \(object.parentName.hexString) on \(connection.configuration)")
+        print("  PCR-policy key: \(sealed.policyKeyFingerprint.hexString) (TPM name \(sealed.policyKeyName.hexString))")
+        print("  policyRef:      \(describePolicyRef(sealed.policyRef))\(sealed.requiresPIN ? ", PIN required" : "")")
+        print("  authPolicy:     \(sealed.authPolicy.hexString)")
+        switch sealed.parent {
+        case .storageRootKey(let name): print("  parent:         storage root key \(name.hexString) on \(connection.configuration)")
+        }
     }
 }

@@ -4,7 +4,6 @@
 //===----------------------------------------------------------------------===//
 
 import ArgumentParser
-import DombArchive
 import DombCore
 import DombFiles
 import DombLaunch
@@ -42,7 +41,7 @@ struct UnsealCommand: AsyncParsableCommand {
         let secret = try SecretRelease.readSealed(sealed)
         let policyBytes: [UInt8]
         if let bundle {
-            policyBytes = try Self.signedPolicy(inBundle: bundle)
+            policyBytes = try SecretRelease.signedPolicy(inBundle: bundle)
         } else {
             policyBytes = try readSmallFile(policy ?? "", limit: 1 << 20, what: "the PCR policy")
         }
@@ -56,14 +55,5 @@ struct UnsealCommand: AsyncParsableCommand {
             try AtomicFile.write(bytes, to: output, inputs: inputs, mode: 0o600)
             FileHandle.standardError.write(Data("unsealed \(bytes.count) bytes to \(output)\n".utf8))
         }
-    }
-
-    /// The bytes of `pcr-policy.json` in `bundle`.
-    static func signedPolicy(inBundle bundle: String) throws -> [UInt8] {
-        let reader = try TarReader(path: bundle, policy: BundleVerifier.readPolicy)
-        while let member = try reader.next() {
-            if member.path == BundleLayout.signedPCRPolicy { return try reader.readAll(limit: 1 << 20) }
-        }
-        throw ContextError(bundle, ParseError.invalid("the bundle has no \(BundleLayout.signedPCRPolicy): it was built without --pcr-key"))
     }
 }

@@ -3,6 +3,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //===----------------------------------------------------------------------===//
 
+import DombArchive
 import DombCore
 import DombCrypto
 import DombFiles
@@ -102,6 +103,39 @@ public enum SecretRelease {
             approvalDigest: try approved.approvalDigest(
                 policyRef: chosen.policyRef, keyNameAlgorithm: ExternalSigningKey.nameAlgorithm, hashing: hashing),
             signatureScheme: scheme, signature: signature, pin: pin)
+    }
+
+    /// Seals `secret` in `tpm` to `policyKey` and `policyRef` (`domb seal`): the object's only
+    /// authorisation is `PolicyAuthorize(key, policyRef)` (then `PolicyAuthValue` with a PIN).
+    ///
+    /// The TPM loads the key first (`TPM2_LoadExternal`), so a key it cannot verify with is
+    /// refused now rather than at boot, and its name for the key must equal domb's.
+    public static func seal(
+        _ secret: [UInt8], policyKey: VerificationKey, policyRef: [UInt8], pin: [UInt8]?, tpm: TPM
+    ) throws -> SealedSecret {
+        let hashing = OpenSSLHashing()
+        let external = try ExternalSigningKey(try policyKey.tpmPublicKey)
+        let keyName = try external.name(hashing: hashing)
+        let tpmName = try tpm.checkPolicyKey(external.tpmtPublic)
+        guard tpmName == keyName else {
+            throw SecretReleaseError("the TPM names the PCR-policy key \(tpmName.hexString), domb \(keyName.hexString)")
+        }
+        let authPolicy = try SealedSecret.authPolicy(keyName: keyName, policyRef: policyRef, requiresPIN: pin != nil, hashing: hashing)
+        let object = try tpm.seal(secret, authPolicy: authPolicy, pin: pin)
+        return SealedSecret(
+            parent: .storageRootKey(name: object.parentName), policyKeyName: keyName, policyKeyFingerprint: try policyKey.fingerprint,
+            policyRef: policyRef, requiresPIN: pin != nil, authPolicy: authPolicy, publicArea: object.publicArea,
+            privateArea: object.privateArea)
+    }
+
+    /// The bytes of `pcr-policy.json` in `bundle`, unverified: the TPM checks the policy's
+    /// signature, and `domb unseal` needs nothing else from the bundle.
+    public static func signedPolicy(inBundle bundle: String) throws -> [UInt8] {
+        let reader = try TarReader(path: bundle, policy: BundleVerifier.readPolicy)
+        while let member = try reader.next() {
+            if member.path == BundleLayout.signedPCRPolicy { return try reader.readAll(limit: 1 << 20) }
+        }
+        throw ContextError(bundle, ParseError.invalid("the bundle has no \(BundleLayout.signedPCRPolicy): it was built without --pcr-key"))
     }
 
     /// Reads and parses a sealed file (at most ``SealedSecret/maximumFileSize`` bytes).

@@ -135,12 +135,33 @@ import Testing
             let mode = try FileManager.default.attributesOfItem(atPath: sealed)[.posixPermissions] as? Int
             #expect(mode == 0o600)
 
-            func boot(_ bundle: String) throws {
+            /// `domb boot --secret storage=SEALED` with the plan backend; the secret goes to a
+            /// private directory of this boot.
+            func boot(_ bundle: String) throws -> (ProcessResult, String) {
+                let name = URL(fileURLWithPath: bundle).lastPathComponent
+                let directory = work.file("run-\(name)")
                 let result = try run([
                     "boot", bundle, "--pubkey", keys.pub("release"), "--tpm", swtpm.tcti, "--backend", "plan", "--eventlog",
-                    work.file("eventlog-\(URL(fileURLWithPath: bundle).lastPathComponent).bin"),
+                    work.file("eventlog-\(name).bin"), "--lock-dir", work.path, "--secrets-dir", directory,
+                    "--secret", "storage=\(sealed)",
                 ])
+                return (result, "\(directory)/storage/disk")
+            }
+            func launched(_ bundle: String) throws {
+                let (result, file) = try boot(bundle)
                 #expect(result.status == 0, "\(result.stderrText)")
+                #expect(result.stdoutText.contains("unsealed 1 secret(s) with the bundle's signed PCR policy: disk → storage (file "))
+                #expect(result.stdoutText.contains("plan: unpause storage"))
+                #expect((try? Data(contentsOf: URL(fileURLWithPath: file))).map(Array.init) == Self.secret)
+            }
+            func refused(_ bundle: String, because reason: String) throws {
+                let (result, file) = try boot(bundle)
+                #expect(result.status != 0)
+                #expect(result.stderrText.contains("launch refused while releasing secrets"), "\(result.stderrText)")
+                #expect(result.stderrText.contains(reason), "\(result.stderrText)")
+                #expect(result.stderrText.contains("no domain was unpaused"))
+                #expect(!result.stdoutText.contains("plan: unpause"), "\(result.stdoutText)")
+                #expect(!FileManager.default.fileExists(atPath: file))
             }
             func unseal(_ bundle: String) throws -> ProcessResult {
                 try run(["unseal", sealed, "--bundle", bundle, "-o", "-", "--tpm", swtpm.tcti])
@@ -149,8 +170,8 @@ import Testing
             // Before any launch the PCRs are in their reset state: nothing unseals.
             #expect(try unseal(bundleA).status != 0)
 
-            // Release A: unsealed by domb, and by tpm2-tools alone.
-            try boot(bundleA)
+            // Release A: released by the launch; unsealed by hand, and by tpm2-tools alone.
+            try launched(bundleA)
             let unsealedA = try unseal(bundleA)
             #expect(unsealedA.status == 0, "\(unsealedA.stderrText)")
             #expect(unsealedA.stdout == Self.secret)
@@ -189,7 +210,7 @@ import Testing
 
             // Reboot; release B, built later with the same key: unsealed, nothing re-sealed.
             try swtpm.reboot()
-            try boot(bundleB)
+            try launched(bundleB)
             let unsealedB = try unseal(bundleB)
             #expect(unsealedB.status == 0, "\(unsealedB.stderrText)")
             #expect(unsealedB.stdout == Self.secret)
@@ -197,18 +218,12 @@ import Testing
 
             // Reboot; a bundle whose policy another PCR-policy key signed: refused, naming both keys.
             try swtpm.reboot()
-            try boot(bundleOtherKey)
-            let otherKey = try unseal(bundleOtherKey)
-            #expect(otherKey.status != 0)
-            #expect(otherKey.stderrText.contains("sealed to the PCR-policy key with fingerprint"), "\(otherKey.stderrText)")
+            try refused(bundleOtherKey, because: "sealed to the PCR-policy key with fingerprint")
 
             // Reboot; A's signed policy, a replaced module, a manifest re-signed with the
             // release key: the launch measures what it loads, PCR 13 differs, refused.
             try swtpm.reboot()
-            try boot(tampered)
-            let replaced = try unseal(tampered)
-            #expect(replaced.status != 0)
-            #expect(replaced.stderrText.contains("TPM2_PolicyPCR"), "\(replaced.stderrText)")
+            try refused(tampered, because: "TPM2_PolicyPCR (sha256:12,13) failed: PCRs sha256:12,13 do not hold the values the signed policy approves")
         }
     }
 }
