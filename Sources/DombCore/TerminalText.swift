@@ -14,10 +14,18 @@
 /// separators as `\u{NNNN}`; bytes that are not UTF-8 as `\xNN`; the backslash itself as
 /// `\\`, so every escape is unambiguous.
 public enum TerminalText {
-    public static func escape(_ text: some StringProtocol) -> String {
+    /// - Parameter keepingLineBreaks: leave `\n` and `\t` as they are (for a whole
+    ///   multi-line message whose untrusted parts are not known; everything else is escaped).
+    public static func escape(_ text: some StringProtocol, keepingLineBreaks: Bool = false) -> String {
         var out = ""
         out.reserveCapacity(text.utf8.count)
-        for scalar in text.unicodeScalars { append(scalar, to: &out) }
+        for scalar in text.unicodeScalars {
+            if keepingLineBreaks, scalar == "\n" || scalar == "\t" {
+                out.unicodeScalars.append(scalar)
+            } else {
+                append(scalar, to: &out)
+            }
+        }
         return out
     }
 

@@ -77,7 +77,7 @@ public struct LoadedBundle {
         let check: SignatureCheck
         switch (cms, raw) {
         case (let cms?, nil): check = BundleVerifier.verifyCMS(cms, manifest: manifestBytes, trust: trust, time: time)
-        case (nil, let raw?): check = BundleVerifier.verifyRaw(raw, manifest: manifestBytes, trust: trust)
+        case (nil, let raw?): check = BundleVerifier.verifyRaw(raw, manifest: manifestBytes, trust: trust, time: time)
         case (nil, nil): check = SignatureCheck(signatureFailures: ["the bundle has neither manifest.sig nor manifest.rawsig"])
         case (.some, .some): check = SignatureCheck(signatureFailures: ["the bundle has both manifest.sig and manifest.rawsig"])
         }

@@ -74,7 +74,7 @@ public enum BundleVerifier {
         let check: SignatureCheck
         switch (control.cms, control.raw) {
         case (let cms?, nil): check = verifyCMS(cms, manifest: manifestBytes, trust: trust, time: time)
-        case (nil, let raw?): check = verifyRaw(raw, manifest: manifestBytes, trust: trust)
+        case (nil, let raw?): check = verifyRaw(raw, manifest: manifestBytes, trust: trust, time: time)
         case (nil, nil):
             check = SignatureCheck(signatureFailures: ["the bundle has neither manifest.sig nor manifest.rawsig"])
         case (.some, .some):
@@ -242,8 +242,14 @@ public enum BundleVerifier {
         }
     }
 
-    static func verifyRaw(_ signature: [UInt8], manifest: [UInt8], trust: BundleTrustPolicy) -> SignatureCheck {
+    /// A raw signature: made by the given key, or by the key of the pinned certificate —
+    /// and then the certificate must be one that may sign bundles at `time` (validity,
+    /// keyUsage, codeSigning, no weak signature digest), exactly as for a CMS signature by
+    /// the same certificate. The verifier's policy decides, never the bundle's format.
+    static func verifyRaw(_ signature: [UInt8], manifest: [UInt8], trust: BundleTrustPolicy, time: Int64?) -> SignatureCheck {
         let key: VerificationKey
+        var trustFailures: [String] = []
+        var signer: String
         switch trust {
         case .anchors:
             return SignatureCheck(
@@ -254,14 +260,18 @@ public enum BundleVerifier {
             } catch {
                 return SignatureCheck(trustFailures: ["the pinned certificate's key is not usable: \(error)"])
             }
+            trustFailures = certificate.signingProblems(at: time)
+            signer = "\(certificate.subject) (\(key.kind), raw signature)"
         case .publicKey(let given):
             key = given
+            signer = "\(key.kind) public key"
         }
         guard key.isValidSignature(signature, for: manifest) else {
             return SignatureCheck(
-                signatureFailures: ["signature does not verify over manifest.json with the given \(key.kind) key (wrong signer or tampered)"])
+                signatureFailures: ["signature does not verify over manifest.json with the given \(key.kind) key (wrong signer or tampered)"],
+                trustFailures: trustFailures)
         }
-        return SignatureCheck(signer: "\(key.kind) public key")
+        return SignatureCheck(signer: signer, trustFailures: trustFailures)
     }
 
     /// A new directory next to `target` to extract into; `target` must not exist yet.

@@ -68,12 +68,17 @@ public struct TCTIConfiguration: Hashable, Sendable, CustomStringConvertible {
             if path.hasPrefix("/dev/tpmrm") { path = "/dev/tpm" + path.dropFirst("/dev/tpmrm".count) }
             text = "device" + path.replacingSlashes()
         default:
-            let options = configuration.split(separator: ",").map { option -> String in
+            var options: [String: String] = [:]
+            for option in configuration.split(separator: ",") {
                 let pair = option.split(separator: "=", maxSplits: 1).map(String.init)
-                guard pair.count == 2, pair[0] == "host", pair[1] == "localhost" else { return String(option) }
-                return "host=127.0.0.1"
+                options[pair[0]] = pair.count == 2 ? pair[1] : ""
             }
-            text = ([name] + options.sorted()).joined(separator: "-")
+            if name == "swtpm" || name == "mssim" {
+                // tpm2-tss's defaults for the simulators: host localhost, port 2321.
+                if options["host"] == nil || options["host"] == "localhost" { options["host"] = "127.0.0.1" }
+                if options["port"] == nil { options["port"] = "2321" }
+            }
+            text = ([name] + options.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }).joined(separator: "-")
         }
         return String(text.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "_" || $0 == "-") ? $0 : "_" })
     }

@@ -70,6 +70,7 @@ public enum Tools {
         "umount": "mount",
         "mkfifo": "coreutils",
         "mknod": "coreutils",
+        "flock": "util-linux",
     ]
 
     /// The absolute path of `name` on PATH, or a ``MissingToolError`` naming the package.
