@@ -36,7 +36,12 @@ public struct LaunchLogRules: Sendable {
     /// What is wrong with one record (the record rules); `index` numbers it in messages.
     public func recordProblems(_ event: AttestedEvent, index: Int, using hasher: some PCRHashing) -> [String] {
         var problems: [String] = []
-        if event.eventType == .noAction, event.digests.digests.contains(where: { $0.bytes.contains { $0 != 0 } }) {
+        // Windows' EV_NO_ACTION records on PCR 0xFFFFFFFF carry real digests but lie on no PCR,
+        // so nothing can be taken as measured there (EventLogQuirk.noActionOnPCRMinusOne; strict
+        // parsing, which attest verify uses, refuses them anyway).
+        if event.eventType == .noAction, event.pcr != Int(EventLog.pcrMinusOne),
+            event.digests.digests.contains(where: { $0.bytes.contains { $0 != 0 } })
+        {
             problems.append(
                 "event #\(index) (EV_NO_ACTION) on PCR \(event.pcr) carries a non-zero digest: EV_NO_ACTION is never extended, so no digest there is measured")
         }
