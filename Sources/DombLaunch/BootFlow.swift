@@ -439,8 +439,13 @@ private struct Launch {
                 modules.append(.init(domain: domain.name, kind: module.kind, size: UInt64(image.count), digests: digests))
             }
         }
+        // The digests of the members as read (every active bank), for configuration too large
+        // to be measured inline.
         let measurements = try LaunchMeasurementPlan.measurements(
-            spec: spec, modules: modules, launchDTB: dtb, xenstorePlan: planBytes, policy: policy)
+            spec: spec, modules: modules,
+            launchDTB: .init(bytes: dtb, digests: loaded.digests[BundleLayout.launchDTB] ?? DigestSet()),
+            xenstorePlan: planBytes.map { .init(bytes: $0, digests: loaded.digests[BundleLayout.xenstorePlan] ?? DigestSet()) },
+            policy: policy)
         return Verified(
             loaded: loaded, banks: banks, spec: spec, xenstorePlan: xenstorePlan, measurements: measurements, policy: policy,
             order: try LaunchOrder.startOrder(of: spec))

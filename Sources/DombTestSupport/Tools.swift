@@ -50,6 +50,7 @@ public enum Tools {
         "zstd": "zstd",
         "gzip": "gzip",
         "cpio": "cpio",
+        "python3": "python3",
         "bzip2": "bzip2",
         "lz4": "lz4",
         "make": "make",
