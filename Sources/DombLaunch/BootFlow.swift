@@ -379,26 +379,39 @@ private struct Launch {
         }
         if let sink {
             record.extended = sink.log.events
-            // Nothing extended: nothing to explain, and the destination is left as it was.
-            if let logPath = options.eventLogPath, !logCommitted, !sink.log.events.isEmpty {
-                let events = sink.log.events.count
-                if let logFile {
-                    do {
-                        try logFile.replaceContents(sink.logBytes)
-                        try logFile.commit()
-                        record.append(.logWritten(path: logPath, events: events))
-                    } catch let reason {
-                        // Never lose the only record of what the TPM holds.
-                        record.append(.logKept(temporaryPath: logFile.abandon(), path: logPath, events: events, reason: "\(reason)"))
-                    }
-                } else {
-                    record.append(.logLost(path: logPath, events: events, reason: "its destination was never ready"))
-                }
-            }
+            persistLogAfterFailure(sink)
         }
         lock?.release()
         let signal = (error as? LaunchInterrupted)?.signal
         return BootFailure(stage: stage, reason: TerminalText.escape("\(error)"), record: record, signal: signal)
+    }
+
+    /// Writes the log of exactly what was extended when the launch stopped before its own
+    /// log step. Nothing extended: nothing to explain, the destination is left as it was.
+    mutating func persistLogAfterFailure(_ sink: any MeasurementSink) {
+        guard let logPath = options.eventLogPath, !logCommitted, !sink.log.events.isEmpty else { return }
+        let events = sink.log.events.count
+        guard let logFile else {
+            record.append(.logLost(path: logPath, events: events, reason: "its destination was never ready"))
+            return
+        }
+        do {
+            // A commit that synced the log and then failed to rename left it complete.
+            if !logFile.isSealed { try logFile.replaceContents(sink.logBytes) }
+        } catch {
+            // The temporary file may be torn: it is removed (dropped), the loss reported.
+            record.append(.logLost(path: logPath, events: events, reason: "\(error)"))
+            self.logFile = nil
+            return
+        }
+        do {
+            try logFile.commit()
+            record.append(.logWritten(path: logPath, events: events))
+        } catch {
+            // Written and synced, not renamed into place: never lose the only record of
+            // what the TPM holds.
+            record.append(.logKept(temporaryPath: logFile.abandon(), path: logPath, events: events, reason: "\(error)"))
+        }
     }
 
     /// The verified bundle and everything derived from it that the later steps need.

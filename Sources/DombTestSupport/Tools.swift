@@ -240,9 +240,14 @@ public final class SmallFileSystem: @unchecked Sendable {
         guard descriptor >= 0 else { throw CocoaError(.fileWriteUnknown) }
         defer { close(descriptor) }
         let block = [UInt8](repeating: 0xA5, count: 4096)
-        while block.withUnsafeBytes({ Glibc.write(descriptor, $0.baseAddress, $0.count) }) > 0 {}
-        // A last partial page.
-        while block.withUnsafeBytes({ Glibc.write(descriptor, $0.baseAddress, 1) }) > 0 {}
+        // Whole pages, then byte by byte, until ENOSPC (EINTR retried).
+        for size in [block.count, 1] {
+            while true {
+                let written = block.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, size) }
+                if written > 0 || (written < 0 && errno == EINTR) { continue }
+                break
+            }
+        }
     }
 
     public func remountReadOnly() throws {

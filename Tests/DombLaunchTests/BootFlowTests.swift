@@ -103,28 +103,24 @@ final class FakeXenstore: XenstoreWriting {
     func introduceDomain(domid: UInt32, ringRef: UInt64, port: UInt32) throws(XenstoreError) {}
 }
 
-/// A sink whose Nth event fails: either with an injected error, or for real because the
-/// TPM (swtpm) is killed just before that event is sent to it.
-final class FaultySink: MeasurementSink {
+/// A sink that runs a hook before each event reaches the real sink (numbered from 1): to
+/// fail the Nth event with an injected error, kill the TPM (swtpm) just before it, or send
+/// a signal.
+final class HookedSink: MeasurementSink {
     struct Injected: Error {}
     let inner: TPMMeasurementSink
-    let failAt: Int
-    let killTPM: (() -> Void)?
+    let before: (Int) throws -> Void
     private var count = 0
-    init(_ inner: TPMMeasurementSink, failAt: Int, killTPM: (() -> Void)? = nil) {
+    init(_ inner: TPMMeasurementSink, before: @escaping (Int) throws -> Void) {
         self.inner = inner
-        self.failAt = failAt
-        self.killTPM = killTPM
+        self.before = before
     }
     var banks: [HashAlgorithm] { inner.banks }
     var log: EventLog { inner.log }
     var logBytes: [UInt8] { inner.logBytes }
     func record(_ event: UnverifiedEvent) throws {
         count += 1
-        if count == failAt {
-            guard let killTPM else { throw Injected() }
-            killTPM()  // the real sink now talks to a dead TPM and must fail
-        }
+        try before(count)
         try inner.record(event)
     }
 }
@@ -280,9 +276,10 @@ func environment(
             case "xenstore": store.failWrites = true
             case "unpause": builder.failUnpauseOf = "netback"
             case "tpm-error":
-                sinkWrapper = { FaultySink($0, failAt: 4) }
+                sinkWrapper = { HookedSink($0) { if $0 == 4 { throw HookedSink.Injected() } } }
             default:
-                sinkWrapper = { FaultySink($0, failAt: 4, killTPM: { swtpm.stop() }) }
+                // The real sink then talks to a dead TPM and must fail.
+                sinkWrapper = { HookedSink($0) { if $0 == 4 { swtpm.stop() } } }
             }
             do {
                 _ = try BootFlow.run(
