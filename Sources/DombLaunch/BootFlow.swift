@@ -160,13 +160,18 @@ public struct BootEnvironment {
     /// log: where sealed secrets are released (issue 18). Throwing refuses the launch;
     /// everything built is torn down. Returns a line for the record, or nil.
     public var beforeUnpause: ((MeasuredLaunch) throws -> String?)?
+    /// Takes back what ``beforeUnpause`` released when the launch fails after it (a domain
+    /// that does not unpause): secret files removed, Xenstore nodes deleted. Returns what
+    /// could not be undone.
+    public var withdrawSecrets: (() -> [String])?
 
     public init(
         makeSink: @escaping () throws -> any MeasurementSink, readPCRs: @escaping ([Int], [HashAlgorithm]) throws -> PCRValues,
         activeBanks: @escaping () throws -> [HashAlgorithm], builder: any DomainBuilding, xenstore: (any XenstoreWriting)?,
         introduceDomains: Bool, progress: @escaping (String) -> Void = { _ in }, interruption: @escaping () -> Int32? = { nil },
-        beforeUnpause: ((MeasuredLaunch) throws -> String?)? = nil
+        beforeUnpause: ((MeasuredLaunch) throws -> String?)? = nil, withdrawSecrets: (() -> [String])? = nil
     ) {
+        self.withdrawSecrets = withdrawSecrets
         self.makeSink = makeSink
         self.readPCRs = readPCRs
         self.activeBanks = activeBanks
@@ -372,7 +377,10 @@ private struct Launch {
             if let release = environment.beforeUnpause {
                 let measured = MeasuredLaunch(
                     bundle: verified.loaded, spec: verified.spec, domains: record.built, log: sink.log, pcrs: readBack)
-                if let line = try release(measured) { record.append(.secretsReleased(line)) }
+                if let line = try release(measured) {
+                    record.append(.secretsReleased(line))
+                    progress(line)
+                }
             }
 
             // 10. The commit point: unpause in dependency order. A signal from here on no
@@ -404,6 +412,11 @@ private struct Launch {
     /// Tears down what was built (unpaused domains included), persists the log of exactly
     /// what was extended, and renders the failure from the record.
     mutating func fail(_ stage: BootStage, _ error: any Error) -> BootFailure {
+        if record.steps.contains(where: { if case .secretsReleased = $0 { true } else { false } }),
+            let withdraw = environment.withdrawSecrets
+        {
+            record.append(.secretsWithdrawn(problems: withdraw()))
+        }
         for domain in record.remaining.reversed() {
             do {
                 try environment.builder.destroy(domain)

@@ -37,13 +37,17 @@ public struct BundleBuildOptions: Sendable {
     /// Sign even with a certificate no verifier accepts (expired, not yet valid, not for
     /// code signing): for tests of the verifiers only.
     public var allowUnusableCertificate: Bool
+    /// Sign the PCR policy of the predicted PCRs with a PCR-policy key (`pcr-policy.json`).
+    public var pcrPolicySigning: PCRPolicySigningOptions?
 
     public init(
         output: String, generation: UInt64, banks: [HashAlgorithm], pcrPolicy: PCRPolicy = .default,
-        sourceDateEpoch: Int64, signing: BundleSigning, inputs: [String] = [], allowUnusableCertificate: Bool = false
+        sourceDateEpoch: Int64, signing: BundleSigning, inputs: [String] = [], allowUnusableCertificate: Bool = false,
+        pcrPolicySigning: PCRPolicySigningOptions? = nil
     ) {
         self.inputs = inputs
         self.allowUnusableCertificate = allowUnusableCertificate
+        self.pcrPolicySigning = pcrPolicySigning
         self.output = output
         self.generation = generation
         self.banks = banks
@@ -214,6 +218,15 @@ public struct BundleBuilder: Sendable {
                     xenstorePlan: xenstorePlan, pcrPolicy: options.pcrPolicy))
             manifest.predictedEventLog = try addSmall(BundleLayout.predictedEventLog, prediction.eventLog)
             manifest.predictedPCRs = prediction.pcrs
+        }
+        if let pcrPolicySigning = options.pcrPolicySigning {
+            guard !manifest.predictedPCRs.algorithms.isEmpty else {
+                throw ParseError.invalid("a signed PCR policy needs predicted PCRs, and this build predicts none")
+            }
+            let policy = try ContextError.wrap("PCR policy") {
+                try PCRPolicySigner.sign(predicted: manifest.predictedPCRs, options: pcrPolicySigning)
+            }
+            manifest.signedPCRPolicy = try addSmall(BundleLayout.signedPCRPolicy, policy.canonicalBytes)
         }
         if case .cms(_, let certificate, let chain) = options.signing {
             let pem = ([certificate] + chain).flatMap(\.pem)

@@ -23,7 +23,8 @@ final class BootFixture {
     let result: BundleBuildResult
     static let banks: [HashAlgorithm] = [.sha1, .sha256, .sha384, .sha512]
 
-    init(generation: UInt64 = 5, moduleBytes: Int = 200_000) throws {
+    /// - Parameter pcrKey: sign the PCR policy with this key (`pcr-policy.json`).
+    init(generation: UInt64 = 5, moduleBytes: Int = 200_000, pcrKey: SigningKey? = nil) throws {
         directory = try TemporaryDirectory(prefix: "domb-boot")
         let key = directory.file("signer.pem")
         try Tools.run("openssl", ["genpkey", "-algorithm", "ed25519", "-out", key])
@@ -58,7 +59,7 @@ final class BootFixture {
             configuration: specPath,
             options: BundleBuildOptions(
                 output: bundle, generation: generation, banks: Self.banks, sourceDateEpoch: 1_700_000_000,
-                signing: .raw(key: try SigningKey(path: key))))
+                signing: .raw(key: try SigningKey(path: key)), pcrPolicySigning: pcrKey.map { PCRPolicySigningOptions(key: $0) }))
     }
 
     func trust() throws -> BundleTrustPolicy { .publicKey(try VerificationKey(path: publicKey)) }
@@ -87,7 +88,11 @@ final class FakeXenstore: XenstoreWriting {
     func remove(_ path: String, in transaction: XenstoreTransaction) throws(XenstoreError) {
         pending = pending.filter { !($0.key == path || $0.key.hasPrefix(path + "/")) }
     }
-    func setPermissions(_ path: String, _ perms: [XenstorePermission], in transaction: XenstoreTransaction) throws(XenstoreError) {}
+    /// The last permissions set on each path.
+    var permissions: [String: [XenstorePermission]] = [:]
+    func setPermissions(_ path: String, _ perms: [XenstorePermission], in transaction: XenstoreTransaction) throws(XenstoreError) {
+        permissions[path] = perms
+    }
     func introduceDomain(domid: UInt32, ringRef: UInt64, port: UInt32) throws(XenstoreError) {}
 }
 
