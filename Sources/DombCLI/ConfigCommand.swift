@@ -32,6 +32,8 @@ struct ConfigCommand: ParsableCommand {
         @Argument(help: "Description files.") var files: [String]
         @Flag(help: "Also check every module file: it must exist, fit in a bundle and boot in its domain's mode (PVH needs PHYS32_ENTRY…).")
         var images = false
+        @Flag(help: "Refuse descriptions the front end read only in part: ignored or unknown xl.cfg keys, ignored device-tree nodes.")
+        var strict = false
 
         func run() throws {
             var failed = false
@@ -44,6 +46,11 @@ struct ConfigCommand: ParsableCommand {
                     printError("\(error)")
                 case .success(let document):
                     for note in document.notes { printError("note: \(note)") }
+                    if strict, document.notes.contains(where: \.dropsInput) {
+                        failed = true
+                        printError("\(label): refused (--strict): \(document.notes.filter(\.dropsInput).count) part(s) of the input were not read into the model")
+                        continue
+                    }
                     do {
                         let loaded = try loader.load(document, file: label)
                         print("\(label): ok (\(loaded.spec.domains.count) domains)")

@@ -39,6 +39,18 @@ import Testing
         #expect(written.domain(named: "web")?.module(.kernel)?.path.hasSuffix("examples/xl/images/vmlinuz-6.1.0-amd64") == true)
         let strict = try DombBinary.run(["config", "import-xl", "--strict"] + Self.files + ["-o", temp.file("s.dts")])
         #expect(strict.status != 0)
+        // config check --strict decides by the notes' kinds: a remark passes, a dropped key fails.
+        let remarkOnly = try temp.write(
+            "remark.cfg", "name = \"r\"\ntype = \"hvm\"\nmemory = 64\n")
+        let dropped = try temp.write(
+            "dropped.cfg", "name = \"d\"\ntype = \"hvm\"\nmemory = 64\nvnc = 1\n")
+        let passes = try DombBinary.run(["config", "check", "--strict", remarkOnly])
+        #expect(passes.status == 0, "\(passes.stderrText)")
+        #expect(passes.stderrText.contains("remark \"firmware\""))
+        let fails = try DombBinary.run(["config", "check", "--strict", dropped])
+        #expect(fails.status != 0)
+        #expect(fails.stderrText.contains("ignored key \"vnc\""), "\(fails.stderrText)")
+        #expect(fails.stderrText.contains("refused (--strict)"), "\(fails.stderrText)")
     }
 
     /// The three domain files Xen ships (tools/examples/xlexample.*), in their style.

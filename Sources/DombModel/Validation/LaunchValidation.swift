@@ -74,6 +74,12 @@ struct LaunchValidator {
         for (count, cap, what) in caps where count > cap {
             add("launch description", .tooMany, "has \(count) \(what); at most \(cap) are allowed")
         }
+        let text = spec.textBytes
+        if text > LaunchLimits.maxDescriptionTextBytes {
+            add(
+                "launch description", .tooMany,
+                "holds \(text) bytes of text (names, paths, command lines, settings); at most \(LaunchLimits.maxDescriptionTextBytes)")
+        }
     }
 
     // MARK: - Names, domids, UUIDs
@@ -403,3 +409,22 @@ struct LaunchValidator {
     }
 }
 
+extension LaunchSpec {
+    /// The bytes of every string of the description (``LaunchLimits/maxDescriptionTextBytes``).
+    var textBytes: Int {
+        var total = 0
+        for domain in domains {
+            total += domain.name.utf8.count + (domain.uuid?.utf8.count ?? 0) + (domain.securityID?.utf8.count ?? 0)
+                + (domain.cpupool?.utf8.count ?? 0)
+            for module in domain.modules { total += module.path.utf8.count + (module.bootargs?.utf8.count ?? 0) }
+            for device in domain.devices {
+                total += device.backend.name.utf8.count
+                for (name, value) in device.settings.namedSettings { total += name.utf8.count + value.utf8.count }
+            }
+        }
+        for pool in cpupools { total += pool.name.utf8.count + (pool.scheduler?.utf8.count ?? 0) }
+        for channel in eventChannels { total += channel.local.domain.utf8.count + channel.remote.domain.utf8.count }
+        for region in sharedMemory { total += region.id.utf8.count + region.domain.utf8.count }
+        return total
+    }
+}
