@@ -14,7 +14,7 @@ struct AttestCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "attest",
         abstract: "Verify quotes from deployed hosts.",
-        subcommands: [Verify.self]
+        subcommands: [Verify.self, EnrollChallenge.self, EnrollComplete.self]
     )
 
     struct Verify: AsyncParsableCommand {
@@ -35,7 +35,9 @@ struct AttestCommand: AsyncParsableCommand {
                 """)
 
         @Argument(help: "The quote file (JSON) from `domb quote`.") var quote: String
-        @Option(help: "The attestation key's public key (PEM) that the verifier trusts.") var akPub: String
+        @Option(help: "The attestation key's public key (PEM) that the verifier trusts.") var akPub: String?
+        @Option(help: "Instead of --ak-pub: the enrolment directory of `domb attest enroll-complete`; the quote's AK must be enrolled there (found by the quote's akName) and is verified with the recorded key.")
+        var enrolled: String?
         @Option(help: "The nonce the verifier sent, in hex.") var nonce: String
         @Option(help: "Exactly the PCRs the quote must cover (tpm2-tools syntax). Default: those of --expected-pcrs, else sha256:12,13.")
         var pcrs: String?
@@ -53,6 +55,7 @@ struct AttestCommand: AsyncParsableCommand {
         static let maximumFileSize = QuoteFile.maximumEventLogSize * 2
 
         func validate() throws {
+            if (akPub == nil) == (enrolled == nil) { throw ValidationError("give exactly one of --ak-pub FILE and --enrolled DIR") }
             let trustSources = [trust, cert, pubkey].compactMap { $0 }.count
             if bundle != nil, trustSources != 1 {
                 throw ValidationError("--bundle needs exactly one of --trust DIR, --cert FILE, --pubkey FILE")
@@ -169,8 +172,14 @@ struct AttestCommand: AsyncParsableCommand {
             let quoteBytes = try AttestationIO.readFile(quote, limit: Self.maximumFileSize, what: "quote file")
             let quoteFile = try ContextError.wrap(quote) { try QuoteFile(json: quoteBytes) }
             let evidence = try ContextError.wrap(quote) { try quoteFile.evidence() }
-            let keyBytes = try AttestationIO.readFile(akPub, limit: PublicKey.maximumPEMSize, what: "AK public key")
-            let key = try ContextError.wrap(akPub) { try PublicKey(pem: keyBytes) }
+            let key: PublicKey
+            if let enrolled {
+                key = try Self.enrolledKey(for: quoteFile, in: enrolled)
+            } else {
+                let path = akPub ?? ""
+                let keyBytes = try AttestationIO.readFile(path, limit: PublicKey.maximumPEMSize, what: "AK public key")
+                key = try ContextError.wrap(path) { try PublicKey(pem: keyBytes) }
+            }
             let expected = try expectedPcrs.map { path in
                 let bytes = try AttestationIO.readFile(path, limit: 1 << 20, what: "expected PCRs")
                 return try ContextError.wrap(path) { try Self.expectedPCRValues(bytes) }
@@ -213,6 +222,16 @@ struct AttestCommand: AsyncParsableCommand {
             print(
                 "verified \(verified) quotes in \(String(format: "%.3f", seconds)) s wall, \(String(format: "%.3f", cpu)) s CPU: "
                     + "\(String(format: "%.0f", Double(verified) / seconds)) quotes/s wall, \(String(format: "%.0f", Double(verified) / cpu)) quotes/s per CPU second")
+        }
+
+        /// The recorded public key of the quote's AK in an enrolment directory. The quote's
+        /// `akName` only selects the record; its own `akPublicKey` is never used.
+        static func enrolledKey(for quote: QuoteFile, in directory: String) throws -> PublicKey {
+            guard let name = quote.akName else {
+                throw AttestationCLIError("the quote names no AK (akName), so no enrolled AK can be chosen for it")
+            }
+            let record = try EnrollmentStore(directory: directory).enrolled(akName: try EnrollmentFormat.name(name, field: "quote akName"))
+            return try PublicKey(try record.akPublicArea().key)
         }
 
         /// Reads `{"sha256": {"12": "<hex>"}}`.
