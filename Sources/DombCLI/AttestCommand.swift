@@ -39,6 +39,8 @@ struct AttestCommand: AsyncParsableCommand {
         @Option(help: "The attestation key's public key (PEM) that the verifier trusts.") var akPub: String?
         @Option(help: "Instead of --ak-pub: the enrolment directory of `domb attest enroll-complete`; the quote's AK must be enrolled there (found by the quote's akName) and is verified with the recorded key.")
         var enrolled: String?
+        @Option(help: "With --enrolled: the AK's name (hex), when the quote file does not carry it (a Keylime agent's answer does not).")
+        var akName: String?
         @Option(help: "The nonce the verifier sent, in hex.") var nonce: String
         @Option(help: "Exactly the PCRs the quote must cover (tpm2-tools syntax). Default: those of --expected-pcrs, else sha256:12,13.")
         var pcrs: String?
@@ -171,8 +173,16 @@ struct AttestCommand: AsyncParsableCommand {
 
         private func loadInputs() throws -> (QuoteEvidence, PublicKey, PCRValues?, PCRSelection, AttestationState?) {
             let quoteBytes = try AttestationIO.readFile(quote, limit: Self.maximumFileSize, what: "quote file")
-            let quoteFile = try ContextError.wrap(quote) { try QuoteFile(json: quoteBytes) }
-            let evidence = try ContextError.wrap(quote) { try quoteFile.evidence() }
+            var quoteFile: QuoteFile
+            let evidence: QuoteEvidence
+            if let answer = KeylimeQuote.Answer(json: quoteBytes) {
+                // An answer of a Keylime agent's quotes endpoint (docs/keylime.md).
+                (quoteFile, evidence) = try ContextError.wrap(quote) { try Self.keylimeEvidence(answer) }
+            } else {
+                quoteFile = try ContextError.wrap(quote) { try QuoteFile(json: quoteBytes) }
+                evidence = try ContextError.wrap(quote) { try quoteFile.evidence() }
+            }
+            if let akName { quoteFile.akName = akName }
             let key: PublicKey
             if let enrolled {
                 key = try Self.enrolledKey(for: quoteFile, in: enrolled)
@@ -230,6 +240,23 @@ struct AttestCommand: AsyncParsableCommand {
             print(
                 "verified \(verified) quotes in \(String(format: "%.3f", seconds)) s wall, \(String(format: "%.3f", cpu)) s CPU: "
                     + "\(String(format: "%.0f", Double(verified) / seconds)) quotes/s wall, \(String(format: "%.0f", Double(verified) / cpu)) quotes/s per CPU second")
+        }
+
+        /// A Keylime quote answer as domb evidence: the quote string's attest bytes, signature
+        /// (ECDSA r‖s as DER for OpenSSL) and PCR blob; the measured-boot log if sent.
+        static func keylimeEvidence(_ answer: KeylimeQuote.Answer) throws -> (QuoteFile, QuoteEvidence) {
+            let decoded = try KeylimeQuote.decode(answer.quote)
+            let bytes: [UInt8]
+            switch decoded.signature.value {
+            case .ecdsa(let r, let s): bytes = try PublicKey.der(r: r, s: s)
+            case .rsa(let signature): bytes = signature
+            }
+            let signature = QuoteSignature(scheme: decoded.signature.scheme, hash: decoded.signature.hash, bytes: bytes)
+            let evidence = QuoteEvidence(attest: decoded.attest, signature: signature, pcrValues: decoded.pcrValues, eventLog: answer.measuredBootLog)
+            let file = QuoteFile(
+                attest: decoded.attest, signature: signature, selection: decoded.selection, pcrValues: decoded.pcrValues, nonce: [],
+                akPublicKey: "", akName: nil, eventLog: answer.measuredBootLog)
+            return (file, evidence)
         }
 
         /// The recorded public key of the quote's AK in an enrolment directory. The quote's

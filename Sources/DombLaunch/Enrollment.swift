@@ -3,7 +3,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //===----------------------------------------------------------------------===//
 
-import DombArchive
+import DombFiles
 import DombCore
 import DombCrypto
 import DombTPM
