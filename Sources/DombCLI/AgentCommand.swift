@@ -146,9 +146,7 @@ struct AgentCommand: AsyncParsableCommand {
         }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let key = try AgentKey.generate()
-        let previous = umask(0o077)
-        defer { umask(previous) }
-        try AtomicFile.write(key.privatePEM, to: path)
+        try AtomicFile.write(key.privatePEM, to: path, mode: 0o600)
         return key
     }
 

@@ -124,7 +124,7 @@ struct AttestCommand: AsyncParsableCommand {
             if case .verified(let verified) = verdict, let state {
                 var updated = stored ?? AttestationState()
                 updated.update(with: verified.attest)
-                try AtomicFile.write(try updated.jsonBytes(), to: state, inputs: [quote, akPub])
+                try AtomicFile.write(try updated.jsonBytes(), to: state, inputs: [quote] + [akPub].compactMap { $0 })
             }
             if json {
                 print(try Self.json(verdict, selection: selection, note: logNote))
@@ -206,7 +206,7 @@ struct AttestCommand: AsyncParsableCommand {
             var stored: AttestationState?
             if let state {
                 // Refused before anything is verified, not after the verdict.
-                try OutputTarget.check(state, inputs: OutputTarget.identities([quote, akPub]))
+                try OutputTarget.check(state, inputs: OutputTarget.identities([quote] + [akPub].compactMap { $0 }))
                 do {
                     if let bytes = try InputFile.readIfPresent(state, limit: 1 << 20) {
                         stored = try ContextError.wrap(state) { try AttestationState(json: bytes) }
@@ -248,7 +248,7 @@ struct AttestCommand: AsyncParsableCommand {
             let decoded = try KeylimeQuote.decode(answer.quote)
             let bytes: [UInt8]
             switch decoded.signature.value {
-            case .ecdsa(let r, let s): bytes = try PublicKey.der(r: r, s: s)
+            case .ecdsa(let r, let s): bytes = try ECDSASignature.der(r: r, s: s)
             case .rsa(let signature): bytes = signature
             }
             let signature = QuoteSignature(scheme: decoded.signature.scheme, hash: decoded.signature.hash, bytes: bytes)

@@ -8,6 +8,7 @@ import DombCore
 import DombCrypto
 import DombLaunch
 import DombTPM
+import DombFiles
 import Foundation
 
 extension EndorsementKeyType: ExpressibleByArgument {}
@@ -42,7 +43,7 @@ extension AKCommand {
             defer { connection.close() }
             let request = try EnrollmentHost.request(
                 tpm: connection, ekType: endorsement.ek, ekHandle: try endorsement.handle(), akHandle: try AttestationIO.parseHandle(handle))
-            try AttestationIO.writeAtomically(try request.jsonBytes(), to: output)
+            try AtomicFile.write(try request.jsonBytes(), to: output)
             print("enrolment request for AK \(request.akName)")
             print("  EK \(request.ekType), certificate \(request.ekCertificate == nil ? "ABSENT (a verifier will refuse)" : "from NV")")
             print("  written to \(output)")
@@ -68,7 +69,7 @@ extension AKCommand {
             let response = try EnrollmentHost.activate(
                 tpm: connection, challenge: parsed, akHandle: try AttestationIO.parseHandle(handle),
                 ekHandle: try ekHandle.map(AttestationIO.parseHandle))
-            try AttestationIO.writeAtomically(try response.jsonBytes(), to: output)
+            try AtomicFile.write(try response.jsonBytes(), to: output, inputs: [challenge])
             print("activated the credential for AK \(response.akName); response written to \(output)")
         }
     }
@@ -116,7 +117,7 @@ extension AttestCommand {
                 throw ExitCode(1)
             }
             try EnrollmentStore(directory: enrolled).savePending(pending)
-            try AttestationIO.writeAtomically(try challenge.jsonBytes(), to: output)
+            try AtomicFile.write(try challenge.jsonBytes(), to: output, inputs: [request])
             print("CHALLENGED: AK \(challenge.akName) under the \(challenge.ekType) EK; challenge written to \(output)")
         }
     }

@@ -7,6 +7,7 @@ import ArgumentParser
 import DombCore
 import DombCrypto
 import DombLaunch
+import DombFiles
 import Foundation
 
 /// `domb keylime …`: what Keylime needs to attest a domb host.
@@ -43,7 +44,7 @@ struct KeylimeCommand: AsyncParsableCommand {
                 path: bundle, trust: try bundleTrustPolicy(trust: trust, cert: cert, pubkey: pubkey), minimumGeneration: 0)
             let json = try Self.tpmPolicy(loaded.manifest.predictedPCRs, bank: algorithm)
             if let output {
-                try AttestationIO.writeAtomically(Array((json + "\n").utf8), to: output)
+                try AtomicFile.write(Array((json + "\n").utf8), to: output, inputs: [bundle])
             } else {
                 print(json)
             }

@@ -5,6 +5,7 @@
 
 import ArgumentParser
 import DombCore
+import DombFiles
 import Foundation
 
 extension LogCommand {
@@ -31,7 +32,7 @@ extension LogCommand {
                 try EventLogCombination.combine(firmware: firmwareBytes, launch: launchBytes)
             }
             guard combined.count <= limit else { throw AttestationCLIError("the combined log would exceed \(limit) bytes") }
-            try AttestationIO.writeAtomically(combined, to: output)
+            try AtomicFile.write(combined, to: output, inputs: [firmware, launch])
             print("combined \(firmwareBytes.count)-byte firmware log and the launch events into \(output) (\(combined.count) bytes)")
         }
     }

@@ -79,11 +79,26 @@ import Testing
             "/", "v", "2", ".", "5", "1", "quotes", "identity", "integrity", "version", "keys", "pubkey", "agent", "info", "?", "&",
             "=", "nonce", "mask", "partial", "0x", "ff", "%", "%4", "%41", "+", "ima_ml_entry", "0", "1", "abc", "ZZ", "-", "~", "%00",
         ]
-        let methods = ["GET", "POST", "PUT", "DELETE", "HEAD", "G\u{0}T", ""]
+        let methods = ["GET", "GET", "GET", "POST", "PUT", "DELETE", "HEAD", "G\u{0}T", ""]
         var routed = 0
+        let valid = [
+            "/version", "/v2.5/quotes/identity?nonce=abc", "/v2.1/quotes/integrity?nonce=Ab1&mask=0x3000&partial=0&ima_ml_entry=0",
+            "/v2.3/keys/pubkey", "/v2.4/agent/info",
+        ]
         for _ in 0..<20_000 {
-            let count = Int.random(in: 0...14, using: &generator)
-            let target = (0..<count).map { _ in pieces.randomElement(using: &generator) ?? "" }.joined()
+            var target: String
+            if Bool.random(using: &generator) {
+                // A valid target with 0 to 2 random pieces inserted at random places.
+                target = valid.randomElement(using: &generator) ?? "/version"
+                for _ in 0..<Int.random(in: 0...2, using: &generator) {
+                    let offset = Int.random(in: 0...target.count, using: &generator)
+                    let index = target.index(target.startIndex, offsetBy: offset)
+                    target.insert(contentsOf: pieces.randomElement(using: &generator) ?? "", at: index)
+                }
+            } else {
+                let count = Int.random(in: 0...14, using: &generator)
+                target = (0..<count).map { _ in pieces.randomElement(using: &generator) ?? "" }.joined()
+            }
             let method = methods.randomElement(using: &generator) ?? "GET"
             if let status = Self.status(method, target) {
                 #expect([400, 404, 405, 414].contains(status), "\(method) \(target) → \(status)")
