@@ -19,6 +19,7 @@ import sys
 import requests
 from keylime.agentstates import AgentAttestState
 from keylime.common.algorithms import Hash
+from keylime.mba import mba
 from keylime.tpm.tpm_main import Tpm
 
 
@@ -36,6 +37,7 @@ def main() -> int:
     )
     reply.raise_for_status()
     aik = reply.json()["results"]["aik_tpm"]
+    mba.load_imports(skip_custom_policies=True)  # as the tenant does before checking quotes
     tpm = Tpm()
 
     def check(state: AgentAttestState, n: str) -> str:
