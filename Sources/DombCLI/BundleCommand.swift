@@ -67,11 +67,14 @@ struct BundleCommand: AsyncParsableCommand {
         func run() async throws {
             let reader = try TarReader(path: bundle, policy: BundleVerifier.readPolicy)
             var manifestBytes: [UInt8]?
+            var policyBytes: [UInt8]?
             var members: [TarMember] = []
             while let member = try reader.next() {
                 members.append(member)
                 if member.path == BundleLayout.manifest {
                     manifestBytes = try reader.readAll(limit: BundleLayout.maximumManifestSize)
+                } else if member.path == BundleLayout.signedPCRPolicy {
+                    policyBytes = try reader.readAll(limit: 1 << 20)
                 }
             }
             guard let manifestBytes else { throw ContextError(bundle, ParseError.invalid("the bundle has no manifest.json")) }
@@ -80,24 +83,38 @@ struct BundleCommand: AsyncParsableCommand {
                 print(String(decoding: manifestBytes, as: UTF8.self))
                 return
             }
-            print("UNVERIFIED manifest of \(bundle) (run `domb bundle verify` before trusting it)")
+            // Everything below comes from an unverified archive: escaped before it is printed.
+            let e: (String) -> String = { TerminalText.escape($0) }
+            print("UNVERIFIED manifest of \(e(bundle)) (run `domb bundle verify` before trusting it)")
             print("generation: \(manifest.generation)")
             print("banks:      \(manifest.banks.map(\.name).joined(separator: ", "))")
-            print("pcr policy: \(manifest.pcrPolicy.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))")
+            print("pcr policy: \(manifest.pcrPolicy.sorted { $0.key < $1.key }.map { "\(e($0.key))=\($0.value)" }.joined(separator: ", "))")
             for domain in manifest.domains {
-                print("domain \(domain.name):")
+                print("domain \(e(domain.name)):")
                 for module in domain.modules {
-                    print("  \(module.role): \(module.member.path), \(module.member.size) bytes, sha256:\((module.member.digests[.sha256] ?? []).hexString)")
+                    print("  \(e(module.role)): \(e(module.member.path)), \(module.member.size) bytes, sha256:\((module.member.digests[.sha256] ?? []).hexString)")
                 }
             }
-            for member in [manifest.launchDTB, manifest.xenstorePlan, manifest.predictedEventLog, manifest.signerCertificates]
-                .compactMap({ $0 })
-            {
-                print("\(member.path): \(member.size) bytes, sha256:\((member.digests[.sha256] ?? []).hexString)")
+            for member in [
+                manifest.launchDTB, manifest.xenstorePlan, manifest.predictedEventLog, manifest.signerCertificates,
+                manifest.signedPCRPolicy,
+            ].compactMap({ $0 }) {
+                print("\(e(member.path)): \(member.size) bytes, sha256:\((member.digests[.sha256] ?? []).hexString)")
             }
             for bank in manifest.predictedPCRs.algorithms {
                 for pcr in manifest.predictedPCRs.pcrs(in: bank) {
                     print("predicted \(bank.name) PCR \(pcr): \((manifest.predictedPCRs[bank, pcr] ?? []).hexString)")
+                }
+            }
+            if let policyBytes {
+                let policy = try ContextError.wrap("\(bundle): \(BundleLayout.signedPCRPolicy)") {
+                    try SignedPCRPolicy(canonicalBytes: policyBytes)
+                }
+                print("signed PCR policy: key fingerprint \(policy.keyFingerprint.hexString), TPM name \(policy.keyName.hexString)")
+                for item in policy.policies {
+                    print(
+                        "  \(item.bank.name) PCRs \(item.pcrs.map(String.init).joined(separator: ",")), policyRef \(describePolicyRef(item.policyRef)): "
+                            + "approved policy \(item.policyDigest.hexString)")
                 }
             }
             print("archive members: \(members.count)")
@@ -145,13 +162,14 @@ private func report(_ result: BundleVerification, bundle: String, json: Bool) {
     if result.isVerified, let manifest = result.manifest {
         let modules = manifest.domains.reduce(0) { $0 + $1.modules.count }
         print(
-            "\(bundle): verified: signed by \(result.signer ?? "?"), generation \(manifest.generation), "
+            "\(TerminalText.escape(bundle)): verified: signed by \(TerminalText.escape(result.signer ?? "?")), generation \(manifest.generation), "
                 + "\(manifest.domains.count) domains, \(modules) modules, \(manifest.members.count) members checked")
         return
     }
-    FileHandle.standardError.write(Data("\(bundle): NOT verified (\(result.failures.count) failures)\n".utf8))
+    // Failures quote member names and text from the archive: escaped.
+    FileHandle.standardError.write(Data("\(TerminalText.escape(bundle)): NOT verified (\(result.failures.count) failures)\n".utf8))
     for failure in result.failures {
-        FileHandle.standardError.write(Data("  \(failure)\n".utf8))
+        FileHandle.standardError.write(Data("  \(TerminalText.escape(failure.description))\n".utf8))
     }
 }
 

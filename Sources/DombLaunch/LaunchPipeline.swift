@@ -4,6 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombCrypto
 
 /// Predicts a bundle's event log and PCRs from ``LaunchMeasurementPlan``: the same list of
 /// measurements ``BootFlow`` performs, run through a software sink in the bundle's banks.
@@ -16,8 +17,9 @@ public struct LaunchPredictor: MeasurementPredicting {
             LaunchMeasurementPlan.Module(domain: $0.domain, kind: $0.module.kind, size: $0.size, digests: $0.digests)
         }
         let plan = try LaunchMeasurementPlan.measurements(
-            spec: input.spec, modules: modules, launchDTB: input.launchDTB ?? [], xenstorePlan: input.xenstorePlan,
-            policy: policy)
+            spec: input.spec, modules: modules,
+            launchDTB: try .init(bytes: input.launchDTB ?? [], banks: input.banks),
+            xenstorePlan: try input.xenstorePlan.map { try .init(bytes: $0, banks: input.banks) }, policy: policy)
         let prediction = try MeasurementPrediction.predict(plan, banks: input.banks, policy: policy)
         return Prediction(eventLog: prediction.logBytes, pcrs: prediction.pcrs)
     }

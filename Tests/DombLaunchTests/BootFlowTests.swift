@@ -22,7 +22,8 @@ final class BootFixture {
     let result: BundleBuildResult
     static let banks: [HashAlgorithm] = [.sha1, .sha256, .sha384, .sha512]
 
-    init(generation: UInt64 = 5, moduleBytes: Int = 200_000) throws {
+    /// - Parameter pcrKey: sign the PCR policy with this key (`pcr-policy.json`).
+    init(generation: UInt64 = 5, moduleBytes: Int = 200_000, pcrKey: SigningKey? = nil) throws {
         directory = try TemporaryDirectory(prefix: "domb-boot")
         let key = directory.file("signer.pem")
         try Tools.run("openssl", ["genpkey", "-algorithm", "ed25519", "-out", key])
@@ -56,18 +57,18 @@ final class BootFixture {
             configuration: specPath,
             options: BundleBuildOptions(
                 output: bundle, generation: generation, banks: Self.banks, sourceDateEpoch: 1_700_000_000,
-                signing: .raw(key: try SigningKey(path: key))))
+                signing: .raw(key: try SigningKey(path: key)), pcrPolicySigning: pcrKey.map { PCRPolicySigningOptions(key: $0) }))
     }
 
     func trust() throws -> BundleTrustPolicy { .publicKey(try VerificationKey(path: publicKey)) }
 }
 
-/// The JSON loader, plus the launch DTB encoded from the spec (as the DT loader supplies it).
+/// The JSON loader; the builder encodes the launch DTB from the spec with its module
+/// paths rewritten to bundle members (a DTB naming the original files would not match the
+/// manifest, and verification refuses that).
 struct DTBEmittingLoader: LaunchSpecLoading {
     func load(configuration path: String) throws -> LoadedLaunch {
-        var launch = try JSONLaunchSpecLoader().load(configuration: path)
-        launch.launchDTB = try LaunchEncoder.dtb(launch.spec)
-        return launch
+        try JSONLaunchSpecLoader().load(configuration: path)
     }
 }
 
@@ -89,36 +90,37 @@ final class FakeXenstore: XenstoreWriting {
         if failWrites { throw XenstoreError(operation: "write", path: path, errno: 28, errnoName: "ENOSPC") }
         pending[path] = String(decoding: value, as: UTF8.self)
     }
+    func read(_ path: String, in transaction: XenstoreTransaction) throws(XenstoreError) -> [UInt8]? { pending[path].map { Array($0.utf8) } }
     func mkdir(_ path: String, in transaction: XenstoreTransaction) throws(XenstoreError) { pending[path] = pending[path] ?? "" }
     func remove(_ path: String, in transaction: XenstoreTransaction) throws(XenstoreError) {
         pending = pending.filter { !($0.key == path || $0.key.hasPrefix(path + "/")) }
     }
-    func setPermissions(_ path: String, _ perms: [XenstorePermission], in transaction: XenstoreTransaction) throws(XenstoreError) {}
+    /// The last permissions set on each path.
+    var permissions: [String: [XenstorePermission]] = [:]
+    func setPermissions(_ path: String, _ perms: [XenstorePermission], in transaction: XenstoreTransaction) throws(XenstoreError) {
+        permissions[path] = perms
+    }
     func introduceDomain(domid: UInt32, ringRef: UInt64, port: UInt32) throws(XenstoreError) {}
 }
 
-/// A sink whose Nth event fails: either with an injected error, or for real because the
-/// TPM (swtpm) is killed just before that event is sent to it.
-final class FaultySink: MeasurementSink {
+/// A sink that runs a hook before each event reaches the real sink (numbered from 1): to
+/// fail the Nth event with an injected error, kill the TPM (swtpm) just before it, or send
+/// a signal.
+final class HookedSink: MeasurementSink {
     struct Injected: Error {}
     let inner: TPMMeasurementSink
-    let failAt: Int
-    let killTPM: (() -> Void)?
+    let before: (Int) throws -> Void
     private var count = 0
-    init(_ inner: TPMMeasurementSink, failAt: Int, killTPM: (() -> Void)? = nil) {
+    init(_ inner: TPMMeasurementSink, before: @escaping (Int) throws -> Void) {
         self.inner = inner
-        self.failAt = failAt
-        self.killTPM = killTPM
+        self.before = before
     }
     var banks: [HashAlgorithm] { inner.banks }
     var log: EventLog { inner.log }
     var logBytes: [UInt8] { inner.logBytes }
     func record(_ event: UnverifiedEvent) throws {
         count += 1
-        if count == failAt {
-            guard let killTPM else { throw Injected() }
-            killTPM()  // the real sink now talks to a dead TPM and must fail
-        }
+        try before(count)
         try inner.record(event)
     }
 }
@@ -197,9 +199,10 @@ func environment(
             // One TPM2_PCR_Extend per event, plus a fixed handful (banks, PCR reads).
             let events = try EventLog(parsing: try [UInt8](Data(contentsOf: URL(fileURLWithPath: log))), strict: true)
             let extended = events.events.filter(\.isExtended).count
-            // Fixed: two capability queries (banks, before and after the bundle is read) and
-            // one PCR_Read per bank to check the launch PCRs are untouched.
-            #expect(bootCommands == extended + 2 + banks.count, "\(bootCommands) commands for \(extended) extends")
+            // Fixed: two capability queries (banks, before and after the bundle is read), one
+            // PCR_Read per bank to check the launch PCRs are untouched, and one per bank to
+            // read them back after the separators (they must equal the log's replay).
+            #expect(bootCommands == extended + 2 + 2 * banks.count, "\(bootCommands) commands for \(extended) extends")
             tpm.close()
 
             // tpm2_eventlog agrees with the TPM and prints no warning.
@@ -273,9 +276,10 @@ func environment(
             case "xenstore": store.failWrites = true
             case "unpause": builder.failUnpauseOf = "netback"
             case "tpm-error":
-                sinkWrapper = { FaultySink($0, failAt: 4) }
+                sinkWrapper = { HookedSink($0) { if $0 == 4 { throw HookedSink.Injected() } } }
             default:
-                sinkWrapper = { FaultySink($0, failAt: 4, killTPM: { swtpm.stop() }) }
+                // The real sink then talks to a dead TPM and must fail.
+                sinkWrapper = { HookedSink($0) { if $0 == 4 { swtpm.stop() } } }
             }
             do {
                 _ = try BootFlow.run(

@@ -90,8 +90,9 @@ public enum EventLogQuirk: Hashable, Sendable, CustomStringConvertible {
 /// Dumps of a fixed-size firmware log area end in fill. The reader stops where a record
 /// would begin with an *empty record of fill bytes*: for 0x00 the Linux kernel's own stop
 /// rule (`__calc_tpm2_event_size` and `tpm1_bios_measurements_start` end the log at an
-/// event of type 0 with no digests and event size 0; tpm2_eventlog replays the same PCRs),
-/// for 0xFF the erased log area EDK2 leaves (go-eventlog `AllowPadding` stops at PCR index
+/// event of type 0 with no digests and event size 0; tpm2_eventlog replays the same PCRs
+/// for crypto-agile logs), for 0xFF the log area EDK2's Tcg2Dxe / TcgDxe fill with 0xFF
+/// "because the OS can know the last entry" (go-eventlog `AllowPadding` stops at PCR index
 /// 0xFFFFFFFF). Every byte from there to the end must be the fill byte; anything else is
 /// refused with its offset.
 public struct TrailingFill: Hashable, Sendable, CustomStringConvertible {
