@@ -44,51 +44,11 @@ public enum LaunchBinding {
     public static let configCompatible = "xen,config"
     public static let evtchnCompatible = "xen,evtchn-v1"
     public static let sharedMemoryCompatible = "xen,domain-shared-memory-v1"
-    /// PV device extension nodes: `domb,<kind>` (console, vif, vbd, vkbd, 9pfs, vtpm,
-    /// virtio-disk, virtio-net).
-    public static func deviceCompatible(_ kind: DeviceSpec.Kind) -> String { "domb,\(kind.rawValue)" }
+    /// PV device extension nodes: `domb,<kind>` for every kind in ``DeviceKinds/all``.
+    public static func deviceCompatible(_ kind: DeviceKind) -> String { "domb,\(kind.rawValue)" }
     /// Module nodes: `module,<kind>` plus `multiboot,module`.
     public static func moduleCompatible(_ kind: ModuleKind) -> [String] { ["module,\(kind.rawValue)", "multiboot,module"] }
 
     /// Node-level properties of a device node that are not settings.
     static let deviceReserved: Set<String> = ["compatible", "backend-domain", "backend-name", "devid", "phandle", "linux,phandle"]
-}
-
-/// A decoded launch description plus where each domain came from.
-public struct LaunchDocument: Sendable {
-    public var spec: LaunchSpec
-    /// Domain name → where it was described: "file: node path", or the xl.cfg file.
-    public var origins: [String: String]
-    /// Things accepted but not carried into the model (ignored nodes, xl.cfg keys).
-    public var notes: [String]
-
-    public init(spec: LaunchSpec, origins: [String: String] = [:], notes: [String] = []) {
-        self.spec = spec
-        self.origins = origins
-        self.notes = notes
-    }
-
-    /// A problem with its domain's node or file named; `file` names problems that
-    /// concern no single domain.
-    public func describe(_ problem: LaunchProblem, file: String) -> String {
-        if let domain = problem.domain, let origin = origins[domain] {
-            return "\(origin): \(problem)"
-        }
-        return "\(file): \(problem)"
-    }
-
-    /// Several documents as one system (xl.cfg files each describe one domain).
-    public static func combining(_ documents: [LaunchDocument]) -> LaunchDocument {
-        var combined = LaunchDocument(spec: LaunchSpec())
-        for document in documents {
-            combined.spec.domains += document.spec.domains
-            combined.spec.cpupools += document.spec.cpupools
-            combined.spec.eventChannels += document.spec.eventChannels
-            combined.spec.sharedMemory += document.spec.sharedMemory
-            combined.spec.staticMode = combined.spec.staticMode || document.spec.staticMode
-            combined.origins.merge(document.origins) { first, _ in first }
-            combined.notes += document.notes
-        }
-        return combined
-    }
 }

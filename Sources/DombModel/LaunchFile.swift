@@ -4,56 +4,120 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombFDT
 import DombFiles
 import Foundation
 
-/// Reading launch descriptions from files: `.dts` (compiled by `dtc`), `.dtb` (read after
-/// `fdt_check_full`), and xl.cfg (imported).
+/// The one reader of launch descriptions: `.dts` (compiled by `dtc`), `.dtb` (checked
+/// by libfdt), xl.cfg (imported; several files make one system) and `.json` (the
+/// ``LaunchSpec`` model itself). Every command that takes a description reads it here.
 public enum LaunchFile {
     public enum Format: String, Sendable {
-        case dts, dtb, xl
+        case dts, dtb, xl, json
     }
 
     /// The largest description file read.
     public static let maxFileSize = 4 << 20
 
-    /// The format of `path`: by extension (`.dts`, `.dtb`, `.cfg`/`.xl`), else by content
-    /// (FDT magic d00dfeed, `/dts-v1/`), else xl.cfg.
+    /// The format of `path`: by extension (`.dts`, `.dtb`, `.json`, `.cfg`/`.xl`), else by
+    /// content (FDT magic d00dfeed, `/dts-v1/`), else xl.cfg.
     public static func format(of path: String, bytes: [UInt8]) -> Format {
         let lower = path.lowercased()
         if lower.hasSuffix(".dts") { return .dts }
         if lower.hasSuffix(".dtb") { return .dtb }
+        if lower.hasSuffix(".json") { return .json }
         if lower.hasSuffix(".cfg") || lower.hasSuffix(".xl") { return .xl }
         if bytes.starts(with: [0xD0, 0x0D, 0xFE, 0xED]) { return .dtb }
         if String(decoding: bytes.prefix(512), as: UTF8.self).contains("/dts-v1/") { return .dts }
         return .xl
     }
 
-    /// Reads and decodes a description; errors name the file.
-    public static func load(_ path: String) throws -> LaunchDocument {
-        try ContextError.wrap(path) {
-            let bytes = try readFile(path)
-            switch format(of: path, bytes: bytes) {
+    /// Reads and decodes one description; errors name the file (and node or line).
+    /// - Parameter format: read as this format whatever the name says.
+    public static func load(_ path: String, format given: Format? = nil) throws -> LaunchDocument {
+        let bytes = try readFile(path)
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        return try ContextError.wrap(path) {
+            switch given ?? format(of: path, bytes: bytes) {
             case .dtb:
-                return try LaunchDecoder.decode(dtb: bytes).locating(in: path)
+                var document = try LaunchDecoder.decode(dtb: bytes).locating(in: path)
+                document.baseDirectory = directory
+                return document
             case .dts:
-                return try LaunchDecoder.decode(dtb: compileDTS(path: path)).locating(in: path)
+                var document = try LaunchDecoder.decode(dtb: compileDTS(path: path)).locating(in: path)
+                document.baseDirectory = directory
+                return document
+            case .json:
+                let spec: LaunchSpec
+                do {
+                    spec = try JSONDecoder().decode(LaunchSpec.self, from: Data(bytes))
+                } catch let error as DecodingError {
+                    throw ParseError.invalid("not a LaunchSpec JSON document: \(describe(error))")
+                }
+                var origins: [String: String] = [:]
+                for domain in spec.domains { origins[domain.name] = path }
+                return LaunchDocument(spec: spec, origins: origins, baseDirectory: directory)
             case .xl:
                 let imported = try XLImport(parsing: bytes)
+                // Relative paths are read from the file's directory, as in a device tree
+                // (xl itself uses its current directory: absolute paths mean the same to both).
                 return LaunchDocument(
                     spec: LaunchSpec(domains: [imported.domain]), origins: [imported.domain.name: path],
-                    notes: imported.notes.map { "\(path): \($0)" })
+                    notes: imported.notes.map { note in
+                        var note = note
+                        note.file = path
+                        return note
+                    }, baseDirectory: directory)
             }
         }
     }
 
-    /// The bytes of a description file (opened through ``InputFile``: regular files only).
-    public static func readFile(_ path: String) throws -> [UInt8] {
-        do {
-            return try InputFile.read(path, limit: maxFileSize)
-        } catch {
-            // ContextError.wrap in the callers names the path.
-            throw ParseError(.readFailed, "\(error.operation): \(error.message)")
+    /// The descriptions named on a command line: each device tree or JSON model on its own,
+    /// and all xl.cfg files together as one system (each describes one domain).
+    public static func loadGroups(_ paths: [String]) -> [(files: [String], result: Result<LaunchDocument, any Error>)] {
+        var groups: [(files: [String], result: Result<LaunchDocument, any Error>)] = []
+        var xlFiles: [String] = []
+        var xlDocuments: [LaunchDocument] = []
+        var xlFailed = false
+        for path in paths {
+            let isXL = (try? readFile(path)).map { format(of: path, bytes: $0) == .xl } ?? false
+            do {
+                let document = try load(path)
+                if isXL {
+                    xlFiles.append(path)
+                    xlDocuments.append(document)
+                } else {
+                    groups.append(([path], .success(document)))
+                }
+            } catch {
+                if isXL { xlFailed = true }
+                groups.append(([path], .failure(error)))
+            }
+        }
+        if !xlFiles.isEmpty && !xlFailed {
+            groups.append((xlFiles, .success(LaunchDocument.combining(xlDocuments))))
+        }
+        return groups
+    }
+
+    /// Reads a whole description file (at most ``maxFileSize`` bytes).
+    /// - Throws: ``FileError`` naming the path and the reason.
+    public static func readFile(_ path: String) throws(FileError) -> [UInt8] {
+        try InputFile.read(path, limit: maxFileSize)
+    }
+
+    /// A `DecodingError` in words: where in the document, and what was wrong.
+    public static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+        }
+        switch error {
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+            return "\(path(context).isEmpty ? "" : path(context) + ": ")\(context.debugDescription)"
+        case .keyNotFound(let key, let context):
+            return "\(path(context).isEmpty ? "" : path(context) + ": ")missing key \"\(key.stringValue)\""
+        @unknown default:
+            return "\(error)"
         }
     }
 
@@ -190,7 +254,11 @@ extension LaunchDocument {
     func locating(in file: String) -> LaunchDocument {
         var copy = self
         copy.origins = origins.mapValues { "\(file): \($0)" }
-        copy.notes = notes.map { "\(file): \($0)" }
+        copy.notes = notes.map { note in
+            var note = note
+            note.file = file
+            return note
+        }
         return copy
     }
 }
@@ -209,19 +277,25 @@ public enum LaunchFuzz {
     @discardableResult
     public static func dtb(_ bytes: [UInt8]) -> Bool {
         guard let document = try? LaunchDecoder.decode(dtb: bytes) else { return false }
-        guard document.spec.validate().isEmpty else { return true }
-        guard let again = try? LaunchDecoder.decode(dtb: LaunchEncoder.dtb(document.spec)) else {
+        guard let launch = try? document.spec.validated() else { return true }
+        guard let again = try? LaunchDecoder.decode(dtb: LaunchEncoder.dtb(launch)) else {
             preconditionFailure("a valid decoded description failed to re-encode")
         }
         precondition(again.spec == LaunchEncoder.canonicalized(document.spec), "DTB round trip changed the model")
+        // What validates plans: the Xenstore planner accepts every validated launch.
+        precondition((try? XenstorePlanner().plan(launch)) != nil, "a valid description has no Xenstore plan")
         return true
     }
 
-    /// xl.cfg parser and import; an accepted domain is validated (which must not trap).
+    /// xl.cfg parser and import; an accepted domain is validated (which must not trap), and
+    /// a valid one must encode and plan.
     @discardableResult
     public static func xlConfig(_ bytes: [UInt8]) -> Bool {
         guard let imported = try? XLImport(parsing: bytes) else { return false }
-        _ = LaunchSpec(domains: [imported.domain]).validate()
+        if let launch = try? LaunchSpec(domains: [imported.domain]).validated() {
+            precondition((try? LaunchEncoder.dtb(launch)) != nil, "a valid imported domain failed to encode")
+            precondition((try? XenstorePlanner().plan(launch)) != nil, "a valid imported domain has no Xenstore plan")
+        }
         return true
     }
 }

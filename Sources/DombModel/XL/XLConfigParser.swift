@@ -3,6 +3,8 @@
 // SPDX-License-Identifier: Apache-2.0
 //===----------------------------------------------------------------------===//
 
+import DombCore
+
 /// The syntax of an xl domain configuration file, as libxlu reads it
 /// (`tools/libs/util/libxlu_cfg_l.l` and `libxlu_cfg_y.y` in Xen 4.17):
 ///

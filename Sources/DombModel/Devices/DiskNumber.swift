@@ -3,13 +3,37 @@
 // SPDX-License-Identifier: Apache-2.0
 //===----------------------------------------------------------------------===//
 
-/// Virtual disk names to the device numbers Xen's toolstack writes as `virtual-device`,
-/// exactly as libxl's `libxl__device_disk_dev_number` (`libxl_device.c`, 4.17) computes
-/// them (see also `docs/misc/vbd-interface.txt`).
-public enum XenstoreDiskNumber {
+/// A virtual disk: the name a configuration gives (`vdev`) and the device number Xen's
+/// toolstack derives from it, which is the disk's devid and its frontend's
+/// `virtual-device`. The one place domb turns names into numbers: validation, the
+/// Xenstore plan and duplicate detection all use it.
+public struct VirtualDisk: Hashable, Sendable, CustomStringConvertible {
+    /// The name as written (`xvda`, `hdc`, `sdb2`, `d0p1`, `51712`).
+    public let name: String
+    /// The device number (`xvda` = 51712).
+    public let number: UInt32
+
+    /// - Returns: nil if libxl 4.17 refuses the name.
+    public init?(_ name: String) {
+        guard let number = DiskNumber.number(of: name) else { return nil }
+        self.name = name
+        self.number = number
+    }
+
+    public var description: String { name }
+
+    /// What a valid name looks like, for messages.
+    public static let rule = "a disk name libxl accepts: xvdX[N] (X a to zzz…, N 1-255), hdX[N] (hda-hdd, N 1-63), "
+        + "sdX[N] (sda-sdp, N 1-15), dDpP or a device number"
+}
+
+/// Virtual disk names to device numbers, exactly as libxl's
+/// `libxl__device_disk_dev_number` (`libxl_device.c`, 4.17) computes them; the numbering
+/// is xen-vbd-interface(7) (`docs/man/xen-vbd-interface.7.pandoc`).
+enum DiskNumber {
     /// The number for `vdev` (`xvda` = 51712, `xvdq` = 268439552, `hda` = 768, `sda` = 2048,
     /// `d0p0`, or a plain number), or nil if libxl would reject the name.
-    public static func number(of vdev: String) -> UInt32? {
+    static func number(of vdev: String) -> UInt32? {
         let bytes = Array(vdev.utf8)
         guard !bytes.isEmpty, bytes.count <= 32 else { return nil }
         if let (disk, partition) = parseDP(bytes) ?? matches(bytes, prefix: "xvd", maxIndex: (1 << 20) - 1, maxPartition: 255) {

@@ -3,9 +3,12 @@
 // SPDX-License-Identifier: Apache-2.0
 //===----------------------------------------------------------------------===//
 
-/// Computes the Xenstore plan of a `LaunchSpec`: what libxl 4.17 would write for the same
-/// domains and devices (`libxl__domain_make`, `store_libxl_entry`, `libxl__build_post`,
-/// `libxl__device_generic_add` and each device type's `set_xenstore_config`).
+import DombCore
+
+/// Computes the Xenstore plan of a validated launch: what libxl 4.17 would write for the
+/// same domains and devices (`libxl__domain_make`, `store_libxl_entry`,
+/// `libxl__build_post`, `libxl__device_generic_add` and each device kind's
+/// `set_xenstore_config`, which lives in the kind's file under Devices/).
 ///
 /// The planner replays libxl's operations against a model of the store that follows
 /// xenstored's rules (a new node takes its parent's permissions; `mknod` sets them
@@ -16,28 +19,26 @@ public struct XenstorePlanner: Sendable {
     /// The default bridge of a vif (`xenbr0`).
     public var defaultBridge: String
 
+    /// The video RAM libxl gives an HVM guest (`video_memkb`, 8 MiB for qemu-xen's
+    /// default VGA), taken from its memory target.
+    public static let hvmVideoKiB: UInt64 = 8192
+
     public init(scriptDirectory: String = "/etc/xen/scripts", defaultBridge: String = "xenbr0") {
         self.scriptDirectory = scriptDirectory
         self.defaultBridge = defaultBridge
     }
 
-    /// The plan of every domain domb builds. Domains that already exist when domb runs
-    /// (domid 0 and the boot domain) get no nodes but may serve backends.
-    public func plan(_ spec: LaunchSpec) throws(ParseError) -> XenstorePlan {
-        guard spec.domains.count <= XenstoreLimits.maximumDomains else {
-            throw .limit("launch has \(spec.domains.count) domains, over \(XenstoreLimits.maximumDomains)")
-        }
-        var names = Set<String>()
-        for domain in spec.domains {
-            try Self.checkName(domain.name)
-            guard names.insert(domain.name).inserted else { throw .invalid("domain \"\(domain.name)\" is defined twice") }
-        }
-        let planned = spec.domains.filter { Self.isPlanned($0) }
+    /// The plan of every domain domb builds, in start order. Domains that already exist
+    /// when domb runs (the boot domain) or that run xenstored get no nodes but may serve
+    /// backends.
+    /// - Throws: `ParseError` only if the plan breaks one of xenstored's limits
+    ///   (``XenstorePlan/validate()``), which a validated launch does not.
+    public func plan(_ launch: ValidatedLaunch) throws(ParseError) -> XenstorePlan {
         var store = XenstoreModel()
         var domains: [XenstorePlan.Domain] = []
-        for domain in Self.backendFirst(planned) {
+        for domain in launch.domainsInStartOrder where Self.isPlanned(domain) {
             do throws(ParseError) {
-                domains.append(try planDomain(domain, in: spec, store: &store))
+                domains.append(try planDomain(domain, in: launch, store: &store))
             } catch {
                 throw ParseError(error.code, "domain \"\(domain.name)\": \(error.reason)", offset: error.offset)
             }
@@ -47,71 +48,33 @@ public struct XenstorePlanner: Sendable {
         return plan
     }
 
-    /// Whether domb writes this domain's nodes: not dom0, not the boot domain, not the
-    /// Xenstore domain (it runs xenstored; `init-xenstore-domain` style setup, not libxl's,
+    /// Whether domb writes this domain's nodes: not the boot domain, not the Xenstore
+    /// domain (it runs xenstored; `init-xenstore-domain` style setup, not libxl's,
     /// applies), and with Xenstore enabled (`xen,enhanced` not "disabled" or "no-xenstore").
     public static func isPlanned(_ domain: DomainSpec) -> Bool {
-        if domain.domid == 0 || domain.isBootDomain || domain.capabilities.contains(.xenstore) { return false }
+        if domain.isBootDomain || domain.capabilities.contains(.xenstore) { return false }
         switch domain.enhanced {
         case .disabled, .noXenstore: return false
         case .enabled, nil: return true
         }
     }
 
-    static func checkName(_ name: String) throws(ParseError) {
-        guard !name.isEmpty, name.utf8.count <= 64 else { throw .invalid("domain name \"\(name)\" must have 1...64 bytes") }
-        for scalar in name.unicodeScalars where scalar.value < 0x20 || scalar == "/" || scalar == "$" || scalar == "}" || scalar == "{" || scalar.value == 0x7F {
-            throw .invalid("domain name \"\(name)\" has a character domb does not allow (control, '/', '$', '{', '}')")
-        }
-    }
-
-    /// Domains that serve backends come before the domains using them (stable otherwise).
-    static func backendFirst(_ domains: [DomainSpec]) -> [DomainSpec] {
-        var remaining = domains
-        var result: [DomainSpec] = []
-        while !remaining.isEmpty {
-            if let index = remaining.firstIndex(where: { candidate in
-                // Ready when no other remaining domain is one of its backends.
-                !candidate.devices.contains { device in
-                    device.backend != candidate.name && remaining.contains { $0.name == device.backend }
-                }
-            }) {
-                result.append(remaining.remove(at: index))
-            } else {
-                // A cycle: keep spec order for the rest.
-                result.append(contentsOf: remaining)
-                remaining.removeAll()
-            }
-        }
-        return result
+    static func domid(of domain: DomainSpec) -> XenstoreTemplate {
+        if let fixed = domain.domid { return "\(fixed)" }
+        return XenstoreTemplate(XenstorePlaceholder(.domid, domain.name))
     }
 
     // MARK: One domain
 
-    func planDomain(_ domain: DomainSpec, in spec: LaunchSpec, store: inout XenstoreModel) throws(ParseError) -> XenstorePlan.Domain {
-        let domid: XenstoreTemplate =
-            if let fixed = domain.domid {
-                "\(fixed)"
+    func planDomain(_ domain: DomainSpec, in launch: ValidatedLaunch, store: inout XenstoreModel) throws(ParseError) -> XenstorePlan.Domain {
+        let domid = Self.domid(of: domain)
+        let uuid: XenstoreTemplate =
+            if let given = domain.uuid, let canonical = XenstoreUUID.canonical(given) {
+                XenstoreTemplate(literal: canonical)
             } else {
-                XenstoreTemplate(XenstorePlaceholder(.domid, domain.name))
+                XenstoreTemplate(XenstorePlaceholder(.uuid, domain.name))
             }
-        if let fixed = domain.domid, fixed > XenstoreLimits.maximumDomid {
-            throw .invalid("domid \(fixed) is reserved (guests use 1...\(XenstoreLimits.maximumDomid))")
-        }
-        let uuid: XenstoreTemplate
-        if let given = domain.uuid {
-            guard let canonical = XenstoreUUID.canonical(given) else { throw .invalid("uuid \"\(given)\" is not an RFC 4122 UUID") }
-            uuid = XenstoreTemplate(literal: canonical)
-        } else {
-            uuid = XenstoreTemplate(XenstorePlaceholder(.uuid, domain.name))
-        }
         let maxVcpus = domain.maxVcpus ?? domain.vcpus
-        guard domain.vcpus >= 1, maxVcpus >= domain.vcpus, maxVcpus <= XenstoreLimits.maximumVcpus else {
-            throw .invalid("vcpus \(domain.vcpus) / maxvcpus \(maxVcpus) (need 1 ≤ vcpus ≤ maxvcpus ≤ \(XenstoreLimits.maximumVcpus))")
-        }
-        guard domain.devices.count <= XenstoreLimits.maximumDevicesPerDomain else {
-            throw .limit("\(domain.devices.count) devices, over \(XenstoreLimits.maximumDevicesPerDomain)")
-        }
 
         let dom: XenstoreTemplate = "/local/domain/\(domid)"
         let vm: XenstoreTemplate = "/vm/\(uuid)"
@@ -140,8 +103,8 @@ public struct XenstorePlanner: Sendable {
         for control in controls { store.mknod("\(dom)/control/\(control)", rwperm) }
         store.mknod("\(dom)/device/suspend/event-channel", rwperm)
         for dir in ["data", "drivers", "feature", "attr", "error"] { store.mknod("\(dom)/\(dir)", rwperm) }
-        let isDriverDomain = spec.domains.contains { other in
-            other.name != domain.name && other.devices.contains { $0.backend == domain.name }
+        let isDriverDomain = launch.domains.contains { other in
+            other.name != domain.name && other.devices.contains { $0.backend == .domain(domain.name) }
         }
         if isDriverDomain {
             store.mknod("\(dom)/libxl", rwperm)
@@ -157,9 +120,8 @@ public struct XenstorePlanner: Sendable {
         store.write("\(libxl)/dm-version", "qemu_xen")
 
         // libxl__build_post (libxl_dom.c).
-        let videoKiB: UInt64 = isHVM ? 8192 : 0
+        let videoKiB: UInt64 = isHVM ? Self.hvmVideoKiB : 0
         let maxKiB = domain.maxMemoryKiB ?? domain.memoryKiB
-        guard maxKiB >= domain.memoryKiB else { throw .invalid("maxmem \(maxKiB) KiB is below memory \(domain.memoryKiB) KiB") }
         let fudge = videoKiB + (isHVM && maxKiB > domain.memoryKiB ? 1024 : 0)
         guard domain.memoryKiB > fudge else { throw .invalid("memory \(domain.memoryKiB) KiB is too small (video RAM \(videoKiB) KiB)") }
         store.write("\(dom)/memory/static-max", "\(maxKiB)")
@@ -192,9 +154,7 @@ public struct XenstorePlanner: Sendable {
         }
 
         // Devices, in libxl's order: disks, the console, vkbs, then nics, vtpms, 9pfs, virtio.
-        let devices = try XenstoreDeviceLayout.devices(
-            of: domain, in: spec, domid: domid, planner: self)
-        for device in devices {
+        for device in try devices(of: domain, in: launch, domid: domid) {
             let backendDir: XenstoreTemplate = "/local/domain/\(device.backendDomid)/backend/\(device.backendKind)/\(domid)"
             store.addScope(backendDir)
             remove.append("\(backendDir)/\(device.devid)")
@@ -209,8 +169,40 @@ public struct XenstorePlanner: Sendable {
                 port: XenstoreTemplate(XenstorePlaceholder(.storePort, domain.name))))
     }
 
+    /// The domain's devices laid out by their kinds, in libxl's order, with the devices
+    /// libxl adds by itself (console 0, an HVM guest's vkb) where the domain has none.
+    func devices(of domain: DomainSpec, in launch: ValidatedLaunch, domid: XenstoreTemplate) throws(ParseError) -> [XenstoreDevice] {
+        let resolved = launch.devices[domain.name] ?? []
+        var virtioMMIO = VirtioMMIOAllocator()
+        var result: [XenstoreDevice] = []
+        for kind in DeviceKinds.xenstoreOrder {
+            var ofKind = resolved.filter { $0.device.kind == kind.kind }
+            if ofKind.isEmpty, let implicit = kind.libxlDefault(for: domain) {
+                ofKind = [ResolvedDevice(device: implicit, devid: implicit.settings.fixedDevid ?? 0, backendDomid: 0)]
+            }
+            for (index, item) in ofKind.enumerated() {
+                let backendDomid: XenstoreTemplate
+                if let fixed = item.backendDomid {
+                    backendDomid = "\(fixed)"
+                } else {
+                    backendDomid = XenstoreTemplate(XenstorePlaceholder(.domid, item.device.backend.name))
+                }
+                var context = XenstoreDeviceContext(
+                    domain: domain, domid: domid, backend: item.device.backend, backendDomid: backendDomid, devid: item.devid,
+                    scriptDirectory: scriptDirectory, defaultBridge: defaultBridge, virtioMMIO: virtioMMIO)
+                do throws(ParseError) {
+                    result.append(try item.device.settings.xenstoreDevice(in: &context))
+                } catch {
+                    throw ParseError(error.code, "\(kind.kind) \(index): \(error.reason)")
+                }
+                virtioMMIO = context.virtioMMIO
+            }
+        }
+        return result
+    }
+
     /// `libxl__device_generic_add` (libxl_device.c).
-    func addDevice(_ device: XenstoreDeviceLayout.Device, domid: XenstoreTemplate, dom: XenstoreTemplate, libxl: XenstoreTemplate, store: inout XenstoreModel) {
+    func addDevice(_ device: XenstoreDevice, domid: XenstoreTemplate, dom: XenstoreTemplate, libxl: XenstoreTemplate, store: inout XenstoreModel) {
         let frontend: XenstoreTemplate =
             device.kind == "console" && device.devid == 0
             ? "\(dom)/console" : "\(dom)/device/\(device.kind)/\(device.devid)"

@@ -4,18 +4,20 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombFDT
 
-/// Writes a `LaunchSpec` in the one canonical form documented in docs/binding.md
+/// Writes a validated launch in the one canonical form documented in docs/binding.md
 /// ("Canonical form"). The output depends only on the model: same model, same bytes.
 public enum LaunchEncoder {
     /// The canonical tree (typed values, labels for references).
-    /// - Throws: `ParseError` if a name cannot be a node name or two nodes would collide.
-    public static func tree(_ spec: LaunchSpec) throws(ParseError) -> DTNode {
-        let spec = canonicalized(spec)
+    /// - Throws: `ParseError` only if a name cannot be a node name or two nodes would
+    ///   collide, which validation rules out.
+    public static func tree(_ launch: ValidatedLaunch) throws(ParseError) -> DTNode {
+        let spec = canonicalized(launch.spec)
         var labels = LabelMaker()
         var domainLabels: [String: String] = [:]
         for domain in spec.domains {
-            guard isValidLaunchName(domain.name) else {
+            guard LaunchLimits.isValidName(domain.name) else {
                 throw .invalid("domain \"\(domain.name)\" cannot be a device-tree node name")
             }
             guard domainLabels[domain.name] == nil else { throw .invalid("domain \"\(domain.name)\" is described twice") }
@@ -23,7 +25,7 @@ public enum LaunchEncoder {
         }
         var poolLabels: [String: String] = [:]
         for pool in spec.cpupools {
-            guard isValidLaunchName(pool.name), pool.name != "hypervisor" else {
+            guard LaunchLimits.isValidName(pool.name), pool.name != "hypervisor" else {
                 throw .invalid("cpupool \"\(pool.name)\" cannot be a node name under /chosen")
             }
             guard poolLabels[pool.name] == nil else { throw .invalid("cpupool \"\(pool.name)\" is described twice") }
@@ -127,22 +129,27 @@ public enum LaunchEncoder {
                 }
                 node.children.append(moduleNode)
             }
-            var deviceIndex: [DeviceSpec.Kind: Int] = [:]
+            var deviceIndex: [DeviceKind: Int] = [:]
             for device in domain.devices {
                 let index = deviceIndex[device.kind, default: 0]
                 deviceIndex[device.kind] = index + 1
                 var deviceNode = DTNode(
                     "\(device.kind.rawValue)-\(index)",
                     properties: [DTProperty("compatible", .string(LaunchBinding.deviceCompatible(device.kind)))])
-                if let label = domainLabels[device.backend] {
-                    deviceNode.properties.append(DTProperty("backend-domain", .reference(label)))
-                } else if device.backend != dom0Name {
-                    deviceNode.properties.append(DTProperty("backend-name", .string(device.backend)))
+                switch device.backend {
+                case .dom0:
+                    break
+                case .domain(let name):
+                    if let label = domainLabels[name] {
+                        deviceNode.properties.append(DTProperty("backend-domain", .reference(label)))
+                    } else {
+                        deviceNode.properties.append(DTProperty("backend-name", .string(name)))
+                    }
                 }
                 if let devid = device.devid { deviceNode.properties.append(DTProperty("devid", .u32(devid))) }
-                for (key, value) in device.settings.sorted(by: { $0.key < $1.key }) {
+                for (key, value) in device.settings.namedSettings {
                     guard !LaunchBinding.deviceReserved.contains(key), isValidPropertyName(key) else {
-                        throw .invalid("domain \"\(domain.name)\" \(device.kind.rawValue) \(index): setting \"\(key)\" cannot be a property")
+                        throw .invalid("domain \"\(domain.name)\" \(device.kind) \(index): setting \"\(key)\" cannot be a property")
                     }
                     deviceNode.properties.append(DTProperty(key, .string(value)))
                 }
@@ -206,24 +213,23 @@ public enum LaunchEncoder {
     }
 
     /// The canonical DTB.
-    public static func dtb(_ spec: LaunchSpec) throws -> [UInt8] {
-        try FDT.serialize(tree(spec))
+    public static func dtb(_ launch: ValidatedLaunch) throws -> [UInt8] {
+        try FDT.serialize(tree(launch))
     }
 
     /// The canonical DTS text.
-    public static func dts(_ spec: LaunchSpec) throws(ParseError) -> String {
+    public static func dts(_ launch: ValidatedLaunch) throws(ParseError) -> String {
         DTSWriter.render(
-            try tree(spec),
+            try tree(launch),
             header: ["Hyperlaunch launch description (domb canonical form, docs/binding.md).",
                      "Module paths are relative to this file's directory."])
     }
 
     /// The model in the order the decoder produces: event channels with the endpoint in
-    /// the earlier domain as `local`, sorted by that endpoint; device settings normalised.
+    /// the earlier domain as `local`, sorted by that endpoint; UUIDs in lower case.
     public static func canonicalized(_ spec: LaunchSpec) -> LaunchSpec {
         var spec = spec
         for index in spec.domains.indices {
-            spec.domains[index].devices = spec.domains[index].devices.map { $0.normalized() }
             if let uuid = spec.domains[index].uuid { spec.domains[index].uuid = uuid.lowercased() }
         }
         var position: [String: Int] = [:]
@@ -244,8 +250,8 @@ public enum LaunchEncoder {
     }
 
     static func uuidBytes(_ uuid: String) -> [UInt8]? {
-        guard isValidUUID(uuid) else { return nil }
-        let hex = Array(uuid.filter { $0 != "-" })
+        guard let canonical = XenstoreUUID.canonical(uuid) else { return nil }
+        let hex = Array(canonical.filter { $0 != "-" })
         var bytes: [UInt8] = []
         var index = 0
         while index + 1 < hex.count {

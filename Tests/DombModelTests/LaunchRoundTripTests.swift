@@ -4,6 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombModel
 import DombFDT
 import DombTestSupport
 import Foundation
@@ -46,31 +47,31 @@ func compile(_ path: String) throws -> [UInt8] {
     @Test func dtsToDtbToDtcAndBackIsEqual() throws {
         let temp = try TemporaryDirectory()
         let first = try LaunchDecoder.decode(dtb: compile(examplePath)).spec
-        let dtb = try LaunchEncoder.dtb(first)
+        let dtb = try encodeDTB(first)
         let dtbPath = try temp.write("launch.dtb", dtb)
         let dts = try Tools.run("dtc", ["-q", "-I", "dtb", "-O", "dts", dtbPath]).stdoutText
         let dtsPath = try temp.write("again.dts", dts)
         let second = try LaunchDecoder.decode(dtb: compile(dtsPath)).spec
         #expect(second == first)
         // Our own DTS output compiles back to the same model too.
-        let ownPath = try temp.write("own.dts", try LaunchEncoder.dts(first))
+        let ownPath = try temp.write("own.dts", try encodeDTS(first))
         #expect(try LaunchDecoder.decode(dtb: compile(ownPath)).spec == first)
     }
 
     @Test func emissionIsDeterministic() throws {
         let spec = try LaunchFile.load(examplePath).spec
-        let a = try LaunchEncoder.dtb(spec)
-        let b = try LaunchEncoder.dtb(spec)
+        let a = try encodeDTB(spec)
+        let b = try encodeDTB(spec)
         #expect(a == b)
-        let c = try LaunchEncoder.dtb(LaunchDecoder.decode(dtb: a).spec)
+        let c = try encodeDTB(LaunchDecoder.decode(dtb: a).spec)
         #expect(a == c)
-        #expect(try LaunchEncoder.dts(spec) == LaunchEncoder.dts(spec))
+        #expect(try encodeDTS(spec) == encodeDTS(spec))
     }
 
     @Test func fdtgetReadsTheEmittedProperties() throws {
         let temp = try TemporaryDirectory()
         let spec = try LaunchFile.load(examplePath).spec
-        let path = try temp.write("launch.dtb", try LaunchEncoder.dtb(spec))
+        let path = try temp.write("launch.dtb", try encodeDTB(spec))
         func get(_ args: [String]) throws -> String {
             try Tools.run("fdtget", args).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
         }
@@ -104,7 +105,7 @@ func compile(_ path: String) throws -> [UInt8] {
         ]
         #expect(spec.validate().isEmpty, "\(spec.validate())")
         let temp = try TemporaryDirectory()
-        let dtbPath = try temp.write("l.dtb", try LaunchEncoder.dtb(spec))
+        let dtbPath = try temp.write("l.dtb", try encodeDTB(spec))
         let dts = try Tools.run("dtc", ["-q", "-I", "dtb", "-O", "dts", dtbPath]).stdoutText
         let back = try LaunchDecoder.decode(dtb: compile(try temp.write("l.dts", dts))).spec
         #expect(back == LaunchEncoder.canonicalized(spec))
@@ -165,7 +166,7 @@ func compile(_ path: String) throws -> [UInt8] {
 @Suite struct MalformedDTBTests {
     /// No strict prefix of a valid DTB parses, and none crashes.
     @Test func dripFeedTruncationIsRefused() throws {
-        let dtb = try LaunchEncoder.dtb(try LaunchFile.load(examplePath).spec)
+        let dtb = try encodeDTB(try LaunchFile.load(examplePath).spec)
         for length in 0..<dtb.count {
             #expect(throws: (any Error).self) { try LaunchDecoder.decode(dtb: Array(dtb[0..<length])) }
         }
@@ -175,7 +176,7 @@ func compile(_ path: String) throws -> [UInt8] {
 
     /// Corrupted and random blobs are refused or decoded, never a trap.
     @Test func corruptionNeverCrashes() throws {
-        let dtb = try LaunchEncoder.dtb(try LaunchFile.load(examplePath).spec)
+        let dtb = try encodeDTB(try LaunchFile.load(examplePath).spec)
         var generator = SystemRandomNumberGenerator()
         var refused = 0
         for round in 0..<3000 {

@@ -3,9 +3,12 @@
 // SPDX-License-Identifier: Apache-2.0
 //===----------------------------------------------------------------------===//
 
+import DombCore
+
 /// A whole Xen system that boots at once: the model every front end (Hyperlaunch device
-/// tree, xl.cfg import) produces and every later stage (image checks, bundle, Xenstore
-/// plan, boot) consumes. Values only; validation lives in `LaunchSpec+Validation`.
+/// tree, xl.cfg import, the JSON form) produces. Values only: `validated()`
+/// (Validation/) turns it into the ``ValidatedLaunch`` every later stage (Xenstore plan,
+/// launch DTB, bundle, boot) requires.
 public struct LaunchSpec: Hashable, Sendable, Codable {
     public var domains: [DomainSpec]
     /// Boot-time cpupools (`xen,cpupool`).
@@ -31,13 +34,6 @@ public struct LaunchSpec: Hashable, Sendable, Codable {
     public func domain(named name: String) -> DomainSpec? { domains.first { $0.name == name } }
 }
 
-/// How the guest is virtualised (Hyperlaunch `mode` bits 0 and 1).
-public enum GuestType: String, Hashable, Sendable, Codable, CaseIterable {
-    case pv
-    case pvh
-    case hvm
-}
-
 /// Domain capabilities: the union of the Hyperlaunch `permissions`/`functions`, the 2023
 /// `role`/`capability` revision and the dom0less `capabilities` spellings.
 public struct DomainCapabilities: OptionSet, Hashable, Sendable, Codable {
@@ -56,18 +52,6 @@ public struct DomainCapabilities: OptionSet, Hashable, Sendable, Codable {
     public static let names: [(String, DomainCapabilities)] = [
         ("control", .control), ("hardware", .hardware), ("xenstore", .xenstore), ("console", .console),
     ]
-}
-
-/// What a module is for (`module,<kind>` compatible strings).
-public enum ModuleKind: String, Hashable, Sendable, Codable, CaseIterable {
-    case kernel
-    case ramdisk
-    /// A device-tree fragment passed through to the guest (`module,device-tree`).
-    case deviceTree = "device-tree"
-    /// Domain configuration data (`module,config`).
-    case config
-    /// System firmware for HVM (hvmloader, SeaBIOS, OVMF).
-    case firmware
 }
 
 /// One boot module of a domain.
@@ -90,17 +74,6 @@ public enum XenEnhanced: String, Hashable, Sendable, Codable {
     case enabled
     case disabled
     case noXenstore = "no-xenstore"
-}
-
-/// What happens when the guest powers off, reboots or crashes (xl.cfg `on_*`).
-public enum LifecycleAction: String, Hashable, Sendable, Codable, CaseIterable {
-    case destroy
-    case restart
-    case preserve
-    case renameRestart = "rename-restart"
-    case coredumpDestroy = "coredump-destroy"
-    case coredumpRestart = "coredump-restart"
-    case softReset = "soft-reset"
 }
 
 /// One domain of the system.
@@ -179,43 +152,17 @@ public struct DomainSpec: Hashable, Sendable, Codable {
     public func module(_ kind: ModuleKind) -> ModuleSpec? { modules.first { $0.kind == kind } }
 }
 
-/// A PV device of a domain, with the domain that runs its backend.
-public struct DeviceSpec: Hashable, Sendable, Codable {
-    public enum Kind: String, Hashable, Sendable, Codable, CaseIterable {
-        case console
-        case vif
-        case vbd
-        case vkbd
-        case p9 = "9pfs"
-        case vtpm
-        case virtioDisk = "virtio-disk"
-        case virtioNet = "virtio-net"
-    }
-
-    public var kind: Kind
-    /// Name of the backend domain; "Domain-0" is dom0.
-    public var backend: String
-    /// Device id; nil means assigned in order (vbd: derived from `vdev`).
-    public var devid: UInt32?
-    /// Kind-specific settings with xl.cfg names: vif `mac bridge script ip mtu rate vifname
-    /// type model`; vbd `target vdev access backendtype format devtype`; 9pfs `tag path
-    /// security_model`; vtpm `uuid`; virtio `target vdev mac transport`.
-    public var settings: [String: String]
-
-    public init(kind: Kind, backend: String = "Domain-0", devid: UInt32? = nil, settings: [String: String] = [:]) {
-        self.kind = kind
-        self.backend = backend
-        self.devid = devid
-        self.settings = settings
-    }
-}
-
 /// A boot-time cpupool.
 public struct CPUPoolSpec: Hashable, Sendable, Codable {
     public var name: String
     public var cpus: [UInt32]
-    /// Scheduler (`cpupool-sched`): credit, credit2, rtds, arinc653, null.
+    /// Scheduler (`cpupool-sched`): one of ``knownSchedulers``.
     public var scheduler: String?
+
+    /// Schedulers Xen 4.17 offers for cpupools.
+    public static let knownSchedulers: Set<String> = ["credit", "credit2", "rtds", "arinc653", "null"]
+    /// The cpupool a domain without `cpupool` runs in.
+    public static let pool0Name = "Pool-0"
 
     public init(name: String, cpus: [UInt32], scheduler: String? = nil) {
         self.name = name

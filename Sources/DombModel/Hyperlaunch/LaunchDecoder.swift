@@ -4,6 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombFDT
 
 /// Reads a Hyperlaunch launch description from a device tree, accepting every spelling
 /// docs/binding.md lists. Unknown properties and nodes are errors (fail closed), each
@@ -111,7 +112,7 @@ private struct Decoder {
     let root: DTNode
     var phandles: [UInt32: String] = [:]  // phandle → node path
     var nodesByPath: [String: NodeView] = [:]
-    var notes: [String] = []
+    var notes: [LaunchNote] = []
 
     init(root: DTNode) { self.root = root }
 
@@ -192,7 +193,7 @@ private struct Decoder {
         var origins: [String: String] = [:]
         var endpointNodes: [(view: NodeView, domain: String, port: UInt32, peer: String)] = []
         for view in domainViews {
-            var domain = try decodeDomain(view, pools: poolByPath, domains: domainByPath)
+            let domain = try decodeDomain(view, pools: poolByPath, domains: domainByPath)
             origins[domain.name] = view.path
             // Event channels and shared memory live in the domain node.
             for child in view.node.children.map(view.child) {
@@ -207,14 +208,14 @@ private struct Decoder {
                     spec.sharedMemory.append(try decodeSharedMemory(child, domain: view))
                 }
             }
-            domain.devices = domain.devices.map { $0.normalized() }
             spec.domains.append(domain)
         }
         if !isHyperlaunch {
-            notes.append("read as a dom0less /chosen (no /chosen/hypervisor node)")
+            notes.append(LaunchNote(kind: .remark, message: "read as a dom0less /chosen (no /chosen/hypervisor node)"))
         }
         for view in base.node.children.map(base.child) where view.compatible.contains(LaunchBinding.configCompatible) {
-            notes.append("\(view.path): Xen's own modules (xen,config) are not part of the model and were ignored")
+            notes.append(
+                LaunchNote(kind: .ignoredNode, key: view.path, message: "Xen's own modules (xen,config) are not part of the model"))
         }
         if isHyperlaunch {
             for view in base.node.children.map(base.child) {
@@ -326,7 +327,7 @@ private struct Decoder {
             }
             if let kind = moduleKind(compatible) {
                 domain.modules.append(try decodeModule(child, kind: kind))
-            } else if let kind = DeviceSpec.Kind.allCases.first(where: { compatible.contains(LaunchBinding.deviceCompatible($0)) }) {
+            } else if let kind = DeviceKinds.all.first(where: { compatible.contains(LaunchBinding.deviceCompatible($0.kind)) }) {
                 domain.devices.append(try decodeDevice(child, kind: kind, domains: domains))
             } else if compatible.contains(where: { $0.hasPrefix("module,") || $0.hasPrefix("multiboot,") }) {
                 throw child.fail("module kind \(compatible) is not supported in a domain (kernel, ramdisk, device-tree, config, firmware)")
@@ -437,8 +438,10 @@ private struct Decoder {
         return ModuleSpec(kind: kind, path: path, bootargs: try view.string("bootargs"))
     }
 
-    func decodeDevice(_ view: NodeView, kind: DeviceSpec.Kind, domains: [String: String]) throws -> DeviceSpec {
-        var device = DeviceSpec(kind: kind)
+    /// A `domb,<kind>` node: the backend (`backend-domain` phandle or `backend-name`,
+    /// dom0 when neither), `devid`, and the kind's settings as string properties.
+    func decodeDevice(_ view: NodeView, kind: any DeviceSettings.Type, domains: [String: String]) throws -> DeviceSpec {
+        let backend: BackendDomain
         let byHandle = try view.u32("backend-domain")
         let byName = try view.string("backend-name")
         switch (byHandle, byName) {
@@ -449,23 +452,22 @@ private struct Decoder {
             guard let name = domains[target.path] else {
                 throw view.fail("backend-domain refers to \(target.path), which is not a xen,domain node")
             }
-            device.backend = name
+            backend = .domain(name)
         case (nil, let name?):
-            device.backend = name
+            backend = BackendDomain(name: name)
         case (nil, nil):
-            device.backend = dom0Name
+            backend = .dom0
         }
-        device.devid = try view.u32("devid")
-        let allowed = DeviceSpec.knownSettings[kind] ?? []
+        var named: [String: String] = [:]
         for property in view.node.properties where !LaunchBinding.deviceReserved.contains(property.name) {
-            guard allowed.contains(property.name) else {
-                throw view.fail(
-                    "unknown property \"\(property.name)\" for a \(kind.rawValue) (settings: \(allowed.sorted().joined(separator: " ")))")
-            }
             guard let value = try view.string(property.name) else { continue }
-            device.settings[property.name] = value
+            named[property.name] = value
         }
-        return device
+        do {
+            return DeviceSpec(try DeviceKinds.decode(kind, named), backend: backend, devid: try view.u32("devid"))
+        } catch let error as DeviceSettingError {
+            throw view.fail(error.message)
+        }
     }
 
     func decodeSharedMemory(_ view: NodeView, domain: NodeView) throws -> SharedMemorySpec {

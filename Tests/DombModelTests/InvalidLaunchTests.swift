@@ -4,6 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombModel
 import DombFDT
 import DombTestSupport
 import Foundation
@@ -52,11 +53,11 @@ let invalidDTSCases: [InvalidCase] = [
     InvalidCase(name: "affinity outside pool", edits: [("domb,cpu-affinity = <2 3>;", "domb,cpu-affinity = <1 2>;")],
                 expected: "CPU affinity 1 lies outside cpupool \"net\" [cpu-affinity]"),
     InvalidCase(name: "bad mac", edits: [("mac = \"00:16:3e:00:00:0a\";", "mac = \"01:16:3e:00:00:0a\";")],
-                expected: "mac \"01:16:3e:00:00:0a\" is not a unicast"),
+                expected: "domain \"web\" vif 0: mac 01:16:3e:00:00:0a is not a unicast address [device-setting]"),
     InvalidCase(name: "duplicate mac", edits: [("mac = \"00:16:3e:00:00:0c\";", "mac = \"00:16:3e:00:00:0a\";")],
                 expected: "mac 00:16:3e:00:00:0a is also used by domain \"web\" vif 0 [duplicate-device]"),
     InvalidCase(name: "disk without target", edits: [("target = \"/dev/vg0/batch-root\";", "")],
-                expected: "domain \"batch\" vbd 0: a disk needs a target"),
+                expected: "node /chosen/hypervisor/batch/vbd-0: a vbd needs target"),
     InvalidCase(name: "bad vdev", edits: [("vdev = \"hda\";", "vdev = \"floppy\";")],
                 expected: "vdev \"floppy\" is not a disk name"),
     InvalidCase(name: "bad uuid length", edits: [("domain-uuid = [6c 2f 3e 1a 9b 4d 4e 0f 8a 11 52 6d 7e 90 a1 b2];", "domain-uuid = [6c 2f];")],
@@ -68,7 +69,7 @@ let invalidDTSCases: [InvalidCase] = [
     InvalidCase(name: "unknown domain property", edits: [("domb,on-crash = \"restart\";", "on-crash = \"restart\";")],
                 expected: "node /chosen/hypervisor/web: unknown property \"on-crash\""),
     InvalidCase(name: "unknown device setting", edits: [("rate = \"100Mb/s\";", "speed = \"100Mb/s\";")],
-                expected: "node /chosen/hypervisor/web/vif-0: unknown property \"speed\" for a vif"),
+                expected: "node /chosen/hypervisor/web/vif-0: unknown setting \"speed\" for a vif"),
     InvalidCase(name: "bad lifecycle action", edits: [("domb,on-crash = \"restart\";", "domb,on-crash = \"explode\";")],
                 expected: "domb,on-crash \"explode\" is not one of"),
     InvalidCase(name: "module without path", edits: [("domb,path = \"images/netback-initrd.cpio.gz\";", "")],
@@ -86,7 +87,7 @@ let invalidDTSCases: [InvalidCase] = [
     InvalidCase(name: "no hypervisor node", edits: [("compatible = \"hypervisor,xen\", \"xen,x86\";", "compatible = \"vendor,other\";")],
                 expected: "compatible must include \"hypervisor,xen\""),
     InvalidCase(name: "bad 9pfs security model", edits: [("security_model = \"none\";", "security_model = \"squash\";")],
-                expected: "security_model \"squash\" is not none, mapped or passthrough"),
+                expected: "security_model \"squash\" is not none, passthrough, mapped, mapped-xattr, mapped-file"),
     InvalidCase(name: "dts syntax error", edits: [("cpus = <1>;\n\t\t\t\tdomb,max-vcpus", "cpus = <1>\n\t\t\t\tdomb,max-vcpus")],
                 expected: "dtc failed"),
     // Generated: a node name that is valid DT but not a domain name.

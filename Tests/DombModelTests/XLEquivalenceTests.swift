@@ -4,6 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombModel
 import DombFDT
 import DombTestSupport
 import Foundation
@@ -15,7 +16,7 @@ import Testing
 
     /// xl.cfg files import to the same model as their hand-written device-tree equivalent.
     @Test func xlFilesImportToTheHandWrittenDeviceTree() throws {
-        let imported = LaunchDocument.combining(try Self.files.map(LaunchFile.load)).spec
+        let imported = LaunchDocument.combining(try Self.files.map { try LaunchFile.load($0) }).spec
         let handWritten = try LaunchFile.load("\(Self.directory)/equivalent.dts").spec
         #expect(imported == handWritten)
         #expect(imported.validate().isEmpty, "\(imported.validate())")
@@ -58,8 +59,8 @@ import Testing
             name: "example.pvlinux", type: .pv, memoryKiB: 128 * 1024, vcpus: 2,
             modules: [ModuleSpec(kind: .kernel, path: "/boot/vmlinuz", bootargs: "root=/dev/xvda1")],
             devices: [
-                DeviceSpec(kind: .console), DeviceSpec(kind: .vif),
-                DeviceSpec(kind: .vbd, settings: ["target": "/dev/vg/guest-volume", "format": "raw", "vdev": "xvda", "access": "rw"]),
+                DeviceSpec(ConsoleSettings()), try DeviceSpec(kind: .vif),
+                try DeviceSpec(kind: .vbd, settings: ["target": "/dev/vg/guest-volume", "format": "raw", "vdev": "xvda", "access": "rw"]),
             ])
         #expect(pv.domain == expected)
         #expect(pv.notes.isEmpty)
@@ -74,16 +75,17 @@ import Testing
             sdl = 1
             """.utf8))
         #expect(hvm.domain.module(.firmware)?.path == XLImport.defaultHVMLoader)
-        #expect(hvm.notes.contains { $0.kind == .ignored && $0.key == "sdl" })
+        #expect(hvm.notes.contains { $0.kind == .ignoredKey && $0.key == "sdl" })
         #expect(LaunchSpec(domains: [hvm.domain]).validate().isEmpty)
     }
 
     @Test func diskSpecForms() throws {
         func disk(_ spec: String) throws -> [String: String] {
             let imported = try XLImport(parsing: Array("name=\"g\"\nmemory=64\nkernel=\"/k\"\ndisk=['\(spec)']\n".utf8))
-            return try #require(imported.domain.devices.last).settings
+            let device = try #require(imported.domain.devices.last)
+            return Dictionary(uniqueKeysWithValues: device.settings.namedSettings.map { ($0.name, $0.value) })
         }
-        let full = ["target": "/dev/vg/guest-volume", "format": "raw", "vdev": "hda", "access": "rw"]
+        let full = ["target": "/dev/vg/guest-volume", "format": "raw", "vdev": "hda", "access": "rw", "devtype": "disk"]
         #expect(try disk("/dev/vg/guest-volume,,hda") == full)
         #expect(try disk("/dev/vg/guest-volume,raw,hda,rw") == full)
         #expect(try disk("format=raw, vdev=hda, access=rw, target=/dev/vg/guest-volume") == full)
@@ -93,7 +95,7 @@ import Testing
         #expect(try disk("/root/image.iso,,hdc,,cdrom") == cdrom)
         #expect(try disk("/root/image.iso,raw,hdc,devtype=cdrom") == cdrom)
         #expect(try disk("phy:/dev/sdb,xvdb,r")["backendtype"] == "phy")
-        #expect(try disk("target=/srv/a,b.img")["target"] == "/srv/a,b.img")
+        #expect(try disk("vdev=xvdb, target=/srv/a,b.img")["target"] == "/srv/a,b.img")
     }
 
     @Test func syntaxDetails() throws {
@@ -168,15 +170,15 @@ import Testing
     @Test func imageCheckerPlugsIn() {
         let spec = LaunchSpec(domains: [domain("a")])
         #expect(spec.validate().isEmpty)
-        #expect(spec.validate(imageChecker: RefuseEverything()).map(\.rule) == [.image])
+        #expect(spec.validate(images: RefuseEverything()).map(\.rule) == [.image])
     }
 
     @Test func virtualDiskNumbers() {
-        #expect(virtualDiskNumber("xvda") == 51712)
-        #expect(virtualDiskNumber("xvdb1") == 51729)
-        #expect(virtualDiskNumber("xvdq") == (1 << 28 | 16 << 8))
-        #expect(virtualDiskNumber("hda") == 768)
-        #expect(virtualDiskNumber("sdb") == 2064)
-        #expect(virtualDiskNumber("vda") == nil)
+        #expect(VirtualDisk("xvda")?.number == 51712)
+        #expect(VirtualDisk("xvdb1")?.number == 51729)
+        #expect(VirtualDisk("xvdq")?.number == (1 << 28 | 16 << 8))
+        #expect(VirtualDisk("hda")?.number == 768)
+        #expect(VirtualDisk("sdb")?.number == 2064)
+        #expect(VirtualDisk("vda") == nil)
     }
 }

@@ -3,8 +3,6 @@
 // SPDX-License-Identifier: Apache-2.0
 //===----------------------------------------------------------------------===//
 
-import DombCore
-
 /// A device-tree node in memory. Trees read from a DTB hold raw `.bytes` values; trees
 /// built for output hold typed values and labels, which `FDT.serialize` turns into
 /// `phandle` properties and `DTSWriter` prints as `&label` references.
@@ -55,7 +53,8 @@ public enum DTValue: Hashable, Sendable {
     public static func reference(_ label: String) -> DTValue { .cells([.reference(label)]) }
 
     /// The value's bytes, with references resolved through `phandles`.
-    func encoded(phandles: [String: UInt32]) throws(ParseError) -> [UInt8] {
+    /// - Throws: `ParseError` for a string holding a NUL or a reference to an unknown label.
+    public func encoded(phandles: [String: UInt32]) throws(ParseError) -> [UInt8] {
         switch self {
         case .empty:
             return []
@@ -91,8 +90,9 @@ public enum DTCell: Hashable, Sendable {
 }
 
 /// Resolves labels to phandles: every labelled node that is referenced gets a
-/// `phandle` property, numbered 1, 2, … in document order (deterministic output).
-func resolvePhandles(_ root: DTNode) throws(ParseError) -> DTNode {
+/// `phandle` property, numbered 1, 2, … in document order (deterministic output), and
+/// every value becomes raw bytes (what `FDT.serialize` writes).
+public func resolvePhandles(_ root: DTNode) throws(ParseError) -> DTNode {
     var referenced: Set<String> = []
     var labels: [String] = []
     func scan(_ node: DTNode) {
