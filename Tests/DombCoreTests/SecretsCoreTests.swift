@@ -139,6 +139,15 @@ import Testing
         #expect(throws: ParseError.self) { try SealedSecret(fileBytes: [UInt8](repeating: 0x20, count: SealedSecret.maximumFileSize + 1)) }
     }
 
+    /// The fuzzer's seeds (FuzzTesting/make-seeds.sh) are documents the parsers accept.
+    @Test func fuzzSeedsParse() throws {
+        let seeds = "\(Repository.root)/FuzzTesting/Seeds/FuzzBundle"
+        let policy = try SignedPCRPolicy(canonicalBytes: Array(try Data(contentsOf: URL(fileURLWithPath: "\(seeds)/pcr-policy.json"))))
+        #expect(policy.policies.map(\.bank) == [.sha256, .sha1])
+        let sealed = try SealedSecret(fileBytes: Array(try Data(contentsOf: URL(fileURLWithPath: "\(seeds)/secret.sealed"))))
+        #expect(sealed.policyRef == Array("storage".utf8))
+    }
+
     @Test func secretBindings() throws {
         let plain = try SecretSpec.parseBinding("storage=/var/lib/domb/storage-disk.sealed")
         #expect(plain.domain == "storage")
