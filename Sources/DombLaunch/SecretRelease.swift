@@ -133,7 +133,7 @@ public enum SecretRelease {
     public static func signedPolicy(inBundle bundle: String) throws -> [UInt8] {
         let reader = try TarReader(path: bundle, policy: BundleVerifier.readPolicy)
         while let member = try reader.next() {
-            if member.path == BundleLayout.signedPCRPolicy { return try reader.readAll(limit: 1 << 20) }
+            if member.path == BundleLayout.signedPCRPolicy { return try reader.readAll(limit: SignedPCRPolicy.maximumSize) }
         }
         throw ContextError(bundle, ParseError.invalid("the bundle has no \(BundleLayout.signedPCRPolicy): it was built without --pcr-key"))
     }

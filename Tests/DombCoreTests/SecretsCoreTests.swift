@@ -101,6 +101,12 @@ import Testing
         longRef.policies[0].policyRef = [UInt8](repeating: 0x41, count: 65)
         #expect(refusal(longRef.canonicalBytes).contains("more than 64"))
         #expect(refusal(policy.canonicalBytes + [0x0A]).contains("canonical"))
+        // The caps: 64 policies parse, 65 do not; nor does a file past maximumSize.
+        let refs = (0...SignedPCRPolicy.maximumPolicies).map { Array("ref-\($0)".utf8) }
+        let atCap = Self.policy([.sha256], refs: Array(refs.prefix(SignedPCRPolicy.maximumPolicies)))
+        #expect(try SignedPCRPolicy(canonicalBytes: atCap.canonicalBytes).policies.count == SignedPCRPolicy.maximumPolicies)
+        #expect(refusal(Self.policy([.sha256], refs: refs).canonicalBytes).contains("more than \(SignedPCRPolicy.maximumPolicies)"))
+        #expect(refusal([UInt8](repeating: 0x20, count: SignedPCRPolicy.maximumSize + 1)).contains("more than \(SignedPCRPolicy.maximumSize)"))
     }
 
     static func sealed(requiresPIN: Bool = false) -> SealedSecret {
