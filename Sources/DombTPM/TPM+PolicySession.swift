@@ -216,7 +216,7 @@ extension TPM {
                     Esys_PolicyAuthValue(esys, session, UInt32(ESYS_TR_NONE), UInt32(ESYS_TR_NONE), UInt32(ESYS_TR_NONE))
                 }
                 var auth = TPM2B_AUTH(pin)
-                try command("Esys_TR_SetAuth") { esys in Esys_TR_SetAuth(esys, object, &auth) }
+                try localCall("Esys_TR_SetAuth") { esys in Esys_TR_SetAuth(esys, object, &auth) }
             }
         }
 
@@ -232,7 +232,7 @@ extension TPM {
                 error.description
             }
         }) { () throws(TPMError) in
-            try command("Esys_TRSess_SetAttributes") { esys in
+            try localCall("Esys_TRSess_SetAttributes") { esys in
                 Esys_TRSess_SetAttributes(esys, session, TPMA_SESSION(TPMA_SESSION_ENCRYPT | TPMA_SESSION_CONTINUESESSION), 0xFF)
             }
             try command("Esys_Unseal") { esys in
