@@ -15,7 +15,7 @@ struct AttestCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "attest",
         abstract: "Verify quotes from deployed hosts.",
-        subcommands: [Verify.self]
+        subcommands: [Verify.self, EnrollChallenge.self, EnrollComplete.self]
     )
 
     struct Verify: AsyncParsableCommand {
@@ -36,7 +36,11 @@ struct AttestCommand: AsyncParsableCommand {
                 """)
 
         @Argument(help: "The quote file (JSON) from `domb quote`.") var quote: String
-        @Option(help: "The attestation key's public key (PEM) that the verifier trusts.") var akPub: String
+        @Option(help: "The attestation key's public key (PEM) that the verifier trusts.") var akPub: String?
+        @Option(help: "Instead of --ak-pub: the enrolment directory of `domb attest enroll-complete`; the quote's AK must be enrolled there (found by the quote's akName) and is verified with the recorded key.")
+        var enrolled: String?
+        @Option(help: "With --enrolled: the AK's name (hex), when the quote file does not carry it (a Keylime agent's answer does not).")
+        var akName: String?
         @Option(help: "The nonce the verifier sent, in hex.") var nonce: String
         @Option(help: "Exactly the PCRs the quote must cover (tpm2-tools syntax). Default: those of --expected-pcrs, else sha256:12,13.")
         var pcrs: String?
@@ -54,6 +58,7 @@ struct AttestCommand: AsyncParsableCommand {
         static let maximumFileSize = QuoteFile.maximumEventLogSize * 2
 
         func validate() throws {
+            if (akPub == nil) == (enrolled == nil) { throw ValidationError("give exactly one of --ak-pub FILE and --enrolled DIR") }
             let trustSources = [trust, cert, pubkey].compactMap { $0 }.count
             if bundle != nil, trustSources != 1 {
                 throw ValidationError("--bundle needs exactly one of --trust DIR, --cert FILE, --pubkey FILE")
@@ -80,7 +85,7 @@ struct AttestCommand: AsyncParsableCommand {
             var golden: [GoldenEvent]?
             if let bundle {
                 do {
-                    let launch = try Self.golden(bundle: bundle, trust: try bundleTrust())
+                    let launch = try BundleGoldenValues(bundle: bundle, trust: try bundleTrust())
                     golden = launch.events
                     if expected == nil {
                         // The bundle's predicted values for exactly the PCRs quoted.
@@ -119,10 +124,10 @@ struct AttestCommand: AsyncParsableCommand {
             if case .verified(let verified) = verdict, let state {
                 var updated = stored ?? AttestationState()
                 updated.update(with: verified.attest)
-                try AtomicFile.write(try updated.jsonBytes(), to: state, inputs: [quote, akPub])
+                try AtomicFile.write(try updated.jsonBytes(), to: state, inputs: [quote] + [akPub].compactMap { $0 })
             }
             if json {
-                print(try Self.json(verdict, selection: selection, note: logNote, hashing: verifier.hashing))
+                print(try jsonText(QuoteVerdictReport(verdict, selection: selection, eventLogNote: logNote, hashing: verifier.hashing)))
             } else {
                 switch verdict {
                 case .verified(let verified):
@@ -151,31 +156,29 @@ struct AttestCommand: AsyncParsableCommand {
             try bundleTrustPolicy(trust: trust, cert: cert, pubkey: pubkey)
         }
 
-        /// The golden events (every extended event of the bundle's predicted log) and PCR
-        /// values of a verified bundle.
-        static func golden(bundle: String, trust: BundleTrustPolicy) throws -> (events: [GoldenEvent], pcrs: PCRValues) {
-            let loaded = try LoadedBundle.load(path: bundle, trust: trust, minimumGeneration: 0)
-            guard let predicted = loaded.metadata[BundleLayout.predictedEventLog] else {
-                throw ValidationError("the bundle carries no predicted event log")
-            }
-            let log = try EventLog(parsing: predicted, strict: true)
-            let events = log.events.filter(\.isExtended).map { event in
-                GoldenEvent(
-                    pcr: Int(event.pcr), eventType: event.type, digests: event.digests, data: event.data,
-                    label: (try? DombEvent(event)).map { Self.describe($0) } ?? "\(event.type) on PCR \(event.pcr)")
-            }
-            return (events, loaded.manifest.predictedPCRs)
-        }
-
         private func loadInputs() throws -> (QuoteEvidence, PublicKey, PCRValues?, PCRSelection, AttestationState?) {
             let quoteBytes = try AttestationIO.readFile(quote, limit: Self.maximumFileSize, what: "quote file")
-            let quoteFile = try ContextError.wrap(quote) { try QuoteFile(json: quoteBytes) }
-            let evidence = try ContextError.wrap(quote) { try quoteFile.evidence() }
-            let keyBytes = try AttestationIO.readFile(akPub, limit: PublicKey.maximumPEMSize, what: "AK public key")
-            let key = try ContextError.wrap(akPub) { try PublicKey(pem: keyBytes) }
+            var quoteFile: QuoteFile
+            let evidence: QuoteEvidence
+            if let answer = KeylimeQuote.Answer(json: quoteBytes) {
+                // An answer of a Keylime agent's quotes endpoint (docs/keylime.md).
+                (quoteFile, evidence) = try ContextError.wrap(quote) { try Self.keylimeEvidence(answer) }
+            } else {
+                quoteFile = try ContextError.wrap(quote) { try QuoteFile(json: quoteBytes) }
+                evidence = try ContextError.wrap(quote) { try quoteFile.evidence() }
+            }
+            if let akName { quoteFile.akName = akName }
+            let key: PublicKey
+            if let enrolled {
+                key = try Self.enrolledKey(for: quoteFile, in: enrolled)
+            } else {
+                let path = akPub ?? ""
+                let keyBytes = try AttestationIO.readFile(path, limit: PublicKey.maximumPEMSize, what: "AK public key")
+                key = try ContextError.wrap(path) { try PublicKey(pem: keyBytes) }
+            }
             let expected = try expectedPcrs.map { path in
                 let bytes = try AttestationIO.readFile(path, limit: 1 << 20, what: "expected PCRs")
-                return try ContextError.wrap(path) { try Self.expectedPCRValues(bytes) }
+                return try ContextError.wrap(path) { try PCRValues(goldenJSON: bytes) }
             }
             let selection: PCRSelection
             if let pcrs {
@@ -188,7 +191,7 @@ struct AttestCommand: AsyncParsableCommand {
             var stored: AttestationState?
             if let state {
                 // Refused before anything is verified, not after the verdict.
-                try OutputTarget.check(state, inputs: OutputTarget.identities([quote, akPub]))
+                try OutputTarget.check(state, inputs: OutputTarget.identities([quote] + [akPub].compactMap { $0 }))
                 do {
                     if let bytes = try InputFile.readIfPresent(state, limit: 1 << 20) {
                         stored = try ContextError.wrap(state) { try AttestationState(json: bytes) }
@@ -224,76 +227,31 @@ struct AttestCommand: AsyncParsableCommand {
                     + "\(String(format: "%.0f", Double(verified) / seconds)) quotes/s wall, \(String(format: "%.0f", Double(verified) / cpu)) quotes/s per CPU second")
         }
 
-        /// Reads `{"sha256": {"12": "<hex>"}}`.
-        static func expectedPCRValues(_ bytes: [UInt8]) throws -> PCRValues {
-            let decoded: [String: [String: String]]
-            do {
-                decoded = try JSONDecoder().decode([String: [String: String]].self, from: Data(bytes))
-            } catch {
-                throw AttestationCLIError("expected PCRs: not JSON of the form {\"sha256\": {\"12\": \"<hex>\"}}: \(error)")
+        /// A Keylime quote answer as domb evidence: the quote string's attest bytes, signature
+        /// (ECDSA r‖s as DER for OpenSSL) and PCR blob; the measured-boot log if sent.
+        static func keylimeEvidence(_ answer: KeylimeQuote.Answer) throws -> (QuoteFile, QuoteEvidence) {
+            let decoded = try KeylimeQuote.decode(answer.quote)
+            let bytes: [UInt8]
+            switch decoded.signature.value {
+            case .ecdsa(let r, let s): bytes = try ECDSASignature.der(r: r, s: s)
+            case .rsa(let signature): bytes = signature
             }
-            var values = PCRValues()
-            for (bankName, entries) in decoded {
-                guard let bank = HashAlgorithm(name: bankName), let size = bank.digestSize else {
-                    throw AttestationCLIError("expected PCRs: unknown bank \"\(bankName)\"")
-                }
-                for (pcrText, hex) in entries {
-                    guard let pcr = Int(pcrText), (0..<PCRValues.pcrCount).contains(pcr) else {
-                        throw AttestationCLIError("expected PCRs: \"\(pcrText)\" is not a PCR index 0–\(PCRValues.pcrCount - 1)")
-                    }
-                    guard let digest = [UInt8](hex: hex), digest.count == size else {
-                        throw AttestationCLIError("expected PCRs: \(bankName):\(pcr) is not a \(size)-byte digest in hex")
-                    }
-                    values[bank, pcr] = digest
-                }
-            }
-            guard !values.algorithms.isEmpty else { throw AttestationCLIError("expected PCRs: the file lists no PCR") }
-            return values
+            let signature = QuoteSignature(scheme: decoded.signature.scheme, hash: decoded.signature.hash, bytes: bytes)
+            let evidence = QuoteEvidence(attest: decoded.attest, signature: signature, pcrValues: decoded.pcrValues, eventLog: answer.measuredBootLog)
+            let file = QuoteFile(
+                attest: decoded.attest, signature: signature, selection: decoded.selection, pcrValues: decoded.pcrValues, nonce: [],
+                akPublicKey: "", akName: nil, eventLog: answer.measuredBootLog)
+            return (file, evidence)
         }
 
-        /// One line per domb record: "dom1 kernel vmlinuz (1234 bytes) sha256:…".
-        static func describe(_ record: DombEvent) -> String {
-            switch record {
-            case .module(let module):
-                let digest = module.digests[.sha256].map { " sha256:\($0.hexString)" } ?? ""
-                return "\(module.domain.isEmpty ? "-" : module.domain) \(module.role) \(module.label) (\(module.size) bytes)\(digest)"
-            case .configuration(let configuration):
-                return "\(configuration.kind) \(configuration.subject) (\(configuration.content.count) bytes inline)"
-            case .separator:
-                return "separator"
+        /// The recorded public key of the quote's AK in an enrolment directory. The quote's
+        /// `akName` only selects the record; its own `akPublicKey` is never used.
+        static func enrolledKey(for quote: QuoteFile, in directory: String) throws -> PublicKey {
+            guard let name = quote.akName else {
+                throw AttestationCLIError("the quote names no AK (akName), so no enrolled AK can be chosen for it")
             }
-        }
-
-        static func json(_ verdict: QuoteVerdict, selection: PCRSelection, note: String, hashing: any AttestationHashing) throws -> String {
-            var object: [String: Any] = ["verified": verdict.isVerified, "selection": selection.description]
-            switch verdict {
-            case .verified(let verified):
-                let clock = verified.attest.clockInfo
-                object["quote"] = [
-                    "qualifiedSigner": verified.attest.qualifiedSigner.hexString,
-                    "nonce": verified.attest.extraData.hexString,
-                    "clock": clock.clock, "resetCount": clock.resetCount, "restartCount": clock.restartCount,
-                    "safe": clock.safe, "firmwareVersion": String(verified.attest.firmwareVersion, radix: 16),
-                ] as [String: Any]
-                object["pcrs"] = verified.selection.pairs.map { bank, pcr in
-                    ["bank": bank.name, "pcr": pcr, "digest": (verified.pcrValues[bank, pcr] ?? []).hexString] as [String: Any]
-                }
-                let launched = verified.launchedEvents(hashing: hashing)
-                object["launched"] = launched.map(\.line)
-                object["events"] = launched.map { event in
-                    [
-                        "index": event.index, "pcr": event.pcr, "type": event.eventType.description,
-                        "digests": Dictionary(uniqueKeysWithValues: event.digests.digests.map { ($0.algorithm.name, $0.bytes.hexString) }),
-                        "verified": event.evidence.rawValue,
-                    ] as [String: Any]
-                }
-                object["reasons"] = [[String: String]]()
-            case .failed(let failures):
-                object["reasons"] = failures.map { ["code": $0.code.rawValue, "message": $0.message] }
-            }
-            object["eventLog"] = note
-            let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-            return String(decoding: data, as: UTF8.self)
+            let record = try EnrollmentStore(directory: directory).enrolled(akName: try EnrollmentFormat.name(name, field: "quote akName"))
+            return try PublicKey(try record.akPublicArea().key)
         }
     }
 }

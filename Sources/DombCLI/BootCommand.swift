@@ -120,18 +120,12 @@ struct BootCommand: AsyncParsableCommand {
             trust: trustPolicy, minimumGeneration: trust.minimumGeneration, eventLogPath: eventlog, time: trust.time,
             lockPath: LaunchLock.path(directory: lockDir, tpm: connection.configuration))
         do {
-            let report = try BootFlow.run(bundle: bundle, options: options, environment: environment)
-            try printReport(report, tpmCommands: connection.commandCount)
+            var report = try BootFlow.run(bundle: bundle, options: options, environment: environment)
+            report.tpmCommands = connection.commandCount
+            try printReport(report)
         } catch let failure as BootFailure {
             if json {
-                var object: [String: Any] = [
-                    "result": "refused", "stage": failure.stage.rawValue, "reason": failure.reason,
-                    "eventsExtended": failure.eventsExtended, "tornDown": failure.tornDown, "unpaused": failure.unpaused,
-                    "whatRan": failure.record.summary,
-                ]
-                if let signal = failure.signal { object["signal"] = LaunchSignals.name(signal) }
-                let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
-                print(String(decoding: data, as: UTF8.self))
+                print(try jsonText(failure))
             } else {
                 FileHandle.standardError.write(Data("Error: \(failure)\n".utf8))
             }
@@ -139,29 +133,14 @@ struct BootCommand: AsyncParsableCommand {
         }
     }
 
-    private func printReport(_ report: BootReport, tpmCommands: Int) throws {
+    private func printReport(_ report: BootReport) throws {
         if json {
-            var pcrs: [String: [String: String]] = [:]
-            for bank in report.pcrs.algorithms {
-                for pcr in report.pcrs.pcrs(in: bank) {
-                    pcrs[bank.name, default: [:]]["\(pcr)"] = report.pcrs[bank, pcr]?.hexString
-                }
-            }
-            let object: [String: Any] = [
-                "result": "launched", "bundle": report.bundle, "generation": report.generation, "signer": report.signer,
-                "backend": report.backend, "banks": report.banks.map(\.name), "events": report.events,
-                "domains": report.domains.map { ["name": $0.name, "domid": $0.domid] },
-                "startOrder": report.startOrder, "xenstoreNodes": report.xenstoreNodes, "pcrs": pcrs,
-                "matchesPrediction": report.matchesPrediction, "eventLog": report.eventLogPath ?? "",
-                "tpmCommands": tpmCommands, "whatRan": report.record.summary, "notes": report.notes,
-            ]
-            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
-            print(String(decoding: data, as: UTF8.self))
+            print(try jsonText(report))
             return
         }
         print("launched \(report.domains.count) domain(s) in order \(report.startOrder.joined(separator: " → "))")
         for note in report.notes { print("  note: \(note)") }
-        print("  \(report.events) events in \(report.banks.map(\.name).joined(separator: ", ")); \(tpmCommands) TPM commands")
+        print("  \(report.events) events in \(report.banks.map(\.name).joined(separator: ", ")); \(report.tpmCommands ?? 0) TPM commands")
         print("  event log: \(report.eventLogPath ?? "(not written)")\(report.matchesPrediction ? " — identical to the bundle's predicted log" : "")")
         for bank in report.pcrs.algorithms where bank == .sha256 {
             for pcr in report.pcrs.pcrs(in: bank) {

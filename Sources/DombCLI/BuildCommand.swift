@@ -97,8 +97,7 @@ struct BuildCommand: AsyncParsableCommand {
             sourceDateEpoch: epoch, signing: signing, inputs: [key, cert, chain, policy, pcrKey].compactMap { $0 },
             allowUnusableCertificate: allowUnusableCertificate, pcrPolicySigning: pcrPolicySigning)
         let builder = BundleBuilder(
-            loader: LaunchFileLoader(), imageChecker: InspectingImageChecker(), predictor: LaunchPredictor(),
-            xenstorePlanner: LaunchXenstorePlanner())
+            loader: LaunchFileLoader(checkImages: true), predictor: LaunchPredictor(), xenstorePlanner: LaunchXenstorePlanner())
         let bar = ProgressBar(enabled: !noProgress)
         let result = try builder.build(configuration: config, options: options) { progress in
             bar.update(completed: progress.completedBytes, total: progress.totalBytes, label: progress.item)

@@ -6,7 +6,7 @@
 import DombArchive
 import DombCore
 import DombCrypto
-import DombFDT
+import DombModel
 import DombFiles
 import Foundation
 
@@ -136,19 +136,23 @@ public enum BundleVerifier {
         return control
     }
 
-    /// The launch description in `launchDTB` (a verified member), decoded and checked
-    /// against the manifest (``BundleManifest/launchDescriptionFailures(_:)``); nil when the
-    /// bundle has none.
-    static func launchDescription(_ launchDTB: [UInt8]?, manifest: BundleManifest) -> Result<LaunchSpec?, BundleRefusal> {
+    /// The launch description in `launchDTB` (a verified member), decoded, through the
+    /// validation gate (the rules `build` checked) and checked against the manifest
+    /// (``BundleManifest/launchDescriptionFailures(_:)``); nil when the bundle has none.
+    static func launchDescription(_ launchDTB: [UInt8]?, manifest: BundleManifest) -> Result<ValidatedLaunch?, BundleRefusal> {
         guard let launchDTB else { return .success(nil) }
-        let spec: LaunchSpec
+        let launch: ValidatedLaunch
         do {
-            spec = try LaunchDecoder.decode(dtb: launchDTB).spec
+            launch = try LaunchDecoder.decode(dtb: launchDTB).spec.validated()
+        } catch let error as LaunchValidationError {
+            return .failure(
+                BundleRefusal(
+                    failures: error.problems.map { BundleFailure(.launchDescription, member: BundleLayout.launchDTB, "\($0)") }))
         } catch {
             return .failure(BundleRefusal(failures: [BundleFailure(.launchDescription, member: BundleLayout.launchDTB, "does not decode: \(error)")]))
         }
-        let failures = manifest.launchDescriptionFailures(spec)
-        return failures.isEmpty ? .success(spec) : .failure(BundleRefusal(failures: failures))
+        let failures = manifest.launchDescriptionFailures(launch.spec)
+        return failures.isEmpty ? .success(launch) : .failure(BundleRefusal(failures: failures))
     }
 
     /// Hashes (and extracts) every member; returns what was observed and the bytes of

@@ -4,6 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombModel
 import DombCrypto
 import DombFDT
 import DombLaunch
@@ -39,8 +40,8 @@ final class BootFixture {
                 name: "web", domid: 3, type: .pvh, memoryKiB: 262_144,
                 modules: [ModuleSpec(kind: .kernel, path: "web-kernel", bootargs: "console=hvc0 root=/dev/xvda")],
                 devices: [
-                    DeviceSpec(kind: .vif, backend: "netback", settings: ["mac": "00:16:3e:00:00:03"]),
-                    DeviceSpec(kind: .vbd, backend: "Domain-0", settings: ["target": "/dev/vg/web", "vdev": "xvda"]),
+                    try DeviceSpec(kind: .vif, backend: "netback", settings: ["mac": "00:16:3e:00:00:03"]),
+                    try DeviceSpec(kind: .vbd, backend: "Domain-0", settings: ["target": "/dev/vg/web", "vdev": "xvda"]),
                 ]),
             DomainSpec(
                 name: "netback", domid: 2, type: .pv, memoryKiB: 131_072,
@@ -51,8 +52,9 @@ final class BootFixture {
         ])
         let specPath = try directory.write("launch.json", String(decoding: try JSONEncoder().encode(spec), as: UTF8.self))
         bundle = directory.file("launch.bundle")
+        // The modules are stand-in bytes, not kernels: the description is validated, its images are not.
         let builder = BundleBuilder(
-            loader: DTBEmittingLoader(), predictor: LaunchPredictor(), xenstorePlanner: LaunchXenstorePlanner())
+            loader: LaunchFileLoader(checkImages: false), predictor: LaunchPredictor(), xenstorePlanner: LaunchXenstorePlanner())
         result = try builder.build(
             configuration: specPath,
             options: BundleBuildOptions(
@@ -61,15 +63,6 @@ final class BootFixture {
     }
 
     func trust() throws -> BundleTrustPolicy { .publicKey(try VerificationKey(path: publicKey)) }
-}
-
-/// The JSON loader; the builder encodes the launch DTB from the spec with its module
-/// paths rewritten to bundle members (a DTB naming the original files would not match the
-/// manifest, and verification refuses that).
-struct DTBEmittingLoader: LaunchSpecLoading {
-    func load(configuration path: String) throws -> LoadedLaunch {
-        try JSONLaunchSpecLoader().load(configuration: path)
-    }
 }
 
 /// An in-memory Xenstore that can be told to fail.
