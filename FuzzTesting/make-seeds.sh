@@ -125,5 +125,17 @@ m = {"format": "domb-launch-bundle", "formatVersion": 1, "generation": 7, "banks
      "predictedPCRs": {"sha1": {"12": "1" * 40, "13": "2" * 40}, "sha256": {"12": "3" * 64, "13": "4" * 64}}}
 open(f"{out}/manifest.json", "w").write(json.dumps(m, sort_keys=True, separators=(",", ":")))
 open(f"{out}/pretty.json", "w").write(json.dumps({"a": [1, -2, True, False, None, "\u00e9\\n\"x"], "b": {"c": {}}}, indent=2))
+# The secrets documents (docs/secrets.md, "Files"): a signed PCR policy and a sealed file.
+pem = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n"
+pol = {"bank": "sha256", "pcrs": [12, 13], "pcrValues": {"12": "3" * 64, "13": "4" * 64}, "policyRef": "",
+       "policyDigest": "5" * 64, "signature": "3006020101020101"}
+p = {"format": "domb-signed-pcr-policy", "formatVersion": 1, "publicKey": pem, "keyName": "000b" + "6" * 64,
+     "keyFingerprint": "7" * 64, "policies": [pol, dict(pol, bank="sha1", pcrValues={"12": "1" * 40, "13": "2" * 40})]}
+open(f"{out}/pcr-policy.json", "w").write(json.dumps(p, sort_keys=True, separators=(",", ":")))
+area = "0008000b00000012" + "0020" + "a5" * 32 + "00100000"
+s = {"format": "domb-sealed-secret", "formatVersion": 1, "parent": {"template": "ecc-p256-srk", "name": "000b" + "4" * 64},
+     "policyKeyName": "000b" + "5" * 64, "policyKeyFingerprint": "6" * 64, "policyRef": "73746f72616765", "pin": False,
+     "authPolicy": "a5" * 32, "public": "%04x" % (len(area) // 2) + area, "private": "000401020304"}
+open(f"{out}/secret.sealed", "w").write(json.dumps(s, sort_keys=True, separators=(",", ":")) + "\n")
 PY
 du -sh "$S"

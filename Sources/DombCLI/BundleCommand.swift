@@ -74,7 +74,7 @@ struct BundleCommand: AsyncParsableCommand {
                 if member.path == BundleLayout.manifest {
                     manifestBytes = try reader.readAll(limit: BundleLayout.maximumManifestSize)
                 } else if member.path == BundleLayout.signedPCRPolicy {
-                    policyBytes = try reader.readAll(limit: 1 << 20)
+                    policyBytes = try reader.readAll(limit: SignedPCRPolicy.maximumSize)
                 }
             }
             guard let manifestBytes else { throw ContextError(bundle, ParseError.invalid("the bundle has no manifest.json")) }

@@ -43,7 +43,7 @@ struct UnsealCommand: AsyncParsableCommand {
         if let bundle {
             policyBytes = try SecretRelease.signedPolicy(inBundle: bundle)
         } else {
-            policyBytes = try readSmallFile(policy ?? "", limit: 1 << 20, what: "the PCR policy")
+            policyBytes = try readSmallFile(policy ?? "", limit: SignedPCRPolicy.maximumSize, what: "the PCR policy")
         }
         let signedPolicy = try ContextError.wrap(bundle ?? policy ?? "") { try SignedPCRPolicy(canonicalBytes: policyBytes) }
         let pinBytes = try pin.read(confirm: false)
