@@ -172,6 +172,7 @@ public struct BundleBuilder: Sendable {
         var completed: UInt64 = 0
         var measurements: [ModuleMeasurement] = []
         var domains: [BundleDomain] = []
+        var domainIndex: [String: Int] = [:]
         for item in planned {
             // Every bank at once (on every core) while the chunk is written to the archive.
             var hasher = try MultiHasher(algorithms: banks)
@@ -189,14 +190,15 @@ public struct BundleBuilder: Sendable {
             measurements.append(
                 ModuleMeasurement(domain: item.domain.name, role: item.role, module: item.module, size: size, digests: digests))
             let member = BundleMember(path: item.bundlePath, size: size, digests: digests)
-            if let index = domains.firstIndex(where: { $0.name == item.domain.name }) {
+            if let index = domainIndex[item.domain.name] {
                 domains[index].modules.append(BundleModule(role: item.role, member: member))
             } else {
+                domainIndex[item.domain.name] = domains.count
                 domains.append(BundleDomain(name: item.domain.name, modules: [BundleModule(role: item.role, member: member)]))
             }
         }
         // Domains without modules still appear, so the manifest lists the whole launch.
-        for domain in launch.spec.domains where !domains.contains(where: { $0.name == domain.name }) {
+        for domain in launch.spec.domains where domainIndex[domain.name] == nil {
             domains.append(BundleDomain(name: domain.name, modules: []))
         }
         progress?(BuildProgress(completedBytes: completed, totalBytes: totalBytes, item: "metadata"))

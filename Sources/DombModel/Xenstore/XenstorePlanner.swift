@@ -36,9 +36,10 @@ public struct XenstorePlanner: Sendable {
     public func plan(_ launch: ValidatedLaunch) throws(ParseError) -> XenstorePlan {
         var store = XenstoreModel()
         var domains: [XenstorePlan.Domain] = []
+        let driverDomains = Self.driverDomains(of: launch)
         for domain in launch.domainsInStartOrder where Self.isPlanned(domain) {
             do throws(ParseError) {
-                domains.append(try planDomain(domain, in: launch, store: &store))
+                domains.append(try planDomain(domain, in: launch, isDriverDomain: driverDomains.contains(domain.name), store: &store))
             } catch {
                 throw ParseError(error.code, "domain \"\(domain.name)\": \(error.reason)", offset: error.offset)
             }
@@ -59,6 +60,18 @@ public struct XenstorePlanner: Sendable {
         }
     }
 
+    /// Domains that back a device of another domain (libxl gives them `libxl` and
+    /// `device-model` directories), found in one pass over the devices.
+    static func driverDomains(of launch: ValidatedLaunch) -> Set<String> {
+        var names = Set<String>()
+        for domain in launch.domains {
+            for device in domain.devices {
+                if case .domain(let backend) = device.backend, backend != domain.name { names.insert(backend) }
+            }
+        }
+        return names
+    }
+
     static func domid(of domain: DomainSpec) -> XenstoreTemplate {
         if let fixed = domain.domid { return "\(fixed)" }
         return XenstoreTemplate(XenstorePlaceholder(.domid, domain.name))
@@ -66,7 +79,9 @@ public struct XenstorePlanner: Sendable {
 
     // MARK: One domain
 
-    func planDomain(_ domain: DomainSpec, in launch: ValidatedLaunch, store: inout XenstoreModel) throws(ParseError) -> XenstorePlan.Domain {
+    func planDomain(
+        _ domain: DomainSpec, in launch: ValidatedLaunch, isDriverDomain: Bool, store: inout XenstoreModel
+    ) throws(ParseError) -> XenstorePlan.Domain {
         let domid = Self.domid(of: domain)
         let uuid: XenstoreTemplate =
             if let given = domain.uuid, let canonical = XenstoreUUID.canonical(given) {
@@ -103,9 +118,6 @@ public struct XenstorePlanner: Sendable {
         for control in controls { store.mknod("\(dom)/control/\(control)", rwperm) }
         store.mknod("\(dom)/device/suspend/event-channel", rwperm)
         for dir in ["data", "drivers", "feature", "attr", "error"] { store.mknod("\(dom)/\(dir)", rwperm) }
-        let isDriverDomain = launch.domains.contains { other in
-            other.name != domain.name && other.devices.contains { $0.backend == .domain(domain.name) }
-        }
         if isDriverDomain {
             store.mknod("\(dom)/libxl", rwperm)
             store.mknod("\(dom)/device-model", rwperm)
@@ -241,7 +253,9 @@ struct XenstoreModel {
 
     private var entries: [String: Entry] = [:]
     private var order: [String] = []
-    private var scopes: [String] = []
+    /// The subtrees plans may write (a set: looked up per ancestor of a path, so the cost
+    /// of a node does not grow with the number of domains planned before it).
+    private var scopes: Set<String> = []
     private var current: [String] = []
 
     /// Nodes outside every plan (dom0's tree, `/vm`, `/libxl`, `/local/domain`) have the
@@ -250,12 +264,10 @@ struct XenstoreModel {
 
     mutating func begin(domain: String, scopes newScopes: [XenstoreTemplate]) {
         current = []
-        scopes.append(contentsOf: newScopes.map(\.text))
+        scopes.formUnion(newScopes.map(\.text))
     }
 
-    mutating func addScope(_ scope: XenstoreTemplate) {
-        if !scopes.contains(scope.text) { scopes.append(scope.text) }
-    }
+    mutating func addScope(_ scope: XenstoreTemplate) { scopes.insert(scope.text) }
 
     mutating func end() -> [XenstorePlan.Node] {
         defer { current = [] }
@@ -269,7 +281,17 @@ struct XenstoreModel {
         (try? XenstoreTemplate(parsing: text)) ?? XenstoreTemplate(literal: text)
     }
 
-    private func inScope(_ path: String) -> Bool { scopes.contains { XenstorePath.isWithin(path, $0) } }
+    /// Whether `path` is a scope or below one (``XenstorePath/isWithin(_:_:)`` for some
+    /// scope), by looking up `path` and each of its ancestors.
+    private func inScope(_ path: String) -> Bool {
+        if scopes.contains("/") { return true }
+        var candidate = Substring(path)
+        while true {
+            if scopes.contains(String(candidate)) { return true }
+            guard let slash = candidate.lastIndex(of: "/"), slash != candidate.startIndex else { return false }
+            candidate = candidate[..<slash]
+        }
+    }
 
     private func perms(of path: String) -> [XenstorePermissionTemplate] {
         entries[path]?.perms ?? Self.outsidePerms
