@@ -50,6 +50,7 @@ struct AttestCommand: AsyncParsableCommand {
         @Option(help: "With --bundle: its pinned signer certificate.") var cert: String?
         @Option(help: "With --bundle: the public key of its raw signature.") var pubkey: String?
         @Option(help: .hidden) var benchmarkIterations: Int = 0
+        @OptionGroup var progressOptions: ProgressOptions
 
         static let maximumFileSize = QuoteFile.maximumEventLogSize * 2
 
@@ -80,7 +81,8 @@ struct AttestCommand: AsyncParsableCommand {
             var golden: [GoldenEvent]?
             if let bundle {
                 do {
-                    let launch = try Self.golden(bundle: bundle, trust: try bundleTrust())
+                    let launch = try Self.golden(
+                        bundle: bundle, trust: try bundleTrust(), progress: progressOptions.progress("verifying", bundle, json: json))
                     golden = launch.events
                     if expected == nil {
                         // The bundle's predicted values for exactly the PCRs quoted.
@@ -153,8 +155,11 @@ struct AttestCommand: AsyncParsableCommand {
 
         /// The golden events (every extended event of the bundle's predicted log) and PCR
         /// values of a verified bundle.
-        static func golden(bundle: String, trust: BundleTrustPolicy) throws -> (events: [GoldenEvent], pcrs: PCRValues) {
-            let loaded = try LoadedBundle.load(path: bundle, trust: trust, minimumGeneration: 0)
+        static func golden(
+            bundle: String, trust: BundleTrustPolicy, progress: TerminalProgress? = nil
+        ) throws -> (events: [GoldenEvent], pcrs: PCRValues) {
+            defer { progress?.finish() }
+            let loaded = try LoadedBundle.load(path: bundle, trust: trust, minimumGeneration: 0, progress: progress?.bytes)
             guard let predicted = loaded.metadata[BundleLayout.predictedEventLog] else {
                 throw ValidationError("the bundle carries no predicted event log")
             }

@@ -46,6 +46,7 @@ struct BootCommand: AsyncParsableCommand {
     @Option(help: "Directory of the launch locks (one per TPM: a second launch on the same TPM is refused).")
     var lockDir: String = "/run/domb"
     @Flag(help: "Print the report as JSON.") var json = false
+    @OptionGroup var progressOptions: ProgressOptions
 
     func run() async throws {
         // First: a signal from here on stops the launch at a step boundary, never mid-extend.
@@ -54,8 +55,11 @@ struct BootCommand: AsyncParsableCommand {
         let chosen = backend ?? (FileManager.default.fileExists(atPath: "/dev/xen/privcmd") ? .libxl : .plan)
         let connection = try tpm.open()
         let quiet = json
+        let bytes = progressOptions.progress("reading", bundle, json: json)
+        defer { bytes?.finish() }
         // One line per step as it happens (journald and a watching operator see progress).
         let log: (String) -> Void = { line in
+            bytes?.clear()
             if !quiet {
                 print("  \(line)")
                 fflush(nil)
@@ -77,7 +81,7 @@ struct BootCommand: AsyncParsableCommand {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
         let policyBanks = PCRPolicy.default.requiredBanks
-        let environment = BootEnvironment(
+        var environment = BootEnvironment(
             makeSink: { try TPMMeasurementSink(tpm: connection, requiredBanks: policyBanks) },
             readPCRs: { pcrs, banks in try connection.readPCRs(pcrs, banks: banks) },
             activeBanks: { try connection.activeBanks() },
@@ -85,6 +89,7 @@ struct BootCommand: AsyncParsableCommand {
             // libxl introduces the domains it builds; the plan backend writes nothing.
             introduceDomains: false,
             progress: log, interruption: { LaunchSignals.pending })
+        environment.loadProgress = bytes?.bytes
         if !json {
             print("domb boot \(TerminalText.escape(bundle)) (backend \(builder.backendName), TPM \(connection.configuration))")
             fflush(nil)

@@ -35,7 +35,7 @@ struct BuildCommand: AsyncParsableCommand {
     @Option(help: "PCR banks to hash in, e.g. sha1,sha256,sha384 (sha256 is always added).") var banks: String = "sha1,sha256"
     @Option(help: "PCR policy (policies/pcr-policy.json format); default: configuration 12, command lines 12, images 13.")
     var policy: String?
-    @Flag(help: "Never draw a progress bar.") var noProgress = false
+    @OptionGroup var progressOptions: ProgressOptions
     @Flag(help: "Sign even with a certificate that is expired, not yet valid or not for code signing (tests only: such a bundle verifies nowhere).")
     var allowUnusableCertificate = false
 
@@ -73,11 +73,12 @@ struct BuildCommand: AsyncParsableCommand {
         let builder = BundleBuilder(
             loader: LaunchFileLoader(), imageChecker: InspectingImageChecker(), predictor: LaunchPredictor(),
             xenstorePlanner: LaunchXenstorePlanner())
-        let bar = ProgressBar(enabled: !noProgress)
-        let result = try builder.build(configuration: config, options: options) { progress in
-            bar.update(completed: progress.completedBytes, total: progress.totalBytes, label: progress.item)
+        let progress = progressOptions.progress("building", output)
+        let result: BundleBuildResult
+        do {
+            defer { progress?.finish() }
+            result = try builder.build(configuration: config, options: options, progress: progress?.bytes)
         }
-        bar.finish()
         for note in result.notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
         let modules = result.manifest.domains.reduce(0) { $0 + $1.modules.count }
         print(
@@ -89,31 +90,5 @@ struct BuildCommand: AsyncParsableCommand {
     static func loadPolicy(_ path: String) throws -> PCRPolicy {
         let bytes = try InputFile.read(path, limit: 1 << 20)
         return try ContextError.wrap(path) { try PCRPolicy(json: bytes) }
-    }
-}
-
-/// A one-line progress bar on standard error, drawn only when it is a terminal.
-final class ProgressBar: @unchecked Sendable {
-    private let enabled: Bool
-    private var drawn = false
-    private var lastPercent = -1
-
-    init(enabled: Bool) { self.enabled = enabled && isatty(STDERR_FILENO) == 1 }
-
-    func update(completed: UInt64, total: UInt64, label: String) {
-        guard enabled, total > 0 else { return }
-        let percent = Int(completed * 100 / total)
-        guard percent != lastPercent else { return }
-        lastPercent = percent
-        let width = 30
-        let filled = width * percent / 100
-        let bar = String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled)
-        let line = "\r[\(bar)] \(percent)% \(completed >> 20)/\(total >> 20) MiB \(label.prefix(40))\u{1B}[K"
-        FileHandle.standardError.write(Data(line.utf8))
-        drawn = true
-    }
-
-    func finish() {
-        if drawn { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
     }
 }

@@ -48,10 +48,14 @@ struct BundleCommand: AsyncParsableCommand {
         @Argument(help: "The bundle (tar).") var bundle: String
         @OptionGroup var trust: TrustOptions
         @Flag(help: "Print the result as JSON.") var json = false
+        @OptionGroup var progressOptions: ProgressOptions
 
         func run() async throws {
+            let progress = progressOptions.progress("verifying", bundle, json: json)
             let result = BundleVerifier.verify(
-                bundle: bundle, trust: try trust.policy(), minimumGeneration: trust.minimumGeneration, time: trust.time)
+                bundle: bundle, trust: try trust.policy(), minimumGeneration: trust.minimumGeneration, time: trust.time,
+                progress: progress?.bytes)
+            progress?.finish()
             report(result, bundle: bundle, json: json)
             if !result.isVerified { throw ExitCode(1) }
         }
@@ -114,11 +118,14 @@ struct BundleCommand: AsyncParsableCommand {
         @Option(name: .shortAndLong, help: "The directory to create.") var output: String
         @OptionGroup var trust: TrustOptions
         @Flag(help: "Print the result as JSON.") var json = false
+        @OptionGroup var progressOptions: ProgressOptions
 
         func run() async throws {
+            let progress = progressOptions.progress("extracting", bundle, json: json)
             let result = BundleVerifier.verify(
                 bundle: bundle, trust: try trust.policy(), minimumGeneration: trust.minimumGeneration, time: trust.time,
-                extractTo: output)
+                extractTo: output, progress: progress?.bytes)
+            progress?.finish()
             report(result, bundle: bundle, json: json)
             if !result.isVerified { throw ExitCode(1) }
             if !json { print("extracted to \(output)") }

@@ -50,11 +50,19 @@ struct LogCommand: AsyncParsableCommand {
             abstract: "Print the PCR values the log replays to, per bank (the format --pcrs reads).")
 
         @Argument(help: "The event log file.") var log: String
+        @OptionGroup var progressOptions: ProgressOptions
 
         func run() async throws {
             // Streaming: parse and replay in one pass without keeping the records.
             let bytes = try InputFile.read(log, limit: MeasurementLogFile.maximumSize)
-            let replay = try ContextError.wrap(log) { try EventLog.replay(parsing: bytes[...], using: OpenSSLPCRHasher()) }
+            let progress = progressOptions.progress("replaying", log)
+            let replay: EventLogReplay
+            do {
+                defer { progress?.finish() }
+                replay = try ContextError.wrap(log) {
+                    try EventLog.replay(parsing: bytes[...], using: OpenSSLPCRHasher(), progress: progress?.bytes)
+                }
+            }
             // stdout stays the PCR values (the --pcrs format); what the log needed goes to stderr.
             for quirk in replay.quirks { FileHandle.standardError.write(Data("\(log): quirk: \(quirk)\n".utf8)) }
             for coverage in replay.untrusted {

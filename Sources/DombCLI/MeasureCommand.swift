@@ -42,6 +42,7 @@ struct MeasureCommand: AsyncParsableCommand {
     @Flag(help: "Close the launch: append an EV_SEPARATOR on every PCR measured.") var close = false
     @Flag(help: "Print to stderr how many TPM commands were sent for how many extended events.") var stats = false
     @Option(help: "Directory of the launch locks (one per TPM, shared with `domb boot`).") var lockDir: String = "/run/domb"
+    @OptionGroup var progressOptions: ProgressOptions
     @Argument(help: "Files to measure.") var files: [String] = []
 
     func validate() throws {
@@ -86,8 +87,10 @@ struct MeasureCommand: AsyncParsableCommand {
                     : "\(log) does not replay to this TPM's PCRs (a log of another boot or another TPM): \(differences.joined(separator: "; ")); give a new --log")
         }
         let measurer = Measurer(sink: sink, policy: policy)
+        let progress = progressOptions.progress("measuring")
         var failure: (any Error)?
         do {
+            defer { progress?.finish() }
             for file in files {
                 let label = URL(fileURLWithPath: file).lastPathComponent
                 let event = try ContextError.wrap(file) { () throws -> UnverifiedEvent in
@@ -95,8 +98,10 @@ struct MeasureCommand: AsyncParsableCommand {
                         let content = try InputFile.read(file, limit: ConfigurationRecord.maximumContentSize)
                         return try measurer.measureConfiguration(kind: kind, subject: domain, content: content, pcr: pcr)
                     }
-                    return try measurer.measureFile(path: file, domain: domain, role: role, label: label, pcr: pcr)
+                    return try measurer.measureFile(
+                        path: file, domain: domain, role: role, label: label, pcr: pcr, progress: progress?.bytes)
                 }
+                progress?.clear()
                 report(event, file)
             }
             for text in strings {
@@ -153,18 +158,22 @@ struct DigestCommand: AsyncParsableCommand {
 
     @Option(help: "Banks, e.g. sha1,sha256,sha384,sha512 (default sha256).") var banks: String = "sha256"
     @Flag(help: "Print bytes read, read() calls, hashing threads and throughput to stderr.") var stats = false
+    @OptionGroup var progressOptions: ProgressOptions
     @Argument(help: "Files to hash.") var files: [String]
 
     func validate() throws { _ = try parseBankList(banks) }
 
     func run() async throws {
-        let digester = FileDigester(algorithms: try parseBankList(banks))
+        let progress = progressOptions.progress("hashing")
+        defer { progress?.finish() }
+        let digester = FileDigester(algorithms: try parseBankList(banks), progress: progress?.bytes)
         for file in files {
             let start = ContinuousClock.now
             let cpuStart = Self.cpuSeconds()
             let result = try digester.digest(path: file)
             let cpu = Self.cpuSeconds() - cpuStart
             let elapsed = ContinuousClock.now - start
+            progress?.clear()
             for digest in result.digests.digests { print("\(digest.algorithm.name):\(digest.bytes.hexString)  \(file)") }
             if stats {
                 let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18

@@ -25,6 +25,7 @@ struct PredictCommand: AsyncParsableCommand {
     @Option(help: "Pinned certificate to verify the bundle first.") var cert: String?
     @Option(help: "Public key to verify the bundle first.") var pubkey: String?
     @Flag(help: "Print JSON: {\"sha256\":{\"13\":\"…\"}}.") var json = false
+    @OptionGroup var progressOptions: ProgressOptions
 
     func validate() throws {
         guard [trust, cert, pubkey].compactMap({ $0 }).count <= 1 else {
@@ -39,7 +40,9 @@ struct PredictCommand: AsyncParsableCommand {
             options.trust = trust
             options.cert = cert
             options.pubkey = pubkey
-            let result = BundleVerifier.verify(bundle: bundle, trust: try options.policy())
+            let progress = progressOptions.progress("verifying", bundle, json: json)
+            let result = BundleVerifier.verify(bundle: bundle, trust: try options.policy(), progress: progress?.bytes)
+            progress?.finish()
             guard result.isVerified, let verified = result.manifest else {
                 FileHandle.standardError.write(Data("\(bundle): NOT verified\n".utf8))
                 for failure in result.failures { FileHandle.standardError.write(Data("  \(failure)\n".utf8)) }
