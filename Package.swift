@@ -4,8 +4,12 @@
 //
 // Layering (see README "Architecture"):
 //   C*            system-library modules: a modulemap and a shim.h, nothing else
-//   DombCore      pure Swift, no C imports: byte codecs, models, parsers, event log
+//   DombCore      pure Swift, no C imports: byte codecs, parsers, event log, Xenstore plans,
+//                 the device-tree value
 //   Domb<Lib>     one thin wrapper per C library, no C types in the public API
+//   DombModel     the launch model: LaunchSpec, one file per device kind, validation
+//                 (ValidatedLaunch), the Hyperlaunch binding and xl.cfg front ends, the
+//                 Xenstore planner (pure Swift over the wrappers; no C imports)
 //   DombLaunch    orchestration (bundle, boot, attestation) against small protocols
 //   DombCLI       the swift-argument-parser commands, one file per subcommand
 //   domb          the executable: only @main
@@ -23,6 +27,7 @@ let package = Package(
         .library(name: "DombCore", targets: ["DombCore"]),
         // For FuzzTesting/ (the nested fuzzing package links the parsers through products).
         .library(name: "DombFDT", targets: ["DombFDT"]),
+        .library(name: "DombModel", targets: ["DombModel"]),
         .library(name: "DombArchive", targets: ["DombArchive"]),
     ],
     dependencies: [
@@ -50,18 +55,24 @@ let package = Package(
         // Thin wrappers.
         // The file system: the one way to open inputs and the one output policy (atomic writes).
         .target(name: "DombFiles", dependencies: ["DombCore"], swiftSettings: swiftSettings),
-        .target(name: "DombCrypto", dependencies: ["DombCore", "DombFiles", "COpenSSL", "CLinux"], swiftSettings: swiftSettings),
+        .target(name: "DombCrypto", dependencies: ["DombCore", "DombFiles", "DombLinux", "COpenSSL"], swiftSettings: swiftSettings),
         .target(name: "DombTPM", dependencies: ["DombCore", "CTSS2"], swiftSettings: swiftSettings),
         .target(name: "DombFDT", dependencies: ["DombCore", "DombFiles", "CLibFDT"], swiftSettings: swiftSettings),
-        .target(name: "DombArchive", dependencies: ["DombCore", "DombFiles", "CArchive"], swiftSettings: swiftSettings),
+        .target(name: "DombArchive", dependencies: ["DombCore", "DombFiles", "DombLinux", "CArchive"], swiftSettings: swiftSettings),
+        // Linux interfaces the Glibc module hides (memfd seals, O_DIRECT, sync_file_range).
+        .target(name: "DombLinux", dependencies: ["CLinux"], swiftSettings: swiftSettings),
         .target(name: "DombXenstore", dependencies: ["DombCore", "CXenstore"], swiftSettings: swiftSettings),
         .target(name: "DombLibxl", dependencies: ["DombCore", "CXenlight"], swiftSettings: swiftSettings),
+
+        // The launch model and its front ends.
+        .target(name: "DombModel", dependencies: ["DombCore", "DombFiles", "DombFDT"], swiftSettings: swiftSettings),
 
         // Orchestration.
         .target(
             name: "DombLaunch",
             dependencies: [
-                "DombCore", "DombFiles", "DombCrypto", "DombTPM", "DombFDT", "DombArchive", "DombXenstore", "DombLibxl", "CLinux",
+                "DombCore", "DombFiles", "DombCrypto", "DombTPM", "DombFDT", "DombModel", "DombArchive", "DombXenstore",
+                "DombLibxl", "DombLinux",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -71,7 +82,8 @@ let package = Package(
         .target(
             name: "DombCLI",
             dependencies: [
-                "DombCore", "DombFiles", "DombCrypto", "DombTPM", "DombFDT", "DombArchive", "DombXenstore", "DombLaunch",
+                "DombCore", "DombFiles", "DombCrypto", "DombTPM", "DombFDT", "DombModel", "DombArchive", "DombXenstore",
+                "DombLaunch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -84,7 +96,7 @@ let package = Package(
 
         .testTarget(
             name: "DombCoreTests",
-            dependencies: ["DombCore", "DombTestSupport"],
+            dependencies: ["DombCore", "DombModel", "DombTestSupport"],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
@@ -105,12 +117,17 @@ let package = Package(
         ),
         .testTarget(
             name: "DombLaunchTests",
-            dependencies: ["DombCore", "DombFiles", "DombCrypto", "DombTPM", "DombFDT", "DombLaunch", "DombTestSupport"],
+            dependencies: ["DombCore", "DombFiles", "DombCrypto", "DombTPM", "DombFDT", "DombModel", "DombLaunch", "DombTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "DombFDTTests",
-            dependencies: ["DombCore", "DombFDT", "DombTestSupport"],
+            dependencies: ["DombCore", "DombFDT", "DombModel", "DombTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DombModelTests",
+            dependencies: ["DombCore", "DombFiles", "DombFDT", "DombModel", "DombLaunch", "DombTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -120,12 +137,12 @@ let package = Package(
         ),
         .testTarget(
             name: "DombBundleTests",
-            dependencies: ["DombCore", "DombCrypto", "DombArchive", "DombFDT", "DombLaunch", "DombTestSupport"],
+            dependencies: ["DombCore", "DombCrypto", "DombArchive", "DombFDT", "DombModel", "DombLaunch", "DombTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "DombCLITests",
-            dependencies: ["DombCore", "DombTestSupport"],
+            dependencies: ["DombCore", "DombModel", "DombTestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

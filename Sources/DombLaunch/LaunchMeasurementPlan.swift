@@ -5,6 +5,7 @@
 
 import DombCore
 import DombCrypto
+import DombModel
 
 /// The measurements of one launch, in order: the single definition that `domb build`
 /// predicts from and `domb boot` performs, so the predicted log and the real one can only
@@ -80,10 +81,9 @@ public enum LaunchMeasurementPlan {
         public var label: String { "modules/\(domain)/\(kind.rawValue)" }
     }
 
-    /// - Throws: when a module of the description has no digests, or the start order
-    ///   cannot be computed.
+    /// - Throws: when a module of the description has no digests.
     public static func measurements(
-        spec: LaunchSpec, modules: [Module], launchDTB: ConfigurationMember, xenstorePlan: ConfigurationMember?,
+        launch: ValidatedLaunch, modules: [Module], launchDTB: ConfigurationMember, xenstorePlan: ConfigurationMember?,
         policy: PCRPolicy
     ) throws -> [PlannedMeasurement] {
         var plan = [
@@ -93,9 +93,7 @@ public enum LaunchMeasurementPlan {
             plan.append(
                 try configuration(kind: xenstorePlanKind, path: BundleLayout.xenstorePlan, xenstorePlan, pcr: policy.pcrs.configuration))
         }
-        let order = try LaunchOrder.startOrder(of: spec)
-        for name in order {
-            guard let domain = spec.domain(named: name) else { continue }
+        for domain in launch.domainsInStartOrder {
             if let bootargs = domain.module(.kernel)?.bootargs, !bootargs.isEmpty {
                 plan.append(
                     .configuration(

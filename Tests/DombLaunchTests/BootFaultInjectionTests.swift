@@ -4,6 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombModel
 import DombCrypto
 import DombFiles
 import DombLaunch
