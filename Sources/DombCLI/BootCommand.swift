@@ -31,7 +31,7 @@ struct BootCommand: AsyncParsableCommand {
 
             --backend libxl builds real domains (a Xen control domain, as root); --backend plan \
             records and prints what would be done (the default off Xen).
-            """
+            """ + "\n\n" + ExitStatus.help(success: "every domain was launched", refused: "the launch was refused or failed (what ran is printed; no domain was unpaused unless it says so)", interruptible: true)
     )
 
     enum Backend: String, ExpressibleByArgument, CaseIterable {
@@ -66,6 +66,7 @@ struct BootCommand: AsyncParsableCommand {
     func run() async throws {
         // First: a signal from here on stops the launch at a step boundary, never mid-extend.
         LaunchSignals.install()
+        try requireInputFile(bundle)
         let trustPolicy = try trust.policy()
         let chosen = backend ?? (FileManager.default.fileExists(atPath: "/dev/xen/privcmd") ? .libxl : .plan)
         let connection = try tpm.open()
@@ -132,9 +133,9 @@ struct BootCommand: AsyncParsableCommand {
             if json {
                 print(try jsonText(failure))
             } else {
-                FileHandle.standardError.write(Data("Error: \(failure)\n".utf8))
+                Diagnostics.print(Diagnostic(message: "\(failure)", hint: nil, status: .refused))
             }
-            throw ExitCode(failure.signal.map(LaunchSignals.exitStatus) ?? 1)
+            throw ExitCode(failure.signal.map(LaunchSignals.exitStatus) ?? ExitStatus.refused.rawValue)
         }
     }
 

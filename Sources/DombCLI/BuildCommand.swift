@@ -23,7 +23,7 @@ struct BuildCommand: AsyncParsableCommand {
             or a raw signature (--key alone). Archive mtimes and the CMS signingTime come from \
             $SOURCE_DATE_EPOCH (now if unset): the same inputs give the same bundle. \
             The bundle appears at the output path only when complete. See docs/bundle.md.
-            """)
+            """ + "\n\n" + ExitStatus.help(success: "the bundle was written", refused: "the description, an image, a key or a certificate was refused (nothing is written)"))
 
     @Argument(help: "The launch description: Hyperlaunch .dts/.dtb, xl.cfg, or the LaunchSpec model as .json.")
     var config: String

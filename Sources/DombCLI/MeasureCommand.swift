@@ -28,7 +28,7 @@ struct MeasureCommand: AsyncParsableCommand {
             atomically, also after a failure (it then holds exactly what was extended). The launch \
             lock of the TPM is held meanwhile (a running `domb boot` is not interleaved). \
             Default PCRs come from the policy: images 13, configuration 12.
-            """)
+            """ + "\n\n" + ExitStatus.help(success: "everything was measured and logged", refused: "an input, the log or the PCRs were refused (what was extended is in the log)"))
 
     @OptionGroup var tpm: TPMOptions
     @Option(help: "PCR to extend (default: from the policy).") var pcr: Int?
@@ -50,18 +50,12 @@ struct MeasureCommand: AsyncParsableCommand {
             throw ValidationError("PCR \(pcr) cannot be extended by domb: use 0–16 or 23")
         }
         if files.isEmpty && strings.isEmpty && !close { throw ValidationError("nothing to measure: give FILE… or --string") }
-        // Refuse unreadable inputs before anything is extended, so a typo does not leave a
-        // half-measured set behind.
-        for file in files {
-            do {
-                _ = try InputFile(path: file)
-            } catch {
-                throw ValidationError("\(error)")
-            }
-        }
     }
 
     func run() async throws {
+        // Refuse unreadable inputs before anything is extended, so a typo does not leave a
+        // half-measured set behind.
+        for file in files { try requireInputFile(file) }
         let policy = try loadPolicy()
         let existing = try MeasurementLogFile.read(path: log)
         // The log's destination is checked (and its temporary file made) before anything
@@ -154,7 +148,7 @@ struct DigestCommand: AsyncParsableCommand {
             cgroup CPU quota count); \(HashingParallelism.environmentVariable)=N sets the number of threads and \
             \(HashingParallelism.environmentVariable)=1 forces the single-thread path. The same holds for build, \
             boot, measure and bundle verify.
-            """)
+            """ + "\n\n" + ExitStatus.help(success: "every file was hashed", refused: "a bank cannot be hashed"))
 
     @Option(help: "Banks, e.g. sha1,sha256,sha384,sha512 (default sha256).") var banks: String = "sha256"
     @Flag(help: "Print bytes read, read() calls, hashing threads and throughput to stderr.") var stats = false

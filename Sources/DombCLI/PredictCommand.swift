@@ -18,7 +18,7 @@ struct PredictCommand: AsyncParsableCommand {
         discussion: """
             With --trust, --cert or --pubkey the bundle is verified first and nothing is printed \
             unless it verifies; without them the values are read from the manifest UNVERIFIED.
-            """)
+            """ + "\n\n" + ExitStatus.help(success: "the values were printed", refused: "the bundle does not verify, or its manifest is malformed"))
 
     @Argument(help: "The bundle (tar).") var bundle: String
     @Option(help: "Trust anchors (directory or CA file) to verify a CMS bundle first.") var trust: String?
@@ -34,6 +34,7 @@ struct PredictCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        try requireInputFile(bundle)
         let manifest: BundleManifest
         if trust != nil || cert != nil || pubkey != nil {
             var options = BundleCommand.TrustOptions()
@@ -44,9 +45,8 @@ struct PredictCommand: AsyncParsableCommand {
             let result = BundleVerifier.verify(bundle: bundle, trust: try options.policy(), progress: progress?.bytes)
             progress?.finish()
             guard result.isVerified, let verified = result.manifest else {
-                FileHandle.standardError.write(Data("\(bundle): NOT verified\n".utf8))
-                for failure in result.failures { FileHandle.standardError.write(Data("  \(failure)\n".utf8)) }
-                throw ExitCode(1)
+                Diagnostics.refusal(bundle, reasons: result.failures.map(\.description))
+                throw ExitCode(ExitStatus.refused.rawValue)
             }
             manifest = verified
         } else {

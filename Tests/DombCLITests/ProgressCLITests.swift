@@ -16,8 +16,9 @@ import Testing
     static let eraseLine = "\u{1B}[K"
     static let environment = ["TSS2_LOG": "all+none", "SOURCE_DATE_EPOCH": "1700000000"]
 
-    /// A one-domain system whose ramdisk is 256 MiB (sparse: it costs no disk, and hashing
-    /// it costs what hashing any 256 MiB costs), built into a bundle, with its signer's key.
+    /// A one-domain system whose ramdisk is a 256 MiB cpio archive (one file of zeros,
+    /// sparse: it costs no disk, and hashing it costs what hashing any 256 MiB costs), with
+    /// its signer's key.
     struct BigSystem {
         let work: TemporaryDirectory
         let ramdisk: String
@@ -30,8 +31,23 @@ import Testing
     static func bigSystem() throws -> BigSystem {
         let work = try TemporaryDirectory(prefix: "domb-progress")
         let ramdisk = work.file("ramdisk.img")
-        #expect(FileManager.default.createFile(atPath: ramdisk, contents: nil))
+        // cpio "newc": a 110-byte header, the NUL-terminated name padded to 4 bytes, the
+        // data padded to 4 bytes; then the TRAILER!!! entry.
+        func header(name: String, size: Int, mode: Int) -> [UInt8] {
+            let fields = [1, mode, 0, 0, 1, 0, size, 0, 0, 0, 0, name.utf8.count + 1, 0]
+            var bytes = Array(("070701" + fields.map { String(format: "%08X", $0) }.joined()).utf8) + Array(name.utf8) + [0]
+            while bytes.count % 4 != 0 { bytes.append(0) }
+            return bytes
+        }
+        let dataSize = (256 << 20) - 512
+        let first = header(name: "big", size: dataSize, mode: 0o100644)
+        let trailer = header(name: "TRAILER!!!", size: 0, mode: 0)
+        #expect(FileManager.default.createFile(atPath: ramdisk, contents: Data(first)))
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: ramdisk))
+        try handle.truncate(atOffset: UInt64(first.count + dataSize))
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(trailer))
+        // Padded to exactly 256 MiB (cpio archives are padded to a block size).
         try handle.truncate(atOffset: 256 << 20)
         try handle.close()
         let kernel = try GuestImages.directory() + "/pv-kernel.elf"
