@@ -1,5 +1,9 @@
 # domb — the README's two commands are `make demo` and `make test`.
-.PHONY: demo test build deps clean e2e e2e-boot fuzz fuzz-smoke
+.PHONY: demo test build deps clean e2e e2e-boot fuzz fuzz-smoke install docs
+# `make install [PREFIX=/usr/local] [DESTDIR=]`: domb, one manual page per command and the
+# bash, zsh and fish completions, generated from the argument parser (scripts/install.sh).
+PREFIX ?= /usr/local
+DESTDIR ?=
 demo:
 	./scripts/demo.sh
 test:
@@ -22,3 +26,5 @@ fuzz:
 e2e-boot:  # domb boot --backend libxl in dom0 of real Xen, the TPM a host swtpm (docs/e2e.md)
 	./scripts/install-deps.sh --e2e
 	./scripts/e2e/boot-scenario.sh $(E2E_ARGS)
+install:
+	./scripts/install.sh "$(PREFIX)" "$(DESTDIR)"
