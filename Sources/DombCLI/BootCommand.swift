@@ -31,7 +31,7 @@ struct BootCommand: AsyncParsableCommand {
 
             --backend libxl builds real domains (a Xen control domain, as root); --backend plan \
             records and prints what would be done (the default off Xen).
-            """
+            """ + "\n\n" + ExitStatus.help(success: "every domain was launched", refused: "the launch was refused or failed (what ran is printed; no domain was unpaused unless it says so)", interruptible: true)
     )
 
     enum Backend: String, ExpressibleByArgument, CaseIterable {
@@ -57,6 +57,7 @@ struct BootCommand: AsyncParsableCommand {
     var secretsDir: String = SecretDeliverer.defaultDirectory
     @OptionGroup var pin: PINOptions
     @Flag(help: "Print the report as JSON.") var json = false
+    @OptionGroup var progressOptions: ProgressOptions
 
     func validate() throws {
         for binding in secrets { _ = try SecretSpec.parseBinding(binding) }
@@ -65,12 +66,16 @@ struct BootCommand: AsyncParsableCommand {
     func run() async throws {
         // First: a signal from here on stops the launch at a step boundary, never mid-extend.
         LaunchSignals.install()
+        try requireInputFile(bundle)
         let trustPolicy = try trust.policy()
         let chosen = backend ?? (FileManager.default.fileExists(atPath: "/dev/xen/privcmd") ? .libxl : .plan)
         let connection = try tpm.open()
         let quiet = json
+        let bytes = progressOptions.progress("reading", bundle, json: json)
+        defer { bytes?.finish() }
         // One line per step as it happens (journald and a watching operator see progress).
         let log: (String) -> Void = { line in
+            bytes?.clear()
             if !quiet {
                 print("  \(line)")
                 fflush(nil)
@@ -102,7 +107,7 @@ struct BootCommand: AsyncParsableCommand {
             : LaunchSecrets(
                 bindings: bindings, unsealer: TPMSecretUnsealer(tpm: connection),
                 deliverer: SecretDeliverer(directory: secretsDir, xenstore: xenstore), pin: try pin.read(confirm: false))
-        let environment = BootEnvironment(
+        var environment = BootEnvironment(
             makeSink: { try TPMMeasurementSink(tpm: connection, requiredBanks: policyBanks) },
             readPCRs: { pcrs, banks in try connection.readPCRs(pcrs, banks: banks) },
             activeBanks: { try connection.activeBanks() },
@@ -112,6 +117,7 @@ struct BootCommand: AsyncParsableCommand {
             progress: log, interruption: { LaunchSignals.pending },
             beforeUnpause: launchSecrets.map { secrets in { launch in try secrets.release(launch) } },
             withdrawSecrets: launchSecrets.map { secrets in { secrets.withdraw() } })
+        environment.loadProgress = bytes?.bytes
         if !json {
             print("domb boot \(TerminalText.escape(bundle)) (backend \(builder.backendName), TPM \(connection.configuration))")
             fflush(nil)
@@ -127,9 +133,9 @@ struct BootCommand: AsyncParsableCommand {
             if json {
                 print(try jsonText(failure))
             } else {
-                FileHandle.standardError.write(Data("Error: \(failure)\n".utf8))
+                Diagnostics.print(Diagnostic(message: "\(failure)", hint: nil, status: .refused))
             }
-            throw ExitCode(failure.signal.map(LaunchSignals.exitStatus) ?? 1)
+            throw ExitCode(failure.signal.map(LaunchSignals.exitStatus) ?? ExitStatus.refused.rawValue)
         }
     }
 

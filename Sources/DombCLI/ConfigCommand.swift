@@ -27,7 +27,7 @@ struct ConfigCommand: ParsableCommand {
                 each, are checked together as one system. With --images this runs the very \
                 checks `domb build` runs before it writes anything, so a description it \
                 accepts builds.
-                """)
+                """ + "\n\n" + ExitStatus.help(success: "every description is valid", refused: "a description is malformed or invalid (one line per problem)"))
 
         @Argument(help: "Description files.") var files: [String]
         @Flag(help: "Also check every module file: it must exist, fit in a bundle and boot in its domain's mode (PVH needs PHYS32_ENTRY…).")
@@ -36,36 +36,39 @@ struct ConfigCommand: ParsableCommand {
         var strict = false
 
         func run() throws {
-            var failed = false
+            var worst = ExitStatus.success
             let loader = LaunchFileLoader(checkImages: images)
             for (files, result) in LaunchFile.loadGroups(files) {
                 let label = files.joined(separator: " ")
                 switch result {
                 case .failure(let error):
-                    failed = true
-                    printError("\(error)")
+                    let diagnostic = Diagnostics.diagnose(error)
+                    worst = max(worst, diagnostic.status)
+                    Diagnostics.print(diagnostic)
                 case .success(let document):
-                    for note in document.notes { printError("note: \(note)") }
+                    printNotes(document)
                     if strict, document.notes.contains(where: \.dropsInput) {
-                        failed = true
-                        printError("\(label): refused (--strict): \(document.notes.filter(\.dropsInput).count) part(s) of the input were not read into the model")
+                        worst = max(worst, .refused)
+                        Diagnostics.report("\(TerminalText.escape(label)): refused (--strict): \(document.notes.filter(\.dropsInput).count) part(s) of the input were not read into the model")
                         continue
                     }
                     do {
                         let loaded = try loader.load(document, file: label)
-                        print("\(label): ok (\(loaded.spec.domains.count) domains)")
+                        print("\(TerminalText.escape(label)): ok (\(loaded.spec.domains.count) domains)")
                     } catch {
-                        failed = true
-                        for line in error.lines { printError(line) }
+                        worst = max(worst, .refused)
+                        // One line per problem, each naming the file and node.
+                        for line in error.lines { Diagnostics.report(line) }
                     }
                 }
             }
-            if failed { throw ExitCode.failure }
+            if worst != .success { throw ExitCode(worst.rawValue) }
         }
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the model a description decodes to.")
+        static let configuration = CommandConfiguration(abstract: "Print the model a description decodes to.",
+            discussion: ExitStatus.help(success: "the description was read", refused: "it is malformed"))
 
         @Argument(help: "Description file.") var file: String
         @Flag(help: "Print the model as JSON (sorted keys).") var json = false
@@ -111,7 +114,8 @@ struct ConfigCommand: ParsableCommand {
 
     struct Export: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write a valid description in the canonical form (docs/binding.md), as DTS or DTB.")
+            abstract: "Write a valid description in the canonical form (docs/binding.md), as DTS or DTB.",
+            discussion: ExitStatus.help(success: "the description was written", refused: "it is malformed or invalid (nothing is written)"))
 
         @Argument(help: "Description file.") var file: String
         @Flag(help: "Write device-tree source.") var dts = false
@@ -124,7 +128,7 @@ struct ConfigCommand: ParsableCommand {
 
         func run() throws {
             var document = try loadOrFail(file)
-            for note in document.notes { printError("note: \(note)") }
+            printNotes(document)
             document.spec = LaunchFile.rebase(document.spec, from: document.baseDirectory, to: outputDirectory(output))
             try write(try validatedOrFail(document, file: file), to: output, asDTB: dtb, inputs: [file])
         }
@@ -133,7 +137,8 @@ struct ConfigCommand: ParsableCommand {
     struct ImportXL: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "import-xl",
-            abstract: "Import xl.cfg domain files into one launch description (.dts or .dtb by -o's extension).")
+            abstract: "Import xl.cfg domain files into one launch description (.dts or .dtb by -o's extension).",
+            discussion: ExitStatus.help(success: "the description was written", refused: "an xl.cfg file is malformed, the system is invalid, or --strict and a key was not imported (nothing is written)"))
 
         @Argument(help: "xl.cfg files, one domain each.") var files: [String]
         @Option(name: .shortAndLong, help: "Output file (.dts or .dtb); - or /dev/stdout writes DTS to standard output.") var output: String
@@ -143,10 +148,9 @@ struct ConfigCommand: ParsableCommand {
             var documents: [LaunchDocument] = []
             for file in files { documents.append(try loadOrFail(file, format: .xl)) }
             var document = LaunchDocument.combining(documents)
-            for note in document.notes { printError("note: \(note)") }
+            printNotes(document)
             if strict, let dropped = document.notes.first(where: \.dropsInput) {
-                printError("refusing to write \(output): --strict, and \(dropped.key.map { "\"\($0)\"" } ?? "a key") was not imported")
-                throw ExitCode.failure
+                throw CommandError("refusing to write \(output): --strict, and \(dropped.key.map { "\"\($0)\"" } ?? "a key") was not imported")
             }
             document.spec = LaunchFile.rebase(document.spec, from: document.baseDirectory, to: outputDirectory(output))
             try write(try validatedOrFail(document, file: output), to: output, asDTB: output.lowercased().hasSuffix(".dtb"), inputs: files)
@@ -154,26 +158,17 @@ struct ConfigCommand: ParsableCommand {
     }
 }
 
-private func printError(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
+/// What was dropped or read differently, on standard error (text from the file: escaped).
+private func printNotes(_ document: LaunchDocument) {
+    for note in document.notes { FileHandle.standardError.write(Data("note: \(TerminalText.escape("\(note)"))\n".utf8)) }
 }
 
 private func loadOrFail(_ file: String, format: LaunchFile.Format? = nil) throws -> LaunchDocument {
-    do {
-        return try LaunchFile.load(file, format: format)
-    } catch {
-        printError("\(error)")
-        throw ExitCode.failure
-    }
+    try LaunchFile.load(file, format: format)
 }
 
 private func validatedOrFail(_ document: LaunchDocument, file: String) throws -> ValidatedLaunch {
-    do {
-        return try document.validated(file: file)
-    } catch {
-        for line in error.lines { printError(line) }
-        throw ExitCode.failure
-    }
+    try document.validated(file: file)
 }
 
 /// Where module paths of a written description are relative to: the output's directory,
@@ -189,18 +184,9 @@ private func directory(of path: String) -> String {
 /// Writes atomically under the output policy (``AtomicFile``), or straight to standard
 /// output for `-` and `/dev/stdout`.
 private func write(_ launch: ValidatedLaunch, to output: String, asDTB: Bool, inputs: [String]) throws {
-    let bytes: [UInt8]
-    do {
-        bytes = asDTB ? try LaunchEncoder.dtb(launch) : Array(try LaunchEncoder.dts(launch).utf8)
-    } catch {
-        printError("\(output): \(error)")
-        throw ExitCode.failure
+    let bytes = try ContextError.wrap(output) {
+        asDTB ? try LaunchEncoder.dtb(launch) : Array(try LaunchEncoder.dts(launch).utf8)
     }
-    do {
-        if try OutputTarget.writeThrough(bytes, to: output) { return }
-        try AtomicFile.write(bytes, to: output, inputs: inputs)
-    } catch {
-        printError("\(error)")
-        throw ExitCode.failure
-    }
+    if try OutputTarget.writeThrough(bytes, to: output) { return }
+    try AtomicFile.write(bytes, to: output, inputs: inputs)
 }

@@ -153,6 +153,9 @@ public struct BootEnvironment {
     public var introduceDomains: Bool
     /// Progress for a person: one line per step.
     public var progress: (String) -> Void
+    /// Bytes of the bundle read and hashed so far (the longest step on big images): told
+    /// the total once the signature checks out.
+    public var loadProgress: ByteProgress?
     /// The signal asking the launch to stop, checked at every step and event boundary up
     /// to the first unpause (``LaunchSignals/pending`` in the CLI).
     public var interruption: () -> Int32?
@@ -478,7 +481,7 @@ private struct Launch {
         let banks = try environment.activeBanks()
         let loaded = try LoadedBundle.load(
             path: path, trust: options.trust, minimumGeneration: options.minimumGeneration, extraBanks: banks,
-            time: options.time)
+            time: options.time, progress: environment.loadProgress)
         guard let dtb = loaded.metadata[BundleLayout.launchDTB], let launch = loaded.launch else {
             throw ParseError.invalid("the bundle has no \(BundleLayout.launchDTB)")
         }

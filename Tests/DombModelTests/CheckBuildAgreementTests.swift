@@ -61,10 +61,15 @@ import Testing
         }
     }
 
+    /// A line without the diagnostic's command prefix ("domb config check: ", "domb build: ").
+    static func withoutCommand(_ line: String, _ command: String) -> String {
+        line.hasPrefix("domb \(command): ") ? String(line.dropFirst("domb \(command): ".count)) : line
+    }
+
     static func check(_ file: String) throws -> Verdict {
         let result = try DombBinary.run(["config", "check", "--images", file])
         let lines = result.stderrText.split(separator: "\n").map(String.init).filter { !$0.hasPrefix("note: ") }
-        return Verdict(accepted: result.status == 0, problems: lines)
+        return Verdict(accepted: result.status == 0, problems: lines.map { withoutCommand($0, "config check") })
     }
 
     static func build(_ file: String, key: String, output: String) throws -> Verdict {
@@ -72,7 +77,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: output) }
         guard result.status != 0 else { return Verdict(accepted: true, problems: []) }
         var lines = result.stderrText.split(separator: "\n").map(String.init)
-        if let first = lines.first, first.hasPrefix("Error: ") { lines[0] = String(first.dropFirst("Error: ".count)) }
+        if let first = lines.first { lines[0] = withoutCommand(first, "build") }
         // A validation failure is a heading and one indented line per problem.
         if let first = lines.first, first.hasPrefix("the launch description is invalid") {
             lines = lines.dropFirst().map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
