@@ -32,11 +32,12 @@ struct ConfigCommand: ParsableCommand {
         @Argument(help: "Description files.") var files: [String]
         @Flag(help: "Also check every module file: it must exist, fit in a bundle and boot in its domain's mode (PVH needs PHYS32_ENTRY…).")
         var images = false
+        @OptionGroup var input: LaunchInputOptions
 
         func run() throws {
             var failed = false
-            let loader = LaunchFileLoader(checkImages: images)
-            for (files, result) in LaunchFile.loadGroups(files) {
+            let loader = try input.loader(checkImages: images)
+            for (files, result) in LaunchFile.loadGroups(files, options: loader.options) {
                 let label = files.joined(separator: " ")
                 switch result {
                 case .failure(let error):
@@ -62,9 +63,10 @@ struct ConfigCommand: ParsableCommand {
 
         @Argument(help: "Description file.") var file: String
         @Flag(help: "Print the model as JSON (sorted keys).") var json = false
+        @OptionGroup var input: LaunchInputOptions
 
         func run() throws {
-            let document = try loadOrFail(file)
+            let document = try loadOrFail(file, options: try input.loadOptions())
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -110,13 +112,14 @@ struct ConfigCommand: ParsableCommand {
         @Flag(help: "Write device-tree source.") var dts = false
         @Flag(help: "Write a device-tree blob.") var dtb = false
         @Option(name: .shortAndLong, help: "Output file; - or /dev/stdout writes to standard output.") var output: String
+        @OptionGroup var input: LaunchInputOptions
 
         func validate() throws {
             guard dts != dtb else { throw ValidationError("give exactly one of --dts or --dtb") }
         }
 
         func run() throws {
-            var document = try loadOrFail(file)
+            var document = try loadOrFail(file, options: try input.loadOptions())
             for note in document.notes { printError("note: \(note)") }
             document.spec = LaunchFile.rebase(document.spec, from: document.baseDirectory, to: outputDirectory(output))
             try write(try validatedOrFail(document, file: file), to: output, asDTB: dtb, inputs: [file])
@@ -147,13 +150,14 @@ struct ConfigCommand: ParsableCommand {
     }
 }
 
+/// Messages quote node names and values from the description: escaped for the terminal.
 private func printError(_ text: String) {
-    FileHandle.standardError.write(Data((text + "\n").utf8))
+    FileHandle.standardError.write(Data((TerminalText.escape(text, keepingLineBreaks: true) + "\n").utf8))
 }
 
-private func loadOrFail(_ file: String, format: LaunchFile.Format? = nil) throws -> LaunchDocument {
+private func loadOrFail(_ file: String, format: LaunchFile.Format? = nil, options: LaunchLoadOptions = LaunchLoadOptions()) throws -> LaunchDocument {
     do {
-        return try LaunchFile.load(file, format: format)
+        return try LaunchFile.load(file, format: format, options: options)
     } catch {
         printError("\(error)")
         throw ExitCode.failure

@@ -19,11 +19,22 @@ import DombModel
 public struct LaunchFileLoader: LaunchSpecLoading {
     /// Check the module files (what `build` and `config check --images` do).
     public var checkImages: Bool
+    /// `--module` files; the kernel reader is always ``KernelModeProbe``.
+    public var options: LaunchLoadOptions
 
-    public init(checkImages: Bool = true) { self.checkImages = checkImages }
+    public init(checkImages: Bool = true, moduleFiles: [ModuleFileArgument] = []) {
+        self.checkImages = checkImages
+        self.options = Self.options(moduleFiles: moduleFiles)
+    }
+
+    /// What every command that reads a description reads it with: the `--module` files,
+    /// and ``KernelModeProbe`` for domains without `mode`.
+    public static func options(moduleFiles: [ModuleFileArgument]) -> LaunchLoadOptions {
+        LaunchLoadOptions(moduleFiles: moduleFiles, kernelProbe: KernelModeProbe())
+    }
 
     public func load(configuration path: String) throws -> LoadedLaunch {
-        try load(LaunchFile.load(path), file: path)
+        try load(LaunchFile.load(path, options: options), file: path)
     }
 
     /// The gate for a document already read (several xl.cfg files are one document).
@@ -87,5 +98,31 @@ public struct ModuleImageChecker: ImageCapabilityChecking {
             break
         }
         return []
+    }
+}
+
+/// The guest type of a domain whose tree gives no `mode` (Arm dom0less trees have none):
+/// PVH if its kernel can boot as PVH (a `PHYS32_ENTRY` note), else PV if it is a PV kernel,
+/// the width from the kernel's ELF class — the same image facts and rules
+/// ``ModuleImageChecker`` applies (libxenguest's `elf_xen_note_check`).
+public struct KernelModeProbe: KernelModeProbing {
+    public init() {}
+
+    public func mode(ofKernel path: String, privileged: Bool) throws -> GuestMode {
+        let report: ImageReport
+        do {
+            report = try ImageInspector(decompressor: Decompressor()).inspect(source: try FileImageSource(path: path))
+        } catch {
+            throw ContextError(path, error)
+        }
+        let is64Bit = report.elf.map { $0.fileClass == .elf64 } ?? true
+        var reasons: [String] = []
+        for type in [GuestType.pvh, .pv] {
+            switch report.capabilities.supports(type, privileged: privileged) {
+            case .supported: return GuestMode(type: type, is64Bit: is64Bit)
+            case .refused(let reason): reasons.append("not \(type.rawValue): \(reason)")
+            }
+        }
+        throw ContextError(path, ParseError(.unsupported, reasons.joined(separator: "; ")))
     }
 }
