@@ -86,6 +86,15 @@ public struct ModuleImageChecker: ImageCapabilityChecking {
             if let reason = report.capabilities.supports(domain.type, privileged: privileged).reason {
                 return problem("\(path) cannot boot as \(domain.type.rawValue): \(reason)")
             }
+            // A PV guest's width is its kernel's (libxenguest picks x86_64 or x86_32p from the
+            // ELF class); the model's width sets the block protocol domb writes for it.
+            if domain.type == .pv, let elf = report.elf, (elf.fileClass == .elf64) != domain.is64Bit {
+                return problem(
+                    domain.is64Bit
+                        ? "\(path) is a 32-bit kernel, but mode sets MODE_LONG (bit 2, 64-bit)"
+                        : "\(path) is a 64-bit kernel, but mode lacks MODE_LONG (bit 2): a 32-bit PV domain "
+                            + "(trees for the x86 Hyperlaunch series, which has no such bit, must set it for a 64-bit guest)")
+            }
         case .firmware:
             if let reason = report.capabilities.supports(.hvm).reason {
                 return problem("\(path) is not HVM firmware: \(reason)")

@@ -383,10 +383,11 @@ private struct Decoder {
             guard let parentPath = cpu.parentPath, let parent = nodesByPath[parentPath], let cells = try cpu.cells("reg") else {
                 throw cpu.fail("a CPU node referenced by \(view.path) needs reg = <cpu number>")
             }
-            // CPU nodes have no size (#size-cells = <0> in /cpus); Xen reads the address cells only.
+            // CPU nodes have no size (#size-cells = <0> in /cpus); Xen reads the address cells only,
+            // so a reg that also has the size cells a parent without #size-cells implies reads too.
             let counts = try cellCounts(forChildrenOf: parent)
             guard cells.count == counts.address || cells.count == counts.address + counts.size else {
-                throw cpu.fail("reg \(NodeView.cellText(cells)) must be one CPU number in \(counts.address) cells (#address-cells of \(parentPath))")
+                throw cpu.fail("reg \(NodeView.cellText(cells)) must be one CPU number in \(counts.address) address cell\(counts.address == 1 ? "" : "s") (#address-cells of \(parentPath))")
             }
             let number = NodeView.number(cells[0..<counts.address])
             guard number <= UInt64(LaunchLimits.maxCPU) else {

@@ -60,7 +60,8 @@ public struct ModuleFileArgument: Hashable, Sendable, CustomStringConvertible {
         self.init(node: node, path: path)
     }
 
-    public var description: String { "--module \(node)=\(path)" }
+    /// How messages name the option: by its NODE (the path is rebased by the time a tree is read).
+    public var description: String { "--module \(node)" }
 
     /// Whether this option names the module node at `nodePath`, named `nodeName`, of kind
     /// `kind`, in domain `domain`.
