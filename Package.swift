@@ -33,6 +33,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // The Keylime agent's HTTP server and registrar client (HTTP/1.1, mutual TLS).
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // C libraries.
@@ -78,12 +81,26 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // The Keylime pull-model agent: HTTP(S) server and registrar client on SwiftNIO.
+        .target(
+            name: "DombAgent",
+            dependencies: [
+                "DombCore", "DombCrypto", "DombTPM", "DombLaunch",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // CLI.
         .target(
             name: "DombCLI",
             dependencies: [
                 "DombCore", "DombFiles", "DombCrypto", "DombTPM", "DombFDT", "DombModel", "DombArchive", "DombXenstore",
-                "DombLaunch",
+                "DombLaunch", "DombAgent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -140,6 +157,11 @@ let package = Package(
         .testTarget(
             name: "DombBundleTests",
             dependencies: ["DombCore", "DombCrypto", "DombArchive", "DombFDT", "DombModel", "DombLaunch", "DombTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DombAgentTests",
+            dependencies: ["DombCore", "DombCrypto", "DombTPM", "DombAgent", "DombTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
