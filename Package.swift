@@ -145,6 +145,8 @@ let package = Package(
         .testTarget(
             name: "DombModelTests",
             dependencies: ["DombCore", "DombFiles", "DombFDT", "DombModel", "DombLaunch", "DombTestSupport"],
+            // Read from the repository (Repository.root), not bundled.
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

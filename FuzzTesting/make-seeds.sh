@@ -19,6 +19,10 @@ printf 'sha1:\n  0 : 0x%040d\nsha256:\n  12: 0x%064d\n  13: 0x%064d\n' 0 0 1 > $
 for f in examples/system.dts examples/xl/equivalent.dts; do
   dtc -q -I dts -O dtb -o "$S/FuzzLaunchDTB/$(basename "$f" .dts).dtb" "$f"
 done
+# Trees written for upstream Xen (dom0less, cpupools, the x86 series; Tests/DombModelTests/Fixtures/upstream).
+for f in Tests/DombModelTests/Fixtures/upstream/*.dts; do
+  dtc -q -I dts -O dtb -o "$S/FuzzLaunchDTB/upstream-$(basename "$f" .dts).dtb" "$f"
+done
 cp examples/xl/*.cfg $S/FuzzXLConfig/
 
 # Images.

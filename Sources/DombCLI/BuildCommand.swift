@@ -50,6 +50,7 @@ struct BuildCommand: AsyncParsableCommand {
     @Option(name: .customLong("policy-ref"), help: "Sign the PCR policy for this policy reference (repeatable; default: the empty one).")
     var policyRefs: [String] = []
     @OptionGroup var progressOptions: ProgressOptions
+    @OptionGroup var input: LaunchInputOptions
     @Flag(help: "Sign even with a certificate that is expired, not yet valid or not for code signing (tests only: such a bundle verifies nowhere).")
     var allowUnusableCertificate = false
 
@@ -97,7 +98,7 @@ struct BuildCommand: AsyncParsableCommand {
             sourceDateEpoch: epoch, signing: signing, inputs: [key, cert, chain, policy, pcrKey].compactMap { $0 },
             allowUnusableCertificate: allowUnusableCertificate, pcrPolicySigning: pcrPolicySigning)
         let builder = BundleBuilder(
-            loader: LaunchFileLoader(checkImages: true), predictor: LaunchPredictor(), xenstorePlanner: LaunchXenstorePlanner())
+            loader: try input.loader(checkImages: true), predictor: LaunchPredictor(), xenstorePlanner: LaunchXenstorePlanner())
         let progress = progressOptions.progress("building", output)
         let result: BundleBuildResult
         do {

@@ -34,11 +34,12 @@ struct ConfigCommand: ParsableCommand {
         var images = false
         @Flag(help: "Refuse descriptions the front end read only in part: ignored or unknown xl.cfg keys, ignored device-tree nodes.")
         var strict = false
+        @OptionGroup var input: LaunchInputOptions
 
         func run() throws {
             var worst = ExitStatus.success
-            let loader = LaunchFileLoader(checkImages: images)
-            for (files, result) in LaunchFile.loadGroups(files) {
+            let loader = try input.loader(checkImages: images)
+            for (files, result) in LaunchFile.loadGroups(files, options: loader.options) {
                 let label = files.joined(separator: " ")
                 switch result {
                 case .failure(let error):
@@ -72,9 +73,10 @@ struct ConfigCommand: ParsableCommand {
 
         @Argument(help: "Description file.") var file: String
         @Flag(help: "Print the model as JSON (sorted keys).") var json = false
+        @OptionGroup var input: LaunchInputOptions
 
         func run() throws {
-            let document = try loadOrFail(file)
+            let document = try loadOrFail(file, options: try input.loadOptions())
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -121,13 +123,14 @@ struct ConfigCommand: ParsableCommand {
         @Flag(help: "Write device-tree source.") var dts = false
         @Flag(help: "Write a device-tree blob.") var dtb = false
         @Option(name: .shortAndLong, help: "Output file; - or /dev/stdout writes to standard output.") var output: String
+        @OptionGroup var input: LaunchInputOptions
 
         func validate() throws {
             guard dts != dtb else { throw ValidationError("give exactly one of --dts or --dtb") }
         }
 
         func run() throws {
-            var document = try loadOrFail(file)
+            var document = try loadOrFail(file, options: try input.loadOptions())
             printNotes(document)
             document.spec = LaunchFile.rebase(document.spec, from: document.baseDirectory, to: outputDirectory(output))
             try write(try validatedOrFail(document, file: file), to: output, asDTB: dtb, inputs: [file])
@@ -163,8 +166,8 @@ private func printNotes(_ document: LaunchDocument) {
     for note in document.notes { FileHandle.standardError.write(Data("note: \(TerminalText.escape("\(note)"))\n".utf8)) }
 }
 
-private func loadOrFail(_ file: String, format: LaunchFile.Format? = nil) throws -> LaunchDocument {
-    try LaunchFile.load(file, format: format)
+private func loadOrFail(_ file: String, format: LaunchFile.Format? = nil, options: LaunchLoadOptions = LaunchLoadOptions()) throws -> LaunchDocument {
+    try LaunchFile.load(file, format: format, options: options)
 }
 
 private func validatedOrFail(_ document: LaunchDocument, file: String) throws -> ValidatedLaunch {

@@ -32,13 +32,14 @@ struct XenstoreCommand: ParsableCommand {
         @Argument(help: "The launch description.") var config: String
         @Flag(help: "Print the canonical JSON plan (the default).") var json = false
         @Flag(help: "Print a shell script of xenstore-write/xenstore-chmod commands.") var script = false
+        @OptionGroup var input: LaunchInputOptions
 
         func validate() throws {
             if json && script { throw ValidationError("give --json or --script, not both") }
         }
 
         func run() throws {
-            let launch = try LaunchFileLoader(checkImages: false).load(configuration: config).launch
+            let launch = try input.loader(checkImages: false).load(configuration: config).launch
             let plan = try ContextError.wrap(config) { try XenstorePlanner().plan(launch) }
             if script {
                 print(plan.shellScript(), terminator: "")

@@ -33,18 +33,29 @@ public enum LaunchFile {
     }
 
     /// Reads and decodes one description; errors name the file (and node or line).
-    /// - Parameter format: read as this format whatever the name says.
-    public static func load(_ path: String, format given: Format? = nil) throws -> LaunchDocument {
+    /// - Parameters:
+    ///   - format: read as this format whatever the name says.
+    ///   - options: module files and the kernel reader for trees written for upstream Xen
+    ///     (``LaunchLoadOptions``); `--module` paths are taken from the current directory.
+    public static func load(_ path: String, format given: Format? = nil, options: LaunchLoadOptions = LaunchLoadOptions()) throws -> LaunchDocument {
         let bytes = try readFile(path)
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        let format = given ?? format(of: path, bytes: bytes)
         return try ContextError.wrap(path) {
-            switch given ?? format(of: path, bytes: bytes) {
-            case .dtb:
-                var document = try LaunchDecoder.decode(dtb: bytes).locating(in: path)
-                document.baseDirectory = directory
-                return document
-            case .dts:
-                var document = try LaunchDecoder.decode(dtb: compileDTS(path: path)).locating(in: path)
+            if format == .xl || format == .json, let first = options.moduleFiles.first {
+                throw ParseError.invalid("\(first): --module names module nodes of a device tree; this is \(format == .xl ? "xl.cfg" : "a JSON model")")
+            }
+            switch format {
+            case .dtb, .dts:
+                // Module paths in the model are relative to the description's directory.
+                var relocated = options
+                relocated.moduleFiles = options.moduleFiles.map { argument in
+                    var argument = argument
+                    if !argument.path.hasPrefix("/") { argument.path = relative(absolute(argument.path), from: absolute(directory)) }
+                    return argument
+                }
+                let blob = format == .dtb ? bytes : try compileDTS(path: path)
+                var document = try LaunchDecoder.decode(dtb: blob, options: relocated, baseDirectory: directory).locating(in: path)
                 document.baseDirectory = directory
                 return document
             case .json:
@@ -74,7 +85,9 @@ public enum LaunchFile {
 
     /// The descriptions named on a command line: each device tree or JSON model on its own,
     /// and all xl.cfg files together as one system (each describes one domain).
-    public static func loadGroups(_ paths: [String]) -> [(files: [String], result: Result<LaunchDocument, any Error>)] {
+    public static func loadGroups(
+        _ paths: [String], options: LaunchLoadOptions = LaunchLoadOptions()
+    ) -> [(files: [String], result: Result<LaunchDocument, any Error>)] {
         var groups: [(files: [String], result: Result<LaunchDocument, any Error>)] = []
         var xlFiles: [String] = []
         var xlDocuments: [LaunchDocument] = []
@@ -82,7 +95,7 @@ public enum LaunchFile {
         for path in paths {
             let isXL = (try? readFile(path)).map { format(of: path, bytes: $0) == .xl } ?? false
             do {
-                let document = try load(path)
+                let document = try load(path, options: options)
                 if isXL {
                     xlFiles.append(path)
                     xlDocuments.append(document)
@@ -276,7 +289,11 @@ public enum LaunchFuzz {
     /// canonical encoder to the same model. Returns whether the input was accepted.
     @discardableResult
     public static func dtb(_ bytes: [UInt8]) -> Bool {
-        guard let document = try? LaunchDecoder.decode(dtb: bytes) else { return false }
+        // Trees written for upstream Xen are decoded too: made-up files for modules the
+        // tree locates in memory, PVH for domains without mode.
+        var options = LaunchLoadOptions()
+        options.placeholders = true
+        guard let document = try? LaunchDecoder.decode(dtb: bytes, options: options) else { return false }
         guard let launch = try? document.spec.validated() else { return true }
         guard let again = try? LaunchDecoder.decode(dtb: LaunchEncoder.dtb(launch)) else {
             preconditionFailure("a valid decoded description failed to re-encode")

@@ -72,6 +72,11 @@ public struct ModuleSpec: Hashable, Sendable, Codable {
 /// `xen,enhanced`: whether and how PV interfaces are offered.
 public enum XenEnhanced: String, Hashable, Sendable, Codable {
     case enabled
+    /// Arm dom0less (Xen 4.20+): as `enabled`, with the Xenstore page set up after the
+    /// domain starts (`init-dom0less`), for kernels older than Linux 5.x's late Xenstore
+    /// init. domb builds every domain through libxl, which sets the page up before the
+    /// domain runs, so for a domb launch it is `enabled`; kept to write back what was read.
+    case legacy
     case disabled
     case noXenstore = "no-xenstore"
 }

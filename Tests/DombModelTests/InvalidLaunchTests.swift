@@ -73,7 +73,7 @@ let invalidDTSCases: [InvalidCase] = [
     InvalidCase(name: "bad lifecycle action", edits: [("domb,on-crash = \"restart\";", "domb,on-crash = \"explode\";")],
                 expected: "domb,on-crash \"explode\" is not one of"),
     InvalidCase(name: "module without path", edits: [("domb,path = \"images/netback-initrd.cpio.gz\";", "")],
-                expected: "node /chosen/hypervisor/netback/ramdisk: domb,path is required"),
+                expected: "node /chosen/hypervisor/netback/ramdisk: the ramdisk is nowhere (no reg, module-index, xen,uefi-binary or domb,path): name its file with --module netback/ramdisk=PATH"),
     InvalidCase(name: "module index and address", edits: [("domb,path = \"images/netback-initrd.cpio.gz\";", "domb,path = \"i\"; module-index = <4>; reg = <0 0x1000 0 0x1000>;")],
                 expected: "a module has either an index or an address, never both"),
     InvalidCase(name: "dangling cpupool phandle", edits: [("cpupool-cpus = <&cpu2 &cpu3>;", "cpupool-cpus = <&cpu2 0x99>;")],

@@ -56,7 +56,7 @@ public struct XenstorePlanner: Sendable {
         if domain.isBootDomain || domain.capabilities.contains(.xenstore) { return false }
         switch domain.enhanced {
         case .disabled, .noXenstore: return false
-        case .enabled, nil: return true
+        case .enabled, .legacy, nil: return true
         }
     }
 
