@@ -24,6 +24,7 @@ let package = Package(
         // For FuzzTesting/ (the nested fuzzing package links the parsers through products).
         .library(name: "DombFDT", targets: ["DombFDT"]),
         .library(name: "DombArchive", targets: ["DombArchive"]),
+        .library(name: "DombXLUtil", targets: ["DombXLUtil"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -43,6 +44,8 @@ let package = Package(
         .systemLibrary(name: "CXenstore", pkgConfig: "xenstore", providers: [.apt(["libxen-dev"])]),
         .systemLibrary(name: "CLinux"),
         .systemLibrary(name: "CXenlight", pkgConfig: "xenlight xentoollog", providers: [.apt(["libxen-dev"])]),
+        // libxlutil ships no .pc file: the modulemap links "xlutil"; xenlight's flags find libxl.h.
+        .systemLibrary(name: "CXLUtil", pkgConfig: "xenlight xentoollog", providers: [.apt(["libxen-dev"])]),
 
         // Pure core.
         .target(name: "DombCore", swiftSettings: swiftSettings),
@@ -50,10 +53,11 @@ let package = Package(
         // Thin wrappers.
         .target(name: "DombCrypto", dependencies: ["DombCore", "COpenSSL"], swiftSettings: swiftSettings),
         .target(name: "DombTPM", dependencies: ["DombCore", "CTSS2"], swiftSettings: swiftSettings),
-        .target(name: "DombFDT", dependencies: ["DombCore", "CLibFDT"], swiftSettings: swiftSettings),
+        .target(name: "DombFDT", dependencies: ["DombCore", "DombXLUtil", "CLibFDT"], swiftSettings: swiftSettings),
         .target(name: "DombArchive", dependencies: ["DombCore", "CArchive"], swiftSettings: swiftSettings),
         .target(name: "DombXenstore", dependencies: ["DombCore", "CXenstore"], swiftSettings: swiftSettings),
         .target(name: "DombLibxl", dependencies: ["DombCore", "CXenlight"], swiftSettings: swiftSettings),
+        .target(name: "DombXLUtil", dependencies: ["DombCore", "CXLUtil"], swiftSettings: swiftSettings),
 
         // Orchestration.
         .target(
@@ -69,7 +73,7 @@ let package = Package(
         .target(
             name: "DombCLI",
             dependencies: [
-                "DombCore", "DombCrypto", "DombTPM", "DombFDT", "DombArchive", "DombXenstore", "DombLaunch",
+                "DombCore", "DombCrypto", "DombTPM", "DombFDT", "DombArchive", "DombXenstore", "DombLibxl", "DombLaunch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -114,6 +118,13 @@ let package = Package(
         .testTarget(
             name: "DombBundleTests",
             dependencies: ["DombCore", "DombCrypto", "DombArchive", "DombLaunch", "DombTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DombXLConfigTests",
+            dependencies: ["DombCore", "DombXLUtil", "DombFDT", "DombLibxl", "DombTestSupport"],
+            // Read by path: the e2e oracle (scripts/e2e/xlcfg/) sends the same files to dom0.
+            exclude: ["Corpus"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -4,6 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombXLUtil
 import Foundation
 
 /// Reading launch descriptions from files: `.dts` (compiled by `dtc`), `.dtb` (read after
@@ -38,12 +39,26 @@ public enum LaunchFile {
             case .dts:
                 return try LaunchDecoder.decode(dtb: compileDTS(path: path)).locating(in: path)
             case .xl:
-                let imported = try XLImport(parsing: bytes)
-                return LaunchDocument(
-                    spec: LaunchSpec(domains: [imported.domain]), origins: [imported.domain.name: path],
-                    notes: imported.notes.map { "\(path): \($0)" })
+                return try xlDocument(bytes, path: path)
             }
         }
+    }
+
+    /// Reads `path` as xl.cfg whatever its name; errors name the file.
+    public static func loadXL(_ path: String) throws -> LaunchDocument {
+        try ContextError.wrap(path) { try xlDocument(try readFile(path), path: path) }
+    }
+
+    /// One xl.cfg file, parsed by libxlutil and imported as xl 4.17 reads it.
+    public static func importXL(_ bytes: [UInt8]) throws(ParseError) -> XLImport {
+        try XLImport(try XLUtilConfig(parsing: bytes))
+    }
+
+    private static func xlDocument(_ bytes: [UInt8], path: String) throws -> LaunchDocument {
+        let imported = try importXL(bytes)
+        return LaunchDocument(
+            spec: LaunchSpec(domains: [imported.domain]), origins: [imported.domain.name: path],
+            notes: imported.notes.map { "\(path): \($0)" })
     }
 
     public static func readFile(_ path: String) throws -> [UInt8] {
@@ -218,7 +233,7 @@ public enum LaunchFuzz {
     /// xl.cfg parser and import; an accepted domain is validated (which must not trap).
     @discardableResult
     public static func xlConfig(_ bytes: [UInt8]) -> Bool {
-        guard let imported = try? XLImport(parsing: bytes) else { return false }
+        guard let imported = try? LaunchFile.importXL(bytes) else { return false }
         _ = LaunchSpec(domains: [imported.domain]).validate()
         return true
     }
