@@ -51,10 +51,12 @@ let package = Package(
         .target(name: "DombCore", swiftSettings: swiftSettings),
 
         // Thin wrappers.
-        .target(name: "DombCrypto", dependencies: ["DombCore", "COpenSSL"], swiftSettings: swiftSettings),
+        // The file system: the one way to open inputs and the one output policy (atomic writes).
+        .target(name: "DombFiles", dependencies: ["DombCore"], swiftSettings: swiftSettings),
+        .target(name: "DombCrypto", dependencies: ["DombCore", "DombFiles", "COpenSSL"], swiftSettings: swiftSettings),
         .target(name: "DombTPM", dependencies: ["DombCore", "CTSS2"], swiftSettings: swiftSettings),
-        .target(name: "DombFDT", dependencies: ["DombCore", "DombXLUtil", "CLibFDT"], swiftSettings: swiftSettings),
-        .target(name: "DombArchive", dependencies: ["DombCore", "CArchive"], swiftSettings: swiftSettings),
+        .target(name: "DombFDT", dependencies: ["DombCore", "DombFiles", "DombXLUtil", "CLibFDT"], swiftSettings: swiftSettings),
+        .target(name: "DombArchive", dependencies: ["DombCore", "DombFiles", "CArchive"], swiftSettings: swiftSettings),
         .target(name: "DombXenstore", dependencies: ["DombCore", "CXenstore"], swiftSettings: swiftSettings),
         .target(name: "DombLibxl", dependencies: ["DombCore", "CXenlight"], swiftSettings: swiftSettings),
         .target(name: "DombXLUtil", dependencies: ["DombCore", "CXLUtil"], swiftSettings: swiftSettings),
@@ -63,7 +65,7 @@ let package = Package(
         .target(
             name: "DombLaunch",
             dependencies: [
-                "DombCore", "DombCrypto", "DombTPM", "DombFDT", "DombArchive", "DombXenstore", "DombLibxl", "CLinux",
+                "DombCore", "DombFiles", "DombCrypto", "DombTPM", "DombFDT", "DombArchive", "DombXenstore", "DombLibxl", "CLinux",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -73,7 +75,8 @@ let package = Package(
         .target(
             name: "DombCLI",
             dependencies: [
-                "DombCore", "DombCrypto", "DombTPM", "DombFDT", "DombArchive", "DombXenstore", "DombLibxl", "DombLaunch",
+                "DombCore", "DombFiles", "DombCrypto", "DombTPM", "DombFDT", "DombArchive", "DombXenstore", "DombLibxl",
+                "DombLaunch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -91,6 +94,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "DombFilesTests",
+            dependencies: ["DombCore", "DombFiles", "DombTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "DombCryptoTests",
             dependencies: ["DombCore", "DombCrypto", "DombTestSupport"],
             swiftSettings: swiftSettings
@@ -102,7 +110,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DombLaunchTests",
-            dependencies: ["DombCore", "DombCrypto", "DombTPM", "DombFDT", "DombLaunch", "DombTestSupport"],
+            dependencies: ["DombCore", "DombFiles", "DombCrypto", "DombTPM", "DombFDT", "DombLaunch", "DombTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -112,7 +120,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DombImagesTests",
-            dependencies: ["DombCore", "DombArchive", "DombTestSupport"],
+            dependencies: ["DombCore", "DombFiles", "DombArchive", "DombTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -4,6 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 internal import CArchive
+import DombFiles
 import Foundation
 
 #if canImport(Glibc)
@@ -31,12 +32,19 @@ public final class TarWriter {
     private var closed = false
 
     /// - Parameters:
-    ///   - path: the archive to create (replaced atomically on commit).
+    ///   - path: the archive to create (replaced atomically on commit, under the
+    ///     ``OutputTarget`` policy).
     ///   - modificationTime: mtime of every member, in seconds since the epoch.
-    public init(path: String, modificationTime: Int64) throws(ArchiveError) {
+    ///   - inputs: the files the archive is made from: `path` may not be one of them.
+    ///   - mode: permissions of the archive file.
+    public init(path: String, modificationTime: Int64, inputs: [String] = [], mode: UInt32 = 0o644) throws(ArchiveError) {
         self.path = path
         self.modificationTime = modificationTime
-        output = try AtomicFile(path: path)
+        do {
+            output = try AtomicFile(path: path, inputs: inputs, mode: mode)
+        } catch {
+            throw ArchiveError(error)
+        }
         guard let archive = archive_write_new() else { throw ArchiveError(path: path, "archive_write_new failed") }
         self.archive = archive
         // Created last: from here on deinit runs (and stops its writer thread) even if init throws.
@@ -81,25 +89,24 @@ public final class TarWriter {
     public func add(
         _ member: String, file: String, observe: (UnsafeRawBufferPointer) throws -> Void = { _ in }
     ) throws -> UInt64 {
-        let descriptor = open(file, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw ArchiveError.errno(file, "open", member: member) }
-        defer { close(descriptor) }
-        var status = stat()
-        guard fstat(descriptor, &status) == 0 else { throw ArchiveError.errno(file, "stat", member: member) }
-        guard status.st_mode & S_IFMT == S_IFREG else {
-            throw ArchiveError(path: file, member: member, "not a regular file")
+        let input: InputFile
+        do {
+            input = try InputFile(path: file)
+        } catch {
+            throw ArchiveError(error, member: member)
         }
-        let size = UInt64(status.st_size)
+        let size = input.size
         try writeHeader(member, size: size)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: archiveStreamChunkSize, alignment: 64)
         defer { buffer.deallocate() }
         var total: UInt64 = 0
         while true {
             guard let base = buffer.baseAddress else { break }
-            let count = read(descriptor, base, buffer.count)
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw ArchiveError.errno(file, "read", member: member)
+            let count: Int
+            do {
+                count = try input.read(into: UnsafeMutableRawBufferPointer(start: base, count: buffer.count))
+            } catch {
+                throw ArchiveError(error, member: member)
             }
             if count == 0 { break }
             total += UInt64(count)
@@ -133,7 +140,11 @@ public final class TarWriter {
         }
         closed = true
         guard sink.finish() else { throw sink.failure ?? ArchiveError(path: path, "write the end of the archive") }
-        try output.commit()
+        do {
+            try output.commit()
+        } catch {
+            throw ArchiveError(error)
+        }
     }
 
     private func writeHeader(_ member: String, size: UInt64) throws(ArchiveError) {

@@ -5,6 +5,7 @@
 
 import ArgumentParser
 import DombCore
+import DombFiles
 import DombCrypto
 import DombLaunch
 import Foundation
@@ -118,7 +119,7 @@ struct AttestCommand: AsyncParsableCommand {
             if case .verified(let verified) = verdict, let state {
                 var updated = stored ?? AttestationState()
                 updated.update(with: verified.attest)
-                try AttestationIO.writeAtomically(try updated.jsonBytes(), to: state)
+                try AtomicFile.write(try updated.jsonBytes(), to: state, inputs: [quote, akPub])
             }
             if json {
                 print(try Self.json(verdict, selection: selection, note: logNote))
@@ -184,9 +185,16 @@ struct AttestCommand: AsyncParsableCommand {
                 selection = try PCRSelection(parsing: "sha256:12,13")
             }
             var stored: AttestationState?
-            if let state, FileManager.default.fileExists(atPath: state) {
-                let bytes = try AttestationIO.readFile(state, limit: 1 << 20, what: "state file")
-                stored = try ContextError.wrap(state) { try AttestationState(json: bytes) }
+            if let state {
+                // Refused before anything is verified, not after the verdict.
+                try OutputTarget.check(state, inputs: OutputTarget.identities([quote, akPub]))
+                do {
+                    if let bytes = try InputFile.readIfPresent(state, limit: 1 << 20) {
+                        stored = try ContextError.wrap(state) { try AttestationState(json: bytes) }
+                    }
+                } catch let error as FileError {
+                    throw AttestationCLIError("state file \(error)")
+                }
             }
             return (evidence, key, expected, selection, stored)
         }

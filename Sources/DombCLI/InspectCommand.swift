@@ -7,6 +7,7 @@ import ArgumentParser
 import DombArchive
 import DombCore
 import DombCrypto
+import DombFiles
 import Foundation
 
 /// `domb inspect IMAGE...`: what each image is and which guest types it can boot as.
@@ -29,9 +30,6 @@ struct InspectCommand: ParsableCommand {
     @Option(help: "Largest decompressed payload or ramdisk, in MiB.")
     var maxDecompressedMiB: Int = ImageInspector.defaultMaxDecompressedSize >> 20
 
-    /// Chunk size for hashing the whole file.
-    static let hashChunkSize = 4 << 20
-
     func validate() throws {
         guard maxDecompressedMiB > 0, maxDecompressedMiB <= 4096 else {
             throw ValidationError("--max-decompressed-mib must be 1...4096")
@@ -53,7 +51,7 @@ struct InspectCommand: ParsableCommand {
                 }
                 let parsed = ContinuousClock.now
                 if !readnotes && !noDigest {
-                    report.sha256 = try ContextError.wrap(path) { try Self.sha256(path: path) }
+                    report.sha256 = try FileDigester(algorithms: [.sha256]).digest(path: path).digests[.sha256]?.hexString
                 }
                 if stats {
                     let end = ContinuousClock.now
@@ -86,19 +84,6 @@ struct InspectCommand: ParsableCommand {
             print(String(decoding: data, as: UTF8.self))
         }
         if failed { throw ExitCode(1) }
-    }
-
-    /// The sha256 of the whole file, streamed in chunks (the file is read once, in bounded memory).
-    static func sha256(path: String) throws -> String {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw ParseError(.readFailed, "cannot open for reading")
-        }
-        defer { try? handle.close() }
-        var hasher = try MultiHasher(algorithms: [.sha256])
-        while let chunk = try handle.read(upToCount: hashChunkSize), !chunk.isEmpty {
-            chunk.withUnsafeBytes { hasher.update($0) }
-        }
-        return try hasher.finalize()[.sha256]?.hexString ?? ""
     }
 
     static func hex(_ value: some BinaryInteger) -> String { "0x" + String(value, radix: 16) }

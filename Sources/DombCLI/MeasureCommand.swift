@@ -6,6 +6,7 @@
 import ArgumentParser
 import DombCore
 import DombCrypto
+import DombFiles
 import DombLaunch
 import DombTPM
 import Foundation
@@ -46,16 +47,20 @@ struct MeasureCommand: AsyncParsableCommand {
         // Refuse unreadable inputs before anything is extended, so a typo does not leave a
         // half-measured set behind.
         for file in files {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory), !isDirectory.boolValue,
-                FileManager.default.isReadableFile(atPath: file)
-            else { throw ValidationError("\(file): not a readable file") }
+            do {
+                _ = try InputFile(path: file)
+            } catch {
+                throw ValidationError("\(error)")
+            }
         }
     }
 
     func run() async throws {
         let policy = try loadPolicy()
-        let existing = try ContextError.wrap(log) { try MeasurementLogFile.read(path: log) }
+        let existing = try MeasurementLogFile.read(path: log)
+        // The log's destination is checked (and its temporary file made) before anything
+        // is extended: the log may not be one of the files measured.
+        let output = try AtomicFile(path: log, inputs: files + [self.policy].compactMap { $0 })
         let connection = try tpm.open()
         let sink = try ContextError.wrap(log) {
             try TPMMeasurementSink(tpm: connection, requiredBanks: policy.requiredBanks, existingLog: existing)
@@ -67,9 +72,7 @@ struct MeasureCommand: AsyncParsableCommand {
                 let label = URL(fileURLWithPath: file).lastPathComponent
                 let event = try ContextError.wrap(file) { () throws -> UnverifiedEvent in
                     if inline {
-                        guard let content = try MeasurementLogFile.read(path: file) else {
-                            throw FileError(path: file, operation: "open", message: "no such file")
-                        }
+                        let content = try InputFile.read(file, limit: ConfigurationRecord.maximumContentSize)
                         return try measurer.measureConfiguration(kind: kind, subject: domain, content: content, pcr: pcr)
                     }
                     return try measurer.measureFile(path: file, domain: domain, role: role, label: label, pcr: pcr)
@@ -86,7 +89,8 @@ struct MeasureCommand: AsyncParsableCommand {
             failure = error
         }
         // Whatever was extended must be in the log: write it even after a failure.
-        try ContextError.wrap(log) { try MeasurementLogFile.writeAtomically(sink.logBytes, to: log) }
+        try output.replaceContents(sink.logBytes)
+        try output.commit()
         if stats {
             let extended = sink.log.events.count - (existing.map { (try? EventLog(parsing: $0).events.count) ?? 0 } ?? 0)
             FileHandle.standardError.write(
@@ -97,12 +101,8 @@ struct MeasureCommand: AsyncParsableCommand {
 
     private func loadPolicy() throws -> PCRPolicy {
         guard let policy else { return .default }
-        return try ContextError.wrap(policy) {
-            guard let bytes = try MeasurementLogFile.read(path: policy) else {
-                throw FileError(path: policy, operation: "open", message: "no such file")
-            }
-            return try PCRPolicy(json: bytes)
-        }
+        let bytes = try InputFile.read(policy, limit: 1 << 20)
+        return try ContextError.wrap(policy) { try PCRPolicy(json: bytes) }
     }
 
     private func report(_ event: UnverifiedEvent, _ what: String) {

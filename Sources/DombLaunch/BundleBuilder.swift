@@ -7,6 +7,7 @@ import DombArchive
 import DombCore
 import DombCrypto
 import DombFDT
+import DombFiles
 import Foundation
 
 /// How the manifest is signed.
@@ -30,11 +31,19 @@ public struct BundleBuildOptions: Sendable {
     /// `SOURCE_DATE_EPOCH`: archive mtimes and the CMS signingTime.
     public var sourceDateEpoch: Int64
     public var signing: BundleSigning
+    /// Files the build reads besides the description and the modules (key, certificates,
+    /// policy): the output may not be one of them.
+    public var inputs: [String]
+    /// Sign even with a certificate no verifier accepts (expired, not yet valid, not for
+    /// code signing): for tests of the verifiers only.
+    public var allowUnusableCertificate: Bool
 
     public init(
         output: String, generation: UInt64, banks: [HashAlgorithm], pcrPolicy: PCRPolicy = .default,
-        sourceDateEpoch: Int64, signing: BundleSigning
+        sourceDateEpoch: Int64, signing: BundleSigning, inputs: [String] = [], allowUnusableCertificate: Bool = false
     ) {
+        self.inputs = inputs
+        self.allowUnusableCertificate = allowUnusableCertificate
         self.output = output
         self.generation = generation
         self.banks = banks
@@ -57,6 +66,12 @@ public struct BundleBuildResult: Sendable {
     public var manifest: BundleManifest
     public var manifestBytes: [UInt8]
     public var path: String
+    /// What the user should know about the inputs: module paths that are symbolic links
+    /// (and where they lead), and why the bundle was written readable by its owner only.
+    public var notes: [String] = []
+    /// Permissions the bundle was written with: 0644, or 0600 when an input was not
+    /// readable by other users (the bundle must not publish what its inputs did not).
+    public var mode: UInt32 = 0o644
 }
 
 /// Builds a signed launch bundle (DESIGN.md decision 5, docs/bundle.md).
@@ -105,6 +120,9 @@ public struct BundleBuilder: Sendable {
         var role: String
         var file: String
         var size: UInt64
+        /// Where `file` leads when it is a symbolic link.
+        var symbolicLinkTarget: String?
+        var isWorldReadable: Bool
         var bundlePath: String { BundleLayout.modulePath(domain: domain.name, role: role) }
     }
 
@@ -113,6 +131,16 @@ public struct BundleBuilder: Sendable {
     public func build(
         configuration: String, options: BundleBuildOptions, progress: ((BuildProgress) -> Void)? = nil
     ) throws -> BundleBuildResult {
+        var notes: [String] = []
+        // A bundle signed with a certificate no verifier accepts would only fail at boot,
+        // far from here: refuse it now (the verifiers apply the same policy).
+        if case .cms(_, let certificate, let chain) = options.signing {
+            let problems = certificate.signingProblems(at: nil) + chain.flatMap { $0.validityProblems(at: nil) }
+            if !problems.isEmpty {
+                guard options.allowUnusableCertificate else { throw UnusableCertificateError(problems: problems) }
+                notes += problems.map { "signing anyway (allowUnusableCertificate): \($0)" }
+            }
+        }
         let launch = try loader.load(configuration: configuration)
         let banks = Array(Set(options.banks + options.pcrPolicy.requiredBanks + [.sha256])).sorted()
         for bank in banks where bank.digestSize == nil || !MultiHasher.supports(bank) {
@@ -125,7 +153,21 @@ public struct BundleBuilder: Sendable {
         let bundleSpec = Self.rebased(launch.spec, planned)
         let launchDTB = try launch.launchDTB ?? launchDTBEncoder?(bundleSpec)
 
-        let writer = try TarWriter(path: options.output, modificationTime: options.sourceDateEpoch)
+        for item in planned {
+            if let target = item.symbolicLinkTarget {
+                notes.append("\(item.bundlePath): \(item.file) is a symbolic link to \(target)")
+            }
+        }
+        let configurationReadable = (try? InputFile(path: configuration).isWorldReadable) ?? true
+        let unreadable = planned.filter { !$0.isWorldReadable }.map(\.file) + (configurationReadable ? [] : [configuration])
+        let mode: UInt32 = unreadable.isEmpty ? 0o644 : 0o600
+        if !unreadable.isEmpty {
+            notes.append(
+                "\(unreadable.joined(separator: ", ")) \(unreadable.count == 1 ? "is" : "are") not readable by other users: the bundle is written mode 0600")
+        }
+        let writer = try TarWriter(
+            path: options.output, modificationTime: options.sourceDateEpoch, inputs: [configuration] + planned.map(\.file) + options.inputs,
+            mode: mode)
         let totalBytes = planned.reduce(0) { $0 + $1.size }
         var completed: UInt64 = 0
         var measurements: [ModuleMeasurement] = []
@@ -196,7 +238,8 @@ public struct BundleBuilder: Sendable {
             try writer.add(BundleLayout.rawSignature, bytes: try key.sign(manifestBytes))
         }
         try writer.commit()
-        return BundleBuildResult(manifest: manifest, manifestBytes: manifestBytes, path: options.output)
+        return BundleBuildResult(
+            manifest: manifest, manifestBytes: manifestBytes, path: options.output, notes: notes, mode: mode)
     }
 
     /// A single-bank hasher in a box, so an array of them can be shared by the threads
@@ -230,17 +273,25 @@ public struct BundleBuilder: Sendable {
                 counts[module.kind] = index + 1
                 let role = index == 0 ? module.kind.rawValue : "\(module.kind.rawValue)-\(index)"
                 let file = module.path.hasPrefix("/") ? module.path : "\(launch.baseDirectory)/\(module.path)"
-                let attributes = try ContextError.wrap("domain \(domain.name), \(role) \(file)") {
-                    try FileManager.default.attributesOfItem(atPath: file)
-                }
-                let size = (attributes[.size] as? NSNumber)?.uint64Value ?? 0
-                planned.append(PlannedModule(domain: domain, module: module, role: role, file: file, size: size))
+                let input = try ContextError.wrap("domain \(domain.name), \(role)") { try InputFile(path: file) }
+                planned.append(
+                    PlannedModule(
+                        domain: domain, module: module, role: role, file: file, size: input.size,
+                        symbolicLinkTarget: input.symbolicLinkTarget, isWorldReadable: input.isWorldReadable))
             }
         }
         guard planned.count + 8 <= BundleLayout.maximumMembers else {
             throw ParseError.limit("\(planned.count) modules: more than a bundle may hold")
         }
         return planned
+    }
+}
+
+/// The signer certificate cannot make a bundle that verifies.
+public struct UnusableCertificateError: Error, CustomStringConvertible, Sendable {
+    public var problems: [String]
+    public var description: String {
+        "the signer certificate cannot sign bundles that verify:\n  " + problems.joined(separator: "\n  ")
     }
 }
 

@@ -101,13 +101,14 @@ final class BundleFixture: @unchecked Sendable {
     @discardableResult
     func build(
         _ name: String, signing: BundleSigning, generation: UInt64 = 5, epoch: Int64 = 1_700_000_000,
-        banks: [HashAlgorithm] = [.sha1, .sha256, .sha384]
+        banks: [HashAlgorithm] = [.sha1, .sha256, .sha384], allowUnusableCertificate: Bool = false
     ) throws -> String {
         let output = directory.file(name)
         _ = try builder.build(
             configuration: "fixture",
             options: BundleBuildOptions(
-                output: output, generation: generation, banks: banks, sourceDateEpoch: epoch, signing: signing))
+                output: output, generation: generation, banks: banks, sourceDateEpoch: epoch, signing: signing,
+                allowUnusableCertificate: allowUnusableCertificate))
         return output
     }
 }

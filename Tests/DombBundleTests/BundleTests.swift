@@ -233,11 +233,19 @@ import Testing
         let untrustedFailures = refusal(untrusted, trust)
         #expect(untrustedFailures.contains { $0.kind == .trust && $0.message.contains("local issuer") }, "\(untrustedFailures)")
 
-        let expired = try fixture.build("expired.tar", signing: try fixture.cmsSigning("expired"))
+        // build refuses these signers; the verifiers must refuse them too when forced through.
+        #expect(throws: UnusableCertificateError.self) {
+            try fixture.build("expired-refused.tar", signing: try fixture.cmsSigning("expired"))
+        }
+        #expect(throws: UnusableCertificateError.self) {
+            try fixture.build("server-refused.tar", signing: try fixture.cmsSigning("tlsserver"))
+        }
+        #expect(!FileManager.default.fileExists(atPath: fixture.directory.file("expired-refused.tar")))
+        let expired = try fixture.build("expired.tar", signing: try fixture.cmsSigning("expired"), allowUnusableCertificate: true)
         let expiredFailures = refusal(expired, trust)
         #expect(expiredFailures.contains { $0.kind == .trust && $0.message.contains("has expired") }, "\(expiredFailures)")
 
-        let server = try fixture.build("server.tar", signing: try fixture.cmsSigning("tlsserver"))
+        let server = try fixture.build("server.tar", signing: try fixture.cmsSigning("tlsserver"), allowUnusableCertificate: true)
         #expect(refusal(server, trust).contains { $0.kind == .trust && $0.message.contains("codeSigning") })
 
         let good = try fixture.build("good.tar", signing: try fixture.cmsSigning("p256"), generation: 5)
