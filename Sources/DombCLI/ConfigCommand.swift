@@ -155,8 +155,9 @@ struct ConfigCommand: ParsableCommand {
 
         func validate() throws {
             if libxlJSON || compareXL != nil {
-                guard files.count == 1, output == nil else {
-                    throw ValidationError("--libxl-json and --compare-xl take one file and no -o")
+                guard output == nil else { throw ValidationError("--libxl-json and --compare-xl write no -o") }
+                guard files.count == 1 || (compareXL != nil && !libxlJSON) else {
+                    throw ValidationError("--libxl-json takes one file; --compare-xl DIRECTORY takes several")
                 }
             } else if output == nil {
                 throw ValidationError("give -o OUTPUT (.dts or .dtb), or --libxl-json")
@@ -164,7 +165,7 @@ struct ConfigCommand: ParsableCommand {
         }
 
         func run() throws {
-            guard let output else { return try libxl(files[0]) }
+            guard let output else { return try libxl() }
             var spec = LaunchSpec()
             var origins: [String: String] = [:]
             var dropped = false
@@ -186,36 +187,64 @@ struct ConfigCommand: ParsableCommand {
             try write(spec, to: output, asDTB: output.lowercased().hasSuffix(".dtb"), inputs: files)
         }
 
-        private func libxl(_ file: String) throws {
-            let document = try loadOrFail(file, format: .xl)
-            for note in document.notes { printError("note: \(note)") }
-            // One domain alone: its devices' backend domains are other files' business.
-            try refuseInvalid(document, file: file, except: [.unknownBackend])
-            guard let domain = document.spec.domains.first else { throw ExitCode.failure }
-            var paths: [ModuleKind: String] = [:]
-            for module in domain.modules { paths[module.kind] = module.path }
-            let json: String
-            do {
-                let request = LibxlDomainRequest(domain: domain, paths: paths, includeDevices: true)
-                json = try LibxlDomainConfig(request, hostCPUs: Libxl.hostCPUsOnXen()).json()
-            } catch {
-                printError("\(file): \(error)")
-                throw ExitCode.failure
+        /// --libxl-json, or --compare-xl with `xl -N create`'s output: a file for one xl.cfg,
+        /// or a directory of NAME.json for each NAME.cfg (none where xl refused the file).
+        /// One line per finding, each starting with the file.
+        private func libxl() throws {
+            let hostCPUs = Libxl.hostCPUsOnXen()
+            var directory: String?
+            if let compareXL {
+                var isDirectory: ObjCBool = false
+                if FileManager.default.fileExists(atPath: compareXL, isDirectory: &isDirectory), isDirectory.boolValue {
+                    directory = compareXL
+                } else if files.count > 1 {
+                    printError("\(compareXL): not a directory; several files compare with a directory of NAME.json")
+                    throw ExitCode.failure
+                }
             }
-            guard let compareXL else { return print(json) }
-            let result: LibxlConfigComparison.Result
-            do {
-                let xl = try JSONValue(parsing: try LaunchFile.readFile(compareXL))
-                result = LibxlConfigComparison.compare(
-                    xl: xl, domb: try JSONValue(parsing: Array(json.utf8)), uuidGiven: domain.uuid != nil)
-            } catch {
-                printError("\(compareXL): \(error)")
-                throw ExitCode.failure
+            var failed = false
+            for file in files {
+                let xlOutput = directory.map { "\($0)/\(URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent).json" }
+                    ?? compareXL
+                let xlRefused = xlOutput.map { !FileManager.default.fileExists(atPath: $0) } ?? false
+                let json: String
+                let uuidGiven: Bool
+                do {
+                    let (domain, notes) = try LaunchFile.loadXLDomain(file)
+                    for note in notes { printError("note: \(note)") }
+                    json = try LibxlDomainConfig(describing: domain, hostCPUs: hostCPUs).json()
+                    uuidGiven = domain.uuid != nil
+                } catch {
+                    // The message without the file name ContextError puts in front.
+                    let message = (error as? ContextError).map { "\($0.underlying)" } ?? "\(error)"
+                    print("\(file): refused: \(message.split(separator: "\n").first ?? "")")
+                    printError("\(error)")
+                    failed = failed || !xlRefused || compareXL == nil
+                    continue
+                }
+                guard let xlOutput else {
+                    print(json)
+                    continue
+                }
+                guard !xlRefused else {
+                    print("\(file): xl refuses it, domb accepts it")
+                    failed = true
+                    continue
+                }
+                do {
+                    let result = LibxlConfigComparison.compare(
+                        xl: try JSONValue(parsing: try LaunchFile.readFile(xlOutput)),
+                        domb: try JSONValue(parsing: Array(json.utf8)), uuidGiven: uuidGiven)
+                    for accepted in result.accepted { print("\(file): accepted: \(accepted)") }
+                    for difference in result.differences { print("\(file): differs: \(difference)") }
+                    print(result.matches ? "\(file): matches xl" : "\(file): \(result.differences.count) fields differ from xl")
+                    failed = failed || !result.matches
+                } catch {
+                    printError("\(xlOutput): \(error)")
+                    failed = true
+                }
             }
-            for accepted in result.accepted { print("accepted: \(accepted)") }
-            for difference in result.differences { print("differs: \(difference)") }
-            print(result.matches ? "\(file): matches xl" : "\(file): \(result.differences.count) fields differ from xl")
-            if !result.matches { throw ExitCode.failure }
+            if failed { throw ExitCode.failure }
         }
     }
 }

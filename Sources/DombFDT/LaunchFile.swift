@@ -50,6 +50,19 @@ public enum LaunchFile {
         try ContextError.wrap(path) { try xlDocument(try readFile(path), path: path) }
     }
 
+    /// One xl.cfg file as a domain on its own: imported, then validated but for the rule a
+    /// single file cannot meet (its devices' backend domains are described by other files).
+    /// - Throws: the import's `ParseError`, or `ParseError` listing the problems, each
+    ///   prefixed with the file.
+    public static func loadXLDomain(_ path: String) throws -> (domain: DomainSpec, notes: [String]) {
+        let document = try loadXL(path)
+        let problems = document.spec.validate().filter { $0.rule != .unknownBackend }
+        guard problems.isEmpty, let domain = document.spec.domains.first else {
+            throw ParseError.invalid(problems.map { document.describe($0, file: path) }.joined(separator: "\n"))
+        }
+        return (domain, document.notes)
+    }
+
     /// One xl.cfg file, parsed by libxlutil and imported as xl 4.17 reads it.
     public static func importXL(_ bytes: [UInt8]) throws(ParseError) -> XLImport {
         try XLImport(try XLUtilConfig(parsing: bytes))

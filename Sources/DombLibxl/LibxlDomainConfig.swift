@@ -34,6 +34,14 @@ public final class LibxlDomainConfig {
         }
     }
 
+    /// The configuration of a described domain with its devices, its images named by the
+    /// paths the description gives (what `xl -N` shows for an xl.cfg file).
+    public convenience init(describing domain: DomainSpec, hostCPUs: Int?) throws(LibxlError) {
+        var paths: [ModuleKind: String] = [:]
+        for module in domain.modules { paths[module.kind] = module.path }
+        try self.init(LibxlDomainRequest(domain: domain, paths: paths, includeDevices: true), hostCPUs: hostCPUs)
+    }
+
     deinit { libxl_domain_config_dispose(&config) }
 
     /// libxl's own JSON of the configuration: `libxl_domain_config_to_json`, what `xl -N`

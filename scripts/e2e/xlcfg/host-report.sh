@@ -13,6 +13,7 @@ W=$RUN/xlcfg
 rm -rf "$W"; mkdir -p "$W"
 tar -xzf "$ARCHIVE" -C "$W"
 O=$W/xlcfg
+BACKENDS=$FILES/xlcfg-backends.txt
 REPORT=$RUN/xlcfg-report.txt
 {
   echo "xl.cfg oracle: xl -N create (Xen $(grep -m1 -o 'Xen version [0-9.]*' "$RUN/serial.log" | cut -d' ' -f3 || echo 4.17)) against domb config import-xl --libxl-json"
@@ -32,19 +33,21 @@ REPORT=$RUN/xlcfg-report.txt
     grep -q '^accepted: ' "$f" && { echo "-- $(basename "$f" .compare)"; grep '^accepted: ' "$f"; }
   done
   echo
-  echo "== domb's refusals (first line of each message)"
-  for f in "$O"/files/*.domb.err; do
-    b=$(basename "$f" .domb.err)
-    grep -qE "^REFUSED $b |^WRONG-KEY $b |^UNEXPECTED $b " "$O/verdicts.txt" && echo "$b: $(grep -v '^note: ' "$f" | head -n1)"
+  echo "== domb's refusals (the first line of each message), and xl's where it refused too"
+  for f in "$O"/files/*.compare; do
+    b=$(basename "$f" .compare)
+    grep -q '^refused: ' "$f" || continue
+    echo "$b: domb: $(grep -m1 '^refused: ' "$f" | cut -c11-)"
+    [ -f "$O/xl/$b.json" ] || echo "$b: xl:   $(grep -v '^Parsing config' "$O/files/$b.xl.err" | head -n1)"
   done
   echo
   echo "== disk backend for the deprecated prefixes: libxl's choice (xl -vvv create) and domb's plan"
-  cat "$O/backends.txt"
+  cat "$BACKENDS" 2>/dev/null || echo "(dom0 sent no xlcfg-backends.txt)"
 } > "$REPORT" 2>&1 || true
 matched=$(grep -c '^MATCH ' "$O/verdicts.txt" || true)
 refused=$(grep -c '^REFUSED ' "$O/verdicts.txt" || true)
 total=$(wc -l < "$O/verdicts.txt")
 bad=$((total - matched - refused))
-backend_bad=$(awk '{ split($2, a, "="); split($3, b, "="); if (a[2] == "none" || a[2] != b[2]) n++ } END { print n + 0 }' "$O/backends.txt")
+backend_bad=$( [ -f "$BACKENDS" ] && awk '{ split($2, a, "="); split($3, b, "="); if (a[2] == "none" || a[2] != b[2]) n++ } END { print n + 0 }' "$BACKENDS" || echo missing)
 echo "xlcfg oracle: $total files, $matched match xl, $refused refused naming the key, $bad otherwise; backend choices differing: $backend_bad (report: $REPORT)"
 [ "$bad" = 0 ] && [ "$backend_bad" = 0 ]
