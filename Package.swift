@@ -53,7 +53,7 @@ let package = Package(
         // Thin wrappers.
         // The file system: the one way to open inputs and the one output policy (atomic writes).
         .target(name: "DombFiles", dependencies: ["DombCore"], swiftSettings: swiftSettings),
-        .target(name: "DombCrypto", dependencies: ["DombCore", "DombFiles", "COpenSSL"], swiftSettings: swiftSettings),
+        .target(name: "DombCrypto", dependencies: ["DombCore", "DombFiles", "COpenSSL", "CLinux"], swiftSettings: swiftSettings),
         .target(name: "DombTPM", dependencies: ["DombCore", "CTSS2"], swiftSettings: swiftSettings),
         .target(name: "DombFDT", dependencies: ["DombCore", "DombFiles", "DombXLUtil", "CLibFDT"], swiftSettings: swiftSettings),
         .target(name: "DombArchive", dependencies: ["DombCore", "DombFiles", "CArchive"], swiftSettings: swiftSettings),
@@ -125,7 +125,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DombBundleTests",
-            dependencies: ["DombCore", "DombCrypto", "DombArchive", "DombLaunch", "DombTestSupport"],
+            dependencies: ["DombCore", "DombCrypto", "DombArchive", "DombFDT", "DombLaunch", "DombTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

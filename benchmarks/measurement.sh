@@ -1,31 +1,36 @@
 #!/usr/bin/env bash
-# Measurement benchmarks (issue 5). One run each; prints ratios against the named baselines.
+# Measurement benchmarks (issues 5 and 20). Prints ratios against the named baselines.
 #
 #   benchmarks/measurement.sh            # builds domb in release mode first; every section
-#   benchmarks/measurement.sh 5          # only the sections named (digits 1-5, e.g. 45)
-#   DOMB=/path/to/domb benchmarks/measurement.sh
+#   benchmarks/measurement.sh 5          # only the sections named (digits 1-7, e.g. 67)
+#   DOMB=/path/to/domb REPEAT=5 benchmarks/measurement.sh
 #
-# Needs: openssl, tpm2_eventlog (tpm2-tools), swtpm, python3, GNU time (/usr/bin/time).
+# Needs: openssl, tpm2_eventlog (tpm2-tools), swtpm, python3, GNU time (/usr/bin/time),
+# strace, taskset (util-linux), make/gcc (the test guests of section 7).
 # Timings are CPU time (user + system, from GNU time or getrusage), as `openssl speed`
-# counts time, so that other load on a shared machine does not skew the ratios.
+# counts time, so that other load on a shared machine does not skew the ratios. Sections
+# 6 and 7 compare wall time on two cores with the single-thread path (DOMB_HASH_THREADS=1),
+# alternating the two REPEAT times and keeping the best of each; the load average is
+# printed next to them, since other load on the machine eats into the parallel side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ -z "${DOMB:-}" ]]; then
     swift build -c release --product domb >/dev/null
     DOMB=.build/release/domb
 fi
-for tool in openssl tpm2_eventlog swtpm python3 /usr/bin/time; do
-    command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install openssl tpm2-tools swtpm python3 time)" >&2; exit 1; }
+for tool in openssl tpm2_eventlog swtpm python3 /usr/bin/time strace taskset make; do
+    command -v "$tool" >/dev/null || {
+        echo "missing $tool (apt-get install openssl tpm2-tools swtpm python3 time strace util-linux make)" >&2; exit 1; }
 done
+REPEAT=${REPEAT:-3}
 WORK=$(mktemp -d /var/tmp/domb-bench.XXXXXX)
 SWTPM_PID=""
-cleanup() {
-    [[ -n "$SWTPM_PID" ]] && kill "$SWTPM_PID" 2>/dev/null && wait "$SWTPM_PID" 2>/dev/null
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
+source benchmarks/lib.sh
+trap 'stop_swtpm; rm -rf "$WORK"' EXIT
+FOUR=sha1,sha256,sha384,sha512
+CPUS=$(two_cpus)
 ratio() { python3 -c "print(f'{$1 / $2:.3f}')"; }
-SECTIONS=${1:-12345}
+SECTIONS=${1:-1234567}
 want() { [[ "$SECTIONS" == *"$1"* ]]; }
 DATA=$WORK/data-1g
 data() { [[ -f "$DATA" ]] || head -c $((1 << 30)) /dev/urandom >"$DATA"; }
@@ -40,10 +45,15 @@ start_swtpm() {
     sleep 0.5
     TCTI="swtpm:host=127.0.0.1,port=$port"
 }
-cpu() { # cpu SECONDS-FILE COMMAND...: runs COMMAND, stores user+sys seconds
+cpu() { # cpu SECONDS-FILE COMMAND...: runs COMMAND, stores user+sys seconds (stderr in SECONDS-FILE.err)
     local out=$1; shift
-    /usr/bin/time -f "%U %S %M" -o "$out.time" "$@" >/dev/null
+    /usr/bin/time -f "%U %S %M" -o "$out.time" "$@" >/dev/null 2>"$out.err"
     awk '{printf "%.3f\n", $1 + $2}' "$out.time" >"$out"
+}
+cpu_runs() { # cpu_runs N SECONDS-FILE COMMAND...: CPU seconds per run, over N runs (GNU time counts 10 ms ticks)
+    local n=$1 out=$2 total=0; shift 2
+    for _ in $(seq "$n"); do cpu "$out.1" "$@"; total=$(python3 -c "print($total + $(cat "$out.1"))"); done
+    python3 -c "print(f'{$total / $n:.4f}')" >"$out"
 }
 
 if want 1; then
@@ -68,8 +78,9 @@ echo "   RATIO end-to-end / openssl dgst on the file = $(ratio "$DOMB_ALL" "$OSS
 fi
 
 if want 2; then
-echo "== 2. four banks in one pass vs four single-bank passes (hashing CPU time)"
+echo "== 2. four banks in one pass vs four single-bank passes (hashing CPU time, single-thread path)"
 data
+export DOMB_HASH_THREADS=1
 SUM=0
 for bank in sha1 sha256 sha384 sha512; do
     /usr/bin/time -f "%U" -o "$WORK/$bank.time" "$DOMB" digest --banks "$bank" "$DATA" >/dev/null
@@ -82,8 +93,10 @@ FOUR=$(cat "$WORK/four.time")
 echo "   four banks, one pass: ${FOUR}s; sum of single passes: ${SUM}s"
 echo "   RATIO one pass / sum = $(ratio "$FOUR" "$SUM")   (target <= 1.1)"
 echo "   read once: $(sed -E 's/.*size ([0-9]+) bytes-read ([0-9]+) read-calls ([0-9]+).*/size \1, bytes read \2 in \3 read() calls/' "$WORK/four.stats")"
+unset DOMB_HASH_THREADS
 fi
-rm -f "$DATA"
+
+want 6 || rm -f "$DATA"  # section 6 hashes the same file
 
 if want 3; then
 echo "== 3. peak RSS of domb measure on a 2 GiB file (all banks, into swtpm)"
@@ -130,14 +143,98 @@ out += bytes(64 << 10)
 open(sys.argv[1], "wb").write(out)
 PY
 echo "   log: $(stat -c %s "$WORK/100k.log") bytes, 100,001 records + 64 KiB zero fill"
-cpu "$WORK/t.tools" tpm2_eventlog "$WORK/100k.log"
-cpu "$WORK/t.domb" "$DOMB" log replay "$WORK/100k.log"
+cpu_runs 3 "$WORK/t.tools" tpm2_eventlog "$WORK/100k.log"
+cpu_runs 10 "$WORK/t.domb" "$DOMB" log replay "$WORK/100k.log"
 TT=$(cat "$WORK/t.tools"); TD=$(cat "$WORK/t.domb")
-echo "   tpm2_eventlog: ${TT}s CPU   domb log replay: ${TD}s CPU"
+echo "   tpm2_eventlog: ${TT}s CPU per run (3 runs)   domb log replay: ${TD}s CPU per run (10 runs)"
 # PCR 12 must agree (PCR 0 differs by design: tpm2-tools 5.4 ignores the H-CRTM start value).
 tpm2_eventlog "$WORK/100k.log" 2>/dev/null | sed -n '/^pcrs:/,$p' | grep -i ' 12 ' | awk '{print tolower($3)}' >"$WORK/a"
 "$DOMB" log replay "$WORK/100k.log" 2>"$WORK/quirks" | grep ' 12: ' | awk '{print tolower($2)}' >"$WORK/b"
 [[ $(wc -l <"$WORK/b") -eq 2 ]] && cmp -s "$WORK/a" "$WORK/b" && echo "   same PCR 12 values in both banks" || echo "   PCR VALUES DIFFER"
 sed 's/^[^:]*: /   domb: /' "$WORK/quirks"
 echo "   RATIO tpm2_eventlog / domb = $(ratio "$TT" "$TD")   (target >= 10)"
+fi
+
+if want 6; then
+data
+echo "== 6. four banks over 1 GiB: two cores vs the single-thread path (DOMB_HASH_THREADS=1), best of $REPEAT"
+if [[ -z "$CPUS" ]]; then
+    echo "   this process may run on one CPU only: nothing to compare (the single-thread path is the only one)"
+else
+    echo "   load average before: $(load_average)"
+    ST_WALL=999; ST_CPU=999; MT_WALL=999; MT_CPU=999; MT_RSS=0; ST_RSS=0
+    for _ in $(seq "$REPEAT"); do
+        DOMB_HASH_THREADS=1 taskset -c "$CPUS" /usr/bin/time -f "%e %U %S %M" -o "$WORK/st.time" \
+            "$DOMB" digest --banks "$FOUR" "$DATA" >"$WORK/st.out"
+        taskset -c "$CPUS" /usr/bin/time -f "%e %U %S %M" -o "$WORK/mt.time" \
+            "$DOMB" digest --banks "$FOUR" --stats "$DATA" >"$WORK/mt.out" 2>"$WORK/mt.stats"
+        cmp -s "$WORK/st.out" "$WORK/mt.out" || { echo "   DIGESTS DIFFER between the two paths" >&2; exit 1; }
+        read -r e u s m <"$WORK/st.time"
+        ST_WALL=$(python3 -c "print(min($ST_WALL, $e))"); ST_CPU=$(python3 -c "print(min($ST_CPU, $u + $s))")
+        ST_RSS=$(python3 -c "print(max($ST_RSS, $m))")
+        read -r e u s m <"$WORK/mt.time"
+        MT_WALL=$(python3 -c "print(min($MT_WALL, $e))"); MT_CPU=$(python3 -c "print(min($MT_CPU, $u + $s))")
+        MT_RSS=$(python3 -c "print(max($MT_RSS, $m))")
+    done
+    echo "   load average after:  $(load_average)"
+    for bank in ${FOUR//,/ }; do
+        openssl dgst "-$bank" -r "$DATA" | awk -v b="$bank" -v f="$DATA" '{print b ":" $1 "  " f}'
+    done | cmp -s - "$WORK/mt.out" && echo "   every bank equals openssl dgst" || { echo "   DIGESTS DIFFER from openssl dgst" >&2; exit 1; }
+    THREADS=$(sed -E 's/.*hash-threads ([0-9]+).*/\1/' "$WORK/mt.stats")
+    printf '   single-thread path: wall %6.3f s, CPU %6.3f s, peak RSS %d MiB\n' "$ST_WALL" "$ST_CPU" "$((ST_RSS / 1024))"
+    printf '   %s hashing threads on CPUs %s: wall %6.3f s, CPU %6.3f s, peak RSS %d MiB\n' \
+        "$THREADS" "$CPUS" "$MT_WALL" "$MT_CPU" "$((MT_RSS / 1024))"
+    echo "   RATIO wall two cores / single-thread = $(ratio "$MT_WALL" "$ST_WALL")   (target <= 0.75)"
+    echo "   RATIO CPU two cores / single-thread  = $(ratio "$MT_CPU" "$ST_CPU")   (target <= 1.05)"
+    echo "   RATIO peak RSS / 64 MiB              = $(ratio "$MT_RSS" 65536)   (target <= 1.0)"
+    # The independent count of read(2) calls: strace, every thread, the whole process.
+    taskset -c "$CPUS" strace -f -c -e trace=read -o "$WORK/strace" "$DOMB" digest --banks "$FOUR" --stats "$DATA" \
+        >/dev/null 2>"$WORK/mt.stats"
+    READS=$(awk '$NF == "read" {print $4}' "$WORK/strace")
+    echo "   read once: $(sed -E 's/.*size ([0-9]+) bytes-read ([0-9]+) read-calls ([0-9]+).*/size \1, bytes read \2 in \3 read() calls of the file/' "$WORK/mt.stats")"
+    echo "   read() calls of the whole process (strace -f -c): $READS   (the file's, plus the loader's and /proc reads)"
+fi
+rm -f "$DATA"
+fi
+
+
+if want 7; then
+stop_swtpm; TCTI=""  # sections 3 and 4 share one swtpm; each boot here gets a fresh one
+echo "== 7. domb boot of 8 x 64 MiB modules, four banks, plan backend, swtpm: two cores vs DOMB_HASH_THREADS=1, best of $REPEAT"
+if [[ -z "$CPUS" ]]; then
+    echo "   this process may run on one CPU only: nothing to compare"
+else
+    mkdir -p "$WORK/boot"
+    make_images "$WORK/boot" 8 64
+    openssl genpkey -algorithm ed25519 -out "$WORK/boot/signer.key" 2>/dev/null
+    openssl pkey -in "$WORK/boot/signer.key" -pubout -out "$WORK/boot/signer.pub" 2>/dev/null
+    "$DOMB" build "$WORK/boot/launch.json" --key "$WORK/boot/signer.key" --banks "$FOUR" -o "$WORK/boot/bench.bundle" \
+        --no-progress >/dev/null
+    rm -f "${FILES[@]}"
+    cat "$WORK/boot/bench.bundle" >/dev/null
+    echo "   load average before: $(load_average)"
+    declare -A BOOT_WALL=([1]=999 [auto]=999) BOOT_CPU=([1]=999 [auto]=999)
+    for _ in $(seq "$REPEAT"); do
+        for mode in 1 auto; do
+            fresh_swtpm "$WORK/boot/tpm"
+            rm -f "$WORK/boot/eventlog.$mode"
+            if [[ $mode == 1 ]]; then export DOMB_HASH_THREADS=1; else unset DOMB_HASH_THREADS; fi
+            taskset -c "$CPUS" /usr/bin/time -f "%e %U %S" -o "$WORK/boot/time" "$DOMB" boot "$WORK/boot/bench.bundle" \
+                --pubkey "$WORK/boot/signer.pub" --tpm "$TCTI" --backend plan --eventlog "$WORK/boot/eventlog.$mode" \
+                >/dev/null
+            unset DOMB_HASH_THREADS
+            stop_swtpm
+            read -r e u s <"$WORK/boot/time"
+            BOOT_WALL[$mode]=$(python3 -c "print(min(${BOOT_WALL[$mode]}, $e))")
+            BOOT_CPU[$mode]=$(python3 -c "print(min(${BOOT_CPU[$mode]}, $u + $s))")
+        done
+    done
+    echo "   load average after:  $(load_average)"
+    cmp -s "$WORK/boot/eventlog.1" "$WORK/boot/eventlog.auto" && echo "   same event log from both paths" \
+        || { echo "   EVENT LOGS DIFFER between the two paths" >&2; exit 1; }
+    printf '   single-thread path: wall %6.3f s, CPU %6.3f s\n' "${BOOT_WALL[1]}" "${BOOT_CPU[1]}"
+    printf '   every core (%s):    wall %6.3f s, CPU %6.3f s\n' "$CPUS" "${BOOT_WALL[auto]}" "${BOOT_CPU[auto]}"
+    echo "   RATIO boot wall two cores / single-thread = $(ratio "${BOOT_WALL[auto]}" "${BOOT_WALL[1]}")   (target <= 0.8)"
+    rm -rf "$WORK/boot"
+fi
 fi

@@ -79,9 +79,9 @@ public final class TarWriter {
     }
 
     /// Adds a member streamed from `file` in ``archiveStreamChunkSize`` chunks, handing
-    /// each chunk to `observe` (to hash it) while it is written, on another core: the file
-    /// is read once, and hashing overlaps the copy into the archive. `observe` sees the
-    /// chunks in order, one at a time.
+    /// each chunk to `observe` (to hash it: DombCrypto's MultiHasher hashes on its own
+    /// threads while the chunk is written) before it is written: the file is read once.
+    /// `observe` sees the chunks in order, one at a time.
     ///
     /// - Returns: the number of bytes written.
     /// - Throws: ``ArchiveError`` if the file cannot be read or its size changes while it is copied.
@@ -112,18 +112,8 @@ public final class TarWriter {
             total += UInt64(count)
             guard total <= size else { throw ArchiveError(path: file, member: member, "file grew while it was archived") }
             let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
-            var observeError: (any Error)?
-            var writeError: ArchiveError?
-            performSideBySide(2) { task in
-                if task == 0 {
-                    do { try observe(chunk) } catch { observeError = error }
-                } else {
-                    do throws(ArchiveError) { try writeData(member, chunk) } catch { writeError = error }
-                }
-            }
-            if let observeError { throw observeError }
-            if let writeError { throw writeError }
-    
+            try observe(chunk)
+            try writeData(member, chunk)
         }
         guard total == size else {
             throw ArchiveError(path: file, member: member, "file shrank while it was archived (\(total) of \(size) bytes)")
@@ -185,19 +175,4 @@ public final class TarWriter {
         let text = archive_error_string(archive).map { String(cString: $0) } ?? "libarchive gave no detail"
         return ArchiveError(path: path, member: member, "\(operation): \(text)")
     }
-}
-
-/// Runs `body(0)`…`body(count - 1)` on separate threads and returns when all are done.
-/// `body` is not `@Sendable`: callers give each index its own data (one hasher per bank,
-/// or the hash beside the write) and read the results only after this returns.
-func performSideBySide(_ count: Int, _ body: (Int) -> Void) {
-    withoutActuallyEscaping(body) { escapable in
-        let box = SideBySideBox(escapable)
-        DispatchQueue.concurrentPerform(iterations: count) { box.body($0) }
-    }
-}
-
-private final class SideBySideBox: @unchecked Sendable {
-    let body: (Int) -> Void
-    init(_ body: @escaping (Int) -> Void) { self.body = body }
 }

@@ -16,13 +16,16 @@ struct BootCommand: AsyncParsableCommand {
         commandName: "boot",
         abstract: "Verify a launch bundle, measure it into the TPM, write Xenstore, build and start its domains.",
         discussion: """
-            Steps: verify the signature, trust and generation; read every module once into a \
-            sealed memfd and check its digests; extend each event into every active PCR bank \
-            and log it; build the domains paused (dependencies first); write the Xenstore plan \
-            in one transaction; unpause in dependency order; close the launch with EV_SEPARATOR \
-            and write the event log atomically. Any failure stops before a domain is unpaused, \
-            destroys what was built and exits non-zero; the log on disk then holds exactly the \
-            events that reached the TPM.
+            Steps, in this order (docs/boot.md): verify the signature, trust, generation and that \
+            the manifest and launch.dtb agree, reading every module once into a sealed memfd; take \
+            the launch lock of this TPM and make the event log's file (space reserved); extend \
+            each event into every active PCR bank and log it; build the domains paused \
+            (dependencies first); write the Xenstore plan in one transaction; close the launch \
+            with EV_SEPARATOR; write and sync the event log; read the PCRs back and compare them \
+            with the log; unpause in dependency order. Any failure, and SIGTERM or SIGINT before \
+            the first unpause, stops before a domain runs: what was built is destroyed, the log \
+            on disk holds exactly the events that reached the TPM, the message lists what ran, \
+            and the exit status is non-zero (128+N after signal N).
 
             --backend libxl builds real domains (a Xen control domain, as root); --backend plan \
             records and prints what would be done (the default off Xen).
@@ -38,15 +41,26 @@ struct BootCommand: AsyncParsableCommand {
     @OptionGroup var trust: BundleCommand.TrustOptions
     @OptionGroup var tpm: TPMOptions
     @Option(help: "libxl or plan (default: libxl on a Xen control domain, plan elsewhere).") var backend: Backend?
-    @Option(help: "Where to write the event log (atomically).") var eventlog: String = "/run/domb/eventlog.bin"
+    @Option(help: "Where to write the event log (atomically; a regular file, never a link or device).")
+    var eventlog: String = "/run/domb/eventlog.bin"
+    @Option(help: "Directory of the launch locks (one per TPM: a second launch on the same TPM is refused).")
+    var lockDir: String = "/run/domb"
     @Flag(help: "Print the report as JSON.") var json = false
 
     func run() async throws {
+        // First: a signal from here on stops the launch at a step boundary, never mid-extend.
+        LaunchSignals.install()
         let trustPolicy = try trust.policy()
         let chosen = backend ?? (FileManager.default.fileExists(atPath: "/dev/xen/privcmd") ? .libxl : .plan)
         let connection = try tpm.open()
         let quiet = json
-        let log: (String) -> Void = { line in if !quiet { print("  \(line)") } }
+        // One line per step as it happens (journald and a watching operator see progress).
+        let log: (String) -> Void = { line in
+            if !quiet {
+                print("  \(line)")
+                fflush(nil)
+            }
+        }
 
         let builder: any DomainBuilding
         var xenstore: XenstoreClient?
@@ -70,23 +84,31 @@ struct BootCommand: AsyncParsableCommand {
             builder: builder, xenstore: xenstore,
             // libxl introduces the domains it builds; the plan backend writes nothing.
             introduceDomains: false,
-            progress: log)
-        if !json { print("domb boot \(bundle) (backend \(builder.backendName), TPM \(connection.configuration))") }
+            progress: log, interruption: { LaunchSignals.pending })
+        if !json {
+            print("domb boot \(TerminalText.escape(bundle)) (backend \(builder.backendName), TPM \(connection.configuration))")
+            fflush(nil)
+        }
         let options = BootOptions(
-            trust: trustPolicy, minimumGeneration: trust.minimumGeneration, eventLogPath: eventlog, time: trust.time)
+            trust: trustPolicy, minimumGeneration: trust.minimumGeneration, eventLogPath: eventlog, time: trust.time,
+            lockPath: LaunchLock.path(directory: lockDir, tpm: connection.configuration))
         do {
             let report = try BootFlow.run(bundle: bundle, options: options, environment: environment)
             try printReport(report, tpmCommands: connection.commandCount)
         } catch let failure as BootFailure {
             if json {
-                let object: [String: Any] = [
+                var object: [String: Any] = [
                     "result": "refused", "stage": failure.stage.rawValue, "reason": failure.reason,
-                    "eventsExtended": failure.eventsExtended, "tornDown": failure.tornDown,
+                    "eventsExtended": failure.eventsExtended, "tornDown": failure.tornDown, "unpaused": failure.unpaused,
+                    "whatRan": failure.record.summary,
                 ]
+                if let signal = failure.signal { object["signal"] = LaunchSignals.name(signal) }
                 let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
                 print(String(decoding: data, as: UTF8.self))
+            } else {
+                FileHandle.standardError.write(Data("Error: \(failure)\n".utf8))
             }
-            throw failure
+            throw ExitCode(failure.signal.map(LaunchSignals.exitStatus) ?? 1)
         }
     }
 
@@ -104,13 +126,14 @@ struct BootCommand: AsyncParsableCommand {
                 "domains": report.domains.map { ["name": $0.name, "domid": $0.domid] },
                 "startOrder": report.startOrder, "xenstoreNodes": report.xenstoreNodes, "pcrs": pcrs,
                 "matchesPrediction": report.matchesPrediction, "eventLog": report.eventLogPath ?? "",
-                "tpmCommands": tpmCommands,
+                "tpmCommands": tpmCommands, "whatRan": report.record.summary, "notes": report.notes,
             ]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
             print(String(decoding: data, as: UTF8.self))
             return
         }
         print("launched \(report.domains.count) domain(s) in order \(report.startOrder.joined(separator: " → "))")
+        for note in report.notes { print("  note: \(note)") }
         print("  \(report.events) events in \(report.banks.map(\.name).joined(separator: ", ")); \(tpmCommands) TPM commands")
         print("  event log: \(report.eventLogPath ?? "(not written)")\(report.matchesPrediction ? " — identical to the bundle's predicted log" : "")")
         for bank in report.pcrs.algorithms where bank == .sha256 {

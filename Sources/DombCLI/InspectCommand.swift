@@ -69,7 +69,7 @@ struct InspectCommand: ParsableCommand {
                     object["path"] = path
                     objects.append(object)
                 } else if readnotes {
-                    for line in report.readnotesLines { print(line) }
+                    for line in report.readnotesLines { print(TerminalText.escape(line)) }
                 } else {
                     print(Self.text(report, path: path))
                 }
@@ -89,7 +89,8 @@ struct InspectCommand: ParsableCommand {
     static func hex(_ value: some BinaryInteger) -> String { "0x" + String(value, radix: 16) }
 
     static func text(_ r: ImageReport, path: String) -> String {
-        var lines = [path]
+        // Strings read from the image (kernel version, note values) are escaped.
+        var lines = [TerminalText.escape(path)]
         func add(_ label: String, _ value: String) {
             lines.append("  " + (label + ":").padding(toLength: 15, withPad: " ", startingAt: 0) + value)
         }
@@ -105,7 +106,7 @@ struct InspectCommand: ParsableCommand {
         }
         add("format", format)
         add("kind", r.kind.rawValue + (r.firmware.map { " (\($0))" } ?? ""))
-        if let version = r.bzImage?.kernelVersion { add("version", version) }
+        if let version = r.bzImage?.kernelVersion { add("version", TerminalText.escape(version)) }
         if let arch = r.architecture { add("architecture", arch) }
         add("size", "\(r.size) bytes")
         if let sha = r.sha256 { add("sha256", sha) }
@@ -133,9 +134,9 @@ struct InspectCommand: ParsableCommand {
             for note in r.notes {
                 let name = (note.type.name ?? "type \(note.type.rawValue)").padding(
                     toLength: 19, withPad: " ", startingAt: 0)
-                lines.append("    \(name)\(note.valueText)")
+                lines.append("    \(name)\(TerminalText.escape(note.valueText))")
             }
-            if let legacy = r.legacyGuestInfo { lines.append("    __xen_guest        \(legacy)") }
+            if let legacy = r.legacyGuestInfo { lines.append("    __xen_guest        \(TerminalText.escape(legacy))") }
         }
         if let segments = r.ramdisk {
             for s in segments {

@@ -70,8 +70,11 @@ struct LogCommand: AsyncParsableCommand {
             abstract: "Check that the log replays to the TPM's PCRs (or to PCR values in a file).",
             discussion: """
                 Every PCR the log extends must replay to the given value in every bank of the log, \
-                and every active bank must be covered by the log. domb's own records are also \
-                checked for consistency. Exit status 0 when verified, 1 when not.
+                and every active bank must be covered by the log. The records are checked by the \
+                rules `domb attest verify` applies (docs/attestation.md): an EV_NO_ACTION record \
+                carries no digest, domb's records are consistent with their digests, and on the PCRs \
+                carrying domb's records only domb's event types appear, with one EV_SEPARATOR, last. \
+                Exit status 0 when verified, 1 when not.
                 """)
 
         @Argument(help: "The event log file.") var log: String
@@ -102,9 +105,15 @@ struct LogCommand: AsyncParsableCommand {
             case .failed(let failures):
                 problems += failures.map(\.description)
             }
-            for event in parsed.events { problems += DombEvent.consistencyProblems(event, using: hasher) }
+            // The record rules attest verify applies, on every record; the launch rules on the
+            // PCRs that carry domb's records (a firmware log's other PCRs follow firmware rules).
+            let events = parsed.events.map(AttestedEvent.init)
+            let rules = LaunchLogRules.domb
+            problems += rules.violations(events, launchPCRs: LaunchLogRules.pcrsWithDombRecords(events), using: hasher).map(\.message)
             guard problems.isEmpty else {
-                for problem in problems { FileHandle.standardError.write(Data("\(log): \(problem)\n".utf8)) }
+                for problem in problems {
+                    FileHandle.standardError.write(Data("\(TerminalText.escape(log)): \(TerminalText.escape(problem))\n".utf8))
+                }
                 FileHandle.standardError.write(Data("\(log): NOT verified\n".utf8))
                 throw ExitCode(1)
             }
@@ -158,9 +167,9 @@ enum EventLogRendering {
         if let decoded = try? DombEvent(event) {
             switch decoded {
             case .module(let record):
-                return "domb module: domain \"\(record.domain)\" role \(record.role) size \(record.size) \"\(record.label)\""
+                return "domb module: domain \"\(TerminalText.escape(record.domain))\" role \(TerminalText.escape(record.role)) size \(record.size) \"\(TerminalText.escape(record.label))\""
             case .configuration(let record):
-                return "domb \(record.kind) \"\(record.subject)\": \(printable(record.content) ?? "\(record.content.count) bytes")"
+                return "domb \(TerminalText.escape(record.kind)) \"\(TerminalText.escape(record.subject))\": \(printable(record.content).map { TerminalText.escape($0) } ?? "\(record.content.count) bytes")"
             case .separator:
                 return "separator \(event.data.hexString)"
             }
@@ -168,7 +177,7 @@ enum EventLogRendering {
         if event.type == .noAction, let locality = EventLog.startupLocality(in: event.data[...]) {
             return "StartupLocality \(locality)"
         }
-        if let text = printable(event.data) { return "\"\(text)\"" }
+        if let text = printable(event.data) { return "\"\(TerminalText.escape(text))\"" }
         return event.data.count <= 64 ? event.data.hexString : "\(event.data.prefix(32).hexString)…"
     }
 

@@ -135,7 +135,13 @@ public final class X509Certificate: @unchecked Sendable, CustomStringConvertible
     /// or anyExtendedKeyUsage (§4.2.1.12), and a signature algorithm with a weak digest
     /// (SHA-1, MD5). One policy for `build` (signing) and every verifier (CMS and raw).
     public func signingProblems(at time: Int64?) -> [String] {
-        var problems = validityProblems(at: time)
+        validityProblems(at: time) + purposeProblems
+    }
+
+    /// Why the certificate may not sign launch bundles whatever the time: keyUsage, extended
+    /// key usage, a weak signature digest (see ``signingProblems(at:)``).
+    public var purposeProblems: [String] {
+        var problems: [String] = []
         let flags = X509_get_extension_flags(pointer)
         if flags & UInt32(EXFLAG_KUSAGE) != 0, X509_get_key_usage(pointer) & UInt32(KU_DIGITAL_SIGNATURE) == 0 {
             problems.append("certificate \(subject): keyUsage does not allow digitalSignature")

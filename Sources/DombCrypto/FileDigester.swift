@@ -19,23 +19,28 @@ public struct FileDigest: Hashable, Sendable {
     public var bytesRead: UInt64
     /// Number of `read(2)` calls.
     public var readCalls: Int
+    /// Threads that hashed the banks (1 = the single-thread path); see ``MultiHasher``.
+    public var hashingThreads: Int
 }
 
-/// Hashes files in every requested bank in **one read pass**, in bounded memory: one
-/// buffer of ``bufferSize`` bytes is filled by `read(2)` and handed to every bank's EVP
-/// context (``MultiHasher``) before the next read, so memory use does not depend on the
-/// file size and each byte leaves the kernel once.
+/// Hashes files in every requested bank in **one read pass**, in bounded memory: `read(2)`
+/// fills ``MultiHasher``'s buffers directly (``MultiHasher/update(readingWith:)``), each
+/// chunk is hashed in every bank — in parallel when there are cores for it — and the
+/// buffer is reused, so memory use does not depend on the file size and each byte leaves
+/// the kernel once.
 public struct FileDigester: Sendable {
-    /// Default read size: large enough that syscalls cost nothing next to hashing, small
-    /// enough to stay in L2 while every bank hashes it.
-    public static let defaultBufferSize = 512 << 10
+    /// Default read size (``MultiHasher/defaultChunkSize``).
+    public static let defaultBufferSize = MultiHasher.defaultChunkSize
 
     public var algorithms: [HashAlgorithm]
     public var bufferSize: Int
+    /// Hashing threads; nil = ``HashingParallelism/threadCount()``.
+    public var threads: Int?
 
-    public init(algorithms: [HashAlgorithm], bufferSize: Int = FileDigester.defaultBufferSize) {
+    public init(algorithms: [HashAlgorithm], bufferSize: Int = FileDigester.defaultBufferSize, threads: Int? = nil) {
         self.algorithms = algorithms
         self.bufferSize = max(4096, bufferSize)
+        self.threads = threads
     }
 
     /// Hashes the file at `path` (opened through ``InputFile``: regular files only).
@@ -45,23 +50,24 @@ public struct FileDigester: Sendable {
     public func digest(path: String) throws -> FileDigest {
         let file = try InputFile(path: path)
         _ = posix_fadvise(file.descriptor, 0, 0, POSIX_FADV_SEQUENTIAL)
-        var hasher = try MultiHasher(algorithms: algorithms)
+        var hasher = try MultiHasher(algorithms: algorithms, threads: threads, chunkSize: bufferSize)
         var total: UInt64 = 0
         var calls = 0
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: bufferSize, alignment: 4096)
-        defer { buffer.deallocate() }
         while true {
-            let count = try file.read(into: buffer)
-            calls += 1
+            let count = try hasher.update(readingWith: { buffer in
+                calls += 1
+                return try file.read(into: buffer)
+            })
             if count == 0 { break }
-            hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
             total += UInt64(count)
         }
         guard total == file.size else {
             throw FileError(
                 path: path, operation: "read", message: "file changed size while being hashed (\(file.size) → \(total) bytes)")
         }
-        return FileDigest(digests: try hasher.finalize(), size: total, bytesRead: total, readCalls: calls)
+        let threadsUsed = hasher.hashingThreads
+        return FileDigest(
+            digests: try hasher.finalize(), size: total, bytesRead: total, readCalls: calls, hashingThreads: threadsUsed)
     }
 }
 

@@ -173,11 +173,11 @@ public struct BundleBuilder: Sendable {
         var measurements: [ModuleMeasurement] = []
         var domains: [BundleDomain] = []
         for item in planned {
-            // One hasher per bank, run side by side on each chunk (and beside the archive write).
-            let hashers = try banks.map { bank throws(CryptoError) in BankHasher(try MultiHasher(algorithms: [bank])) }
+            // Every bank at once (on every core) while the chunk is written to the archive.
+            var hasher = try MultiHasher(algorithms: banks)
             var sinceReport: UInt64 = 0
             let size = try writer.add(item.bundlePath, file: item.file) { chunk in
-                performSideBySide(hashers.count) { hashers[$0].hasher.update(chunk) }
+                hasher.update(chunk)
                 completed += UInt64(chunk.count)
                 sinceReport += UInt64(chunk.count)
                 if sinceReport >= 8 << 20 {
@@ -185,10 +185,7 @@ public struct BundleBuilder: Sendable {
                     progress?(BuildProgress(completedBytes: completed, totalBytes: totalBytes, item: item.bundlePath))
                 }
             }
-            var digests = DigestSet()
-            for bankHasher in hashers {
-                for digest in try bankHasher.finish().digests { digests[digest.algorithm] = digest.bytes }
-            }
+            let digests = try hasher.finalize()
             measurements.append(
                 ModuleMeasurement(domain: item.domain.name, role: item.role, module: item.module, size: size, digests: digests))
             let member = BundleMember(path: item.bundlePath, size: size, digests: digests)
@@ -242,18 +239,6 @@ public struct BundleBuilder: Sendable {
             manifest: manifest, manifestBytes: manifestBytes, path: options.output, notes: notes, mode: mode)
     }
 
-    /// A single-bank hasher in a box, so an array of them can be shared by the threads
-    /// that hash one chunk in every bank at once (each thread touches only its own).
-    final class BankHasher: @unchecked Sendable {
-        var hasher: MultiHasher
-        init(_ hasher: consuming MultiHasher) { self.hasher = hasher }
-        func finish() throws(CryptoError) -> DigestSet {
-            var finished = try MultiHasher(algorithms: [])
-            swap(&hasher, &finished)
-            return try finished.finalize()
-        }
-    }
-
     /// Resolves module files and assigns roles (`kernel`, `ramdisk`, `ramdisk-1`, …).
     func plan(_ launch: LoadedLaunch) throws -> [PlannedModule] {
         var planned: [PlannedModule] = []
@@ -267,11 +252,8 @@ public struct BundleBuilder: Sendable {
             guard names.insert(domain.name).inserted else {
                 throw ContextError("domain \(domain.name)", ParseError.invalid("two domains have this name"))
             }
-            var counts: [ModuleKind: Int] = [:]
-            for module in domain.modules {
-                let index = counts[module.kind, default: 0]
-                counts[module.kind] = index + 1
-                let role = index == 0 ? module.kind.rawValue : "\(module.kind.rawValue)-\(index)"
+            let roles = BundleLayout.moduleRoles(domain.modules.map(\.kind))
+            for (module, role) in zip(domain.modules, roles) {
                 let file = module.path.hasPrefix("/") ? module.path : "\(launch.baseDirectory)/\(module.path)"
                 let input = try ContextError.wrap("domain \(domain.name), \(role)") { try InputFile(path: file) }
                 planned.append(
@@ -293,19 +275,4 @@ public struct UnusableCertificateError: Error, CustomStringConvertible, Sendable
     public var description: String {
         "the signer certificate cannot sign bundles that verify:\n  " + problems.joined(separator: "\n  ")
     }
-}
-
-/// Runs `body(0)`…`body(count - 1)` on separate threads and returns when all are done.
-/// `body` is not `@Sendable`: callers give each index its own data (one hasher per bank,
-/// or the hash beside the write) and read the results only after this returns.
-func performSideBySide(_ count: Int, _ body: (Int) -> Void) {
-    withoutActuallyEscaping(body) { escapable in
-        let box = SideBySideBox(escapable)
-        DispatchQueue.concurrentPerform(iterations: count) { box.body($0) }
-    }
-}
-
-private final class SideBySideBox: @unchecked Sendable {
-    let body: (Int) -> Void
-    init(_ body: @escaping (Int) -> Void) { self.body = body }
 }

@@ -44,6 +44,8 @@ public enum Tools {
         "fdtget": "device-tree-compiler",
         "sha256sum": "coreutils",
         "tar": "tar",
+        "taskset": "util-linux",
+        "env": "coreutils",
         "xz": "xz-utils",
         "zstd": "zstd",
         "gzip": "gzip",
@@ -58,6 +60,7 @@ public enum Tools {
         "umount": "mount",
         "mkfifo": "coreutils",
         "mknod": "coreutils",
+        "flock": "util-linux",
     ]
 
     /// The absolute path of `name` on PATH, or a ``MissingToolError`` naming the package.

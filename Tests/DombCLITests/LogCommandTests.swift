@@ -143,6 +143,14 @@ import Testing
         #expect(quirks.map { $0["kind"] as? String } == ["no-action-on-pcr-minus-one"])
         #expect(quirks.first?["workaround"] as? Bool == true)
         #expect(quirks.first?["first"] as? Int == 60)
+        // The log verifies against its own replay: the PCR −1 record (with a SHA-1 digest, as
+        // Windows writes it) is on no PCR, so no record rule applies to its digest.
+        let directory = try TemporaryDirectory()
+        let replay = try DombBinary.run(["log", "replay", Self.realWorld + "/go-attestation-windows-option-rom.bin"])
+        let pcrs = try directory.write("pcrs.txt", replay.stdoutText)
+        let verify = try DombBinary.run(["log", "verify", Self.realWorld + "/go-attestation-windows-option-rom.bin", "--pcrs", pcrs])
+        #expect(verify.status == 0, "\(verify.stderrText)")
+        #expect(verify.stdoutText.contains("quirk: 1 EV_NO_ACTION record on PCR 0xFFFFFFFF"))
     }
 
     /// A fixed-size log area: replay stops at the fill and says where; anything after it

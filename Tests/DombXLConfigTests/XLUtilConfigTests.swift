@@ -78,7 +78,7 @@ import Testing
 
     @Test func controlCharactersInMessagesAreEscaped() throws {
         #expect { try Self.parse("name = \"a\"\n\u{1B}[31m = 1\n") } throws: { error in
-            !"\(error)".contains("\u{1B}") && "\(error)".contains("\\x1b")
+            !"\(error)".contains("\u{1B}") && "\(error)".contains("\\e[31m")
         }
     }
 }

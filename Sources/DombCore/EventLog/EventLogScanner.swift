@@ -14,7 +14,8 @@ struct RecordView {
     var offset: Int
     var pcr: UInt32
     var type: EventType
-    var data: ArraySlice<UInt8>
+    /// The event data, `buffer[dataRange]` (a range, not a slice: no reference to count per record).
+    var dataRange: Range<Int>
     /// Start index in `buffer` of each bank's digest, by position in `HashAlgorithm.known`;
     /// -1 when the record has none. The Spec ID header admits only known algorithms, so
     /// five slots cover every bank.
@@ -54,6 +55,8 @@ struct RecordView {
         }
     }
 
+    var data: ArraySlice<UInt8> { buffer[dataRange] }
+
     func digest(_ algorithm: HashAlgorithm) -> ArraySlice<UInt8>? {
         guard let slot = Self.slot(algorithm), let size = algorithm.digestSize else { return nil }
         let start = start(slot)
@@ -82,7 +85,7 @@ struct RecordView {
 /// Also collects the quirks found in the records themselves.
 struct RecordRules {
     /// Refuse firmware workarounds (PCR −1 records).
-    var strict = false
+    let strict: Bool
     private(set) var startupLocality: UInt8?
     private var pcr0Extended = false
     private(set) var quirks: [EventLogQuirk] = []
@@ -105,8 +108,8 @@ struct RecordRules {
 
     /// `digestsAreZero` is only consulted for PCR −1 records.
     mutating func check(
-        number: Int, offset: Int, pcr: UInt32, type: EventType, data: ArraySlice<UInt8>, digestsAreZero: @autoclosure () -> Bool,
-        headerAllowed: Bool
+        number: Int, offset: Int, pcr: UInt32, type: EventType, data dataSlice: @autoclosure () -> ArraySlice<UInt8>,
+        digestsAreZero: @autoclosure () -> Bool, headerAllowed: Bool
     ) throws(ParseError) {
         if pcr >= UInt32(PCRValues.pcrCount) {
             // Windows boot logs end with EV_NO_ACTION records on PCR −1 that are never
@@ -135,6 +138,7 @@ struct RecordRules {
             }
             return
         }
+        let data = dataSlice()  // EV_NO_ACTION only
         // A SHA-1 format log may open with a TPM 1.2 "Spec ID Event02" header; anywhere
         // else a Spec ID record would redefine the banks mid-log.
         if SpecIDEvent.looksLikeSpecID(data), !headerAllowed {
@@ -261,10 +265,12 @@ extension EventLog {
         let offset = reader.offset
         let pcr = try reader.readLE(UInt32.self, "event \(number) pcrIndex")
         let type = EventType(rawValue: try reader.readLE(UInt32.self, "event \(number) eventType"))
-        let digest = try reader.readBytes(20, field: "event \(number) SHA-1 digest")
-        let data = try readEventData(&reader, number: number, limits: limits)
-        var record = RecordView(number: number, offset: offset, pcr: pcr, type: type, data: data, buffer: buffer)
-        record.setStart(0, digest.startIndex)
+        assert(reader.unread.startIndex == buffer.startIndex + reader.offset, "reader must read buffer from offset 0")
+        let digestStart = buffer.startIndex + reader.offset
+        try reader.skip(20, field: "event \(number) SHA-1 digest")
+        let data = try readEventData(&reader, buffer: buffer, number: number, limits: limits)
+        var record = RecordView(number: number, offset: offset, pcr: pcr, type: type, dataRange: data, buffer: buffer)
+        record.setStart(0, digestStart)
         return record
     }
 
@@ -290,8 +296,9 @@ extension EventLog {
                 "event \(number) carries \(count) digests but the Spec ID header lists \(listed) banks (\(specID.banks.map(\.name).joined(separator: ", ")))\(strict && count >= 1 && count < listed ? "; strict reading (domb's own logs) refuses a subset" : "")",
                 offset: countOffset)
         }
-        var record = RecordView(number: number, offset: offset, pcr: pcr, type: type, data: [], buffer: buffer)
+        var record = RecordView(number: number, offset: offset, pcr: pcr, type: type, dataRange: buffer.startIndex..<buffer.startIndex, buffer: buffer)
         record.digestCount = Int(count)
+        assert(reader.unread.startIndex == buffer.startIndex + reader.offset, "reader must read buffer from offset 0")
         for index in 0..<Int(count) {
             let algorithmOffset = reader.offset
             let algorithm = HashAlgorithm(rawValue: try reader.readLE(UInt16.self, "event \(number) digest[\(index)] hashAlg"))
@@ -305,16 +312,18 @@ extension EventLog {
             guard record.start(slot) < 0 else {
                 throw .invalid("event \(number) has two \(algorithm) digests", offset: algorithmOffset)
             }
-            let digest = try reader.readBytes(entry.digestSize, field: "event \(number) \(algorithm) digest")
-            record.setStart(slot, digest.startIndex)
+            // Only the position is kept (no slice per digest: replay reads them from `buffer`).
+            record.setStart(slot, buffer.startIndex + reader.offset)
+            try reader.skip(entry.digestSize, field: "event \(number) \(algorithm) digest")
         }
-        record.data = try readEventData(&reader, number: number, limits: limits)
+        record.dataRange = try readEventData(&reader, buffer: buffer, number: number, limits: limits)
         return record
     }
 
+    /// Reads eventSize and skips the data; returns the data's indices in `buffer`.
     private static func readEventData(
-        _ reader: inout ByteReader, number: Int, limits: Limits
-    ) throws(ParseError) -> ArraySlice<UInt8> {
+        _ reader: inout ByteReader, buffer: ArraySlice<UInt8>, number: Int, limits: Limits
+    ) throws(ParseError) -> Range<Int> {
         let sizeOffset = reader.offset
         let size = try reader.readLE(UInt32.self, "event \(number) eventSize")
         guard let count = Int(exactly: size), count <= limits.maximumEventDataSize else {
@@ -322,6 +331,8 @@ extension EventLog {
                 "event \(number) data is \(size) bytes, more than the \(limits.maximumEventDataSize)-byte limit",
                 offset: sizeOffset)
         }
-        return try reader.readBytes(count, field: "event \(number) data (eventSize \(size))")
+        let start = buffer.startIndex + reader.offset
+        try reader.skip(count, field: "event \(number) data (eventSize \(size))")
+        return start..<(start + count)
     }
 }

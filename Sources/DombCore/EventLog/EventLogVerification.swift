@@ -144,3 +144,37 @@ extension EventLog {
         return .verified(verified, replayed: replayed)
     }
 }
+
+extension EventLog {
+    /// How `current` differs from what this log says, for every PCR of `pcrs` in every bank
+    /// of the log: a PCR the log extends must hold the log's replay, any other PCR its reset
+    /// value. One line per difference, naming PCR, bank and both values; empty when they
+    /// agree. Used before a launch measures (an empty log: the launch PCRs must be in their
+    /// reset state), after it closes (the TPM must hold what the log says), and before
+    /// `domb measure` appends to a log.
+    public func differences(from current: PCRValues, pcrs: [Int], using hasher: some PCRHashing) -> [String] {
+        let replayed: PCRValues
+        do {
+            replayed = try replay(using: hasher)
+        } catch {
+            return ["the log cannot be replayed: \(error)"]
+        }
+        var problems: [String] = []
+        for pcr in pcrs {
+            for bank in banks {
+                let expected = replayed[bank, pcr] ?? PCRValues.initialValue(bank, pcr: pcr)
+                guard let actual = current[bank, pcr] else {
+                    problems.append("PCR \(pcr) (\(bank)) could not be read")
+                    continue
+                }
+                if actual != expected {
+                    problems.append(
+                        replayed[bank, pcr] == nil
+                            ? "PCR \(pcr) (\(bank)) is not in its reset state (it holds \(actual.hexString))"
+                            : "PCR \(pcr) (\(bank)) holds \(actual.hexString), the log replays to \(expected.hexString)")
+                }
+            }
+        }
+        return problems
+    }
+}

@@ -124,19 +124,19 @@ extension EventLog {
 /// PCR registers during a replay, created on first use so that a StartupLocality record
 /// (which must precede every PCR 0 measurement) sets PCR 0's initial value.
 struct ReplayState {
+    private static let banks = HashAlgorithm.known
     private var startupLocality: UInt8?
     /// Fixed by the first extended record on PCR 0.
     private var pcr0Locality: UInt8?
-    /// registers[position in HashAlgorithm.known][pcr]
-    private var registers: [[[UInt8]?]] = Array(
-        repeating: Array(repeating: nil, count: PCRValues.pcrCount), count: HashAlgorithm.known.count)
+    /// registers[position in `banks` × 24 + pcr] (flat: replay touches one per record and bank).
+    private var registers: [[UInt8]?] = Array(repeating: nil, count: banks.count * PCRValues.pcrCount)
 
     mutating func apply(
-        pcr: UInt32, type: EventType, data: ArraySlice<UInt8>, using hasher: some PCRHashing,
+        pcr: UInt32, type: EventType, data: @autoclosure () -> ArraySlice<UInt8>, using hasher: some PCRHashing,
         digest: (HashAlgorithm) -> ArraySlice<UInt8>?
     ) throws {
         guard type != .noAction else {
-            if pcr == 0, let locality = EventLog.startupLocality(in: data) { startupLocality = locality }
+            if pcr == 0, let locality = EventLog.startupLocality(in: data()) { startupLocality = locality }
             return
         }
         guard pcr < UInt32(PCRValues.pcrCount) else {
@@ -146,23 +146,23 @@ struct ReplayState {
         if pcr == 0, pcr0Locality == nil {
             pcr0Locality = PCRValues.pcr0StartLocality(startupLocality: startupLocality, firstEvent: type)
         }
-        for (index, bank) in HashAlgorithm.known.enumerated() {
+        for (index, bank) in Self.banks.enumerated() {
             guard let digest = digest(bank) else { continue }
-            var register =
-                registers[index][pcr] ?? PCRValues.initialValue(bank, pcr: pcr, startupLocality: pcr0Locality ?? 0)
-            registers[index][pcr] = nil  // keep the register uniquely referenced for the in-place extend
+            let slot = index * PCRValues.pcrCount + pcr
+            // Moved out so that the extend works on a uniquely referenced buffer in place.
+            var register = registers[slot].take() ?? PCRValues.initialValue(bank, pcr: pcr, startupLocality: pcr0Locality ?? 0)
             try hasher.extend(bank, register: &register, with: digest)
-            registers[index][pcr] = register
+            registers[slot] = register
         }
     }
 
     /// The registers, less the PCRs `coverage` marks untrusted in their bank.
     func values(excluding coverage: [BankCoverage]) -> PCRValues {
         var values = PCRValues()
-        for (index, bank) in HashAlgorithm.known.enumerated() {
+        for (index, bank) in Self.banks.enumerated() {
             let untrusted = coverage.first { $0.bank == bank }?.untrustedPCRs ?? []
-            for (pcr, value) in registers[index].enumerated() where !untrusted.contains(pcr) {
-                if let value { values[bank, pcr] = value }
+            for pcr in 0..<PCRValues.pcrCount where !untrusted.contains(pcr) {
+                if let value = registers[index * PCRValues.pcrCount + pcr] { values[bank, pcr] = value }
             }
         }
         return values
