@@ -75,10 +75,18 @@ public final class XenstoreClient: XenstoreWriting {
         }
     }
 
-    /// Reads a node (for checks); nil if it does not exist.
+    public func read(_ path: String, in transaction: XenstoreTransaction) throws(XenstoreError) -> [UInt8]? {
+        try read(path, transaction: transaction.id)
+    }
+
+    /// Reads a node outside any transaction; nil if it does not exist.
     public func read(_ path: String) throws(XenstoreError) -> [UInt8]? {
+        try read(path, transaction: 0)
+    }
+
+    private func read(_ path: String, transaction: UInt32) throws(XenstoreError) -> [UInt8]? {
         var length: UInt32 = 0
-        guard let pointer = xs_read(handle, 0, path, &length) else {
+        guard let pointer = xs_read(handle, transaction, path, &length) else {
             let code = errno
             if code == ENOENT { return nil }
             throw XenstoreError(operation: "read", path: path, errno: code, errnoName: Self.name(code))

@@ -278,6 +278,25 @@ import Testing
         #expect(changed.canonicalBytes() != first.canonicalBytes())
     }
 
+    /// Only console 0's `tty` is kept; its canonical line says so and decodes back; a plan
+    /// written before the field existed decodes with nothing kept.
+    @Test func keptNodesInTheCanonicalForm() throws {
+        let plan = try XenstorePlanner().plan(LaunchSpec(domains: [XenstoreCast.guest()]))
+        #expect(plan.allNodes.filter(\.keep).map(\.path.text) == ["/local/domain/5/console/tty"])
+        let lines = String(decoding: plan.canonicalBytes(), as: UTF8.self).split(separator: "\n")
+        let kept = lines.filter { $0.contains("\"keep\":true") }
+        #expect(kept == [#"{"path":"/local/domain/5/console/tty","value":"","perms":["n0","r5"],"keep":true},"#])
+        #expect(try JSONDecoder().decode(XenstorePlan.self, from: Data(plan.canonicalBytes())) == plan)
+        let old = Data(#"{"path":"/a","value":"","perms":["n0"]}"#.utf8)
+        #expect(try JSONDecoder().decode(XenstorePlan.Node.self, from: old).keep == false)
+        // The shell script saves the daemon's value before removing the stale subtree.
+        let script = plan.shellScript()
+        let save = try #require(script.range(of: "if kept_1=$(xenstore-read '/local/domain/5/console/tty' 2>/dev/null)"))
+        let remove = try #require(script.range(of: "xenstore-rm '/local/domain/5'"))
+        #expect(save.lowerBound < remove.lowerBound)
+        #expect(script.contains("xenstore-write '/local/domain/5/console/tty' \"$kept_1\"\n"))
+    }
+
     @Test func escapesAreCanonical() throws {
         var guest = XenstoreCast.guest()
         guest.modules[0].bootargs = "quote\" back\\slash tab\t nl\n bell\u{7} dollar$ ünï"

@@ -132,6 +132,21 @@ import Testing
         ])
     }
 
+    @Test func aKeptNodeMayHoldTheDaemonsValue() throws {
+        let plan = try XenstoreApplierTests.plan()
+        let store = FakeXenstore()
+        _ = try XenstoreApplier().apply(plan, to: store)
+        store.tree["/local/domain/5/console/tty"]?.value = Array("/dev/pts/0".utf8)
+        let entries = store.tree.map { XenstoreListing.Entry(path: $0.key, value: String(decoding: $0.value.value, as: UTF8.self), perms: $0.value.perms, truncated: false) }
+        #expect(plan.compare(with: XenstoreListing(entries: entries)).isEqual)
+        // Any other value that differs still does.
+        store.tree["/local/domain/5/console/type"]?.value = Array("ioemu".utf8)
+        let changed = store.tree.map { XenstoreListing.Entry(path: $0.key, value: String(decoding: $0.value.value, as: UTF8.self), perms: $0.value.perms, truncated: false) }
+        #expect(plan.compare(with: XenstoreListing(entries: changed)).differences == [
+            .value(path: "/local/domain/5/console/type", planned: "xenconsoled", actual: "ioemu")
+        ])
+    }
+
     @Test func globs() {
         #expect(XenstoreComparisonOptions.matches("/local/domain/5/device/vif/0/state", "/local/domain/*/device/*/*/state"))
         #expect(XenstoreComparisonOptions.matches("/local/domain/5/data/a/b", "/local/domain/*/data/**"))
@@ -197,6 +212,32 @@ import Testing
         #expect(store.tree == before)
         #expect(store.introduced.isEmpty)
         #expect(store.pending.isEmpty)
+    }
+
+    /// xenconsoled writes console 0's `tty` when libxl introduces the domain, before domb's
+    /// transaction (seen on Xen 4.17); the plan keeps that value, read inside the transaction.
+    @Test func consoleTTYWrittenByXenconsoledIsKept() throws {
+        let plan = try Self.plan()
+        let tty = "/local/domain/5/console/tty"
+        #expect(plan.nodes.filter(\.keep).map(\.path).sorted() == ["/local/domain/3/console/tty", tty])
+
+        let fresh = FakeXenstore()
+        _ = try XenstoreApplier().apply(plan, to: fresh)
+        #expect(fresh.tree[tty]?.value == [], "no pty yet: libxl's empty value")
+
+        let running = FakeXenstore()
+        running.tree[tty] = .init(value: Array("/dev/pts/3".utf8), perms: [XenstorePermission(.none, 0), XenstorePermission(.read, 5)])
+        _ = try XenstoreApplier().apply(plan, to: running)
+        #expect(running.tree[tty]?.value == Array("/dev/pts/3".utf8))
+        #expect(running.tree[tty]?.perms == plan.nodes.first { $0.path == tty }?.perms)
+
+        // xenconsoled writes while the transaction is open: the commit conflicts, the retry
+        // reads its value.
+        let racing = FakeXenstore()
+        racing.daemonWrites = [(tty, Array("/dev/pts/7".utf8))]
+        let report = try XenstoreApplier().apply(plan, to: racing)
+        #expect(report.attempts == 2)
+        #expect(racing.tree[tty]?.value == Array("/dev/pts/7".utf8))
     }
 
     @Test func aFailedIntroductionRemovesThePlanAgain() throws {

@@ -95,6 +95,9 @@ final class FakeXenstore: XenstoreWriting, @unchecked Sendable {
     var failWriteAt: String?
     var failIntroduce: UInt32?
     var introduced: [(UInt32, UInt64, UInt32)] = []
+    /// Writes another client (a daemon) makes while the first commit is under way; that
+    /// commit then conflicts, as xenstored's does when a node the transaction read changed.
+    var daemonWrites: [(String, [UInt8])] = []
 
     func transactionStart() throws(XenstoreError) -> XenstoreTransaction {
         let id = nextID
@@ -109,6 +112,11 @@ final class FakeXenstore: XenstoreWriting, @unchecked Sendable {
         }
         guard commit else { return true }
         commitsAttempted += 1
+        if !daemonWrites.isEmpty {
+            for (path, value) in daemonWrites { tree[path, default: Node(value: [], perms: [XenstorePermission(.none, 0)])].value = value }
+            daemonWrites = []
+            return false
+        }
         if conflicts > 0 {
             conflicts -= 1
             return false
@@ -139,6 +147,11 @@ final class FakeXenstore: XenstoreWriting, @unchecked Sendable {
         create(&copy, path)
         copy[path]?.value = value
         pending[transaction.id] = copy
+    }
+
+    func read(_ path: String, in transaction: XenstoreTransaction) throws(XenstoreError) -> [UInt8]? {
+        guard let copy = pending[transaction.id] else { throw XenstoreError(operation: "read", errno: 22, errnoName: "EINVAL") }
+        return copy[path]?.value
     }
 
     func mkdir(_ path: String, in transaction: XenstoreTransaction) throws(XenstoreError) {

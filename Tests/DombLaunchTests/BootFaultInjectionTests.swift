@@ -163,6 +163,9 @@ final class InjectingXenstore: XenstoreWriting {
         }
         try inner.write(path, value, in: transaction)
     }
+    func read(_ path: String, in transaction: XenstoreTransaction) throws(XenstoreError) -> [UInt8]? {
+        try inner.read(path, in: transaction)
+    }
     func mkdir(_ path: String, in transaction: XenstoreTransaction) throws(XenstoreError) { try inner.mkdir(path, in: transaction) }
     func remove(_ path: String, in transaction: XenstoreTransaction) throws(XenstoreError) { try inner.remove(path, in: transaction) }
     func setPermissions(_ path: String, _ perms: [XenstorePermission], in transaction: XenstoreTransaction) throws(XenstoreError) {

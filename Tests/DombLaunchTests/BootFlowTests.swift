@@ -89,6 +89,7 @@ final class FakeXenstore: XenstoreWriting {
         if failWrites { throw XenstoreError(operation: "write", path: path, errno: 28, errnoName: "ENOSPC") }
         pending[path] = String(decoding: value, as: UTF8.self)
     }
+    func read(_ path: String, in transaction: XenstoreTransaction) throws(XenstoreError) -> [UInt8]? { pending[path].map { Array($0.utf8) } }
     func mkdir(_ path: String, in transaction: XenstoreTransaction) throws(XenstoreError) { pending[path] = pending[path] ?? "" }
     func remove(_ path: String, in transaction: XenstoreTransaction) throws(XenstoreError) {
         pending = pending.filter { !($0.key == path || $0.key.hasPrefix(path + "/")) }

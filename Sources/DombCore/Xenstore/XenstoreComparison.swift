@@ -55,7 +55,7 @@ public struct XenstoreComparisonOptions: Hashable, Sendable {
     public static let running = XenstoreComparisonOptions(
         ignoreValues: [
             "/local/domain/*/device/*/*/state", "/local/domain/*/backend/*/*/*/state",
-            "/local/domain/*/backend/*/*/*/hotplug-status", "/local/domain/*/console/tty",
+            "/local/domain/*/backend/*/*/*/hotplug-status",
             "/local/domain/*/control/*", "/local/domain/*/device/suspend/event-channel",
             "/local/domain/*/memory/target",
         ],
@@ -99,7 +99,8 @@ extension XenstoreResolvedPlan {
                 continue
             }
             let valueMatches = entry.truncated ? node.value.hasPrefix(entry.value) : node.value == entry.value
-            if !valueMatches, !options.any(options.ignoreValues, node.path) {
+            // A kept node's value belongs to its backend daemon (xenconsoled's pty).
+            if !valueMatches, !node.keep, !options.any(options.ignoreValues, node.path) {
                 differences.append(.value(path: node.path, planned: node.value, actual: entry.value))
             }
             if !entry.perms.isEmpty, entry.perms != node.perms {

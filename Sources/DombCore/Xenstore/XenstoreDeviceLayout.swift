@@ -20,6 +20,9 @@ enum XenstoreDeviceLayout {
         var roFront: [(String, XenstoreTemplate)]
         /// Console 0: the frontend directory belongs to the backend (XSA-175).
         var readOnlyFrontend = false
+        /// Read-only frontend keys the backend daemon writes once the domain exists; the
+        /// plan never overwrites them (``XenstorePlan/Node/keep``).
+        var backendOwned: Set<String> = []
     }
 
     static let allowedSettings: [DeviceSpec.Kind: Set<String>] = [
@@ -136,7 +139,10 @@ enum XenstoreDeviceLayout {
                 ("port", XenstoreTemplate(XenstorePlaceholder(.consolePort, domain.name))),
                 ("ring-ref", XenstoreTemplate(XenstorePlaceholder(.consoleRingRef, domain.name))),
             ],
-            readOnlyFrontend: true)
+            // xenconsoled writes its pty as soon as libxl introduces the domain (seen on
+            // Xen 4.17: "/dev/pts/0" before domb's transaction) and never again for the
+            // same ring, so writing libxl's "" back would leave `xl console` no pty.
+            readOnlyFrontend: true, backendOwned: ["tty"])
     }
 
     static func domidOf(_ domain: DomainSpec) -> XenstoreTemplate {

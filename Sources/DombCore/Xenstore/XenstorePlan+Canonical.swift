@@ -20,7 +20,9 @@ extension XenstorePlan {
             for (nodeIndex, node) in domain.nodes.enumerated() {
                 out += nodeIndex == 0 ? "\n" : ",\n"
                 out += "{\"path\":\(Self.quote(node.path.text)),\"value\":\(Self.quote(node.value.text)),"
-                out += "\"perms\":[" + node.perms.map { Self.quote($0.description) }.joined(separator: ",") + "]}"
+                out += "\"perms\":[" + node.perms.map { Self.quote($0.description) }.joined(separator: ",") + "]"
+                // Only where set, so plans without kept nodes keep their bytes.
+                out += node.keep ? ",\"keep\":true}" : "}"
             }
             out += "]}"
         }

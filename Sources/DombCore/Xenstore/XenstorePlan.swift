@@ -49,11 +49,36 @@ public struct XenstorePlan: Hashable, Sendable, Codable {
         public var path: XenstoreTemplate
         public var value: XenstoreTemplate
         public var perms: [XenstorePermissionTemplate]
+        /// A backend daemon owns the value once the domain exists (console 0's `tty`, which
+        /// xenconsoled writes as soon as libxl introduces the domain): a value already in
+        /// the store is kept, the planned one is written only where there is none.
+        public var keep: Bool
 
-        public init(path: XenstoreTemplate, value: XenstoreTemplate, perms: [XenstorePermissionTemplate]) {
+        public init(path: XenstoreTemplate, value: XenstoreTemplate, perms: [XenstorePermissionTemplate], keep: Bool = false) {
             self.path = path
             self.value = value
             self.perms = perms
+            self.keep = keep
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case path, value, perms, keep
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            path = try container.decode(XenstoreTemplate.self, forKey: .path)
+            value = try container.decode(XenstoreTemplate.self, forKey: .value)
+            perms = try container.decode([XenstorePermissionTemplate].self, forKey: .perms)
+            keep = try container.decodeIfPresent(Bool.self, forKey: .keep) ?? false
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(path, forKey: .path)
+            try container.encode(value, forKey: .value)
+            try container.encode(perms, forKey: .perms)
+            if keep { try container.encode(true, forKey: .keep) }
         }
     }
 

@@ -227,7 +227,9 @@ public struct XenstorePlanner: Sendable {
         store.setPerms(frontend, device.readOnlyFrontend ? backendPerms : frontendPerms)
         store.write("\(frontend)/backend", backend)
         for (key, value) in device.front { store.write("\(frontend)/\(key)", value, perms: frontendPerms) }
-        for (key, value) in device.roFront { store.write("\(frontend)/\(key)", value, perms: backendPerms) }
+        for (key, value) in device.roFront {
+            store.write("\(frontend)/\(key)", value, perms: backendPerms, keep: device.backendOwned.contains(key))
+        }
         // Backend: mkdir, perms, `frontend`, bents (inheriting), then the libxl copy of bents.
         store.mkdir(backend)
         store.setPerms(backend, backendPerms)
@@ -242,6 +244,7 @@ struct XenstoreModel {
     struct Entry {
         var value: XenstoreTemplate
         var perms: [XenstorePermissionTemplate]
+        var keep = false
     }
 
     private var entries: [String: Entry] = [:]
@@ -265,7 +268,7 @@ struct XenstoreModel {
     mutating func end() -> [XenstorePlan.Node] {
         defer { current = [] }
         return current.compactMap { path in
-            entries[path].map { XenstorePlan.Node(path: Self.template(path), value: $0.value, perms: $0.perms) }
+            entries[path].map { XenstorePlan.Node(path: Self.template(path), value: $0.value, perms: $0.perms, keep: $0.keep) }
         }
     }
 
@@ -292,10 +295,11 @@ struct XenstoreModel {
         current.append(path)
     }
 
-    mutating func write(_ path: XenstoreTemplate, _ value: XenstoreTemplate, perms: [XenstorePermissionTemplate]? = nil) {
+    mutating func write(_ path: XenstoreTemplate, _ value: XenstoreTemplate, perms: [XenstorePermissionTemplate]? = nil, keep: Bool = false) {
         create(path.text)
         entries[path.text]?.value = value
         if let perms { entries[path.text]?.perms = perms }
+        if keep { entries[path.text]?.keep = true }
     }
 
     mutating func mkdir(_ path: XenstoreTemplate) { create(path.text) }

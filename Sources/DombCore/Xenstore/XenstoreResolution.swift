@@ -55,11 +55,14 @@ public struct XenstoreResolvedPlan: Hashable, Sendable {
         public var path: String
         public var value: String
         public var perms: [XenstorePermission]
+        /// A value already in the store wins (see ``XenstorePlan/Node/keep``).
+        public var keep: Bool
 
-        public init(path: String, value: String, perms: [XenstorePermission]) {
+        public init(path: String, value: String, perms: [XenstorePermission], keep: Bool = false) {
             self.path = path
             self.value = value
             self.perms = perms
+            self.keep = keep
         }
     }
 
@@ -141,7 +144,7 @@ extension XenstorePlan {
                     for perm in node.perms {
                         perms.append(try XenstorePermission(parsing: "\(perm.access.rawValue)\(try render(perm.domid))"))
                     }
-                    nodes.append(.init(path: path, value: text, perms: perms))
+                    nodes.append(.init(path: path, value: text, perms: perms, keep: node.keep))
                 }
                 guard let domid = UInt32(try render(domain.introduce.domid)),
                     let ringRef = UInt64(try render(domain.introduce.ringRef)),

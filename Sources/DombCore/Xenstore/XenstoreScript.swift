@@ -21,7 +21,15 @@ extension XenstorePlan {
                 out += ": \"${\(name):?set \(name) to the \(placeholder.kind.rawValue) of domain \(Self.shellQuote(placeholder.domain))}\"\n"
             }
         }
-        // As `apply` does: first every stale subtree, then the nodes in plan order.
+        // As `apply` does: the values daemons own saved, then every stale subtree removed,
+        // then the nodes in plan order.
+        var kept: [String: String] = [:]
+        for node in domains.flatMap(\.nodes) where node.keep {
+            let name = "kept_\(kept.count + 1)"
+            kept[node.path.text] = name
+            if kept.count == 1 { out += "\n# Values a backend daemon already wrote (xenconsoled's tty) are kept\n" }
+            out += "if \(name)=$(xenstore-read \(render(node.path)) 2>/dev/null); then :; else \(name)=\(render(node.value)); fi\n"
+        }
         out += "\n# Stale subtrees of earlier domains with the same ids\n"
         for domain in domains {
             for path in domain.remove { out += "xenstore-rm \(render(path)) 2>/dev/null || true\n" }
@@ -29,7 +37,8 @@ extension XenstorePlan {
         for domain in domains {
             out += "\n# Domain \(domain.name.replacing("\n", with: " "))\n"
             for node in domain.nodes {
-                out += "xenstore-write \(render(node.path)) \(render(node.value, escapeBackslash: true))\n"
+                let value = kept[node.path.text].map { "\"$\($0)\"" } ?? render(node.value, escapeBackslash: true)
+                out += "xenstore-write \(render(node.path)) \(value)\n"
                 out += "xenstore-chmod \(render(node.path))" + node.perms.map { " " + render("\($0.access.rawValue)\($0.domid)") }.joined() + "\n"
             }
             out += "# then introduce it: xs_introduce_domain(\(domain.introduce.domid), \(domain.introduce.ringRef), \(domain.introduce.port))\n"

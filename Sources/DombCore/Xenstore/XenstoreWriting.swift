@@ -47,6 +47,8 @@ public protocol XenstoreWriting {
     /// transaction must be redone.
     func transactionEnd(_ transaction: XenstoreTransaction, commit: Bool) throws(XenstoreError) -> Bool
     func write(_ path: String, _ value: [UInt8], in transaction: XenstoreTransaction) throws(XenstoreError)
+    /// The node's value inside the transaction; nil if it does not exist.
+    func read(_ path: String, in transaction: XenstoreTransaction) throws(XenstoreError) -> [UInt8]?
     func mkdir(_ path: String, in transaction: XenstoreTransaction) throws(XenstoreError)
     /// Removes a subtree; a missing path is not an error.
     func remove(_ path: String, in transaction: XenstoreTransaction) throws(XenstoreError)
@@ -96,9 +98,15 @@ public struct XenstoreApplier: Sendable {
         while true {
             attempts += 1
             let outcome = transaction(store) { (t) throws(XenstoreError) in
+                // Read inside the transaction: a daemon writing one of these meanwhile makes
+                // the commit fail with EAGAIN, and the retry reads its value.
+                var kept: [String: [UInt8]] = [:]
+                for node in plan.nodes where node.keep {
+                    if let current = try store.read(node.path, in: t) { kept[node.path] = current }
+                }
                 for path in plan.removals { try store.remove(path, in: t) }
                 for node in plan.nodes {
-                    try store.write(node.path, Array(node.value.utf8), in: t)
+                    try store.write(node.path, kept[node.path] ?? Array(node.value.utf8), in: t)
                     try store.setPermissions(node.path, node.perms, in: t)
                 }
             }
