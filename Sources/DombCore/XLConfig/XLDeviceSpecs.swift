@@ -159,6 +159,11 @@ public struct XLVtpmSpec: Hashable, Sendable {
     /// Lowercase RFC 4122 text; nil lets libxl generate one at every boot.
     public var uuid: String?
 
+    public init(backendDomain: String, uuid: String?) {
+        self.backendDomain = backendDomain
+        self.uuid = uuid
+    }
+
     /// - Throws: `ParseError`: no `backend` ("vtpm spec missing required backend field"),
     ///   an unknown key or a bad uuid (xl exits on both), or a term without `=`, at which xl
     ///   stops reading the spec and drops the rest (domb refuses it).
@@ -185,6 +190,13 @@ public struct XLP9Spec: Hashable, Sendable {
     public var securityModel: String
     public var path: String
     public var backendDomain: String?
+
+    public init(tag: String, securityModel: String, path: String, backendDomain: String?) {
+        self.tag = tag
+        self.securityModel = securityModel
+        self.path = path
+        self.backendDomain = backendDomain
+    }
 
     /// The whole `p9` list. xl keeps `tag`, `security_model`, `path` and `backend` from one
     /// item to the next (its variables live outside the loop), so an item that leaves one
@@ -306,6 +318,12 @@ public struct XLVdisplSpec: Hashable, Sendable {
         public var uniqueID: String
         public var width: UInt32
         public var height: UInt32
+
+        public init(uniqueID: String, width: UInt32, height: UInt32) {
+            self.uniqueID = uniqueID
+            self.width = width
+            self.height = height
+        }
     }
 
     public var backendDomain: String?
