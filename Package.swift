@@ -132,7 +132,7 @@ let package = Package(
             name: "DombXLConfigTests",
             dependencies: ["DombCore", "DombXLUtil", "DombFDT", "DombLibxl", "DombTestSupport"],
             // Read by path: the e2e oracle (scripts/e2e/xlcfg/) sends the same files to dom0.
-            exclude: ["Corpus"],
+            exclude: ["Corpus", "Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

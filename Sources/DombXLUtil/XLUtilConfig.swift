@@ -47,7 +47,7 @@ public final class XLUtilConfig: XLConfigSource {
         // libxlutil aborts (xlu__cfgl_dequote's assertion) on a NUL byte inside a quoted
         // string, and so does xl: refuse any NUL before it gets there.
         if let offset = bytes.firstIndex(of: 0) {
-            throw .invalid("xl.cfg has a NUL byte (at offset \(offset)), which xl's parser cannot take", offset: offset)
+            throw .invalid("xl.cfg has a NUL byte, which xl's parser cannot take", offset: offset)
         }
         let report = try Report()
         guard let config = xlu_cfg_init(report.file, Self.sourceLabel) else {

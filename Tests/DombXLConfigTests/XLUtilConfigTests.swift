@@ -4,7 +4,10 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombFDT
+import DombTestSupport
 import DombXLUtil
+import Foundation
 import Testing
 
 /// The libxlutil wrapper: the file syntax as xl reads it, from Xen 4.17's own parser.
@@ -80,5 +83,33 @@ import Testing
         #expect { try Self.parse("name = \"a\"\n\u{1B}[31m = 1\n") } throws: { error in
             !"\(error)".contains("\u{1B}") && "\(error)".contains("\\e[31m")
         }
+    }
+}
+
+/// Inputs the fuzzers found (docs/fuzzing.md, "Bugs found so far").
+@Suite struct XLUtilFuzzRegressionTests {
+    static func fixture(_ name: String) throws -> [UInt8] {
+        Array(try String(contentsOfFile: "\(Repository.root)/Tests/DombXLConfigTests/Fixtures/\(name)", encoding: .isoLatin1).unicodeScalars.map { UInt8($0.value) })
+    }
+
+    /// libxlutil leaks on this syntax error (suppressed for fuzzing); the wrapper refuses it.
+    @Test func leakOnSyntaxError() throws {
+        #expect { try XLUtilConfig(parsing: try Self.fixture("libxlutil-leak-on-syntax-error.cfg")) } throws: {
+            "\($0)".contains("config parsing error")
+        }
+    }
+
+    /// xlu_disk_parse gives `drbd:x,,w` an empty vdev; the import refuses the disk.
+    @Test func emptyVdev() throws {
+        #expect(try XLUtilConfig(parsing: []).parseDisk("drbd:guesourcedxdv,,w").vdev == "")
+        #expect(throws: (any Error).self) { try LaunchFile.importXL(try Self.fixture("empty-vdev-from-drbd-prefix.cfg")) }
+        let file = Array("name = \"g\"\nkernel = \"/k\"\nmemory = 64\ndisk = [ 'drbd:res,,w' ]\n".utf8)
+        let imported = try LaunchFile.importXL(file)
+        #expect(!LaunchSpec(domains: [imported.domain]).validate().isEmpty)
+    }
+
+    /// A NUL byte in a quoted string aborts libxlutil (and xl); it never gets there.
+    @Test func nulByteIsRefusedBeforeLibxlutil() {
+        #expect { try XLUtilConfig(parsing: Array("name = \"a\u{0}b\"\n".utf8)) } throws: { "\($0)".contains("NUL byte, which xl's parser cannot take (at offset 9") }
     }
 }

@@ -14,8 +14,10 @@ public func fuzzXLUtil(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
         precondition(config.setting(setting.name) == setting, "a setting is not found by its own name")
         guard case .list(let items) = setting.value else { continue }
         for case .string(let item) in items {
-            if let disk = try? config.parseDisk(item) {
-                precondition(!disk.vdev.isEmpty || item.contains("vdev="), "xlu_disk_parse accepted a disk without a vdev")
+            // xlu_disk_parse's own postcondition: a CD-ROM is removable and read-only. (It does
+            // accept an empty vdev, as in 'drbd:x,,w'; the importer refuses that later.)
+            if let disk = try? config.parseDisk(item), disk.isCDROM {
+                precondition(disk.removable && !disk.readWrite, "xlu_disk_parse left a writable or fixed CD-ROM")
             }
             _ = try? config.parseVifRate(item)
         }
