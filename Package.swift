@@ -4,8 +4,12 @@
 //
 // Layering (see README "Architecture"):
 //   C*            system-library modules: a modulemap and a shim.h, nothing else
-//   DombCore      pure Swift, no C imports: byte codecs, models, parsers, event log
+//   DombCore      pure Swift, no C imports: byte codecs, parsers, event log, Xenstore plans,
+//                 the device-tree value
 //   Domb<Lib>     one thin wrapper per C library, no C types in the public API
+//   DombModel     the launch model: LaunchSpec, one file per device kind, validation
+//                 (ValidatedLaunch), the Hyperlaunch binding and xl.cfg front ends, the
+//                 Xenstore planner (pure Swift over the wrappers; no C imports)
 //   DombLaunch    orchestration (bundle, boot, attestation) against small protocols
 //   DombCLI       the swift-argument-parser commands, one file per subcommand
 //   domb          the executable: only @main
@@ -23,6 +27,7 @@ let package = Package(
         .library(name: "DombCore", targets: ["DombCore"]),
         // For FuzzTesting/ (the nested fuzzing package links the parsers through products).
         .library(name: "DombFDT", targets: ["DombFDT"]),
+        .library(name: "DombModel", targets: ["DombModel"]),
         .library(name: "DombArchive", targets: ["DombArchive"]),
         .library(name: "DombXLUtil", targets: ["DombXLUtil"]),
     ],
@@ -53,19 +58,26 @@ let package = Package(
         // Thin wrappers.
         // The file system: the one way to open inputs and the one output policy (atomic writes).
         .target(name: "DombFiles", dependencies: ["DombCore"], swiftSettings: swiftSettings),
-        .target(name: "DombCrypto", dependencies: ["DombCore", "DombFiles", "COpenSSL", "CLinux"], swiftSettings: swiftSettings),
+        .target(name: "DombCrypto", dependencies: ["DombCore", "DombFiles", "DombLinux", "COpenSSL"], swiftSettings: swiftSettings),
         .target(name: "DombTPM", dependencies: ["DombCore", "CTSS2"], swiftSettings: swiftSettings),
-        .target(name: "DombFDT", dependencies: ["DombCore", "DombFiles", "DombXLUtil", "CLibFDT"], swiftSettings: swiftSettings),
-        .target(name: "DombArchive", dependencies: ["DombCore", "DombFiles", "CArchive"], swiftSettings: swiftSettings),
+        .target(name: "DombFDT", dependencies: ["DombCore", "DombFiles", "CLibFDT"], swiftSettings: swiftSettings),
+        .target(name: "DombArchive", dependencies: ["DombCore", "DombFiles", "DombLinux", "CArchive"], swiftSettings: swiftSettings),
+        // Linux interfaces the Glibc module hides (memfd seals, O_DIRECT, sync_file_range).
+        .target(name: "DombLinux", dependencies: ["CLinux"], swiftSettings: swiftSettings),
         .target(name: "DombXenstore", dependencies: ["DombCore", "CXenstore"], swiftSettings: swiftSettings),
-        .target(name: "DombLibxl", dependencies: ["DombCore", "CXenlight"], swiftSettings: swiftSettings),
         .target(name: "DombXLUtil", dependencies: ["DombCore", "CXLUtil"], swiftSettings: swiftSettings),
+
+        // The launch model and its front ends (the Hyperlaunch binding, xl.cfg through libxlutil).
+        .target(name: "DombModel", dependencies: ["DombCore", "DombFiles", "DombFDT", "DombXLUtil"], swiftSettings: swiftSettings),
+        // libxenlight: builds domains from the model (and libxl's JSON of what it is handed).
+        .target(name: "DombLibxl", dependencies: ["DombCore", "DombModel", "CXenlight"], swiftSettings: swiftSettings),
 
         // Orchestration.
         .target(
             name: "DombLaunch",
             dependencies: [
-                "DombCore", "DombFiles", "DombCrypto", "DombTPM", "DombFDT", "DombArchive", "DombXenstore", "DombLibxl", "CLinux",
+                "DombCore", "DombFiles", "DombCrypto", "DombTPM", "DombFDT", "DombModel", "DombArchive", "DombXenstore",
+                "DombLibxl", "DombLinux",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -75,8 +87,8 @@ let package = Package(
         .target(
             name: "DombCLI",
             dependencies: [
-                "DombCore", "DombFiles", "DombCrypto", "DombTPM", "DombFDT", "DombArchive", "DombXenstore", "DombLibxl",
-                "DombLaunch",
+                "DombCore", "DombFiles", "DombCrypto", "DombTPM", "DombFDT", "DombModel", "DombArchive", "DombXenstore",
+                "DombLibxl", "DombLaunch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -89,7 +101,7 @@ let package = Package(
 
         .testTarget(
             name: "DombCoreTests",
-            dependencies: ["DombCore", "DombTestSupport"],
+            dependencies: ["DombCore", "DombModel", "DombTestSupport"],
             resources: [.copy("Fixtures")],
             swiftSettings: swiftSettings
         ),
@@ -110,12 +122,17 @@ let package = Package(
         ),
         .testTarget(
             name: "DombLaunchTests",
-            dependencies: ["DombCore", "DombFiles", "DombCrypto", "DombTPM", "DombFDT", "DombLaunch", "DombTestSupport"],
+            dependencies: ["DombCore", "DombFiles", "DombCrypto", "DombTPM", "DombFDT", "DombModel", "DombLaunch", "DombTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "DombFDTTests",
-            dependencies: ["DombCore", "DombFDT", "DombTestSupport"],
+            dependencies: ["DombCore", "DombFDT", "DombModel", "DombTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DombModelTests",
+            dependencies: ["DombCore", "DombFiles", "DombFDT", "DombModel", "DombLaunch", "DombTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -125,19 +142,19 @@ let package = Package(
         ),
         .testTarget(
             name: "DombBundleTests",
-            dependencies: ["DombCore", "DombCrypto", "DombArchive", "DombFDT", "DombLaunch", "DombTestSupport"],
+            dependencies: ["DombCore", "DombCrypto", "DombArchive", "DombFDT", "DombModel", "DombLaunch", "DombTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "DombXLConfigTests",
-            dependencies: ["DombCore", "DombXLUtil", "DombFDT", "DombLibxl", "DombTestSupport"],
+            dependencies: ["DombCore", "DombXLUtil", "DombModel", "DombLibxl", "DombTestSupport"],
             // Read by path: the e2e oracle (scripts/e2e/xlcfg/) sends the same files to dom0.
             exclude: ["Corpus", "Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "DombCLITests",
-            dependencies: ["DombCore", "DombTestSupport"],
+            dependencies: ["DombCore", "DombModel", "DombTestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -12,8 +12,8 @@ let package = Package(
     dependencies: [.package(name: "domb", path: "..")],
     targets: [
         .target(name: "FuzzHex", dependencies: [.product(name: "DombCore", package: "domb")]),
-        .target(name: "FuzzLaunchDTB", dependencies: [.product(name: "DombFDT", package: "domb")]),
-        .target(name: "FuzzXLConfig", dependencies: [.product(name: "DombFDT", package: "domb")]),
+        .target(name: "FuzzLaunchDTB", dependencies: [.product(name: "DombModel", package: "domb")]),
+        .target(name: "FuzzXLConfig", dependencies: [.product(name: "DombModel", package: "domb")]),
         .target(
             name: "FuzzXLUtil",
             dependencies: [.product(name: "DombCore", package: "domb"), .product(name: "DombXLUtil", package: "domb")]),

@@ -1,10 +1,12 @@
 #pragma once
 // Linux interfaces glibc declares only under _GNU_SOURCE, which the Glibc module is not
-// built with. The constants are the kernel ABI (include/uapi/linux/memfd.h, fcntl.h).
+// built with. <fcntl.h> still defines the __O_* values for this architecture; the memfd
+// and seal constants are the kernel ABI (include/uapi/linux/memfd.h, fcntl.h).
+#include <fcntl.h>
 #include <stdint.h>
 
 int memfd_create(const char *name, unsigned int flags);
-int fcntl(int fd, int cmd, ...);
+int sync_file_range(int fd, int64_t offset, int64_t nbytes, unsigned int flags);
 int sched_getaffinity(int pid, unsigned long cpusetsize, void *mask);
 
 static inline int CLinux_memfd_create_sealable(const char *name) {
@@ -18,6 +20,14 @@ static inline int CLinux_seal_all(int fd) {
 
 /// F_GET_SEALS.
 static inline int CLinux_get_seals(int fd) { return fcntl(fd, 1024 + 10); }
+
+/// O_DIRECT for this architecture (glibc's bits/fcntl.h __O_DIRECT).
+static inline int CLinux_O_DIRECT(void) { return __O_DIRECT; }
+
+/// sync_file_range(fd, offset, nbytes, SYNC_FILE_RANGE_WRITE): start writeback, do not wait.
+static inline int CLinux_start_writeback(int fd, int64_t offset, int64_t nbytes) {
+    return sync_file_range(fd, offset, nbytes, 2 /* SYNC_FILE_RANGE_WRITE */);
+}
 
 /// CPUs in this thread's affinity mask (sched_getaffinity(2), the set `taskset` and
 /// cgroup cpusets restrict), or -1 if the call fails. The mask is read as 1024 bits, the

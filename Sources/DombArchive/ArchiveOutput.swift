@@ -4,6 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 internal import CArchive
+import DombLinux
 import Foundation
 
 #if canImport(Glibc)
@@ -60,7 +61,7 @@ final class ArchiveOutput: @unchecked Sendable {
         freeBuffers = Array(1..<Self.stagingCount)
         bufferAvailable = DispatchSemaphore(value: Self.stagingCount - 1)
         let flags = fcntl(descriptor, F_GETFL)
-        isDirect = flags >= 0 && fcntl(descriptor, F_SETFL, flags | oDirect) == 0
+        isDirect = flags >= 0 && fcntl(descriptor, F_SETFL, flags | Linux.directIOFlag) == 0
         // The thread holds this object until ``stopWriter()``: its owner (TarWriter) calls
         // ``finish()`` or ``stopWriter()`` before letting go.
         let thread = Thread { self.runWriter() }
@@ -197,14 +198,14 @@ final class ArchiveOutput: @unchecked Sendable {
     private func leaveDirectMode() {
         guard isDirect else { return }
         let flags = fcntl(descriptor, F_GETFL)
-        if flags >= 0 { _ = fcntl(descriptor, F_SETFL, flags & ~oDirect) }
+        if flags >= 0 { _ = fcntl(descriptor, F_SETFL, flags & ~Linux.directIOFlag) }
         isDirect = false
     }
 
     /// Buffered mode: ask the kernel to start writing back every 32 MiB, without waiting.
     private func startWriteback(upTo end: Int64) {
         guard end - writebackStarted >= 32 << 20 else { return }
-        _ = syncFileRange?(descriptor, writebackStarted, end - writebackStarted, 2 /* SYNC_FILE_RANGE_WRITE */)
+        Linux.startWriteback(descriptor, offset: writebackStarted, count: end - writebackStarted)
         writebackStarted = end
     }
 
@@ -222,20 +223,3 @@ private func archiveOutputWrite(
     let output = Unmanaged<ArchiveOutput>.fromOpaque(client).takeUnretainedValue()
     return output.append(UnsafeRawBufferPointer(start: buffer, count: length)) ? length : -1
 }
-
-/// `O_DIRECT`, which Swift's Glibc module hides (it needs _GNU_SOURCE); the value is
-/// per architecture (asm-generic/fcntl.h, arch/arm64/include/uapi/asm/fcntl.h).
-#if arch(x86_64) || arch(i386)
-private let oDirect: Int32 = 0o40000
-#elseif arch(arm64) || arch(arm)
-private let oDirect: Int32 = 0o200000
-#else
-private let oDirect: Int32 = 0
-#endif
-
-/// glibc's `sync_file_range(2)`, also hidden by the Glibc module; looked up once at run
-/// time. Nil where the C library lacks it: writeback then starts at fsync.
-private let syncFileRange: (@convention(c) (Int32, Int64, Int64, UInt32) -> Int32)? = {
-    guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "sync_file_range") else { return nil }
-    return unsafeBitCast(symbol, to: (@convention(c) (Int32, Int64, Int64, UInt32) -> Int32).self)
-}()

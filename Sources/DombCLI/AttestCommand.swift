@@ -80,7 +80,7 @@ struct AttestCommand: AsyncParsableCommand {
             var golden: [GoldenEvent]?
             if let bundle {
                 do {
-                    let launch = try Self.golden(bundle: bundle, trust: try bundleTrust())
+                    let launch = try BundleGoldenValues(bundle: bundle, trust: try bundleTrust())
                     golden = launch.events
                     if expected == nil {
                         // The bundle's predicted values for exactly the PCRs quoted.
@@ -122,7 +122,7 @@ struct AttestCommand: AsyncParsableCommand {
                 try AtomicFile.write(try updated.jsonBytes(), to: state, inputs: [quote, akPub])
             }
             if json {
-                print(try Self.json(verdict, selection: selection, note: logNote, hashing: verifier.hashing))
+                print(try jsonText(QuoteVerdictReport(verdict, selection: selection, eventLogNote: logNote, hashing: verifier.hashing)))
             } else {
                 switch verdict {
                 case .verified(let verified):
@@ -151,22 +151,6 @@ struct AttestCommand: AsyncParsableCommand {
             try bundleTrustPolicy(trust: trust, cert: cert, pubkey: pubkey)
         }
 
-        /// The golden events (every extended event of the bundle's predicted log) and PCR
-        /// values of a verified bundle.
-        static func golden(bundle: String, trust: BundleTrustPolicy) throws -> (events: [GoldenEvent], pcrs: PCRValues) {
-            let loaded = try LoadedBundle.load(path: bundle, trust: trust, minimumGeneration: 0)
-            guard let predicted = loaded.metadata[BundleLayout.predictedEventLog] else {
-                throw ValidationError("the bundle carries no predicted event log")
-            }
-            let log = try EventLog(parsing: predicted, strict: true)
-            let events = log.events.filter(\.isExtended).map { event in
-                GoldenEvent(
-                    pcr: Int(event.pcr), eventType: event.type, digests: event.digests, data: event.data,
-                    label: (try? DombEvent(event)).map { Self.describe($0) } ?? "\(event.type) on PCR \(event.pcr)")
-            }
-            return (events, loaded.manifest.predictedPCRs)
-        }
-
         private func loadInputs() throws -> (QuoteEvidence, PublicKey, PCRValues?, PCRSelection, AttestationState?) {
             let quoteBytes = try AttestationIO.readFile(quote, limit: Self.maximumFileSize, what: "quote file")
             let quoteFile = try ContextError.wrap(quote) { try QuoteFile(json: quoteBytes) }
@@ -175,7 +159,7 @@ struct AttestCommand: AsyncParsableCommand {
             let key = try ContextError.wrap(akPub) { try PublicKey(pem: keyBytes) }
             let expected = try expectedPcrs.map { path in
                 let bytes = try AttestationIO.readFile(path, limit: 1 << 20, what: "expected PCRs")
-                return try ContextError.wrap(path) { try Self.expectedPCRValues(bytes) }
+                return try ContextError.wrap(path) { try PCRValues(goldenJSON: bytes) }
             }
             let selection: PCRSelection
             if let pcrs {
@@ -222,78 +206,6 @@ struct AttestCommand: AsyncParsableCommand {
             print(
                 "verified \(verified) quotes in \(String(format: "%.3f", seconds)) s wall, \(String(format: "%.3f", cpu)) s CPU: "
                     + "\(String(format: "%.0f", Double(verified) / seconds)) quotes/s wall, \(String(format: "%.0f", Double(verified) / cpu)) quotes/s per CPU second")
-        }
-
-        /// Reads `{"sha256": {"12": "<hex>"}}`.
-        static func expectedPCRValues(_ bytes: [UInt8]) throws -> PCRValues {
-            let decoded: [String: [String: String]]
-            do {
-                decoded = try JSONDecoder().decode([String: [String: String]].self, from: Data(bytes))
-            } catch {
-                throw AttestationCLIError("expected PCRs: not JSON of the form {\"sha256\": {\"12\": \"<hex>\"}}: \(error)")
-            }
-            var values = PCRValues()
-            for (bankName, entries) in decoded {
-                guard let bank = HashAlgorithm(name: bankName), let size = bank.digestSize else {
-                    throw AttestationCLIError("expected PCRs: unknown bank \"\(bankName)\"")
-                }
-                for (pcrText, hex) in entries {
-                    guard let pcr = Int(pcrText), (0..<PCRValues.pcrCount).contains(pcr) else {
-                        throw AttestationCLIError("expected PCRs: \"\(pcrText)\" is not a PCR index 0–\(PCRValues.pcrCount - 1)")
-                    }
-                    guard let digest = [UInt8](hex: hex), digest.count == size else {
-                        throw AttestationCLIError("expected PCRs: \(bankName):\(pcr) is not a \(size)-byte digest in hex")
-                    }
-                    values[bank, pcr] = digest
-                }
-            }
-            guard !values.algorithms.isEmpty else { throw AttestationCLIError("expected PCRs: the file lists no PCR") }
-            return values
-        }
-
-        /// One line per domb record: "dom1 kernel vmlinuz (1234 bytes) sha256:…".
-        static func describe(_ record: DombEvent) -> String {
-            switch record {
-            case .module(let module):
-                let digest = module.digests[.sha256].map { " sha256:\($0.hexString)" } ?? ""
-                return "\(module.domain.isEmpty ? "-" : module.domain) \(module.role) \(module.label) (\(module.size) bytes)\(digest)"
-            case .configuration(let configuration):
-                return "\(configuration.kind) \(configuration.subject) (\(configuration.content.count) bytes inline)"
-            case .separator:
-                return "separator"
-            }
-        }
-
-        static func json(_ verdict: QuoteVerdict, selection: PCRSelection, note: String, hashing: any AttestationHashing) throws -> String {
-            var object: [String: Any] = ["verified": verdict.isVerified, "selection": selection.description]
-            switch verdict {
-            case .verified(let verified):
-                let clock = verified.attest.clockInfo
-                object["quote"] = [
-                    "qualifiedSigner": verified.attest.qualifiedSigner.hexString,
-                    "nonce": verified.attest.extraData.hexString,
-                    "clock": clock.clock, "resetCount": clock.resetCount, "restartCount": clock.restartCount,
-                    "safe": clock.safe, "firmwareVersion": String(verified.attest.firmwareVersion, radix: 16),
-                ] as [String: Any]
-                object["pcrs"] = verified.selection.pairs.map { bank, pcr in
-                    ["bank": bank.name, "pcr": pcr, "digest": (verified.pcrValues[bank, pcr] ?? []).hexString] as [String: Any]
-                }
-                let launched = verified.launchedEvents(hashing: hashing)
-                object["launched"] = launched.map(\.line)
-                object["events"] = launched.map { event in
-                    [
-                        "index": event.index, "pcr": event.pcr, "type": event.eventType.description,
-                        "digests": Dictionary(uniqueKeysWithValues: event.digests.digests.map { ($0.algorithm.name, $0.bytes.hexString) }),
-                        "verified": event.evidence.rawValue,
-                    ] as [String: Any]
-                }
-                object["reasons"] = [[String: String]]()
-            case .failed(let failures):
-                object["reasons"] = failures.map { ["code": $0.code.rawValue, "message": $0.message] }
-            }
-            object["eventLog"] = note
-            let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-            return String(decoding: data, as: UTF8.self)
         }
     }
 }

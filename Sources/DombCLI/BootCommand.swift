@@ -22,7 +22,9 @@ struct BootCommand: AsyncParsableCommand {
             each event into every active PCR bank and log it; build the domains paused \
             (dependencies first); write the Xenstore plan in one transaction; close the launch \
             with EV_SEPARATOR; write and sync the event log; read the PCRs back and compare them \
-            with the log; unpause in dependency order. Any failure, and SIGTERM or SIGINT before \
+            with the log; unseal and deliver the --secret secrets (TPM2_PolicyPCR → \
+            VerifySignature → PolicyAuthorize → Unseal with the bundle's signed PCR policy); \
+            unpause in dependency order. Any failure, and SIGTERM or SIGINT before \
             the first unpause, stops before a domain runs: what was built is destroyed, the log \
             on disk holds exactly the events that reached the TPM, the message lists what ran, \
             and the exit status is non-zero (128+N after signal N).
@@ -45,7 +47,20 @@ struct BootCommand: AsyncParsableCommand {
     var eventlog: String = "/run/domb/eventlog.bin"
     @Option(help: "Directory of the launch locks (one per TPM: a second launch on the same TPM is refused).")
     var lockDir: String = "/run/domb"
+    @Option(
+        name: .customLong("secret"),
+        help: ArgumentHelp(
+            "Release a sealed secret to a domain after the launch is measured, before it runs: DOMAIN=SEALED[,to=file|xenstore][,name=NAME] (repeatable; docs/secrets.md).",
+            valueName: "binding"))
+    var secrets: [String] = []
+    @Option(help: "The root-only directory of file secrets (<dir>/<domain>/<name>; keep it on a tmpfs).")
+    var secretsDir: String = SecretDeliverer.defaultDirectory
+    @OptionGroup var pin: PINOptions
     @Flag(help: "Print the report as JSON.") var json = false
+
+    func validate() throws {
+        for binding in secrets { _ = try SecretSpec.parseBinding(binding) }
+    }
 
     func run() async throws {
         // First: a signal from here on stops the launch at a step boundary, never mid-extend.
@@ -77,6 +92,16 @@ struct BootCommand: AsyncParsableCommand {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
         let policyBanks = PCRPolicy.default.requiredBanks
+        // Secrets: bindings and the PIN are read before the launch starts, not at its end.
+        let bindings = try secrets.map { text in
+            let parsed = try SecretSpec.parseBinding(text)
+            return LaunchSecrets.Binding(domain: parsed.domain, secret: parsed.secret)
+        }
+        let launchSecrets = bindings.isEmpty
+            ? nil
+            : LaunchSecrets(
+                bindings: bindings, unsealer: TPMSecretUnsealer(tpm: connection),
+                deliverer: SecretDeliverer(directory: secretsDir, xenstore: xenstore), pin: try pin.read(confirm: false))
         let environment = BootEnvironment(
             makeSink: { try TPMMeasurementSink(tpm: connection, requiredBanks: policyBanks) },
             readPCRs: { pcrs, banks in try connection.readPCRs(pcrs, banks: banks) },
@@ -84,7 +109,9 @@ struct BootCommand: AsyncParsableCommand {
             builder: builder, xenstore: xenstore,
             // libxl introduces the domains it builds; the plan backend writes nothing.
             introduceDomains: false,
-            progress: log, interruption: { LaunchSignals.pending })
+            progress: log, interruption: { LaunchSignals.pending },
+            beforeUnpause: launchSecrets.map { secrets in { launch in try secrets.release(launch) } },
+            withdrawSecrets: launchSecrets.map { secrets in { secrets.withdraw() } })
         if !json {
             print("domb boot \(TerminalText.escape(bundle)) (backend \(builder.backendName), TPM \(connection.configuration))")
             fflush(nil)
@@ -93,18 +120,12 @@ struct BootCommand: AsyncParsableCommand {
             trust: trustPolicy, minimumGeneration: trust.minimumGeneration, eventLogPath: eventlog, time: trust.time,
             lockPath: LaunchLock.path(directory: lockDir, tpm: connection.configuration))
         do {
-            let report = try BootFlow.run(bundle: bundle, options: options, environment: environment)
-            try printReport(report, tpmCommands: connection.commandCount)
+            var report = try BootFlow.run(bundle: bundle, options: options, environment: environment)
+            report.tpmCommands = connection.commandCount
+            try printReport(report)
         } catch let failure as BootFailure {
             if json {
-                var object: [String: Any] = [
-                    "result": "refused", "stage": failure.stage.rawValue, "reason": failure.reason,
-                    "eventsExtended": failure.eventsExtended, "tornDown": failure.tornDown, "unpaused": failure.unpaused,
-                    "whatRan": failure.record.summary,
-                ]
-                if let signal = failure.signal { object["signal"] = LaunchSignals.name(signal) }
-                let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
-                print(String(decoding: data, as: UTF8.self))
+                print(try jsonText(failure))
             } else {
                 FileHandle.standardError.write(Data("Error: \(failure)\n".utf8))
             }
@@ -112,29 +133,14 @@ struct BootCommand: AsyncParsableCommand {
         }
     }
 
-    private func printReport(_ report: BootReport, tpmCommands: Int) throws {
+    private func printReport(_ report: BootReport) throws {
         if json {
-            var pcrs: [String: [String: String]] = [:]
-            for bank in report.pcrs.algorithms {
-                for pcr in report.pcrs.pcrs(in: bank) {
-                    pcrs[bank.name, default: [:]]["\(pcr)"] = report.pcrs[bank, pcr]?.hexString
-                }
-            }
-            let object: [String: Any] = [
-                "result": "launched", "bundle": report.bundle, "generation": report.generation, "signer": report.signer,
-                "backend": report.backend, "banks": report.banks.map(\.name), "events": report.events,
-                "domains": report.domains.map { ["name": $0.name, "domid": $0.domid] },
-                "startOrder": report.startOrder, "xenstoreNodes": report.xenstoreNodes, "pcrs": pcrs,
-                "matchesPrediction": report.matchesPrediction, "eventLog": report.eventLogPath ?? "",
-                "tpmCommands": tpmCommands, "whatRan": report.record.summary, "notes": report.notes,
-            ]
-            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
-            print(String(decoding: data, as: UTF8.self))
+            print(try jsonText(report))
             return
         }
         print("launched \(report.domains.count) domain(s) in order \(report.startOrder.joined(separator: " → "))")
         for note in report.notes { print("  note: \(note)") }
-        print("  \(report.events) events in \(report.banks.map(\.name).joined(separator: ", ")); \(tpmCommands) TPM commands")
+        print("  \(report.events) events in \(report.banks.map(\.name).joined(separator: ", ")); \(report.tpmCommands ?? 0) TPM commands")
         print("  event log: \(report.eventLogPath ?? "(not written)")\(report.matchesPrediction ? " — identical to the bundle's predicted log" : "")")
         for bank in report.pcrs.algorithms where bank == .sha256 {
             for pcr in report.pcrs.pcrs(in: bank) {

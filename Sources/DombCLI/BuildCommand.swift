@@ -27,7 +27,11 @@ struct BuildCommand: AsyncParsableCommand {
 
     @Argument(help: "The launch description: Hyperlaunch .dts/.dtb, xl.cfg, or the LaunchSpec model as .json.")
     var config: String
-    @Option(help: "Private key (PEM): EC P-256/P-384, RSA ≥ 3072 (PSS) or Ed25519 (raw mode only).") var key: String
+    @Option(
+        help: ArgumentHelp(
+            "Signing key: a PEM file (EC P-256/P-384, RSA ≥ 3072 with PSS, Ed25519 raw mode only), a PKCS#11 URI (pkcs11:token=…;object=…) or a TPM key (handle:0x81…).",
+            valueName: "key"))
+    var key: String
     @Option(help: "Signer certificate (PEM): selects CMS signing.") var cert: String?
     @Option(help: "Intermediate certificates to embed (PEM), with --cert.") var chain: String?
     @Option(name: .shortAndLong, help: "The bundle to write.") var output: String
@@ -35,6 +39,16 @@ struct BuildCommand: AsyncParsableCommand {
     @Option(help: "PCR banks to hash in, e.g. sha1,sha256,sha384 (sha256 is always added).") var banks: String = "sha1,sha256"
     @Option(help: "PCR policy (policies/pcr-policy.json format); default: configuration 12, command lines 12, images 13.")
     var policy: String?
+    @Option(
+        name: .customLong("pcr-key"),
+        help: ArgumentHelp(
+            "PCR-policy key (file, pkcs11: or handle: as --key; EC P-256 recommended): sign the TPM2_PolicyAuthorize policy of the predicted PCRs into pcr-policy.json.",
+            valueName: "key"))
+    var pcrKey: String?
+    @Option(name: .customLong("pcr-bank"), help: "Sign the PCR policy for these banks only (default: every bank of the bundle).")
+    var pcrBanks: String?
+    @Option(name: .customLong("policy-ref"), help: "Sign the PCR policy for this policy reference (repeatable; default: the empty one).")
+    var policyRefs: [String] = []
     @Flag(help: "Never draw a progress bar.") var noProgress = false
     @Flag(help: "Sign even with a certificate that is expired, not yet valid or not for code signing (tests only: such a bundle verifies nowhere).")
     var allowUnusableCertificate = false
@@ -42,10 +56,22 @@ struct BuildCommand: AsyncParsableCommand {
     func validate() throws {
         _ = try parseBankList(banks)
         if chain != nil && cert == nil { throw ValidationError("--chain needs --cert (CMS mode)") }
+        _ = try pcrBanks.map(parseBankList)
+        if pcrKey == nil && (pcrBanks != nil || !policyRefs.isEmpty) {
+            throw ValidationError("--pcr-bank and --policy-ref need --pcr-key")
+        }
+        for reference in policyRefs where reference.utf8.count > PolicyDigest.maximumPolicyRefSize {
+            throw ValidationError("--policy-ref \"\(reference)\" is longer than \(PolicyDigest.maximumPolicyRefSize) bytes")
+        }
     }
 
     func run() async throws {
-        let signingKey = try SigningKey(path: key)
+        let signingKey = try SigningKey(referenceText: key)
+        let pcrPolicySigning = try pcrKey.map { text in
+            PCRPolicySigningOptions(
+                key: try SigningKey(referenceText: text), banks: try pcrBanks.map(parseBankList),
+                policyRefs: policyRefs.isEmpty ? [[]] : policyRefs.map { Array($0.utf8) })
+        }
         let signing: BundleSigning
         if let cert {
             let certificates = try X509Certificate.load(path: cert)
@@ -68,11 +94,10 @@ struct BuildCommand: AsyncParsableCommand {
         let options = BundleBuildOptions(
             output: output, generation: generation, banks: try parseBankList(banks),
             pcrPolicy: try policy.map(Self.loadPolicy) ?? .default,
-            sourceDateEpoch: epoch, signing: signing, inputs: [key, cert, chain, policy].compactMap { $0 },
-            allowUnusableCertificate: allowUnusableCertificate)
+            sourceDateEpoch: epoch, signing: signing, inputs: [key, cert, chain, policy, pcrKey].compactMap { $0 },
+            allowUnusableCertificate: allowUnusableCertificate, pcrPolicySigning: pcrPolicySigning)
         let builder = BundleBuilder(
-            loader: LaunchFileLoader(), imageChecker: InspectingImageChecker(), predictor: LaunchPredictor(),
-            xenstorePlanner: LaunchXenstorePlanner())
+            loader: LaunchFileLoader(checkImages: true), predictor: LaunchPredictor(), xenstorePlanner: LaunchXenstorePlanner())
         let bar = ProgressBar(enabled: !noProgress)
         let result = try builder.build(configuration: config, options: options) { progress in
             bar.update(completed: progress.completedBytes, total: progress.totalBytes, label: progress.item)
@@ -83,7 +108,8 @@ struct BuildCommand: AsyncParsableCommand {
         print(
             "wrote \(result.path): generation \(result.manifest.generation), \(result.manifest.domains.count) domains, "
                 + "\(modules) modules, banks \(result.manifest.banks.map(\.name).joined(separator: ",")), "
-                + (cert != nil ? "CMS signature" : "raw \(signingKey.kind) signature"))
+                + (cert != nil ? "CMS signature" : "raw \(signingKey.kind) signature")
+                + (result.manifest.signedPCRPolicy != nil ? ", signed PCR policy" : ""))
     }
 
     static func loadPolicy(_ path: String) throws -> PCRPolicy {

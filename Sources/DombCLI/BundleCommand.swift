@@ -67,11 +67,14 @@ struct BundleCommand: AsyncParsableCommand {
         func run() async throws {
             let reader = try TarReader(path: bundle, policy: BundleVerifier.readPolicy)
             var manifestBytes: [UInt8]?
+            var policyBytes: [UInt8]?
             var members: [TarMember] = []
             while let member = try reader.next() {
                 members.append(member)
                 if member.path == BundleLayout.manifest {
                     manifestBytes = try reader.readAll(limit: BundleLayout.maximumManifestSize)
+                } else if member.path == BundleLayout.signedPCRPolicy {
+                    policyBytes = try reader.readAll(limit: 1 << 20)
                 }
             }
             guard let manifestBytes else { throw ContextError(bundle, ParseError.invalid("the bundle has no manifest.json")) }
@@ -92,14 +95,26 @@ struct BundleCommand: AsyncParsableCommand {
                     print("  \(e(module.role)): \(e(module.member.path)), \(module.member.size) bytes, sha256:\((module.member.digests[.sha256] ?? []).hexString)")
                 }
             }
-            for member in [manifest.launchDTB, manifest.xenstorePlan, manifest.predictedEventLog, manifest.signerCertificates]
-                .compactMap({ $0 })
-            {
+            for member in [
+                manifest.launchDTB, manifest.xenstorePlan, manifest.predictedEventLog, manifest.signerCertificates,
+                manifest.signedPCRPolicy,
+            ].compactMap({ $0 }) {
                 print("\(e(member.path)): \(member.size) bytes, sha256:\((member.digests[.sha256] ?? []).hexString)")
             }
             for bank in manifest.predictedPCRs.algorithms {
                 for pcr in manifest.predictedPCRs.pcrs(in: bank) {
                     print("predicted \(bank.name) PCR \(pcr): \((manifest.predictedPCRs[bank, pcr] ?? []).hexString)")
+                }
+            }
+            if let policyBytes {
+                let policy = try ContextError.wrap("\(bundle): \(BundleLayout.signedPCRPolicy)") {
+                    try SignedPCRPolicy(canonicalBytes: policyBytes)
+                }
+                print("signed PCR policy: key fingerprint \(policy.keyFingerprint.hexString), TPM name \(policy.keyName.hexString)")
+                for item in policy.policies {
+                    print(
+                        "  \(item.bank.name) PCRs \(item.pcrs.map(String.init).joined(separator: ",")), policyRef \(describePolicyRef(item.policyRef)): "
+                            + "approved policy \(item.policyDigest.hexString)")
                 }
             }
             print("archive members: \(members.count)")

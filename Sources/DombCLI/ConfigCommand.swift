@@ -5,9 +5,10 @@
 
 import ArgumentParser
 import DombCore
-import DombFDT
 import DombFiles
+import DombLaunch
 import DombLibxl
+import DombModel
 import Foundation
 
 /// `domb config …`: check, show, export and import launch descriptions.
@@ -21,45 +22,36 @@ struct ConfigCommand: ParsableCommand {
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Validate launch descriptions (.dts, .dtb, xl.cfg); one line per problem, non-zero exit if any.")
+            abstract: "Validate launch descriptions (.dts, .dtb, xl.cfg, .json); one line per problem, non-zero exit if any.",
+            discussion: """
+                Device trees and JSON models are checked one by one; xl.cfg files, one domain \
+                each, are checked together as one system. With --images this runs the very \
+                checks `domb build` runs before it writes anything, so a description it \
+                accepts builds.
+                """)
 
         @Argument(help: "Description files.") var files: [String]
-        @Flag(help: "Also inspect every module file: it must exist and boot in its domain's mode (PVH needs PHYS32_ENTRY…).")
+        @Flag(help: "Also check every module file: it must exist, fit in a bundle and boot in its domain's mode (PVH needs PHYS32_ENTRY…).")
         var images = false
 
         func run() throws {
             var failed = false
-            // xl.cfg files each describe one domain: together they are one system.
-            var xlDocuments: [LaunchDocument] = []
-            var xlFiles: [String] = []
-            var checks: [(String, LaunchDocument)] = []
-            for file in files {
-                do {
-                    let document = try LaunchFile.load(file)
-                    if let bytes = try? LaunchFile.readFile(file), LaunchFile.format(of: file, bytes: bytes) == .xl {
-                        xlDocuments.append(document)
-                        xlFiles.append(file)
-                    } else {
-                        checks.append((file, document))
-                    }
-                } catch {
+            let loader = LaunchFileLoader(checkImages: images)
+            for (files, result) in LaunchFile.loadGroups(files) {
+                let label = files.joined(separator: " ")
+                switch result {
+                case .failure(let error):
                     failed = true
                     printError("\(error)")
-                }
-            }
-            if !xlDocuments.isEmpty {
-                checks.append((xlFiles.joined(separator: " "), LaunchDocument.combining(xlDocuments)))
-            }
-            for (file, document) in checks {
-                for note in document.notes { printError("note: \(note)") }
-                // xl.cfg paths are taken as written (xl resolves them against the current directory).
-                let base = xlFiles.joined(separator: " ") == file ? "." : directory(of: file)
-                let problems = document.spec.validate(imageChecker: images ? LaunchImageChecker(baseDirectory: base) : nil)
-                if problems.isEmpty {
-                    print("\(file): ok (\(document.spec.domains.count) domains)")
-                } else {
-                    failed = true
-                    for problem in problems { printError(document.describe(problem, file: file)) }
+                case .success(let document):
+                    for note in document.notes { printError("note: \(note)") }
+                    do {
+                        let loaded = try loader.load(document, file: label)
+                        print("\(label): ok (\(loaded.spec.domains.count) domains)")
+                    } catch {
+                        failed = true
+                        for line in error.lines { printError(line) }
+                    }
                 }
             }
             if failed { throw ExitCode.failure }
@@ -98,8 +90,8 @@ struct ConfigCommand: ParsableCommand {
                     print("  \(module.kind.rawValue): \(module.path)\(module.bootargs.map { " \"\($0)\"" } ?? "")")
                 }
                 for device in domain.devices {
-                    let settings = device.settings.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-                    print("  \(device.kind.rawValue)\(device.devid.map { " \($0)" } ?? "") ← \(device.backend)\(settings.isEmpty ? "" : " \(settings)")")
+                    let settings = device.settings.namedSettings.map { "\($0.name)=\($0.value)" }.joined(separator: " ")
+                    print("  \(device.kind)\(device.devid.map { " \($0)" } ?? "") ← \(device.backend)\(settings.isEmpty ? "" : " \(settings)")")
                 }
             }
             for channel in spec.eventChannels {
@@ -125,11 +117,10 @@ struct ConfigCommand: ParsableCommand {
         }
 
         func run() throws {
-            let document = try loadOrFail(file)
+            var document = try loadOrFail(file)
             for note in document.notes { printError("note: \(note)") }
-            try refuseInvalid(document, file: file)
-            let spec = LaunchFile.rebase(document.spec, from: directory(of: file), to: outputDirectory(output))
-            try write(spec, to: output, asDTB: dtb, inputs: [file])
+            document.spec = LaunchFile.rebase(document.spec, from: document.baseDirectory, to: outputDirectory(output))
+            try write(try validatedOrFail(document, file: file), to: output, asDTB: dtb, inputs: [file])
         }
     }
 
@@ -140,8 +131,10 @@ struct ConfigCommand: ParsableCommand {
             discussion: """
                 Each file is read as xl 4.17 reads it (libxlutil, then xl_parse.c's rules); a key xl reads that \
                 the launch model cannot carry is refused with its line. --libxl-json prints, for one file, the \
-                libxl_domain_config domb would hand libxl, in libxl's own JSON (what `xl -N create FILE` prints); \
-                --compare-xl XL.json compares it with that output of xl and lists every difference.
+                libxl_domain_config domb would hand libxl, in libxl's own JSON (what `xl -N create FILE` prints). \
+                --compare-xl compares that with xl's output: a file for one xl.cfg, or a directory holding \
+                NAME.json for each NAME.cfg (none where xl refused the file); one line per finding, exit 1 if \
+                any field differs, or domb accepts a file xl refused.
                 """)
 
         @Argument(help: "xl.cfg files, one domain each.") var files: [String]
@@ -150,8 +143,10 @@ struct ConfigCommand: ParsableCommand {
         @Flag(help: "Treat ignored and unknown xl.cfg keys as errors.") var strict = false
         @Flag(name: .customLong("libxl-json"), help: "Print the libxl_domain_config of one file as libxl's JSON.")
         var libxlJSON = false
-        @Option(name: .customLong("compare-xl"), help: "Compare with `xl -N create FILE`'s output (a file); exit 1 on a difference.")
+        @Option(name: .customLong("compare-xl"), help: "Compare with `xl -N create`'s output: a file, or a directory of NAME.json.")
         var compareXL: String?
+        @Option(help: "The host's CPU count, for CPU maps of \"all\" (default: libxl's, on Xen).")
+        var hostCPUs: Int?
 
         func validate() throws {
             if libxlJSON || compareXL != nil {
@@ -162,36 +157,29 @@ struct ConfigCommand: ParsableCommand {
             } else if output == nil {
                 throw ValidationError("give -o OUTPUT (.dts or .dtb), or --libxl-json")
             }
+            if let hostCPUs, !(1...Int(LaunchLimits.maxCPU) + 1).contains(hostCPUs) {
+                throw ValidationError("--host-cpus takes 1 to \(LaunchLimits.maxCPU + 1)")
+            }
         }
 
         func run() throws {
             guard let output else { return try libxl() }
-            var spec = LaunchSpec()
-            var origins: [String: String] = [:]
-            var dropped = false
-            for file in files {
-                let document = try loadOrFail(file, format: .xl)
-                for note in document.notes {
-                    printError("note: \(note)")
-                    if !note.contains("remark key") { dropped = true }
-                }
-                let rebased = LaunchFile.rebase(document.spec, from: directory(of: file), to: outputDirectory(output))
-                spec.domains += rebased.domains
-                for domain in rebased.domains { origins[domain.name] = file }
-            }
-            if strict && dropped {
-                printError("refusing to write \(output): --strict and some keys were not imported")
+            var documents: [LaunchDocument] = []
+            for file in files { documents.append(try loadOrFail(file, format: .xl)) }
+            var document = LaunchDocument.combining(documents)
+            for note in document.notes { printError("note: \(note)") }
+            if strict, let dropped = document.notes.first(where: \.dropsInput) {
+                printError("refusing to write \(output): --strict, and \(dropped.key.map { "\"\($0)\"" } ?? "a key") was not imported")
                 throw ExitCode.failure
             }
-            try refuseInvalid(LaunchDocument(spec: spec, origins: origins), file: output)
-            try write(spec, to: output, asDTB: output.lowercased().hasSuffix(".dtb"), inputs: files)
+            document.spec = LaunchFile.rebase(document.spec, from: document.baseDirectory, to: outputDirectory(output))
+            try write(try validatedOrFail(document, file: output), to: output, asDTB: output.lowercased().hasSuffix(".dtb"), inputs: files)
         }
 
-        /// --libxl-json, or --compare-xl with `xl -N create`'s output: a file for one xl.cfg,
-        /// or a directory of NAME.json for each NAME.cfg (none where xl refused the file).
-        /// One line per finding, each starting with the file.
+        /// --libxl-json, or --compare-xl with `xl -N create`'s output. One line per finding,
+        /// each starting with the file.
         private func libxl() throws {
-            let hostCPUs = Libxl.hostCPUsOnXen()
+            let hostCPUs = self.hostCPUs ?? Libxl.hostCPUsOnXen()
             var directory: String?
             if let compareXL {
                 var isDirectory: ObjCBool = false
@@ -217,8 +205,8 @@ struct ConfigCommand: ParsableCommand {
                 } catch {
                     // The message without the file name ContextError puts in front.
                     let message = (error as? ContextError).map { "\($0.underlying)" } ?? "\(error)"
-                    print("\(file): refused: \(message.split(separator: "\n").first ?? "")")
-                    printError("\(error)")
+                    print("\(file): refused: \(TerminalText.escape(String(message.split(separator: "\n").first ?? "")))")
+                    printError(TerminalText.escape("\(error)", keepingLineBreaks: true))
                     failed = failed || !xlRefused || compareXL == nil
                     continue
                 }
@@ -235,8 +223,8 @@ struct ConfigCommand: ParsableCommand {
                     let result = LibxlConfigComparison.compare(
                         xl: try JSONValue(parsing: try LaunchFile.readFile(xlOutput)),
                         domb: try JSONValue(parsing: Array(json.utf8)), uuidGiven: uuidGiven)
-                    for accepted in result.accepted { print("\(file): accepted: \(accepted)") }
-                    for difference in result.differences { print("\(file): differs: \(difference)") }
+                    for accepted in result.accepted { print("\(file): accepted: \(TerminalText.escape(accepted.description))") }
+                    for difference in result.differences { print("\(file): differs: \(TerminalText.escape(difference.description))") }
                     print(result.matches ? "\(file): matches xl" : "\(file): \(result.differences.count) fields differ from xl")
                     failed = failed || !result.matches
                 } catch {
@@ -255,20 +243,18 @@ private func printError(_ text: String) {
 
 private func loadOrFail(_ file: String, format: LaunchFile.Format? = nil) throws -> LaunchDocument {
     do {
-        if format == .xl { return try LaunchFile.loadXL(file) }
-        return try LaunchFile.load(file)
+        return try LaunchFile.load(file, format: format)
     } catch {
         printError("\(error)")
         throw ExitCode.failure
     }
 }
 
-/// - Parameter except: rules not applied (a single xl.cfg file names backend domains that
-///   other files describe).
-private func refuseInvalid(_ document: LaunchDocument, file: String, except: Set<LaunchProblem.Rule> = []) throws {
-    let problems = document.spec.validate().filter { !except.contains($0.rule) }
-    guard problems.isEmpty else {
-        for problem in problems { printError(document.describe(problem, file: file)) }
+private func validatedOrFail(_ document: LaunchDocument, file: String) throws -> ValidatedLaunch {
+    do {
+        return try document.validated(file: file)
+    } catch {
+        for line in error.lines { printError(line) }
         throw ExitCode.failure
     }
 }
@@ -280,16 +266,15 @@ private func outputDirectory(_ output: String) -> String {
 }
 
 private func directory(of path: String) -> String {
-    let url = URL(fileURLWithPath: path)
-    return url.deletingLastPathComponent().path
+    URL(fileURLWithPath: path).deletingLastPathComponent().path
 }
 
 /// Writes atomically under the output policy (``AtomicFile``), or straight to standard
 /// output for `-` and `/dev/stdout`.
-private func write(_ spec: LaunchSpec, to output: String, asDTB: Bool, inputs: [String]) throws {
+private func write(_ launch: ValidatedLaunch, to output: String, asDTB: Bool, inputs: [String]) throws {
     let bytes: [UInt8]
     do {
-        bytes = asDTB ? try LaunchEncoder.dtb(spec) : Array(try LaunchEncoder.dts(spec).utf8)
+        bytes = asDTB ? try LaunchEncoder.dtb(launch) : Array(try LaunchEncoder.dts(launch).utf8)
     } catch {
         printError("\(output): \(error)")
         throw ExitCode.failure

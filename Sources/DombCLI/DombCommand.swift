@@ -32,6 +32,8 @@ public struct DombCommand: AsyncParsableCommand {
             BuildCommand.self,
             BundleCommand.self,
             PredictCommand.self,
+            SealCommand.self,
+            UnsealCommand.self,
         ]
     )
 

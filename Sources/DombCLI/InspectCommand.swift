@@ -39,7 +39,7 @@ struct InspectCommand: ParsableCommand {
     func run() throws {
         let inspector = ImageInspector(decompressor: Decompressor(), maxDecompressedSize: maxDecompressedMiB << 20)
         var failed = false
-        var objects: [Any] = []
+        var inspections: [ImageInspection] = []
         for path in images {
             do {
                 let start = ContinuousClock.now
@@ -64,10 +64,7 @@ struct InspectCommand: ParsableCommand {
                         + "sha256 read \(digestBytes) bytes in \(ms(end - parsed)) ms\n").utf8))
                 }
                 if json {
-                    let data = try JSONEncoder().encode(report)
-                    var object = try JSONSerialization.jsonObject(with: data) as? [String: Any] ?? [:]
-                    object["path"] = path
-                    objects.append(object)
+                    inspections.append(ImageInspection(path: path, report: report))
                 } else if readnotes {
                     for line in report.readnotesLines { print(TerminalText.escape(line)) }
                 } else {
@@ -75,14 +72,11 @@ struct InspectCommand: ParsableCommand {
                 }
             } catch {
                 failed = true
-                if json { objects.append(["path": path, "error": "\(error)"]) }
+                if json { inspections.append(ImageInspection(path: path, error: "\(error)")) }
                 FileHandle.standardError.write(Data("domb inspect: \(error)\n".utf8))
             }
         }
-        if json {
-            let data = try JSONSerialization.data(withJSONObject: objects, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-            print(String(decoding: data, as: UTF8.self))
-        }
+        if json { print(try jsonText(inspections)) }
         if failed { throw ExitCode(1) }
     }
 

@@ -48,44 +48,17 @@ struct PredictCommand: AsyncParsableCommand {
             manifest = verified
         } else {
             FileHandle.standardError.write(Data("\(bundle): UNVERIFIED (give --trust, --cert or --pubkey to verify)\n".utf8))
-            manifest = try Self.readManifest(bundle)
+            manifest = try BundleManifest(unverifiedFromBundle: bundle)
         }
         let pcrs = manifest.predictedPCRs
         if json {
-            let object = Dictionary(
-                uniqueKeysWithValues: pcrs.algorithms.map { bank in
-                    (
-                        bank.name,
-                        JSONValue.object(
-                            Dictionary(
-                                uniqueKeysWithValues: pcrs.pcrs(in: bank).map {
-                                    (String($0), JSONValue.string((pcrs[bank, $0] ?? []).hexString))
-                                }))
-                    )
-                })
-            print(JSONValue.object(object).canonicalString)
+            print(pcrs.goldenJSON.canonicalString)
             return
         }
         guard !pcrs.algorithms.isEmpty else {
             print("the bundle predicts no PCR values")
             return
         }
-        for bank in pcrs.algorithms {
-            print("\(bank.name):")
-            for pcr in pcrs.pcrs(in: bank) {
-                print("  \(pcr < 10 ? " " : "")\(pcr): 0x\((pcrs[bank, pcr] ?? []).hexString.uppercased())")
-            }
-        }
-    }
-
-    /// The manifest, parsed but not verified.
-    static func readManifest(_ bundle: String) throws -> BundleManifest {
-        let reader = try TarReader(path: bundle, policy: BundleVerifier.readPolicy)
-        while let member = try reader.next() {
-            guard member.path == BundleLayout.manifest else { continue }
-            let bytes = try reader.readAll(limit: BundleLayout.maximumManifestSize)
-            return try ContextError.wrap("\(bundle): manifest.json") { try BundleManifest(canonicalBytes: bytes) }
-        }
-        throw ContextError(bundle, ParseError.invalid("the bundle has no manifest.json"))
+        print(pcrs.text, terminator: "")
     }
 }

@@ -28,9 +28,7 @@ struct TPMCommand: AsyncParsableCommand {
             let connection = try TPM(configuration)
             let banks = try connection.activeBanks()
             if json {
-                let object: [String: Any] = ["tcti": configuration.description, "activeBanks": banks.map(\.name)]
-                let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
-                print(String(decoding: data, as: UTF8.self))
+                print(try jsonText(TPMInfoReport(tcti: configuration.description, activeBanks: banks.map(\.name))))
             } else {
                 print("TPM:          \(configuration)")
                 print("active banks: \(banks.map(\.name).joined(separator: ", "))")
@@ -67,3 +65,4 @@ struct TPMCommand: AsyncParsableCommand {
         }
     }
 }
+

@@ -5,6 +5,8 @@
 
 import ArgumentParser
 import DombCore
+import DombLaunch
+import DombModel
 import DombXenstore
 import Foundation
 
@@ -20,7 +22,8 @@ struct XenstoreCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print the Xenstore plan of a launch description.",
             discussion: """
-                CONFIG is a LaunchSpec JSON file. Prints the canonical JSON plan (the bytes the \
+                CONFIG is a launch description (.dts, .dtb, xl.cfg or the LaunchSpec model as \
+                .json); it must validate. Prints the canonical JSON plan (the bytes the \
                 bundle carries and measures), or with --script a shell script of xenstore-write \
                 and xenstore-chmod commands. Values only known once the domains are built are \
                 placeholders like ${domid:web}.
@@ -35,8 +38,8 @@ struct XenstoreCommand: ParsableCommand {
         }
 
         func run() throws {
-            let spec = try LaunchSpecLoading.load(config)
-            let plan = try ContextError.wrap(config) { try XenstorePlanner().plan(spec) }
+            let launch = try LaunchFileLoader(checkImages: false).load(configuration: config).launch
+            let plan = try ContextError.wrap(config) { try XenstorePlanner().plan(launch) }
             if script {
                 print(plan.shellScript(), terminator: "")
             } else {
@@ -95,7 +98,7 @@ struct XenstoreCommand: ParsableCommand {
 
         func run() throws {
             let loaded = try loadPlan(plan)
-            let data = listing == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try LaunchSpecLoading.readFile(listing)
+            let data = listing == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try CommandInput.read(listing)
             let parsed = try ContextError.wrap(listing) { try XenstoreListing(parsing: String(decoding: data, as: UTF8.self), root: root) }
             let resolved = try ContextError.wrap(plan) { try loaded.resolve(try loaded.buildValues(from: parsed)) }
             var options = running ? XenstoreComparisonOptions.running : .strict
@@ -108,21 +111,21 @@ struct XenstoreCommand: ParsableCommand {
 }
 
 func loadPlan(_ path: String) throws -> XenstorePlan {
-    let data = try LaunchSpecLoading.readFile(path)
+    let data = try CommandInput.read(path)
     do {
         let plan = try JSONDecoder().decode(XenstorePlan.self, from: data)
         try ContextError.wrap(path) { try plan.validate() }
         return plan
     } catch let error as DecodingError {
-        throw CommandError("\(path): not a Xenstore plan: \(LaunchSpecLoading.describe(error))")
+        throw CommandError("\(path): not a Xenstore plan: \(LaunchFile.describe(error))")
     }
 }
 
 func loadValues(_ path: String) throws -> [String: XenstoreBuildValues] {
-    let data = try LaunchSpecLoading.readFile(path)
+    let data = try CommandInput.read(path)
     do {
         return try JSONDecoder().decode([String: XenstoreBuildValues].self, from: data)
     } catch let error as DecodingError {
-        throw CommandError("\(path): not a JSON object of build values per domain: \(LaunchSpecLoading.describe(error))")
+        throw CommandError("\(path): not a JSON object of build values per domain: \(LaunchFile.describe(error))")
     }
 }

@@ -58,7 +58,10 @@ public enum CMSSignature {
             throw CryptoError("CMS sign", "the certificate \(certificate.subject) does not carry the signing key's public key")
         }
         let flags = UInt32(CMS_DETACHED | CMS_BINARY | CMS_NOSMIMECAP | CMS_PARTIAL)
-        guard let cms = CMS_sign(nil, nil, nil, nil, flags) else { throw CryptoError.openSSL("CMS_sign") }
+        // A token key's operations run in its own library context (the tpm2 provider's).
+        guard let cms = CMS_sign_ex(nil, nil, nil, nil, flags, key.token?.libraryContext, key.token?.propertyQuery) else {
+            throw CryptoError.openSSL("CMS_sign_ex")
+        }
         defer { CMS_ContentInfo_free(cms) }
         guard let digest = EVP_get_digestbyname(key.kind.digestName ?? "sha256"),
             let signer = CMS_add1_signer(cms, certificate.pointer, key.pointer, digest, flags | UInt32(CMS_KEY_PARAM))

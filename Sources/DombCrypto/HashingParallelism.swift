@@ -3,7 +3,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //===----------------------------------------------------------------------===//
 
-internal import CLinux
+import DombLinux
 
 #if canImport(Glibc)
 import Glibc
@@ -48,7 +48,7 @@ public enum HashingParallelism {
 
     /// Detects the cores the calling thread may run on now (not cached).
     public static func detectCores() -> Int {
-        var cores = Int(CLinux_affinity_cpu_count())
+        var cores = Linux.affinityCPUCount
         if cores < 1 { cores = max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) }
         if let membership = readSmallFile("/proc/self/cgroup"), let quota = cgroupCPUQuota(membership: membership) {
             cores = min(cores, quota)

@@ -78,15 +78,33 @@ public enum SigningKeyKind: Hashable, Sendable, CustomStringConvertible {
     }
 }
 
-/// A private key that signs bundle manifests (OpenSSL `EVP_PKEY`).
+/// A private key that signs bundle manifests and PCR policies (OpenSSL `EVP_PKEY`): a PEM
+/// file, or a key that stays in a PKCS#11 token or a TPM (``init(reference:)``).
 public final class SigningKey: @unchecked Sendable {
     let pointer: OpaquePointer
     public let kind: SigningKeyKind
+    /// The token holding the key, when it is not a file: keeps the engine or provider
+    /// loaded while the key lives, and names the library context operations run in.
+    let token: KeyToken?
+    /// Where the key came from (a path or a URI), for messages.
+    public let source: String
+
+    init(owning key: OpaquePointer, token: KeyToken?, source: String) throws(CryptoError) {
+        do {
+            kind = try SigningKeyKind.of(key, source: source)
+        } catch {
+            EVP_PKEY_free(key)
+            throw error
+        }
+        pointer = key
+        self.token = token
+        self.source = source
+    }
 
     /// Parses a PEM private key (PKCS#8, traditional EC or RSA). Encrypted keys are refused
     /// rather than prompting for a passphrase.
     /// - Parameter source: named in errors (the file path).
-    public init(pem: [UInt8], source: String) throws(CryptoError) {
+    public convenience init(pem: [UInt8], source: String) throws(CryptoError) {
         guard pem.count <= maximumCredentialFileSize else { throw CryptoError("load key \(source)", "file is too large") }
         let key: OpaquePointer? = try withMemoryBIO(pem) { bio in
             // A callback that supplies no passphrase: OpenSSL would otherwise prompt on the terminal.
@@ -95,13 +113,7 @@ public final class SigningKey: @unchecked Sendable {
         guard let key else {
             throw CryptoError.openSSL("load private key \(source) (PEM, unencrypted)")
         }
-        do {
-            kind = try SigningKeyKind.of(key, source: source)
-        } catch {
-            EVP_PKEY_free(key)
-            throw error
-        }
-        pointer = key
+        try self.init(owning: key, token: nil, source: source)
     }
 
     /// Reads a PEM private key file.
@@ -127,13 +139,18 @@ public final class SigningKey: @unchecked Sendable {
     }
 
     /// Signs `message` the way ``SigningKeyKind`` describes: ECDSA (DER `Ecdsa-Sig-Value`),
-    /// RSASSA-PSS or Ed25519.
-    public func sign(_ message: [UInt8]) throws(CryptoError) -> [UInt8] {
+    /// RSASSA-PSS or Ed25519; inside the token when the key is in one.
+    ///
+    /// - Parameter digestName: the hash to sign with instead of the kind's own (a PCR
+    ///   policy is always signed over SHA-256, the name algorithm `TPM2_PolicyAuthorize` uses).
+    public func sign(_ message: [UInt8], digestName: String? = nil) throws(CryptoError) -> [UInt8] {
         guard let context = EVP_MD_CTX_new() else { throw CryptoError.openSSL("EVP_MD_CTX_new") }
         defer { EVP_MD_CTX_free(context) }
         var keyContext: OpaquePointer?
-        guard EVP_DigestSignInit_ex(context, &keyContext, kind.digestName, nil, nil, pointer, nil) == 1 else {
-            throw CryptoError.openSSL("EVP_DigestSignInit_ex(\(kind))")
+        let digest = digestName ?? kind.digestName
+        guard EVP_DigestSignInit_ex(context, &keyContext, digest, token?.libraryContext, token?.propertyQuery, pointer, nil) == 1
+        else {
+            throw CryptoError.openSSL("EVP_DigestSignInit_ex(\(kind)) with \(source)")
         }
         if case .rsa = kind, let keyContext {
             guard COpenSSL_EVP_PKEY_CTX_set_rsa_padding(keyContext, RSA_PKCS1_PSS_PADDING) == 1,
@@ -147,7 +164,7 @@ public final class SigningKey: @unchecked Sendable {
             guard EVP_DigestSign(context, &output, &length, buffer.baseAddress, buffer.count) == 1 else { return nil }
             return Array(output.prefix(length))
         }
-        guard let signature else { throw CryptoError.openSSL("sign with \(kind)") }
+        guard let signature else { throw CryptoError.openSSL("sign with \(kind) key \(source)") }
         return signature
     }
 }
@@ -192,16 +209,17 @@ public final class VerificationKey: @unchecked Sendable {
     /// The key as `-----BEGIN PUBLIC KEY-----` PEM.
     public var pem: [UInt8] { withOutputBIO { bio in PEM_write_bio_PUBKEY(bio, pointer) == 1 } }
 
-    /// Whether `signature` is this key's signature over `message` (see ``SigningKey/sign(_:)``).
+    /// Whether `signature` is this key's signature over `message` (see
+    /// ``SigningKey/sign(_:digestName:)``), hashed with `digestName` or the kind's own hash.
     /// A malformed signature is simply not valid.
-    public func isValidSignature(_ signature: [UInt8], for message: [UInt8]) -> Bool {
+    public func isValidSignature(_ signature: [UInt8], for message: [UInt8], digestName: String? = nil) -> Bool {
         guard let context = EVP_MD_CTX_new() else { return false }
         defer {
             EVP_MD_CTX_free(context)
             ERR_clear_error()
         }
         var keyContext: OpaquePointer?
-        guard EVP_DigestVerifyInit_ex(context, &keyContext, kind.digestName, nil, nil, pointer, nil) == 1 else {
+        guard EVP_DigestVerifyInit_ex(context, &keyContext, digestName ?? kind.digestName, nil, nil, pointer, nil) == 1 else {
             return false
         }
         if case .rsa = kind, let keyContext {

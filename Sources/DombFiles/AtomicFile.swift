@@ -175,14 +175,15 @@ public final class AtomicFile {
     /// `fsync`s the directory so the rename itself is durable.
     public func commit() throws(FileError) {
         guard !finished else { return }
+        // The target may have been replaced since init (a link planted meanwhile); checked
+        // while the file is still open, so a refused commit leaves it writable.
+        try OutputTarget.check(path, inputs: inputs)
         if descriptor >= 0 {
             guard fsync(descriptor) == 0 else { throw FileError(path: temporaryPath, operation: "fsync", code: errno) }
             let closed = close(descriptor)
             descriptor = -1
             guard closed == 0 else { throw FileError(path: temporaryPath, operation: "close", code: errno) }
         }
-        // The target may have been replaced since init (a link planted meanwhile).
-        try OutputTarget.check(path, inputs: inputs)
         guard rename(temporaryPath, path) == 0 else {
             throw FileError(path: path, operation: "rename \(temporaryPath) to it", code: errno)
         }
@@ -193,6 +194,10 @@ public final class AtomicFile {
             close(directoryDescriptor)
         }
     }
+
+    /// Whether the contents are final: written, synced and closed by a ``commit()`` whose
+    /// rename then failed (a later ``commit()`` only renames).
+    public var isSealed: Bool { descriptor < 0 }
 
     /// Gives up on the rename but keeps the temporary file (written and synced as far as it
     /// got), for a caller that must not lose what it holds; returns its path.

@@ -5,8 +5,8 @@
 
 import DombCore
 import DombCrypto
-import DombFDT
 import DombFiles
+import DombModel
 import Foundation
 
 /// The stages of a launch, in order (DESIGN.md decision 9). Everything up to and including
@@ -26,8 +26,8 @@ public enum BootStage: String, Sendable, CaseIterable {
 }
 
 /// Why a launch stopped, and what ran: rendered from the ``LaunchRecord`` of completed
-/// steps, so it can only state what was done.
-public struct BootFailure: Error, CustomStringConvertible, Sendable {
+/// steps, so it can only state what was done. Encodes as `domb boot --json` prints it.
+public struct BootFailure: Error, CustomStringConvertible, Sendable, Encodable {
     public var stage: BootStage
     public var reason: String
     public var record: LaunchRecord
@@ -44,6 +44,22 @@ public struct BootFailure: Error, CustomStringConvertible, Sendable {
     public var description: String {
         "launch refused while \(stage.rawValue): \(reason)\nwhat ran:\n" + record.summary.map { "  - \($0)" }.joined(separator: "\n")
     }
+
+    private enum CodingKeys: String, CodingKey {
+        case result, stage, reason, eventsExtended, tornDown, unpaused, whatRan, signal
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode("refused", forKey: .result)
+        try container.encode(stage.rawValue, forKey: .stage)
+        try container.encode(reason, forKey: .reason)
+        try container.encode(eventsExtended, forKey: .eventsExtended)
+        try container.encode(tornDown, forKey: .tornDown)
+        try container.encode(unpaused, forKey: .unpaused)
+        try container.encode(record.summary, forKey: .whatRan)
+        try container.encodeIfPresent(signal.map(LaunchSignals.name), forKey: .signal)
+    }
 }
 
 /// A launch stopped by SIGTERM or SIGINT at a step boundary.
@@ -52,8 +68,8 @@ public struct LaunchInterrupted: Error, CustomStringConvertible, Sendable {
     public var description: String { "interrupted by \(LaunchSignals.name(signal))" }
 }
 
-/// What a successful launch did.
-public struct BootReport: Sendable {
+/// What a successful launch did (`domb boot --json` prints it).
+public struct BootReport: Sendable, Encodable {
     public var bundle: String
     public var generation: UInt64
     public var signer: String
@@ -73,6 +89,38 @@ public struct BootReport: Sendable {
     public var record: LaunchRecord
     /// Things to know that did not stop the launch (a signal after the commit point).
     public var notes: [String] = []
+    /// TPM commands sent, when the caller counted them.
+    public var tpmCommands: Int?
+
+    private enum CodingKeys: String, CodingKey {
+        case result, bundle, generation, signer, backend, banks, events, domains, startOrder, xenstoreNodes, pcrs
+        case matchesPrediction, eventLog, notes, tpmCommands, whatRan
+    }
+
+    private struct Domain: Encodable {
+        var name: String
+        var domid: UInt32
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode("launched", forKey: .result)
+        try container.encode(bundle, forKey: .bundle)
+        try container.encode(generation, forKey: .generation)
+        try container.encode(signer, forKey: .signer)
+        try container.encode(backend, forKey: .backend)
+        try container.encode(banks.map(\.name), forKey: .banks)
+        try container.encode(events, forKey: .events)
+        try container.encode(domains.map { Domain(name: $0.name, domid: $0.domid) }, forKey: .domains)
+        try container.encode(startOrder, forKey: .startOrder)
+        try container.encode(xenstoreNodes, forKey: .xenstoreNodes)
+        try container.encode(pcrs.goldenDictionary, forKey: .pcrs)
+        try container.encode(matchesPrediction, forKey: .matchesPrediction)
+        try container.encode(eventLogPath ?? "", forKey: .eventLog)
+        try container.encode(notes, forKey: .notes)
+        try container.encodeIfPresent(tpmCommands, forKey: .tpmCommands)
+        try container.encode(record.summary, forKey: .whatRan)
+    }
 }
 
 /// What the launch has proved once the PCRs were read back and match the log, handed to
@@ -112,13 +160,18 @@ public struct BootEnvironment {
     /// log: where sealed secrets are released (issue 18). Throwing refuses the launch;
     /// everything built is torn down. Returns a line for the record, or nil.
     public var beforeUnpause: ((MeasuredLaunch) throws -> String?)?
+    /// Takes back what ``beforeUnpause`` released when the launch fails after it (a domain
+    /// that does not unpause): secret files removed, Xenstore nodes deleted. Returns what
+    /// could not be undone.
+    public var withdrawSecrets: (() -> [String])?
 
     public init(
         makeSink: @escaping () throws -> any MeasurementSink, readPCRs: @escaping ([Int], [HashAlgorithm]) throws -> PCRValues,
         activeBanks: @escaping () throws -> [HashAlgorithm], builder: any DomainBuilding, xenstore: (any XenstoreWriting)?,
         introduceDomains: Bool, progress: @escaping (String) -> Void = { _ in }, interruption: @escaping () -> Int32? = { nil },
-        beforeUnpause: ((MeasuredLaunch) throws -> String?)? = nil
+        beforeUnpause: ((MeasuredLaunch) throws -> String?)? = nil, withdrawSecrets: (() -> [String])? = nil
     ) {
+        self.withdrawSecrets = withdrawSecrets
         self.makeSink = makeSink
         self.readPCRs = readPCRs
         self.activeBanks = activeBanks
@@ -324,7 +377,10 @@ private struct Launch {
             if let release = environment.beforeUnpause {
                 let measured = MeasuredLaunch(
                     bundle: verified.loaded, spec: verified.spec, domains: record.built, log: sink.log, pcrs: readBack)
-                if let line = try release(measured) { record.append(.secretsReleased(line)) }
+                if let line = try release(measured) {
+                    record.append(.secretsReleased(line))
+                    progress(line)
+                }
             }
 
             // 10. The commit point: unpause in dependency order. A signal from here on no
@@ -356,6 +412,11 @@ private struct Launch {
     /// Tears down what was built (unpaused domains included), persists the log of exactly
     /// what was extended, and renders the failure from the record.
     mutating func fail(_ stage: BootStage, _ error: any Error) -> BootFailure {
+        if record.steps.contains(where: { if case .secretsReleased = $0 { true } else { false } }),
+            let withdraw = environment.withdrawSecrets
+        {
+            record.append(.secretsWithdrawn(problems: withdraw()))
+        }
         for domain in record.remaining.reversed() {
             do {
                 try environment.builder.destroy(domain)
@@ -366,33 +427,47 @@ private struct Launch {
         }
         if let sink {
             record.extended = sink.log.events
-            // Nothing extended: nothing to explain, and the destination is left as it was.
-            if let logPath = options.eventLogPath, !logCommitted, !sink.log.events.isEmpty {
-                let events = sink.log.events.count
-                if let logFile {
-                    do {
-                        try logFile.replaceContents(sink.logBytes)
-                        try logFile.commit()
-                        record.append(.logWritten(path: logPath, events: events))
-                    } catch let reason {
-                        // Never lose the only record of what the TPM holds.
-                        record.append(.logKept(temporaryPath: logFile.abandon(), path: logPath, events: events, reason: "\(reason)"))
-                    }
-                } else {
-                    record.append(.logLost(path: logPath, events: events, reason: "its destination was never ready"))
-                }
-            }
+            persistLogAfterFailure(sink)
         }
         lock?.release()
         let signal = (error as? LaunchInterrupted)?.signal
         return BootFailure(stage: stage, reason: TerminalText.escape("\(error)"), record: record, signal: signal)
     }
 
+    /// Writes the log of exactly what was extended when the launch stopped before its own
+    /// log step. Nothing extended: nothing to explain, the destination is left as it was.
+    mutating func persistLogAfterFailure(_ sink: any MeasurementSink) {
+        guard let logPath = options.eventLogPath, !logCommitted, !sink.log.events.isEmpty else { return }
+        let events = sink.log.events.count
+        guard let logFile else {
+            record.append(.logLost(path: logPath, events: events, reason: "its destination was never ready"))
+            return
+        }
+        do {
+            // A commit that synced the log and then failed to rename left it complete.
+            if !logFile.isSealed { try logFile.replaceContents(sink.logBytes) }
+        } catch {
+            // The temporary file may be torn: it is removed (dropped), the loss reported.
+            record.append(.logLost(path: logPath, events: events, reason: "\(error)"))
+            self.logFile = nil
+            return
+        }
+        do {
+            try logFile.commit()
+            record.append(.logWritten(path: logPath, events: events))
+        } catch {
+            // Written and synced, not renamed into place: never lose the only record of
+            // what the TPM holds.
+            record.append(.logKept(temporaryPath: logFile.abandon(), path: logPath, events: events, reason: "\(error)"))
+        }
+    }
+
     /// The verified bundle and everything derived from it that the later steps need.
     struct Verified {
         var loaded: LoadedBundle
         var banks: [HashAlgorithm]
-        var spec: LaunchSpec
+        var launch: ValidatedLaunch
+        var spec: LaunchSpec { launch.spec }
         var xenstorePlan: XenstorePlan?
         var measurements: [PlannedMeasurement]
         var policy: PCRPolicy
@@ -404,7 +479,7 @@ private struct Launch {
         let loaded = try LoadedBundle.load(
             path: path, trust: options.trust, minimumGeneration: options.minimumGeneration, extraBanks: banks,
             time: options.time)
-        guard let dtb = loaded.metadata[BundleLayout.launchDTB], let spec = loaded.launchSpec else {
+        guard let dtb = loaded.metadata[BundleLayout.launchDTB], let launch = loaded.launch else {
             throw ParseError.invalid("the bundle has no \(BundleLayout.launchDTB)")
         }
         let planBytes = loaded.metadata[BundleLayout.xenstorePlan]
@@ -417,7 +492,7 @@ private struct Launch {
             throw ParseError.invalid("the TPM does not have required bank(s) \(missing.map(\.name).joined(separator: ", ")) active")
         }
         var modules: [LaunchMeasurementPlan.Module] = []
-        for domain in spec.domains {
+        for domain in launch.domains {
             for module in domain.modules {
                 let member = LaunchMeasurementPlan.Module(domain: domain.name, kind: module.kind, size: 0, digests: DigestSet())
                 guard let image = loaded.modules[member.label], let digests = loaded.digests[member.label] else {
@@ -426,11 +501,16 @@ private struct Launch {
                 modules.append(.init(domain: domain.name, kind: module.kind, size: UInt64(image.count), digests: digests))
             }
         }
+        // The digests of the members as read (every active bank), for configuration too large
+        // to be measured inline.
         let measurements = try LaunchMeasurementPlan.measurements(
-            spec: spec, modules: modules, launchDTB: dtb, xenstorePlan: planBytes, policy: policy)
+            launch: launch, modules: modules,
+            launchDTB: .init(bytes: dtb, digests: loaded.digests[BundleLayout.launchDTB] ?? DigestSet()),
+            xenstorePlan: planBytes.map { .init(bytes: $0, digests: loaded.digests[BundleLayout.xenstorePlan] ?? DigestSet()) },
+            policy: policy)
         return Verified(
-            loaded: loaded, banks: banks, spec: spec, xenstorePlan: xenstorePlan, measurements: measurements, policy: policy,
-            order: try LaunchOrder.startOrder(of: spec))
+            loaded: loaded, banks: banks, launch: launch, xenstorePlan: xenstorePlan, measurements: measurements, policy: policy,
+            order: launch.startOrder)
     }
 
     /// The exact log a complete launch writes (measurements and separators, the TPM's

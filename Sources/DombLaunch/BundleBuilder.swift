@@ -6,8 +6,8 @@
 import DombArchive
 import DombCore
 import DombCrypto
-import DombFDT
 import DombFiles
+import DombModel
 import Foundation
 
 /// How the manifest is signed.
@@ -37,13 +37,17 @@ public struct BundleBuildOptions: Sendable {
     /// Sign even with a certificate no verifier accepts (expired, not yet valid, not for
     /// code signing): for tests of the verifiers only.
     public var allowUnusableCertificate: Bool
+    /// Sign the PCR policy of the predicted PCRs with a PCR-policy key (`pcr-policy.json`).
+    public var pcrPolicySigning: PCRPolicySigningOptions?
 
     public init(
         output: String, generation: UInt64, banks: [HashAlgorithm], pcrPolicy: PCRPolicy = .default,
-        sourceDateEpoch: Int64, signing: BundleSigning, inputs: [String] = [], allowUnusableCertificate: Bool = false
+        sourceDateEpoch: Int64, signing: BundleSigning, inputs: [String] = [], allowUnusableCertificate: Bool = false,
+        pcrPolicySigning: PCRPolicySigningOptions? = nil
     ) {
         self.inputs = inputs
         self.allowUnusableCertificate = allowUnusableCertificate
+        self.pcrPolicySigning = pcrPolicySigning
         self.output = output
         self.generation = generation
         self.banks = banks
@@ -81,28 +85,25 @@ public struct BundleBuildResult: Sendable {
 /// its signature are therefore written last. The archive appears at the output path only
 /// when complete (temporary file, fsync, rename).
 public struct BundleBuilder: Sendable {
+    /// Reads the description and passes it through the validation gate (images included):
+    /// ``LaunchFileLoader`` in production.
     public var loader: any LaunchSpecLoading
-    public var imageChecker: any ImageChecking
     public var predictor: (any MeasurementPredicting)?
     public var xenstorePlanner: (any XenstorePlanning)?
-    /// Emits the launch DTB when the loader supplies none (the Hyperlaunch encoder).
-    public var launchDTBEncoder: (@Sendable (LaunchSpec) throws -> [UInt8])?
 
     public init(
-        loader: any LaunchSpecLoading, imageChecker: any ImageChecking = BasicImageChecker(),
-        predictor: (any MeasurementPredicting)? = nil, xenstorePlanner: (any XenstorePlanning)? = nil,
-        launchDTBEncoder: (@Sendable (LaunchSpec) throws -> [UInt8])? = { try LaunchEncoder.dtb($0) }
+        loader: any LaunchSpecLoading, predictor: (any MeasurementPredicting)? = nil,
+        xenstorePlanner: (any XenstorePlanning)? = nil
     ) {
         self.loader = loader
-        self.imageChecker = imageChecker
         self.predictor = predictor
         self.xenstorePlanner = xenstorePlanner
-        self.launchDTBEncoder = launchDTBEncoder
     }
 
-    /// `spec` with every module path replaced by its bundle member path.
-    static func rebased(_ spec: LaunchSpec, _ planned: [PlannedModule]) -> LaunchSpec {
-        var copy = spec
+    /// The launch with every module path replaced by its bundle member path: what the
+    /// launch DTB carries and the boot domain sees.
+    static func rebased(_ launch: ValidatedLaunch, _ planned: [PlannedModule]) throws -> ValidatedLaunch {
+        var copy = launch.spec
         var index = 0
         for d in copy.domains.indices {
             for m in copy.domains[d].modules.indices where index < planned.count {
@@ -110,7 +111,7 @@ public struct BundleBuilder: Sendable {
                 index += 1
             }
         }
-        return copy
+        return try copy.validated()
     }
 
     /// A module to archive: where it comes from and where it goes.
@@ -147,11 +148,10 @@ public struct BundleBuilder: Sendable {
             throw CryptoError("build", "bank \(bank) cannot be hashed by this OpenSSL")
         }
         let planned = try plan(launch)
-        for item in planned { try imageChecker.check(module: item.module, of: item.domain, file: item.file) }
-        let xenstorePlan = try xenstorePlanner?.plan(for: launch.spec)
+        let xenstorePlan = try xenstorePlanner?.plan(for: launch.launch)
         // The launch description as the boot domain sees it: module paths are bundle members.
-        let bundleSpec = Self.rebased(launch.spec, planned)
-        let launchDTB = try launch.launchDTB ?? launchDTBEncoder?(bundleSpec)
+        let bundleLaunch = try Self.rebased(launch.launch, planned)
+        let launchDTB = try LaunchEncoder.dtb(bundleLaunch)
 
         for item in planned {
             if let target = item.symbolicLinkTarget {
@@ -209,15 +209,24 @@ public struct BundleBuilder: Sendable {
             try writer.add(path, bytes: bytes)
             return BundleMember(path: path, size: UInt64(bytes.count), digests: try MultiHasher.digest(bytes, algorithms: banks))
         }
-        if let launchDTB { manifest.launchDTB = try addSmall(BundleLayout.launchDTB, launchDTB) }
+        manifest.launchDTB = try addSmall(BundleLayout.launchDTB, launchDTB)
         if let xenstorePlan { manifest.xenstorePlan = try addSmall(BundleLayout.xenstorePlan, xenstorePlan) }
         if let predictor {
             let prediction = try predictor.predict(
                 PredictionInput(
-                    spec: bundleSpec, banks: banks, modules: measurements, launchDTB: launchDTB,
+                    launch: bundleLaunch, banks: banks, modules: measurements, launchDTB: launchDTB,
                     xenstorePlan: xenstorePlan, pcrPolicy: options.pcrPolicy))
             manifest.predictedEventLog = try addSmall(BundleLayout.predictedEventLog, prediction.eventLog)
             manifest.predictedPCRs = prediction.pcrs
+        }
+        if let pcrPolicySigning = options.pcrPolicySigning {
+            guard !manifest.predictedPCRs.algorithms.isEmpty else {
+                throw ParseError.invalid("a signed PCR policy needs predicted PCRs, and this build predicts none")
+            }
+            let policy = try ContextError.wrap("PCR policy") {
+                try PCRPolicySigner.sign(predicted: manifest.predictedPCRs, options: pcrPolicySigning)
+            }
+            manifest.signedPCRPolicy = try addSmall(BundleLayout.signedPCRPolicy, policy.canonicalBytes)
         }
         if case .cms(_, let certificate, let chain) = options.signing {
             let pem = ([certificate] + chain).flatMap(\.pem)
@@ -239,31 +248,21 @@ public struct BundleBuilder: Sendable {
             manifest: manifest, manifestBytes: manifestBytes, path: options.output, notes: notes, mode: mode)
     }
 
-    /// Resolves module files and assigns roles (`kernel`, `ramdisk`, `ramdisk-1`, …).
+    /// Resolves module files and assigns roles (`kernel`, `ramdisk`: validation allows one
+    /// module of each kind per domain, and domain names are safe path components).
     func plan(_ launch: LoadedLaunch) throws -> [PlannedModule] {
+        let files = ModuleImageChecker(baseDirectory: launch.baseDirectory)
         var planned: [PlannedModule] = []
-        var names = Set<String>()
         for domain in launch.spec.domains {
-            guard BundleLayout.isSafeComponent(domain.name) else {
-                throw ContextError(
-                    "domain \"\(domain.name)\"",
-                    ParseError.invalid("the name must be 1-64 characters of [A-Za-z0-9._-], not starting with '.' or '-'"))
-            }
-            guard names.insert(domain.name).inserted else {
-                throw ContextError("domain \(domain.name)", ParseError.invalid("two domains have this name"))
-            }
             let roles = BundleLayout.moduleRoles(domain.modules.map(\.kind))
             for (module, role) in zip(domain.modules, roles) {
-                let file = module.path.hasPrefix("/") ? module.path : "\(launch.baseDirectory)/\(module.path)"
+                let file = files.file(of: module)
                 let input = try ContextError.wrap("domain \(domain.name), \(role)") { try InputFile(path: file) }
                 planned.append(
                     PlannedModule(
                         domain: domain, module: module, role: role, file: file, size: input.size,
                         symbolicLinkTarget: input.symbolicLinkTarget, isWorldReadable: input.isWorldReadable))
             }
-        }
-        guard planned.count + 8 <= BundleLayout.maximumMembers else {
-            throw ParseError.limit("\(planned.count) modules: more than a bundle may hold")
         }
         return planned
     }

@@ -6,6 +6,7 @@
 import DombArchive
 import DombCore
 import DombCrypto
+import DombModel
 import DombFDT
 
 /// A bundle loaded for booting. The manifest's signature, trust and generation are checked
@@ -23,9 +24,10 @@ public struct LoadedBundle {
     public var modules: [String: SealedImage]
     /// Digests of every member, in the manifest's banks plus any extra banks asked for.
     public var digests: [String: DigestSet]
-    /// The launch description decoded from the verified `launch.dtb`, checked against the
-    /// manifest; nil when the bundle has no launch DTB (it cannot boot then).
-    public var launchSpec: LaunchSpec?
+    /// The launch description decoded from the verified `launch.dtb`, through the
+    /// validation gate and checked against the manifest; nil when the bundle has no
+    /// launch DTB (it cannot boot then).
+    public var launch: ValidatedLaunch?
 
     /// Largest non-module member kept in memory.
     public static let maximumMetadataSize = BundleLayout.maximumMetadataSize
@@ -139,14 +141,14 @@ public struct LoadedBundle {
         }
         failures = manifest.check(observed: observed, minimumGeneration: minimumGeneration)
         guard failures.isEmpty else { throw refuse(failures) }
-        let launchSpec: LaunchSpec?
+        let launch: ValidatedLaunch?
         switch BundleVerifier.launchDescription(metadata[BundleLayout.launchDTB], manifest: manifest) {
-        case .success(let spec): launchSpec = spec
+        case .success(let validated): launch = validated
         case .failure(let refusal): throw refuse(refusal.failures)
         }
         return LoadedBundle(
             manifest: manifest, manifestBytes: manifestBytes, signer: signer, metadata: metadata, modules: modules,
-            digests: digests, launchSpec: launchSpec)
+            digests: digests, launch: launch)
     }
 }
 
@@ -157,5 +159,21 @@ public struct BundleLoadError: Error, CustomStringConvertible, Sendable {
 
     public var description: String {
         "\(bundle): refused:\n" + failures.map { "  - \($0)" }.joined(separator: "\n")
+    }
+}
+
+extension BundleManifest {
+    /// The manifest of the bundle at `path`, parsed but NOT verified: for showing what a
+    /// bundle claims (`domb predict` without a trust option), never for deciding anything.
+    /// - Throws: when the bundle cannot be read or has no well-formed manifest.
+    public init(unverifiedFromBundle path: String) throws {
+        let reader = try TarReader(path: path, policy: BundleVerifier.readPolicy)
+        while let member = try reader.next() {
+            guard member.path == BundleLayout.manifest else { continue }
+            let bytes = try reader.readAll(limit: BundleLayout.maximumManifestSize)
+            self = try ContextError.wrap("\(path): manifest.json") { try BundleManifest(canonicalBytes: bytes) }
+            return
+        }
+        throw ContextError(path, ParseError.invalid("the bundle has no manifest.json"))
     }
 }

@@ -4,40 +4,32 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
-import DombFiles
-import Foundation
+import DombModel
 
 // The seams of `BundleBuilder`. Each stage of the pipeline (DESIGN.md "The pipeline")
 // lives behind one small protocol so that the real implementations (device-tree loader,
 // image inspection, event-log prediction, Xenstore plan) plug in without touching the
 // builder, and a test can replace any one of them.
 
-/// A launch description, loaded and validated.
+/// A launch description, loaded and through the validation gate (its images checked).
 public struct LoadedLaunch: Sendable {
-    public var spec: LaunchSpec
-    /// The launch device tree handed to Xen, when the front end produces one.
-    public var launchDTB: [UInt8]?
+    public var launch: ValidatedLaunch
     /// The directory module paths are relative to.
     public var baseDirectory: String
 
-    public init(spec: LaunchSpec, launchDTB: [UInt8]? = nil, baseDirectory: String) {
-        self.spec = spec
-        self.launchDTB = launchDTB
+    public init(launch: ValidatedLaunch, baseDirectory: String) {
+        self.launch = launch
         self.baseDirectory = baseDirectory
     }
+
+    public var spec: LaunchSpec { launch.spec }
 }
 
-/// Turns a configuration file (Hyperlaunch .dts/.dtb, xl.cfg, …) into a ``LoadedLaunch``.
+/// Turns a configuration file (Hyperlaunch .dts/.dtb, xl.cfg, the JSON model) into a
+/// ``LoadedLaunch``: the builder's only way to a ``ValidatedLaunch``.
 public protocol LaunchSpecLoading: Sendable {
     /// - Throws: an error naming the file, node or domain that is wrong.
     func load(configuration path: String) throws -> LoadedLaunch
-}
-
-/// Checks that an image fits the domain it is loaded into (mode, format, Xen notes).
-public protocol ImageChecking: Sendable {
-    /// - Parameter file: the resolved path of the module.
-    /// - Throws: an error naming the domain, module and reason.
-    func check(module: ModuleSpec, of domain: DomainSpec, file: String) throws
 }
 
 /// One module as measured at build time.
@@ -59,7 +51,8 @@ public struct ModuleMeasurement: Hashable, Sendable {
 
 /// What the predictor is given: everything measured, in launch order.
 public struct PredictionInput: Sendable {
-    public var spec: LaunchSpec
+    /// The launch as the boot domain sees it (module paths are bundle members).
+    public var launch: ValidatedLaunch
     public var banks: [HashAlgorithm]
     public var modules: [ModuleMeasurement]
     public var launchDTB: [UInt8]?
@@ -88,39 +81,5 @@ public protocol MeasurementPredicting: Sendable {
 /// Plans the Xenstore prepopulation of a launch.
 public protocol XenstorePlanning: Sendable {
     /// - Returns: the plan, serialised (canonical JSON), as stored in the bundle.
-    func plan(for spec: LaunchSpec) throws -> [UInt8]
-}
-
-// MARK: - Interim implementations
-
-/// Loads a ``LaunchSpec`` from its JSON form (the `Codable` model), for tools and tests
-/// that generate descriptions; the builder emits the launch DTB from it.
-public struct JSONLaunchSpecLoader: LaunchSpecLoading {
-    /// Largest JSON launch description accepted.
-    public static let maximumSize = 4 << 20
-
-    public init() {}
-
-    public func load(configuration path: String) throws -> LoadedLaunch {
-        let url = URL(fileURLWithPath: path)
-        let bytes = try InputFile.read(path, limit: Self.maximumSize)
-        let spec = try ContextError.wrap(path) { try JSONDecoder().decode(LaunchSpec.self, from: Data(bytes)) }
-        return LoadedLaunch(spec: spec, baseDirectory: url.deletingLastPathComponent().path)
-    }
-}
-
-/// The interim image check: the module is a readable, non-empty regular file within the
-/// size cap (opened through ``InputFile``). The image-inspection checker (ELF/bzImage notes
-/// against the mode) replaces it.
-public struct BasicImageChecker: ImageChecking {
-    public init() {}
-
-    public func check(module: ModuleSpec, of domain: DomainSpec, file: String) throws {
-        let size = try ContextError.wrap("domain \(domain.name), \(module.kind.rawValue)") { try InputFile(path: file).size }
-        let context = "domain \(domain.name), \(module.kind.rawValue) \(file)"
-        guard size > 0 else { throw ContextError(context, ParseError.invalid("the image is empty")) }
-        guard size <= BundleLayout.maximumModuleSize else {
-            throw ContextError(context, ParseError.limit("the image is \(size) bytes, more than \(BundleLayout.maximumModuleSize)"))
-        }
-    }
+    func plan(for launch: ValidatedLaunch) throws -> [UInt8]
 }

@@ -5,61 +5,87 @@
 
 import DombArchive
 import DombCore
-import DombFDT
 import DombFiles
-import Foundation
+import DombModel
 
-// The real stages behind BundleBuilder's protocols: the Hyperlaunch/xl.cfg loader with
-// validation and the image inspector (the predictor and the Xenstore planner are in
-// LaunchPipeline.swift).
+// The real stages behind BundleBuilder's protocols: the description loader with the
+// validation gate and the image checker (the predictor and the Xenstore planner are in
+// LaunchPipeline.swift). `domb config check --images` runs exactly this loader, so it
+// accepts what `domb build` accepts.
 
-/// Loads `.dts`, `.dtb` or xl.cfg through `LaunchFile`, and `.json` (the LaunchSpec model)
-/// through ``JSONLaunchSpecLoader``; then validates the whole description and refuses it
-/// with every problem listed.
+/// Loads a description through ``LaunchFile`` and passes it through the validation gate
+/// with every module file checked by ``ModuleImageChecker``; refuses it with every problem
+/// listed, each naming its file and node or line.
 public struct LaunchFileLoader: LaunchSpecLoading {
-    public init() {}
+    /// Check the module files (what `build` and `config check --images` do).
+    public var checkImages: Bool
+
+    public init(checkImages: Bool = true) { self.checkImages = checkImages }
 
     public func load(configuration path: String) throws -> LoadedLaunch {
-        let loaded: LoadedLaunch
-        let describe: (LaunchProblem) -> String
-        if path.lowercased().hasSuffix(".json") {
-            loaded = try JSONLaunchSpecLoader().load(configuration: path)
-            describe = { "\(path): \($0)" }
-        } else {
-            let document = try LaunchFile.load(path)
-            loaded = LoadedLaunch(spec: document.spec, baseDirectory: URL(fileURLWithPath: path).deletingLastPathComponent().path)
-            describe = { document.describe($0, file: path) }
-        }
-        let problems = loaded.spec.validate()
-        guard problems.isEmpty else { throw LaunchDescriptionError(problems: problems.map(describe)) }
-        return loaded
+        try load(LaunchFile.load(path), file: path)
+    }
+
+    /// The gate for a document already read (several xl.cfg files are one document).
+    public func load(_ document: LaunchDocument, file: String) throws(LaunchValidationError) -> LoadedLaunch {
+        let images = checkImages ? ModuleImageChecker(baseDirectory: document.baseDirectory) : nil
+        return LoadedLaunch(launch: try document.validated(images: images, file: file), baseDirectory: document.baseDirectory)
     }
 }
 
-/// A launch description that does not validate; lists every problem.
-public struct LaunchDescriptionError: Error, CustomStringConvertible, Sendable {
-    public var problems: [String]
-    public var description: String {
-        "the launch description is invalid (\(problems.count) problems):\n  " + problems.joined(separator: "\n  ")
+/// The one check of module files against their domains: each file must be a readable,
+/// non-empty regular file that fits in a bundle; a kernel must carry the Xen notes its
+/// domain's mode needs (PVH: PHYS32_ENTRY; PV: xen-3.0 and a loader) unless the domain is
+/// HVM (QEMU direct-boots any kernel); firmware must boot as HVM; a ramdisk must be one.
+public struct ModuleImageChecker: ImageCapabilityChecking {
+    /// Relative module paths are read from here.
+    public var baseDirectory: String
+
+    public init(baseDirectory: String) { self.baseDirectory = baseDirectory }
+
+    /// The file a module's path names.
+    public func file(of module: ModuleSpec) -> String {
+        module.path.hasPrefix("/") ? module.path : "\(baseDirectory)/\(module.path)"
     }
-}
 
-/// Checks images with the ELF/bzImage inspector: a kernel must carry the Xen notes its
-/// domain's mode needs (PVH: PHYS32_ENTRY; PV: xen-3.0 and a loader), HVM boots firmware.
-/// Other modules (ramdisks, configuration, device trees) must be readable regular files.
-public struct InspectingImageChecker: ImageChecking {
-    public init() {}
-
-    public func check(module: ModuleSpec, of domain: DomainSpec, file: String) throws {
-        try BasicImageChecker().check(module: module, of: domain, file: file)
-        guard module.kind == .kernel || module.kind == .firmware else { return }
-        let context = "domain \(domain.name), \(module.kind.rawValue) \(file)"
-        let report = try ContextError.wrap(context) {
-            try ImageInspector(decompressor: Decompressor()).inspect(source: try FileImageSource(path: file))
+    public func problems(domain: DomainSpec, module: ModuleSpec) -> [LaunchProblem] {
+        let subject = "domain \"\(domain.name)\" module \(module.kind.rawValue)"
+        func problem(_ message: String) -> [LaunchProblem] { [LaunchProblem(subject, domain: domain.name, .image, message)] }
+        let path = file(of: module)
+        do {
+            let size = try InputFile(path: path).size
+            guard size > 0 else { return problem("\(path) is empty") }
+            guard size <= BundleLayout.maximumModuleSize else {
+                return problem("\(path) is \(size) bytes; a bundle module is at most \(BundleLayout.maximumModuleSize)")
+            }
+        } catch {
+            return problem(error.description)
         }
-        let privileged = domain.capabilities.contains(.hardware) || domain.capabilities.contains(.control)
-        if case .refused(let reason) = report.capabilities.supports(domain.type, privileged: privileged) {
-            throw ContextError(context, ParseError.invalid("cannot boot as \(domain.type.rawValue): \(reason)"))
+        guard module.kind != .config && module.kind != .deviceTree else { return [] }
+        let report: ImageReport
+        do {
+            report = try ImageInspector(decompressor: Decompressor()).inspect(source: try FileImageSource(path: path))
+        } catch {
+            return problem("\(path): \(error)")
         }
+        switch module.kind {
+        case .kernel:
+            guard domain.type != .hvm else { return [] }
+            let privileged = !domain.capabilities.intersection([.control, .hardware]).isEmpty
+            if let reason = report.capabilities.supports(domain.type, privileged: privileged).reason {
+                return problem("\(path) cannot boot as \(domain.type.rawValue): \(reason)")
+            }
+        case .firmware:
+            if let reason = report.capabilities.supports(.hvm).reason {
+                return problem("\(path) is not HVM firmware: \(reason)")
+            }
+        case .ramdisk:
+            guard report.kind == .ramdisk else {
+                return problem("\(path) is not a ramdisk (found \(report.kind.rawValue), format \(report.format.rawValue))")
+            }
+        case .config, .deviceTree:
+            break
+        }
+        return []
     }
 }

@@ -6,7 +6,7 @@
 import DombArchive
 import DombCore
 import DombCrypto
-import DombFDT
+import DombModel
 import DombFiles
 import Foundation
 
@@ -99,11 +99,16 @@ public enum BundleVerifier {
         }
         defer { if let staging { try? FileManager.default.removeItem(atPath: staging) } }
         do {
-            let (observed, launchDTB) = try hashMembers(
+            let (observed, contents) = try hashMembers(
                 bundle, manifest: manifest, control: control, staging: staging)
             result.failures += manifest.check(observed: observed, minimumGeneration: minimumGeneration)
-            if result.failures.isEmpty, case .failure(let refusal) = launchDescription(launchDTB, manifest: manifest) {
+            if result.failures.isEmpty,
+                case .failure(let refusal) = launchDescription(contents[BundleLayout.launchDTB], manifest: manifest)
+            {
                 result.failures += refusal.failures
+            }
+            if manifest.signedPCRPolicy != nil, let policyBytes = contents[BundleLayout.signedPCRPolicy] {
+                result.failures += signedPCRPolicyFailures(policyBytes, manifest: manifest)
             }
         } catch {
             result.failures.append(BundleFailure(.archive, "\(error)"))
@@ -131,34 +136,40 @@ public enum BundleVerifier {
         return control
     }
 
-    /// The launch description in `launchDTB` (a verified member), decoded and checked
-    /// against the manifest (``BundleManifest/launchDescriptionFailures(_:)``); nil when the
-    /// bundle has none.
-    static func launchDescription(_ launchDTB: [UInt8]?, manifest: BundleManifest) -> Result<LaunchSpec?, BundleRefusal> {
+    /// The launch description in `launchDTB` (a verified member), decoded, through the
+    /// validation gate (the rules `build` checked) and checked against the manifest
+    /// (``BundleManifest/launchDescriptionFailures(_:)``); nil when the bundle has none.
+    static func launchDescription(_ launchDTB: [UInt8]?, manifest: BundleManifest) -> Result<ValidatedLaunch?, BundleRefusal> {
         guard let launchDTB else { return .success(nil) }
-        let spec: LaunchSpec
+        let launch: ValidatedLaunch
         do {
-            spec = try LaunchDecoder.decode(dtb: launchDTB).spec
+            launch = try LaunchDecoder.decode(dtb: launchDTB).spec.validated()
+        } catch let error as LaunchValidationError {
+            return .failure(
+                BundleRefusal(
+                    failures: error.problems.map { BundleFailure(.launchDescription, member: BundleLayout.launchDTB, "\($0)") }))
         } catch {
             return .failure(BundleRefusal(failures: [BundleFailure(.launchDescription, member: BundleLayout.launchDTB, "does not decode: \(error)")]))
         }
-        let failures = manifest.launchDescriptionFailures(spec)
-        return failures.isEmpty ? .success(spec) : .failure(BundleRefusal(failures: failures))
+        let failures = manifest.launchDescriptionFailures(launch.spec)
+        return failures.isEmpty ? .success(launch) : .failure(BundleRefusal(failures: failures))
     }
 
     /// Hashes (and extracts) every member; returns what was observed and the bytes of
-    /// `launch.dtb`, for the cross-check with the manifest.
+    /// `launch.dtb` (for the cross-check with the manifest) and `pcr-policy.json` (for its
+    /// content check).
     private static func hashMembers(
         _ bundle: String, manifest: BundleManifest, control: (manifest: [UInt8]?, cms: [UInt8]?, raw: [UInt8]?),
         staging: String?
-    ) throws -> ([ObservedMember], [UInt8]?) {
+    ) throws -> (observed: [ObservedMember], contents: [String: [UInt8]]) {
         let listed = Set(manifest.members.map(\.path))
         let reader = try TarReader(path: bundle, policy: readPolicy)
         var observed: [ObservedMember] = []
-        var launchDTB: [UInt8]?
+        var contents: [String: [UInt8]] = [:]
         while let member = try reader.next() {
             let isControl = [BundleLayout.manifest, BundleLayout.cmsSignature, BundleLayout.rawSignature].contains(member.path)
-            let keep = isControl || member.path == BundleLayout.launchDTB
+            let isContent = [BundleLayout.launchDTB, BundleLayout.signedPCRPolicy].contains(member.path)
+            let keep = isControl || isContent
             guard listed.contains(member.path) || isControl else {
                 observed.append(ObservedMember(path: member.path, size: member.size, digests: DigestSet()))
                 continue
@@ -195,10 +206,22 @@ public enum BundleVerifier {
                     throw ArchiveError(path: bundle, member: member.path, "changed while the bundle was being verified")
                 }
             }
-            if member.path == BundleLayout.launchDTB { launchDTB = bytes }
+            if isContent { contents[member.path] = bytes }
             observed.append(ObservedMember(path: member.path, size: size, digests: try hasher.finalize()))
         }
-        return (observed, launchDTB)
+        return (observed, contents)
+    }
+
+    /// The content check of `pcr-policy.json` (``PCRPolicySigner/failures(of:manifest:)``).
+    static func signedPCRPolicyFailures(_ bytes: [UInt8], manifest: BundleManifest) -> [BundleFailure] {
+        do {
+            let policy = try SignedPCRPolicy(canonicalBytes: bytes)
+            return PCRPolicySigner.failures(of: policy, manifest: manifest).map {
+                BundleFailure(.pcrPolicy, member: BundleLayout.signedPCRPolicy, $0)
+            }
+        } catch {
+            return [BundleFailure(.pcrPolicy, member: BundleLayout.signedPCRPolicy, "\(error)")]
+        }
     }
 
     static func verifyCMS(

@@ -4,6 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombModel
 
 /// A domain that a backend has built (paused) and that the boot flow may unpause or must
 /// tear down.

@@ -4,19 +4,65 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombCrypto
+import DombModel
 
 /// The measurements of one launch, in order: the single definition that `domb build`
 /// predicts from and `domb boot` performs, so the predicted log and the real one can only
 /// differ where the bytes differ.
 ///
 /// Order (docs/eventlog.md):
-/// 1. the launch DTB, inline, on the configuration PCR;
-/// 2. the Xenstore plan, inline, on the configuration PCR;
+/// 1. the launch DTB on the configuration PCR;
+/// 2. the Xenstore plan on the configuration PCR;
 /// 3. per domain in start order: its kernel command line inline on the command-line PCR
 ///    (when it has one), then each module's ``ModuleRecord`` on the image PCR, in the
 ///    order the launch description lists them;
 /// 4. (added by the measurer) an `EV_SEPARATOR` on every PCR extended.
+///
+/// Configuration (1, 2) is carried inline up to ``ConfigurationRecord/maximumContentSize``;
+/// larger configuration — the Xenstore plan and launch DTB of a system of a few dozen
+/// domains and up — is measured like a module: a ``ModuleRecord`` (no domain, role = the
+/// configuration kind, label = the bundle member) whose digests are those of the member's
+/// bytes, so no valid system is too large to measure and `openssl dgst` of the extracted
+/// member still reproduces the event's digest.
 public enum LaunchMeasurementPlan {
+    /// A configuration member of the bundle (`launch.dtb`, `xenstore-plan.json`): its bytes
+    /// and, for bytes measured as a module, their digests in at least the banks measured.
+    public struct ConfigurationMember: Sendable {
+        public var bytes: [UInt8]
+        public var digests: DigestSet
+
+        public init(bytes: [UInt8], digests: DigestSet) {
+            self.bytes = bytes
+            self.digests = digests
+        }
+
+        /// Hashes `bytes` in `banks` when they are too large to be carried inline (the only
+        /// case that needs the digests).
+        public init(bytes: [UInt8], banks: [HashAlgorithm]) throws {
+            self.bytes = bytes
+            digests = ConfigurationRecord.fitsInline(bytes.count) ? DigestSet() : try MultiHasher.digest(bytes, algorithms: banks)
+        }
+    }
+
+    /// Configuration kinds, and the bundle members they come from.
+    public static let launchDTBKind = "launch-dtb"
+    public static let xenstorePlanKind = "xenstore-plan"
+
+    /// How a configuration member is measured: inline when it fits, else as a module record
+    /// of the member's bytes.
+    static func configuration(kind: String, path: String, _ member: ConfigurationMember, pcr: Int) throws -> PlannedMeasurement {
+        if ConfigurationRecord.fitsInline(member.bytes.count) {
+            return .configuration(pcr: pcr, ConfigurationRecord(kind: kind, subject: path, content: member.bytes))
+        }
+        guard !member.digests.algorithms.isEmpty else {
+            throw ParseError.invalid("\(path) is \(member.bytes.count) bytes, measured as a module, but has no digests")
+        }
+        return .module(
+            pcr: pcr,
+            ModuleRecord(domain: "", role: kind, size: UInt64(member.bytes.count), label: path, digests: member.digests))
+    }
+
     /// A module's identity and the digests of its bytes.
     public struct Module: Hashable, Sendable {
         public var domain: String
@@ -35,25 +81,19 @@ public enum LaunchMeasurementPlan {
         public var label: String { "modules/\(domain)/\(kind.rawValue)" }
     }
 
-    /// - Throws: when a module of the description has no digests, or the start order
-    ///   cannot be computed.
+    /// - Throws: when a module of the description has no digests.
     public static func measurements(
-        spec: LaunchSpec, modules: [Module], launchDTB: [UInt8], xenstorePlan: [UInt8]?, policy: PCRPolicy
+        launch: ValidatedLaunch, modules: [Module], launchDTB: ConfigurationMember, xenstorePlan: ConfigurationMember?,
+        policy: PCRPolicy
     ) throws -> [PlannedMeasurement] {
-        var plan: [PlannedMeasurement] = [
-            .configuration(
-                pcr: policy.pcrs.configuration,
-                ConfigurationRecord(kind: "launch-dtb", subject: "launch.dtb", content: launchDTB))
+        var plan = [
+            try configuration(kind: launchDTBKind, path: BundleLayout.launchDTB, launchDTB, pcr: policy.pcrs.configuration)
         ]
         if let xenstorePlan {
             plan.append(
-                .configuration(
-                    pcr: policy.pcrs.configuration,
-                    ConfigurationRecord(kind: "xenstore-plan", subject: "xenstore-plan.json", content: xenstorePlan)))
+                try configuration(kind: xenstorePlanKind, path: BundleLayout.xenstorePlan, xenstorePlan, pcr: policy.pcrs.configuration))
         }
-        let order = try LaunchOrder.startOrder(of: spec)
-        for name in order {
-            guard let domain = spec.domain(named: name) else { continue }
+        for domain in launch.domainsInStartOrder {
             if let bootargs = domain.module(.kernel)?.bootargs, !bootargs.isEmpty {
                 plan.append(
                     .configuration(

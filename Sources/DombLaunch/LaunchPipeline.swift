@@ -4,6 +4,8 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombCrypto
+import DombModel
 
 /// Predicts a bundle's event log and PCRs from ``LaunchMeasurementPlan``: the same list of
 /// measurements ``BootFlow`` performs, run through a software sink in the bundle's banks.
@@ -16,8 +18,9 @@ public struct LaunchPredictor: MeasurementPredicting {
             LaunchMeasurementPlan.Module(domain: $0.domain, kind: $0.module.kind, size: $0.size, digests: $0.digests)
         }
         let plan = try LaunchMeasurementPlan.measurements(
-            spec: input.spec, modules: modules, launchDTB: input.launchDTB ?? [], xenstorePlan: input.xenstorePlan,
-            policy: policy)
+            launch: input.launch, modules: modules,
+            launchDTB: try .init(bytes: input.launchDTB ?? [], banks: input.banks),
+            xenstorePlan: try input.xenstorePlan.map { try .init(bytes: $0, banks: input.banks) }, policy: policy)
         let prediction = try MeasurementPrediction.predict(plan, banks: input.banks, policy: policy)
         return Prediction(eventLog: prediction.logBytes, pcrs: prediction.pcrs)
     }
@@ -30,7 +33,7 @@ public struct LaunchXenstorePlanner: XenstorePlanning {
 
     public init(planner: XenstorePlanner = XenstorePlanner()) { self.planner = planner }
 
-    public func plan(for spec: LaunchSpec) throws -> [UInt8] {
-        try planner.plan(spec).canonicalBytes()
+    public func plan(for launch: ValidatedLaunch) throws -> [UInt8] {
+        try planner.plan(launch).canonicalBytes()
     }
 }

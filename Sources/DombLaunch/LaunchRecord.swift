@@ -21,6 +21,8 @@ public struct LaunchRecord: Sendable {
         case logWritten(path: String, events: Int)
         case pcrsMatchLog(pcrs: [Int], banks: [HashAlgorithm])
         case secretsReleased(String)
+        /// The released secrets were taken back (the launch failed after their release).
+        case secretsWithdrawn(problems: [String])
         case unpaused(BuiltDomain)
         case destroyed(BuiltDomain)
         case destroyFailed(BuiltDomain, reason: String)
@@ -79,7 +81,7 @@ public struct LaunchRecord: Sendable {
             case .logDestinationReady(let path, let reserved):
                 lines.append("checked the event-log destination \(TerminalText.escape(path)) (\(reserved) bytes reserved)")
             case .built, .xenstoreWritten, .xenstoreResolved, .logWritten, .logKept, .logLost, .pcrsMatchLog,
-                .secretsReleased, .unpaused, .destroyed, .destroyFailed:
+                .secretsReleased, .secretsWithdrawn, .unpaused, .destroyed, .destroyFailed:
                 break
             }
         }
@@ -106,6 +108,11 @@ public struct LaunchRecord: Sendable {
                 lines.append("read PCR \(pcrs.map(String.init).joined(separator: ", ")) back: equal to the log's replay in \(banks.map(\.name).joined(separator: ", "))")
             case .secretsReleased(let what):
                 lines.append(what)
+            case .secretsWithdrawn(let problems):
+                lines.append(
+                    problems.isEmpty
+                        ? "took the released secrets back"
+                        : "took the released secrets back, except: \(problems.map { TerminalText.escape($0) }.joined(separator: "; "))")
             default:
                 break
             }

@@ -3,7 +3,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //===----------------------------------------------------------------------===//
 
-internal import CLinux
+import DombLinux
 
 #if canImport(Glibc)
 import Glibc
@@ -28,7 +28,7 @@ public final class SealedImage: @unchecked Sendable {
     }
 
     /// Whether all four seals are in place (F_GET_SEALS).
-    public var isSealed: Bool { CLinux_get_seals(fileDescriptor) & 0x0F == 0x0F }
+    public var isSealed: Bool { Linux.isSealedCompletely(fileDescriptor) }
 
     /// Builds a sealed image from chunks as they arrive (a bundle member streamed out of
     /// the archive), so a module is never held twice in memory.
@@ -38,7 +38,7 @@ public final class SealedImage: @unchecked Sendable {
         public private(set) var count = 0
 
         public init(name: String) throws {
-            fd = CLinux_memfd_create_sealable("domb:\(name)")
+            fd = Linux.createSealableMemoryFile(name: "domb:\(name)")
             self.name = name
             guard fd >= 0 else { throw BootError.system("memfd_create for \(name)", errno) }
         }
@@ -59,7 +59,7 @@ public final class SealedImage: @unchecked Sendable {
 
         /// Seals the memfd and hands it over; the writer is empty afterwards.
         public func seal() throws -> SealedImage {
-            guard CLinux_seal_all(fd) == 0 else { throw BootError.system("sealing the memfd of \(name)", errno) }
+            guard Linux.sealCompletely(fd) == 0 else { throw BootError.system("sealing the memfd of \(name)", errno) }
             let image = SealedImage(fileDescriptor: fd, count: count, name: name)
             fd = -1
             return image

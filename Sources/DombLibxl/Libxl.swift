@@ -5,6 +5,7 @@
 
 internal import CXenlight
 import DombCore
+import DombModel
 
 #if canImport(Glibc)
 import Glibc
@@ -37,7 +38,9 @@ public struct LibxlDomainRequest: Sendable {
     public var type: GuestType
     public var vcpus: UInt32
     public var maxVcpus: UInt32
-    public var cpuAffinity: [UInt32]?
+    public var cpuAffinity: VCPUAffinity?
+    public var softCPUAffinity: VCPUAffinity?
+    public var isDriverDomain: Bool
     public var cpupool: String?
     public var securityLabel: String?
     public var targetMemoryKiB: UInt64
@@ -64,6 +67,8 @@ public struct LibxlDomainRequest: Sendable {
         vcpus = domain.vcpus
         maxVcpus = max(domain.vcpus, domain.maxVcpus ?? 0)
         cpuAffinity = domain.cpuAffinity
+        softCPUAffinity = domain.softCPUAffinity
+        isDriverDomain = domain.isDriverDomain
         cpupool = domain.cpupool
         securityLabel = domain.securityID
         targetMemoryKiB = domain.memoryKiB

@@ -5,6 +5,7 @@
 
 internal import CXenlight
 import DombCore
+import DombModel
 
 #if canImport(Glibc)
 import Glibc
@@ -95,22 +96,21 @@ public final class LibxlDomainConfig {
         // xl: libxl_cpu_bitmap_alloc(ctx, &avail_vcpus, vcpus), bits 0 … vcpus-1.
         try Self.allocate(&config.b_info.avail_vcpus, bits: Int(request.vcpus))
         for vcpu in 0..<Int32(clamping: request.vcpus) { libxl_bitmap_set(&config.b_info.avail_vcpus, vcpu) }
+        // xl's parse_vcpu_affinity: a CPULIST string gives every vCPU the same host-sized map,
+        // a list one map per vCPU; a list, or any soft affinity, turns NUMA placement off.
         if let affinity = request.cpuAffinity {
-            // xl's parse_vcpu_affinity for a CPULIST string: the same host-sized map for
-            // every vCPU in vcpu_hard_affinity (libxl turns b_info.cpumap into that too).
-            let size = hostCPUs ?? Int(affinity.max().map { $0 + 1 } ?? 1)
-            let count = Int(request.maxVcpus)
-            // libxl_domain_config_dispose frees the array with free(): calloc it.
-            guard let maps = calloc(max(count, 1), MemoryLayout<libxl_bitmap>.stride)?.assumingMemoryBound(to: libxl_bitmap.self)
-            else { throw LibxlError(code: 0, operation: "configure \(request.name)", message: "out of memory") }
+            let (maps, count) = try Self.affinity(affinity, maxVcpus: Int(request.maxVcpus), hostCPUs: hostCPUs)
             config.b_info.vcpu_hard_affinity = maps
-            config.b_info.num_vcpu_hard_affinity = Int32(count)
-            for index in 0..<count {
-                libxl_bitmap_init(&maps[index])
-                try Self.allocate(&maps[index], bits: size)
-                for cpu in affinity { libxl_bitmap_set(&maps[index], Int32(clamping: cpu)) }
-            }
+            config.b_info.num_vcpu_hard_affinity = count
+            if case .perVCPU = affinity { libxl_defbool_set(&config.b_info.numa_placement, false) }
         }
+        if let affinity = request.softCPUAffinity {
+            let (maps, count) = try Self.affinity(affinity, maxVcpus: Int(request.maxVcpus), hostCPUs: hostCPUs)
+            config.b_info.vcpu_soft_affinity = maps
+            config.b_info.num_vcpu_soft_affinity = count
+            libxl_defbool_set(&config.b_info.numa_placement, false)
+        }
+        if request.isDriverDomain { libxl_defbool_set(&config.c_info.driver_domain, true) }
         config.b_info.max_memkb = request.maxMemoryKiB
         config.b_info.target_memkb = request.targetMemoryKiB
         config.b_info.device_tree = request.deviceTreePath.map { strdup($0) } ?? nil
@@ -130,6 +130,42 @@ public final class LibxlDomainConfig {
         config.on_watchdog = LIBXL_ACTION_ON_SHUTDOWN_DESTROY
         config.on_soft_reset = LIBXL_ACTION_ON_SHUTDOWN_SOFT_RESET
         if request.includeDevices { try LibxlDevices.fill(&config, request.devices, domain: request.name) }
+    }
+
+    /// The per-vCPU bitmaps of `affinity`, each sized to the host (xl allocates them with
+    /// `libxl_cpu_bitmap_alloc(ctx, map, 0)`): every vCPU's for one set, the listed vCPUs'
+    /// for a list. Without the host's CPU count, a set that names CPUs is sized to fit them;
+    /// `all` needs the count.
+    static func affinity(
+        _ affinity: VCPUAffinity, maxVcpus: Int, hostCPUs: Int?
+    ) throws(LibxlError) -> (UnsafeMutablePointer<libxl_bitmap>, Int32) {
+        let sets: [CPUSet]
+        switch affinity {
+        case .allVCPUs(let set): sets = Array(repeating: set, count: maxVcpus)
+        case .perVCPU(let list): sets = Array(list.prefix(maxVcpus))
+        }
+        if hostCPUs == nil, let all = sets.first(where: { if case .allBut = $0 { true } else { false } }) {
+            throw LibxlError(
+                code: 0, operation: "CPU affinity \(all.cpuList)",
+                message: "\"all\" is every CPU of the host: give the host's CPU count (--host-cpus), or run on Xen")
+        }
+        // libxl_domain_config_dispose frees the array with free(): calloc it.
+        guard let array = calloc(max(sets.count, 1), MemoryLayout<libxl_bitmap>.stride)?.assumingMemoryBound(to: libxl_bitmap.self)
+        else { throw LibxlError(code: 0, operation: "libxl bitmap", message: "out of memory") }
+        for (index, set) in sets.enumerated() {
+            libxl_bitmap_init(&array[index])
+            let size: Int
+            switch (hostCPUs, set) {
+            case (let host?, _): size = host
+            case (nil, .cpus(let cpus)): size = Int(cpus.max().map { $0 + 1 } ?? 1)
+            case (nil, .allBut): size = 0  // refused above
+            }
+            try allocate(&array[index], bits: size)
+            // xl's `all` (libxl_bitmap_set_any) sets every bit of the map's whole bytes.
+            let bits = UInt32(clamping: Int(array[index].size) * 8)
+            for cpu in set.resolved(hostCPUs: bits) { libxl_bitmap_set(&array[index], Int32(clamping: cpu)) }
+        }
+        return (array, Int32(sets.count))
     }
 
     /// `libxl_bitmap_alloc`'s result without a context (libxl's own needs one): (bits + 7) / 8

@@ -74,6 +74,14 @@ public final class Swtpm: @unchecked Sendable {
         process.waitUntilExit()
     }
 
+    /// A reboot of the host as the TPM sees it: `swtpm_ioctl -i` (TPM reset: PCRs back to
+    /// their reset values, transient objects and sessions gone, persistent state kept) and
+    /// `TPM2_Startup(CLEAR)`, as firmware would issue it. Keys sealed to this TPM stay usable.
+    public func reboot() throws {
+        try Tools.run("swtpm_ioctl", ["--tcp", "127.0.0.1:\(port + 1)", "-i"])
+        try Tools.run("tpm2_startup", ["-c", "-T", tcti], environment: ["TSS2_LOG": "all+none"])
+    }
+
     /// Whether the process is still running (tests that kill the TPM mid-flow check this).
     public var isRunning: Bool { process.isRunning }
 

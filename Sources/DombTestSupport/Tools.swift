@@ -50,12 +50,23 @@ public enum Tools {
         "zstd": "zstd",
         "gzip": "gzip",
         "cpio": "cpio",
+        "python3": "python3",
         "bzip2": "bzip2",
         "lz4": "lz4",
         "make": "make",
         "gcc": "gcc",
         "ld": "binutils",
         "readnotes": "xen-utils-4.17",
+        "swtpm_ioctl": "swtpm-tools",
+        "tpm2_startup": "tpm2-tools",
+        "tpm2_createprimary": "tpm2-tools",
+        "tpm2_evictcontrol": "tpm2-tools",
+        "tpm2_unseal": "tpm2-tools",
+        "tpm2_readpublic": "tpm2-tools",
+        "softhsm2-util": "softhsm2",
+        "p11tool": "gnutls-bin",
+        "jq": "jq",
+        "xxd": "xxd",
         "mount": "mount",
         "umount": "mount",
         "mkfifo": "coreutils",
@@ -229,9 +240,14 @@ public final class SmallFileSystem: @unchecked Sendable {
         guard descriptor >= 0 else { throw CocoaError(.fileWriteUnknown) }
         defer { close(descriptor) }
         let block = [UInt8](repeating: 0xA5, count: 4096)
-        while block.withUnsafeBytes({ Glibc.write(descriptor, $0.baseAddress, $0.count) }) > 0 {}
-        // A last partial page.
-        while block.withUnsafeBytes({ Glibc.write(descriptor, $0.baseAddress, 1) }) > 0 {}
+        // Whole pages, then byte by byte, until ENOSPC (EINTR retried).
+        for size in [block.count, 1] {
+            while true {
+                let written = block.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, size) }
+                if written > 0 || (written < 0 && errno == EINTR) { continue }
+                break
+            }
+        }
     }
 
     public func remountReadOnly() throws {

@@ -16,7 +16,7 @@ import Glibc
 ///
 /// Not thread-safe: libxlutil writes its messages to the file's report stream, which
 /// every call reads back.
-public final class XLUtilConfig: XLConfigSource {
+public final class XLUtilConfig {
     /// Caps on untrusted input, checked before (file size) and after libxlutil parses.
     public static let maxFileSize = 1 << 20
     /// Longest string value (after `+=`), in bytes.
@@ -28,6 +28,8 @@ public final class XLUtilConfig: XLConfigSource {
     /// Deepest nesting of lists (`vsnd` uses three levels).
     public static let maxListDepth = 8
 
+    /// Every key once, with the value xl reads for it (the last assignment, with `+=`
+    /// applied), ordered by that assignment's line.
     public let settings: [XLSetting]
     private let config: OpaquePointer
     private let report: Report
@@ -74,6 +76,13 @@ public final class XLUtilConfig: XLConfigSource {
 
     deinit { xlu_cfg_destroy(config) }
 
+    /// The setting xl reads for `key`, if the file has one.
+    public func setting(_ key: String) -> XLSetting? { settings.first { $0.name == key } }
+
+    /// The key as a number, as xl reads it: `strtol` base 0 (`0400` is 256, `0x10` is 16),
+    /// refused when given with `+=`; nil when the key is absent.
+    /// - Throws: `ParseError` with libxlutil's message (not a number, out of range, a list).
+    ///
     /// The corresponding C function is `xlu_cfg_get_long`.
     public func number(_ key: String) throws(ParseError) -> Int? {
         _ = report.take(orElse: "")
@@ -86,6 +95,9 @@ public final class XLUtilConfig: XLConfigSource {
         }
     }
 
+    /// One DISKSPEC (xl-disk-configuration(5)), as xl parses each item of `disk = [...]`.
+    /// - Throws: `ParseError` with libxlutil's message naming the spec.
+    ///
     /// The corresponding C function is `xlu_disk_parse` (one spec).
     public func parseDisk(_ spec: String) throws(ParseError) -> XLDiskSpec {
         _ = report.take(orElse: "")
@@ -101,6 +113,9 @@ public final class XLUtilConfig: XLConfigSource {
         return try XLDiskSpec(disk, spec: spec)
     }
 
+    /// A VIFSPEC `rate=` value (`10Mb/s@20ms`).
+    /// - Throws: `ParseError` with libxlutil's message.
+    ///
     /// The corresponding C function is `xlu_vif_parse_rate`.
     public func parseVifRate(_ rate: String) throws(ParseError) -> XLVifRate {
         _ = report.take(orElse: "")

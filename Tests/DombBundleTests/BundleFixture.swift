@@ -5,8 +5,8 @@
 
 import DombArchive
 import DombCore
+import DombModel
 import DombCrypto
-import DombFDT
 import DombLaunch
 import DombTestSupport
 import Foundation
@@ -40,8 +40,8 @@ struct SoftwarePredictor: MeasurementPredicting {
 }
 
 struct FixturePlanner: XenstorePlanning {
-    func plan(for spec: LaunchSpec) throws -> [UInt8] {
-        JSONValue.object(["domains": .array(spec.domains.map { .string($0.name) })]).canonicalBytes
+    func plan(for launch: ValidatedLaunch) throws -> [UInt8] {
+        JSONValue.object(["domains": .array(launch.domains.map { .string($0.name) })]).canonicalBytes
     }
 }
 
@@ -50,7 +50,6 @@ final class BundleFixture: @unchecked Sendable {
     let directory: TemporaryDirectory
     let pki: TestPKI
     let spec: LaunchSpec
-    let dtb: [UInt8]
 
     /// Deterministic bytes, different per seed.
     static func bytes(_ count: Int, seed: UInt64) -> [UInt8] {
@@ -81,22 +80,15 @@ final class BundleFixture: @unchecked Sendable {
                 name: "netdrv", type: .pvh, memoryKiB: 128 << 10,
                 modules: [ModuleSpec(kind: .kernel, path: "driver-kernel"), ModuleSpec(kind: .config, path: "driver-config")]),
         ])
-        // The launch DTB as the builder emits it: module nodes name their bundle members
-        // (bundle verification checks the two agree).
-        var rebased = spec
-        for index in rebased.domains.indices {
-            let domain = rebased.domains[index]
-            for (position, role) in BundleLayout.moduleRoles(domain.modules.map(\.kind)).enumerated() {
-                rebased.domains[index].modules[position].path = BundleLayout.modulePath(domain: domain.name, role: role)
-            }
-        }
-        dtb = try LaunchEncoder.dtb(rebased)
     }
 
+    /// The modules are stand-in bytes: the description is validated, its images are not.
     var builder: BundleBuilder {
-        BundleBuilder(
-            loader: FixtureLoader(launch: LoadedLaunch(spec: spec, launchDTB: dtb, baseDirectory: directory.path)),
-            predictor: SoftwarePredictor(), xenstorePlanner: FixturePlanner())
+        get throws {
+            BundleBuilder(
+                loader: FixtureLoader(launch: LoadedLaunch(launch: try spec.validated(), baseDirectory: directory.path)),
+                predictor: SoftwarePredictor(), xenstorePlanner: FixturePlanner())
+        }
     }
 
     func cmsSigning(_ name: String) throws -> BundleSigning {

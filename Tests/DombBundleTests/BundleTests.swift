@@ -5,6 +5,7 @@
 
 import DombArchive
 import DombCore
+import DombModel
 import DombCrypto
 import DombFDT
 import DombLaunch
@@ -25,7 +26,11 @@ import Testing
         #expect(manifest.banks == [.sha1, .sha256, .sha384])
         #expect(manifest.domains.map(\.name) == ["dom0", "guest1", "netdrv"])
         #expect(manifest.domains[0].modules.map(\.role) == ["kernel", "ramdisk"])
-        #expect(manifest.launchDTB?.size == UInt64(fixture.dtb.count))
+        // The launch DTB is the canonical encoding of the description with bundle module paths.
+        let dtb = try #require(try archiveMembers(bundle).first { $0.0 == BundleLayout.launchDTB }?.1)
+        #expect(manifest.launchDTB?.size == UInt64(dtb.count))
+        let paths = try LaunchDecoder.decode(dtb: dtb).spec.domains.flatMap { $0.modules.map(\.path) }
+        #expect(paths == ["modules/dom0/kernel", "modules/dom0/ramdisk", "modules/guest1/kernel", "modules/netdrv/kernel", "modules/netdrv/config"])
         #expect(manifest.xenstorePlan != nil && manifest.predictedEventLog != nil && manifest.signerCertificates != nil)
         #expect(manifest.predictedPCRs[.sha256, 13]?.count == 32)
         #expect(manifest.pcrPolicy == ["configuration": 12, "commandLine": 12, "image": 13])
@@ -118,18 +123,17 @@ import Testing
         let fixture = try BundleFixture()
         var spec = fixture.spec
         spec.domains[1].modules[0].path = "missing-kernel"
-        var builder = fixture.builder
-        builder.loader = FixtureLoader(launch: LoadedLaunch(spec: spec, baseDirectory: fixture.directory.path))
+        var builder = try fixture.builder
+        builder.loader = FixtureLoader(launch: LoadedLaunch(launch: try spec.validated(), baseDirectory: fixture.directory.path))
         let output = fixture.directory.file("never.tar")
         let options = BundleBuildOptions(output: output, generation: 1, banks: [.sha256], sourceDateEpoch: 0, signing: try fixture.rawSigning("p256"))
         let missing = #expect(throws: (any Error).self) { try builder.build(configuration: "x", options: options) }
         #expect("\(missing.map { "\($0)" } ?? "")".contains("domain guest1, kernel"))
+        #expect(!FileManager.default.fileExists(atPath: output))
+        // A name that is no safe path component never reaches the builder: the gate refuses it.
         spec = fixture.spec
         spec.domains[0].name = "../evil"
-        builder.loader = FixtureLoader(launch: LoadedLaunch(spec: spec, baseDirectory: fixture.directory.path))
-        let evil = #expect(throws: (any Error).self) { try builder.build(configuration: "x", options: options) }
-        #expect("\(evil.map { "\($0)" } ?? "")".contains("../evil"))
-        #expect(!FileManager.default.fileExists(atPath: output))
+        #expect(spec.validate().map(\.rule) == [.invalidName])
     }
 
     // MARK: Tamper matrix
@@ -317,7 +321,8 @@ import Testing
         // The same launch description minus one domain: the manifest still lists it.
         var fewer = manifest
         fewer.domains.removeAll { $0.name == "guest1" }
-        let spec = try LaunchDecoder.decode(dtb: fixture.dtb).spec
+        let goodDTB = try #require(try archiveMembers(good).first { $0.0 == BundleLayout.launchDTB }?.1)
+        let spec = try LaunchDecoder.decode(dtb: goodDTB).spec
         var dropped = spec
         dropped.domains.removeAll { $0.name == "netdrv" }
         let failures = manifest.launchDescriptionFailures(dropped) + fewer.launchDescriptionFailures(spec)
@@ -325,18 +330,28 @@ import Testing
             "domain guest1 is in the launch DTB but not in the manifest",
             "domain netdrv is in the manifest but not in the launch DTB",
         ])
-        // Signed that way (a builder handed a launch DTB that lacks a domain), the bundle
-        // verifies member by member, and is refused as a whole.
-        let builder = BundleBuilder(
-            loader: FixtureLoader(
-                launch: LoadedLaunch(spec: fixture.spec, launchDTB: try LaunchEncoder.dtb(dropped), baseDirectory: fixture.directory.path)),
-            predictor: SoftwarePredictor(), xenstorePlanner: FixturePlanner())
+        // Signed that way (a launch DTB that lacks a domain, listed in a manifest that has
+        // it, and the manifest signed again: the builder itself cannot write this), the
+        // bundle verifies member by member, and is refused as a whole.
+        let droppedDTB = try LaunchEncoder.dtb(dropped.validated())
+        var resigned = manifest
+        resigned.launchDTB = BundleMember(
+            path: BundleLayout.launchDTB, size: UInt64(droppedDTB.count),
+            digests: try MultiHasher.digest(droppedDTB, algorithms: manifest.banks))
+        let manifestBytes = resigned.canonicalBytes
+        guard case .cms(let key, let certificate, let chain) = try fixture.cmsSigning("p256") else { return }
+        let signature = try CMSSignature.sign(manifestBytes, key: key, certificate: certificate, chain: chain)
         let inconsistent = fixture.directory.file("inconsistent.tar")
-        _ = try builder.build(
-            configuration: "fixture",
-            options: BundleBuildOptions(
-                output: inconsistent, generation: 5, banks: [.sha256], sourceDateEpoch: 1_700_000_000,
-                signing: try fixture.cmsSigning("p256")))
+        try writeArchive(
+            inconsistent,
+            try archiveMembers(good).map { path, bytes in
+                switch path {
+                case BundleLayout.launchDTB: (path, droppedDTB)
+                case BundleLayout.manifest: (path, manifestBytes)
+                case BundleLayout.cmsSignature: (path, signature)
+                default: (path, bytes)
+                }
+            })
         let refused = refusal(inconsistent, trust)
         #expect(refused.map(\.kind) == [.launchDescription], "\(refused)")
         #expect(refused.first?.message == "domain netdrv is in the manifest but not in the launch DTB")

@@ -32,9 +32,16 @@ final class RunningDomb: @unchecked Sendable {
         if holdOutput {
             let descriptor = out.fileHandleForWriting.fileDescriptor
             _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
+            // Until the pipe is full (EAGAIN); EINTR (other tests raise signals in this
+            // process) is retried, or the pipe would keep room for domb's first lines.
             let filler = [UInt8](repeating: 0x0A, count: 4096)
-            while filler.withUnsafeBytes({ write(descriptor, $0.baseAddress, $0.count) }) > 0 {}
-            while filler.withUnsafeBytes({ write(descriptor, $0.baseAddress, 1) }) > 0 {}
+            for size in [filler.count, 1] {
+                while true {
+                    let written = filler.withUnsafeBytes { write(descriptor, $0.baseAddress, size) }
+                    if written > 0 || (written < 0 && errno == EINTR) { continue }
+                    break
+                }
+            }
             // The flag belongs to the open file description domb inherits: blocking again.
             _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) & ~O_NONBLOCK)
         }

@@ -4,6 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombModel
 import DombTestSupport
 import Foundation
 import Testing
@@ -216,7 +217,8 @@ import Testing
         let wrong = try directory.write("wrong.dts", dts.replacingOccurrences(of: "images/pvh-kernel.elf", with: "images/pv-kernel.elf"))
         let refused = try DombBinary.run(["build", wrong, "--key", pki.key("p256"), "-o", directory.file("wrong.bundle")])
         #expect(refused.status != 0)
-        #expect(refused.stderrText.contains("domain storage, kernel"), "\(refused.stderrText)")
+        #expect(refused.stderrText.contains("domain \"storage\" module kernel"), "\(refused.stderrText)")
+        #expect(refused.stderrText.contains("[image]"), "\(refused.stderrText)")
         #expect(refused.stderrText.contains("cannot boot as pvh"), "\(refused.stderrText)")
         #expect(!FileManager.default.fileExists(atPath: directory.file("wrong.bundle")))
     }

@@ -4,6 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombModel
 import DombTestSupport
 import Foundation
 import Testing
@@ -25,7 +26,7 @@ import Testing
     @Test func planPrintsTheCanonicalJSON() throws {
         let result = try DombBinary.run(["xenstore", "plan", Self.example])
         #expect(result.status == 0, "\(result.stderrText)")
-        let expected = try XenstorePlanner().plan(Self.spec())
+        let expected = try XenstorePlanner().plan(Self.spec().validated())
         #expect(result.stdout == expected.canonicalBytes())
         let json = try DombBinary.run(["xenstore", "plan", "--json", Self.example])
         #expect(json.stdout == result.stdout)
@@ -66,7 +67,7 @@ import Testing
         let run = try Tools.run(shell, [script], environment: environment, check: false)
         #expect(run.status == 0, "\(run.stderrText)")
 
-        let resolved = try XenstorePlanner().plan(Self.spec()).resolve(Self.values)
+        let resolved = try XenstorePlanner().plan(Self.spec().validated()).resolve(Self.values)
         var removed: [String] = []
         var tree: [String: (String, [String])] = [:]
         var order: [String] = []
@@ -109,7 +110,7 @@ import Testing
     @Test func compareAgainstAListing() throws {
         let directory = try TemporaryDirectory()
         let plan = try directory.write("plan.json", try DombBinary.run(["xenstore", "plan", Self.example]).stdout)
-        let resolved = try XenstorePlanner().plan(Self.spec()).resolve(Self.values)
+        let resolved = try XenstorePlanner().plan(Self.spec().validated()).resolve(Self.values)
         func listing(_ nodes: [XenstoreResolvedPlan.Node]) -> String {
             nodes.map { "\($0.path) = \"\($0.value)\"  (\($0.perms.map(\.description).joined(separator: ",")))\n" }.joined()
         }

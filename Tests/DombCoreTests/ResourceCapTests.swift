@@ -4,6 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombModel
 import Foundation
 import Testing
 
@@ -269,7 +270,7 @@ import Testing
         DomainSpec(
             name: "d\(index)", domid: UInt32(index + 1), type: .pvh, memoryKiB: 256 << 10,
             modules: (0..<modules).map { ModuleSpec(kind: $0 == 0 ? .kernel : .config, path: "/boot/m\($0)") },
-            devices: (0..<devices).map { DeviceSpec(kind: .vif, devid: UInt32($0)) })
+            devices: (0..<devices).map { DeviceSpec(VifSettings(), devid: UInt32($0)) })
     }
 
     @Test func launchDomainCountCap() {

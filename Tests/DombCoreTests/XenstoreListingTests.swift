@@ -4,6 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombModel
 import DombTestSupport
 import Foundation
 import Testing
@@ -85,7 +86,7 @@ import Testing
 
 @Suite struct XenstoreComparisonTests {
     static func setup() throws -> (XenstorePlan, XenstoreResolvedPlan, [XenstoreListing.Entry]) {
-        let guest = XenstoreCast.guest(devices: [DeviceSpec(kind: .vif, backend: "drv", settings: ["mac": "00:16:3e:0a:0b:0c"])])
+        let guest = XenstoreCast.guest(devices: [try DeviceSpec(kind: .vif, backend: "drv", settings: ["mac": "00:16:3e:0a:0b:0c"])])
         var driver = XenstoreCast.driver
         driver.domid = nil
         let plan = try XenstorePlanner().plan(LaunchSpec(domains: [guest, driver]))
@@ -158,7 +159,7 @@ import Testing
 @Suite struct XenstoreApplierTests {
     static func plan() throws -> XenstoreResolvedPlan {
         try XenstoreCast.resolvedPlan([
-            XenstoreCast.guest(devices: [DeviceSpec(kind: .vif, backend: "drv")]), XenstoreCast.driver,
+            XenstoreCast.guest(devices: [try DeviceSpec(kind: .vif, backend: "drv")]), XenstoreCast.driver,
         ])
     }
 

@@ -4,6 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombModel
 import DombTestSupport
 import Foundation
 import Testing
@@ -37,19 +38,19 @@ import Testing
     @Test func consoleIsAddedToEveryGuest() throws {
         try XenstoreCast.expectGolden(try XenstoreCast.resolvedPlan([XenstoreCast.guest()]), "console")
         // An explicit console device gives the same layout.
-        let explicit = XenstoreCast.guest(devices: [DeviceSpec(kind: .console)])
+        let explicit = XenstoreCast.guest(devices: [DeviceSpec(ConsoleSettings())])
         try XenstoreCast.expectGolden(try XenstoreCast.resolvedPlan([explicit]), "console")
     }
 
     @Test func vifBackedByDom0() throws {
-        let guest = XenstoreCast.guest(devices: [DeviceSpec(kind: .vif, settings: ["mac": "00:16:3E:01:02:03"])])
+        let guest = XenstoreCast.guest(devices: [try DeviceSpec(kind: .vif, settings: ["mac": "00:16:3E:01:02:03"])])
         try XenstoreCast.expectGolden(try XenstoreCast.resolvedPlan([guest]), "vif-dom0")
     }
 
     @Test func vifBackedByDriverDomain() throws {
         let guest = XenstoreCast.guest(devices: [
-            DeviceSpec(kind: .vif, settings: ["mac": "00:16:3e:01:02:03"]),
-            DeviceSpec(
+            try DeviceSpec(kind: .vif, settings: ["mac": "00:16:3e:01:02:03"]),
+            try DeviceSpec(
                 kind: .vif, backend: "drv",
                 settings: [
                     "mac": "00:16:3e:0a:0b:0c", "mtu": "9000", "ip": "10.0.0.5", "vifname": "web0", "rate": "200Mb/s",
@@ -73,13 +74,13 @@ import Testing
     }
 
     @Test func vbdPhy() throws {
-        let guest = XenstoreCast.guest(devices: [DeviceSpec(kind: .vbd, settings: ["target": "/dev/vg0/guest", "vdev": "xvda"])])
+        let guest = XenstoreCast.guest(devices: [try DeviceSpec(kind: .vbd, settings: ["target": "/dev/vg0/guest", "vdev": "xvda"])])
         try XenstoreCast.expectGolden(try XenstoreCast.resolvedPlan([guest]), "vbd-phy")
     }
 
     @Test func vbdQdisk() throws {
         let guest = XenstoreCast.guest(devices: [
-            DeviceSpec(
+            try DeviceSpec(
                 kind: .vbd,
                 settings: ["target": "/srv/images/install.qcow2", "vdev": "xvdb", "format": "qcow2", "devtype": "cdrom"])
         ])
@@ -88,22 +89,22 @@ import Testing
 
     @Test func vkbdQemuAndLinuxBackends() throws {
         let guest = XenstoreCast.guest(devices: [
-            DeviceSpec(kind: .vkbd),
-            DeviceSpec(kind: .vkbd, settings: ["backend-type": "linux", "unique-id": "kbd-1"]),
+            try DeviceSpec(kind: .vkbd),
+            try DeviceSpec(kind: .vkbd, settings: ["backend-type": "linux", "unique-id": "kbd-1"]),
         ])
         try XenstoreCast.expectGolden(try XenstoreCast.resolvedPlan([guest]), "vkbd")
     }
 
     @Test func ninePFS() throws {
         let guest = XenstoreCast.guest(devices: [
-            DeviceSpec(kind: .p9, settings: ["tag": "share", "path": "/srv/share", "security_model": "mapped-xattr"])
+            try DeviceSpec(kind: .p9, settings: ["tag": "share", "path": "/srv/share", "security_model": "mapped-xattr"])
         ])
         try XenstoreCast.expectGolden(try XenstoreCast.resolvedPlan([guest]), "9pfs")
     }
 
     @Test func vtpmInAStubDomain() throws {
         let guest = XenstoreCast.guest(devices: [
-            DeviceSpec(kind: .vtpm, backend: "vtpmmgr", settings: ["uuid": "0B2D5E1C-9C3A-4F6E-8D7B-1A2B3C4D5E6F"])
+            try DeviceSpec(kind: .vtpm, backend: "vtpmmgr", settings: ["uuid": "0B2D5E1C-9C3A-4F6E-8D7B-1A2B3C4D5E6F"])
         ])
         try XenstoreCast.expectGolden(try XenstoreCast.resolvedPlan([XenstoreCast.vtpmManager, guest]), "vtpm")
     }
@@ -112,8 +113,8 @@ import Testing
         let guest = XenstoreCast.guest(
             type: .pvh,
             devices: [
-                DeviceSpec(kind: .virtioNet),
-                DeviceSpec(kind: .virtioDisk, settings: ["target": "/dev/vg0/guest", "vdev": "xvda"]),
+                try DeviceSpec(kind: .virtioNet),
+                try DeviceSpec(kind: .virtioDisk, settings: ["target": "/dev/vg0/guest", "vdev": "xvda"]),
             ])
         let plan = try XenstoreCast.resolvedPlan([guest])
         try XenstoreCast.expectGolden(plan, "virtio-disk")
@@ -130,7 +131,7 @@ import Testing
         // The fixtures double as `xenstore-ls -f -p` output: comparing the plan with the
         // union of the fixtures through the public comparison must find no difference
         // inside the fixtures' subtrees.
-        let guest = XenstoreCast.guest(devices: [DeviceSpec(kind: .vif, settings: ["mac": "00:16:3e:01:02:03"])])
+        let guest = XenstoreCast.guest(devices: [try DeviceSpec(kind: .vif, settings: ["mac": "00:16:3e:01:02:03"])])
         let spec = LaunchSpec(domains: [guest])
         let plan = try XenstorePlanner().plan(spec)
         var entries: [XenstoreListing.Entry] = []

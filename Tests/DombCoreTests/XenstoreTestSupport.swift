@@ -4,9 +4,15 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombModel
 import DombTestSupport
 import Foundation
 import Testing
+
+extension XenstorePlanner {
+    /// The plan of a description, through the validation gate (as `build` plans it).
+    func plan(_ spec: LaunchSpec) throws -> XenstorePlan { try plan(spec.validated()) }
+}
 
 /// The fixed cast of the golden tests (see Fixtures/xenstore/README.md).
 enum XenstoreCast {
@@ -15,7 +21,9 @@ enum XenstoreCast {
     static func guest(type: GuestType = .pv, devices: [DeviceSpec] = []) -> DomainSpec {
         switch type {
         case .hvm:
-            DomainSpec(name: "guest", domid: 5, uuid: uuid, type: .hvm, memoryKiB: 1_048_576, vcpus: 1, devices: devices)
+            DomainSpec(
+                name: "guest", domid: 5, uuid: uuid, type: .hvm, memoryKiB: 1_048_576, vcpus: 1,
+                modules: [ModuleSpec(kind: .firmware, path: "/usr/lib/xen-4.17/boot/hvmloader")], devices: devices)
         default:
             DomainSpec(
                 name: "guest", domid: 5, uuid: uuid, type: type, memoryKiB: 524_288, maxMemoryKiB: 1_048_576, vcpus: 2,

@@ -4,6 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombModel
 import DombFDT
 import DombTestSupport
 import Foundation

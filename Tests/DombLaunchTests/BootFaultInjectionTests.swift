@@ -4,6 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombModel
 import DombCrypto
 import DombFiles
 import DombLaunch
@@ -105,25 +106,6 @@ enum LaunchSignalsTesting {
     }
 }
 
-/// A sink that reaches `.extend(n)` before each event.
-final class InjectingSink: MeasurementSink {
-    let inner: TPMMeasurementSink
-    let injector: FaultInjector
-    private var count = 0
-    init(_ inner: TPMMeasurementSink, _ injector: FaultInjector) {
-        self.inner = inner
-        self.injector = injector
-    }
-    var banks: [HashAlgorithm] { inner.banks }
-    var log: EventLog { inner.log }
-    var logBytes: [UInt8] { inner.logBytes }
-    func record(_ event: UnverifiedEvent) throws {
-        count += 1
-        try injector.reach(.extend(count))
-        try inner.record(event)
-    }
-}
-
 /// The plan backend behind the injector.
 final class InjectingBuilder: DomainBuilding {
     let inner = PlanBackend()
@@ -196,7 +178,7 @@ struct InjectedLaunch {
         store = InjectingXenstore(injector)
         self.logPath = logPath
         let environment = BootEnvironment(
-            makeSink: { InjectingSink(try TPMMeasurementSink(tpm: tpm, requiredBanks: [.sha256]), injector) },
+            makeSink: { HookedSink(try TPMMeasurementSink(tpm: tpm, requiredBanks: [.sha256])) { try injector.reach(.extend($0)) } },
             readPCRs: { pcrs, banks in
                 try injector.readPCRs()
                 return try tpm.readPCRs(pcrs, banks: banks)

@@ -4,6 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombModel
 import DombCrypto
 import DombFDT
 import DombLaunch
@@ -22,7 +23,8 @@ final class BootFixture {
     let result: BundleBuildResult
     static let banks: [HashAlgorithm] = [.sha1, .sha256, .sha384, .sha512]
 
-    init(generation: UInt64 = 5, moduleBytes: Int = 200_000) throws {
+    /// - Parameter pcrKey: sign the PCR policy with this key (`pcr-policy.json`).
+    init(generation: UInt64 = 5, moduleBytes: Int = 200_000, pcrKey: SigningKey? = nil) throws {
         directory = try TemporaryDirectory(prefix: "domb-boot")
         let key = directory.file("signer.pem")
         try Tools.run("openssl", ["genpkey", "-algorithm", "ed25519", "-out", key])
@@ -38,8 +40,8 @@ final class BootFixture {
                 name: "web", domid: 3, type: .pvh, memoryKiB: 262_144,
                 modules: [ModuleSpec(kind: .kernel, path: "web-kernel", bootargs: "console=hvc0 root=/dev/xvda")],
                 devices: [
-                    DeviceSpec(kind: .vif, backend: "netback", settings: ["mac": "00:16:3e:00:00:03"]),
-                    DeviceSpec(kind: .vbd, backend: "Domain-0", settings: ["target": "/dev/vg/web", "vdev": "xvda"]),
+                    try DeviceSpec(kind: .vif, backend: "netback", settings: ["mac": "00:16:3e:00:00:03"]),
+                    try DeviceSpec(kind: .vbd, backend: "Domain-0", settings: ["target": "/dev/vg/web", "vdev": "xvda"]),
                 ]),
             DomainSpec(
                 name: "netback", domid: 2, type: .pv, memoryKiB: 131_072,
@@ -50,25 +52,17 @@ final class BootFixture {
         ])
         let specPath = try directory.write("launch.json", String(decoding: try JSONEncoder().encode(spec), as: UTF8.self))
         bundle = directory.file("launch.bundle")
+        // The modules are stand-in bytes, not kernels: the description is validated, its images are not.
         let builder = BundleBuilder(
-            loader: DTBEmittingLoader(), predictor: LaunchPredictor(), xenstorePlanner: LaunchXenstorePlanner())
+            loader: LaunchFileLoader(checkImages: false), predictor: LaunchPredictor(), xenstorePlanner: LaunchXenstorePlanner())
         result = try builder.build(
             configuration: specPath,
             options: BundleBuildOptions(
                 output: bundle, generation: generation, banks: Self.banks, sourceDateEpoch: 1_700_000_000,
-                signing: .raw(key: try SigningKey(path: key))))
+                signing: .raw(key: try SigningKey(path: key)), pcrPolicySigning: pcrKey.map { PCRPolicySigningOptions(key: $0) }))
     }
 
     func trust() throws -> BundleTrustPolicy { .publicKey(try VerificationKey(path: publicKey)) }
-}
-
-/// The JSON loader; the builder encodes the launch DTB from the spec with its module
-/// paths rewritten to bundle members (a DTB naming the original files would not match the
-/// manifest, and verification refuses that).
-struct DTBEmittingLoader: LaunchSpecLoading {
-    func load(configuration path: String) throws -> LoadedLaunch {
-        try JSONLaunchSpecLoader().load(configuration: path)
-    }
 }
 
 /// An in-memory Xenstore that can be told to fail.
@@ -94,32 +88,32 @@ final class FakeXenstore: XenstoreWriting {
     func remove(_ path: String, in transaction: XenstoreTransaction) throws(XenstoreError) {
         pending = pending.filter { !($0.key == path || $0.key.hasPrefix(path + "/")) }
     }
-    func setPermissions(_ path: String, _ perms: [XenstorePermission], in transaction: XenstoreTransaction) throws(XenstoreError) {}
+    /// The last permissions set on each path.
+    var permissions: [String: [XenstorePermission]] = [:]
+    func setPermissions(_ path: String, _ perms: [XenstorePermission], in transaction: XenstoreTransaction) throws(XenstoreError) {
+        permissions[path] = perms
+    }
     func introduceDomain(domid: UInt32, ringRef: UInt64, port: UInt32) throws(XenstoreError) {}
 }
 
-/// A sink whose Nth event fails: either with an injected error, or for real because the
-/// TPM (swtpm) is killed just before that event is sent to it.
-final class FaultySink: MeasurementSink {
+/// A sink that runs a hook before each event reaches the real sink (numbered from 1): to
+/// fail the Nth event with an injected error, kill the TPM (swtpm) just before it, or send
+/// a signal.
+final class HookedSink: MeasurementSink {
     struct Injected: Error {}
     let inner: TPMMeasurementSink
-    let failAt: Int
-    let killTPM: (() -> Void)?
+    let before: (Int) throws -> Void
     private var count = 0
-    init(_ inner: TPMMeasurementSink, failAt: Int, killTPM: (() -> Void)? = nil) {
+    init(_ inner: TPMMeasurementSink, before: @escaping (Int) throws -> Void) {
         self.inner = inner
-        self.failAt = failAt
-        self.killTPM = killTPM
+        self.before = before
     }
     var banks: [HashAlgorithm] { inner.banks }
     var log: EventLog { inner.log }
     var logBytes: [UInt8] { inner.logBytes }
     func record(_ event: UnverifiedEvent) throws {
         count += 1
-        if count == failAt {
-            guard let killTPM else { throw Injected() }
-            killTPM()  // the real sink now talks to a dead TPM and must fail
-        }
+        try before(count)
         try inner.record(event)
     }
 }
@@ -275,9 +269,10 @@ func environment(
             case "xenstore": store.failWrites = true
             case "unpause": builder.failUnpauseOf = "netback"
             case "tpm-error":
-                sinkWrapper = { FaultySink($0, failAt: 4) }
+                sinkWrapper = { HookedSink($0) { if $0 == 4 { throw HookedSink.Injected() } } }
             default:
-                sinkWrapper = { FaultySink($0, failAt: 4, killTPM: { swtpm.stop() }) }
+                // The real sink then talks to a dead TPM and must fail.
+                sinkWrapper = { HookedSink($0) { if $0 == 4 { swtpm.stop() } } }
             }
             do {
                 _ = try BootFlow.run(

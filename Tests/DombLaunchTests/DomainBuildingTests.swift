@@ -4,42 +4,52 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombModel
 import DombLaunch
 import DombTestSupport
 import Foundation
 import Testing
 
+/// The start order comes from the one dependency graph, through the validation gate.
 @Suite struct LaunchOrderTests {
-    static func system() -> LaunchSpec {
-        LaunchSpec(domains: [
+    static func system() throws -> LaunchSpec {
+        let kernel = [ModuleSpec(kind: .kernel, path: "/boot/vmlinuz")]
+        return LaunchSpec(domains: [
             DomainSpec(
-                name: "web", type: .pvh, memoryKiB: 262_144,
-                devices: [DeviceSpec(kind: .vif, backend: "netback"), DeviceSpec(kind: .vbd, backend: "Domain-0")]),
-            DomainSpec(name: "netback", type: .pv, memoryKiB: 131_072, devices: [DeviceSpec(kind: .console)]),
-            DomainSpec(name: "xenstore", type: .pvh, memoryKiB: 65_536, capabilities: [.xenstore]),
+                name: "web", type: .pvh, memoryKiB: 262_144, modules: kernel,
+                devices: [
+                    try DeviceSpec(kind: .vif, backend: "netback"),
+                    try DeviceSpec(kind: .vbd, backend: "Domain-0", settings: ["target": "/dev/vg0/web", "vdev": "xvda"]),
+                ]),
+            DomainSpec(name: "netback", type: .pv, memoryKiB: 131_072, modules: kernel, devices: [DeviceSpec(ConsoleSettings())]),
+            DomainSpec(name: "xenstore", type: .pvh, memoryKiB: 65_536, capabilities: [.xenstore], modules: kernel),
         ])
     }
 
     @Test func xenstoreAndDriverDomainsStartFirst() throws {
-        #expect(try LaunchOrder.startOrder(of: Self.system()) == ["xenstore", "netback", "web"])
+        #expect(try Self.system().validated().startOrder == ["xenstore", "netback", "web"])
     }
 
     @Test func cycleIsNamed() throws {
-        var spec = Self.system()
-        spec.domains[1].devices.append(DeviceSpec(kind: .vif, backend: "web"))
-        do {
-            _ = try LaunchOrder.startOrder(of: spec)
-            Issue.record("expected a cycle error")
-        } catch {
-            #expect(error.reason.contains("cycle"))
-            #expect(error.reason.contains("web") && error.reason.contains("netback"))
-        }
+        var spec = try Self.system()
+        spec.domains[1].devices.append(try DeviceSpec(kind: .vif, backend: "web"))
+        let problems = spec.validate()
+        let cycle = try #require(problems.first { $0.rule == .backendCycle }, "\(problems)")
+        #expect(cycle.message.contains("\"web\"") && cycle.message.contains("\"netback\""))
+        #expect(throws: LaunchValidationError.self) { try spec.validated() }
+    }
+
+    /// The Xenstore domain is a dependency too: it cannot use a backend in a domain that needs it.
+    @Test func xenstoreDomainBackendCycleIsFound() throws {
+        var spec = try Self.system()
+        spec.domains[2].devices.append(try DeviceSpec(kind: .vif, backend: "netback"))
+        #expect(spec.validate().map(\.rule) == [.backendCycle])
     }
 
     @Test func unknownBackendIsNamed() throws {
-        var spec = Self.system()
-        spec.domains[0].devices.append(DeviceSpec(kind: .vif, backend: "nosuch"))
-        #expect(throws: ParseError.self) { try LaunchOrder.startOrder(of: spec) }
+        var spec = try Self.system()
+        spec.domains[0].devices.append(try DeviceSpec(kind: .vif, backend: "nosuch"))
+        #expect(spec.validate().map(\.rule) == [.unknownBackend])
     }
 }
 

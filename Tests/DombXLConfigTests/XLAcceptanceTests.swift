@@ -4,7 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
-import DombFDT
+import DombModel
 import DombLibxl
 import DombTestSupport
 import Foundation
@@ -99,5 +99,32 @@ import Testing
             try Self.expect("disk-group2-\(index)", "disks[0].removable", .integer(1))
             try Self.expect("disk-group2-\(index)", "disks[0].readwrite", nil)
         }
+    }
+
+    /// xend's empty CD-ROM, `,hdc:cdrom,r`: an empty, removable, read-only drive at hdc.
+    @Test func emptyCDROM() throws {
+        try Self.expect("disk-empty-cdrom", "disks[1].pdev_path", .string(""))
+        try Self.expect("disk-empty-cdrom", "disks[1].vdev", .string("hdc"))
+        try Self.expect("disk-empty-cdrom", "disks[1].format", .string("empty"))
+        try Self.expect("disk-empty-cdrom", "disks[1].removable", .integer(1))
+        try Self.expect("disk-empty-cdrom", "disks[1].is_cdrom", .integer(1))
+        try Self.expect("disk-empty-cdrom", "disks[1].readwrite", nil)
+    }
+
+    /// `cpus = "all,^7"`: every host CPU but 7 for each vCPU (the capture's host bitmap has 8 bits).
+    @Test func cpusAllButOne() throws {
+        let expected = JSONValue.array((0..<7).map { .integer($0) })
+        try Self.expect("cpus-all-except", "b_info.vcpu_hard_affinity", .array([expected, expected]))
+        try Self.expect("cpus-all-except", "b_info.numa_placement", nil)
+        // A per-vCPU list turns libxl's NUMA placement off, as xl does.
+        try Self.expect("cpus-per-vcpu", "b_info.vcpu_hard_affinity", .array([.array([.integer(2)]), .array([3, 4, 6, 7].map { .integer($0) })]))
+        try Self.expect("cpus-per-vcpu", "b_info.numa_placement", .string("False"))
+        try Self.expect("cpus-soft", "b_info.vcpu_soft_affinity", .array(Array(repeating: .array((0..<4).map { .integer($0) }), count: 2)))
+    }
+
+    /// Off Xen, "all" needs the host's CPU count: the libxl JSON says so instead of guessing.
+    @Test func allNeedsTheHostCPUCount() throws {
+        let (domain, _) = try LaunchFile.loadXLDomain("\(XLOracleReplayTests.corpus)/cpus-all-except.cfg")
+        #expect { try LibxlDomainConfig(describing: domain, hostCPUs: nil).json() } throws: { "\($0)".contains("--host-cpus") }
     }
 }

@@ -4,7 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
-import DombFDT
+import DombModel
 import DombLibxl
 import DombTestSupport
 import Foundation

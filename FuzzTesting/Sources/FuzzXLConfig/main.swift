@@ -1,5 +1,5 @@
 // Fuzzes the xl.cfg parser and import into the launch model, then validation.
-import DombFDT
+import DombModel
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzXLConfig(_ start: UnsafeRawPointer, _ count: Int) -> CInt {

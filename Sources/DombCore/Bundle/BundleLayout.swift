@@ -22,6 +22,8 @@ public enum BundleLayout {
     public static let xenstorePlan = "xenstore-plan.json"
     /// The predicted TCG event log (PC Client crypto-agile format).
     public static let predictedEventLog = "eventlog.predicted"
+    /// The signed PCR policy (``SignedPCRPolicy``), when built with a PCR-policy key.
+    public static let signedPCRPolicy = "pcr-policy.json"
     /// Folder of the domain images: `modules/<domain>/<role>`.
     public static let modulesDirectory = "modules"
 

@@ -63,6 +63,8 @@ public struct BundleManifest: Hashable, Sendable {
     public var predictedEventLog: BundleMember?
     /// `signer.pem` in CMS mode (covered like any member; not a trust anchor).
     public var signerCertificates: BundleMember?
+    /// `pcr-policy.json`: the PCR policy signed for the predicted PCRs (docs/secrets.md).
+    public var signedPCRPolicy: BundleMember?
     /// Which PCR each class of measurement goes to (e.g. `configuration`: 12, `images`: 13).
     public var pcrPolicy: [String: Int]
     /// The PCR values expected after the launch, per bank.
@@ -87,7 +89,7 @@ public struct BundleManifest: Hashable, Sendable {
     /// Every member the manifest lists, in archive order (modules first, then metadata).
     public var members: [BundleMember] {
         domains.flatMap { $0.modules.map(\.member) }
-            + [launchDTB, xenstorePlan, predictedEventLog, signerCertificates].compactMap { $0 }
+            + [launchDTB, xenstorePlan, predictedEventLog, signerCertificates, signedPCRPolicy].compactMap { $0 }
     }
 
     // MARK: JSON
@@ -128,6 +130,7 @@ public struct BundleManifest: Hashable, Sendable {
         if let xenstorePlan { object["xenstorePlan"] = .object(Self.memberJSON(xenstorePlan)) }
         if let predictedEventLog { object["predictedEventLog"] = .object(Self.memberJSON(predictedEventLog)) }
         if let signerCertificates { object["signerCertificates"] = .object(Self.memberJSON(signerCertificates)) }
+        if let signedPCRPolicy { object["signedPCRPolicy"] = .object(Self.memberJSON(signedPCRPolicy)) }
         return .object(object)
     }
 
@@ -159,7 +162,7 @@ public struct BundleManifest: Hashable, Sendable {
         try Self.onlyKeys(
             root,
             required: ["format", "formatVersion", "generation", "banks", "domains", "pcrPolicy", "predictedPCRs"],
-            optional: ["launchDTB", "xenstorePlan", "predictedEventLog", "signerCertificates"], at: "manifest")
+            optional: ["launchDTB", "xenstorePlan", "predictedEventLog", "signerCertificates", "signedPCRPolicy"], at: "manifest")
         guard root["format"]?.stringValue == Self.format else {
             throw .invalid("manifest.format is not \"\(Self.format)\"")
         }
@@ -228,6 +231,7 @@ public struct BundleManifest: Hashable, Sendable {
         xenstorePlan = try optionalMember("xenstorePlan", path: BundleLayout.xenstorePlan)
         predictedEventLog = try optionalMember("predictedEventLog", path: BundleLayout.predictedEventLog)
         signerCertificates = try optionalMember("signerCertificates", path: BundleLayout.signerCertificates)
+        signedPCRPolicy = try optionalMember("signedPCRPolicy", path: BundleLayout.signedPCRPolicy)
 
         var policy: [String: Int] = [:]
         for (key, value) in try Self.object(root["pcrPolicy"] ?? .null, "manifest.pcrPolicy") {

@@ -119,8 +119,12 @@ public struct ModuleRecord: Hashable, Sendable {
 /// hash of the whole event data. Event data: `"domb:<kind>:<subject>" NUL <content>`.
 public struct ConfigurationRecord: Hashable, Sendable {
     public static let prefix: [UInt8] = Array("domb:".utf8)
-    /// Largest inline content; bigger inputs are measured as modules.
+    /// Largest inline content; bigger inputs are measured as modules (a ``ModuleRecord``
+    /// with the digests of the content), see `LaunchMeasurementPlan`.
     public static let maximumContentSize = 256 << 10
+
+    /// Whether `count` bytes of content are carried inline.
+    public static func fitsInline(_ count: Int) -> Bool { count <= maximumContentSize }
 
     /// "cmdline", "config", "launch-dtb", "string", …
     public var kind: String

@@ -382,3 +382,31 @@ public struct ImageInspector: Sendable {
         return segments
     }
 }
+
+/// One image as `domb inspect --json` prints it: the report's fields and the path, or the
+/// path and the error when the image could not be read.
+public struct ImageInspection: Encodable, Sendable {
+    public var path: String
+    public var report: ImageReport?
+    public var error: String?
+
+    public init(path: String, report: ImageReport) {
+        self.path = path
+        self.report = report
+    }
+
+    public init(path: String, error: String) {
+        self.path = path
+        self.error = error
+    }
+
+    private enum CodingKeys: String, CodingKey { case path, error }
+
+    public func encode(to encoder: any Encoder) throws {
+        // The report's own keys and `path` side by side in one object.
+        try report?.encode(to: encoder)
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(path, forKey: .path)
+        try container.encodeIfPresent(error, forKey: .error)
+    }
+}

@@ -12,13 +12,9 @@ public enum XenstoreLimits {
     /// `XENSTORE_REL_PATH_MAX`: also the quota on the part of a path below
     /// `/local/domain/<id>/` (`is_valid_nodename`, `ACC_PATHLEN`).
     public static let relativePathMax = 2048
-    /// Largest domain id a guest may have (`DOMID_FIRST_RESERVED` - 1).
-    public static let maximumDomid: UInt32 = 0x7FEF
-    /// Caps on what one plan may hold, so hostile specs cannot make huge plans.
-    public static let maximumNodes = 65536
-    public static let maximumDomains = 1024
-    public static let maximumDevicesPerDomain = 256
-    public static let maximumVcpus: UInt32 = 4096
+    /// Nodes one plan file may hold: enough for the plan of the largest launch
+    /// ``LaunchLimits`` allows (a test plans it), so a plan domb wrote is never refused.
+    public static let maximumNodes = 1 << 18
     public static let maximumPermissions = 64
 }
 

@@ -126,8 +126,8 @@ public struct XenstorePlan: Hashable, Sendable, Codable {
         guard format == Self.currentFormat else {
             throw .init(.unsupported, "Xenstore plan format \"\(format)\" (expected \"\(Self.currentFormat)\")")
         }
-        guard domains.count <= XenstoreLimits.maximumDomains else {
-            throw .limit("Xenstore plan has \(domains.count) domains, over \(XenstoreLimits.maximumDomains)")
+        guard domains.count <= LaunchLimits.maxDomains else {
+            throw .limit("Xenstore plan has \(domains.count) domains, over \(LaunchLimits.maxDomains)")
         }
         var seen = Set<String>()
         var total = 0

@@ -166,8 +166,8 @@ extension XenstorePlan {
         let digits = !text.isEmpty && text.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
         switch placeholder.kind {
         case .domid:
-            guard digits, let domid = UInt32(text), domid >= 1, domid <= XenstoreLimits.maximumDomid else {
-                throw .invalid("\(placeholder) = \"\(text)\" is not a guest domid (1...\(XenstoreLimits.maximumDomid))")
+            guard digits, let domid = UInt32(text), domid >= 1, domid <= LaunchLimits.maxGuestDomid else {
+                throw .invalid("\(placeholder) = \"\(text)\" is not a guest domid (1...\(LaunchLimits.maxGuestDomid))")
             }
         case .uuid:
             guard XenstoreUUID.isCanonical(text) else {

@@ -1,0 +1,120 @@
+//===----------------------------------------------------------------------===//
+// domb — Xen Hyperlaunch boot domain with TPM measured launch
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+
+import DombCore
+import DombXLUtil
+
+extension DeviceKind {
+    /// A PV display (`libxl_vdispl.c`, xl.cfg `vdispl`, `xen/include/public/io/displif.h`).
+    public static let vdispl = DeviceKind("vdispl")
+}
+
+/// A PV display with its virtual connectors (xl.cfg(5) `vdispl`), served by a display
+/// backend such as `displ_be`.
+public struct VdisplSettings: DeviceSettings {
+    public static let kind = DeviceKind.vdispl
+    public static let settingNames = ["be-alloc", "connectors"]
+
+    /// One virtual connector: `<id>:<W>x<H>` in xl.cfg.
+    public struct Connector: Hashable, Sendable {
+        /// The connector's unique id (no spaces, commas, colons or semicolons).
+        public var uniqueID: String
+        /// Resolution in pixels.
+        public var width: UInt32
+        public var height: UInt32
+
+        public init(uniqueID: String, width: UInt32, height: UInt32) {
+            self.uniqueID = uniqueID
+            self.width = width
+            self.height = height
+        }
+    }
+
+    /// Whether the backend may allocate the display buffers (displif.h `be-alloc`).
+    public var backendAllocates: Bool
+    /// At least one (xl: "At least one connector should be specified").
+    public var connectors: [Connector]
+
+    public init(backendAllocates: Bool = false, connectors: [Connector]) {
+        self.backendAllocates = backendAllocates
+        self.connectors = connectors
+    }
+
+    public init(settings: inout DeviceSettingsReader) throws(DeviceSettingError) {
+        backendAllocates = try settings.takeFlag("be-alloc") ?? false
+        let text = try settings.require("connectors", kind: Self.kind)
+        guard let connectors = Self.parseConnectors(text) else {
+            throw DeviceSettingError(
+                "connectors \"\(text)\" is not <id>:<W>x<H>[;<id>:<W>x<H>…] with ids of letters, digits, - and _",
+                setting: "connectors")
+        }
+        self.connectors = connectors
+    }
+
+    /// `parse_vdispl_config` (xl_parse.c): `;`-separated connectors, each an id, `:`, and
+    /// `%ux%u`. domb takes plain decimal sizes and ids without spaces or separators.
+    static func parseConnectors(_ text: String) -> [Connector]? {
+        var connectors: [Connector] = []
+        for item in text.split(separator: ";", omittingEmptySubsequences: false) {
+            let parts = item.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count == 2, !parts[0].isEmpty,
+                parts[0].allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") })
+            else { return nil }
+            let size = parts[1].split(separator: "x", omittingEmptySubsequences: false)
+            guard size.count == 2, let width = UInt32(decimal: String(size[0])), let height = UInt32(decimal: String(size[1])) else {
+                return nil
+            }
+            connectors.append(Connector(uniqueID: String(parts[0]), width: width, height: height))
+        }
+        return connectors
+    }
+
+    public var namedSettings: [(name: String, value: String)] {
+        [
+            ("be-alloc", backendAllocates ? "1" : "0"),
+            ("connectors", connectors.map { "\($0.uniqueID):\($0.width)x\($0.height)" }.joined(separator: ";")),
+        ]
+    }
+
+    public static let xlListKey: String? = "vdispl"
+
+    /// vdispl items as xl's `parse_vdispl_config` reads them (``XLVdisplSpec``).
+    public static func parseXL(_ items: [String], xl: XLUtilConfig) throws(ParseError) -> [DeviceSpec] {
+        try XLDevices.eachItem(items) { (_, item) throws(ParseError) -> DeviceSpec in
+            let spec = try XLVdisplSpec.parse(item)
+            let connectors = spec.connectors.map { Connector(uniqueID: $0.uniqueID, width: $0.width, height: $0.height) }
+            return DeviceSpec(
+                VdisplSettings(backendAllocates: spec.backendAllocates, connectors: connectors),
+                backend: XLDevices.backend(spec.backendDomain))
+        }
+    }
+
+    public func problems(in context: DeviceValidationContext) -> [LaunchProblem] {
+        var seen = Set<String>()
+        var problems: [LaunchProblem] = []
+        for connector in connectors where !seen.insert(connector.uniqueID).inserted {
+            problems.append(context.problem(.deviceSetting, "connector id \"\(connector.uniqueID)\" is used twice"))
+        }
+        if connectors.contains(where: { $0.width == 0 || $0.height == 0 }) {
+            problems.append(context.problem(.deviceSetting, "a connector has a zero width or height"))
+        }
+        return problems
+    }
+
+    /// After nics and vtpms in `device_type_tbl` (libxl_create.c).
+    public static let xenstoreOrder = 45
+
+    /// `libxl__set_xenstore_vdispl` (libxl_vdispl.c): everything in the read-only
+    /// frontend: `be-alloc`, then `<n>/resolution` (`WxH`) and `<n>/unique-id` per connector.
+    public func xenstoreDevice(in context: inout XenstoreDeviceContext) throws(ParseError) -> XenstoreDevice {
+        var roFront: [(String, XenstoreTemplate)] = [("be-alloc", backendAllocates ? "1" : "0")]
+        for (index, connector) in connectors.enumerated() {
+            roFront.append(("\(index)/resolution", "\(connector.width)x\(connector.height)"))
+            roFront.append(("\(index)/unique-id", XenstoreTemplate(literal: connector.uniqueID)))
+        }
+        let (back, front) = context.commonKeys
+        return XenstoreDevice(kind: "vdispl", context: context, back: back, front: front, roFront: roFront)
+    }
+}
