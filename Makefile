@@ -1,5 +1,5 @@
 # domb — the README's two commands are `make demo` and `make test`.
-.PHONY: demo test build deps clean e2e e2e-boot fuzz fuzz-smoke
+.PHONY: demo test build deps clean e2e e2e-boot fuzz fuzz-smoke keylime
 demo:
 	./scripts/demo.sh
 test:
@@ -22,3 +22,6 @@ fuzz:
 e2e-boot:  # domb boot --backend libxl in dom0 of real Xen, the TPM a host swtpm (docs/e2e.md)
 	./scripts/install-deps.sh --e2e
 	./scripts/e2e/boot-scenario.sh $(E2E_ARGS)
+keylime:  # a domb host attested by an unmodified Keylime 7.14.3 from PyPI (docs/keylime.md)
+	./scripts/install-deps.sh --keylime
+	./scripts/keylime/scenario.sh $(KEYLIME_ARGS)

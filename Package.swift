@@ -34,6 +34,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // The Keylime agent's HTTP server and registrar client (HTTP/1.1, mutual TLS).
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // C libraries.
@@ -83,12 +86,26 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // The Keylime pull-model agent: HTTP(S) server and registrar client on SwiftNIO.
+        .target(
+            name: "DombAgent",
+            dependencies: [
+                "DombCore", "DombCrypto", "DombTPM", "DombLaunch",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // CLI.
         .target(
             name: "DombCLI",
             dependencies: [
                 "DombCore", "DombFiles", "DombCrypto", "DombTPM", "DombFDT", "DombModel", "DombArchive", "DombXenstore",
-                "DombLibxl", "DombLaunch",
+                "DombLibxl", "DombLaunch", "DombAgent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -150,6 +167,11 @@ let package = Package(
             dependencies: ["DombCore", "DombXLUtil", "DombModel", "DombLibxl", "DombTestSupport"],
             // Read by path: the e2e oracle (scripts/e2e/xlcfg/) sends the same files to dom0.
             exclude: ["Corpus", "Fixtures"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DombAgentTests",
+            dependencies: ["DombCore", "DombCrypto", "DombTPM", "DombAgent", "DombTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

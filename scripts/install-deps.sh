@@ -12,6 +12,8 @@ PACKAGES="pkg-config libtss2-dev libssl-dev libfdt-dev libarchive-dev libxen-dev
   softhsm2 gnutls-bin libengine-pkcs11-openssl tpm2-openssl jq"
 # --e2e: also what scripts/e2e/run.sh needs (QEMU, and the xenstore tools copied into dom0).
 [ "${1:-}" = --e2e ] && PACKAGES="$PACKAGES qemu-system-x86 xenstore-utils"
+# --keylime: what scripts/keylime/scenario.sh needs (Keylime's gpg binding builds from source).
+[ "${1:-}" = --keylime ] && PACKAGES="$PACKAGES libgpgme-dev python3-venv curl bc"
 missing=""
 for p in $PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

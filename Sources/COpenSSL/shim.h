@@ -11,6 +11,8 @@
 #include <openssl/core_names.h>
 #include <openssl/param_build.h>
 #include <openssl/crypto.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 
 // OpenSSL 3 exposes some helpers only as function-like macros, which Swift cannot import.
 static inline int COpenSSL_EVP_PKEY_CTX_set_rsa_padding(EVP_PKEY_CTX *ctx, int pad) {

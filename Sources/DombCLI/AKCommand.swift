@@ -15,7 +15,7 @@ struct AKCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ak",
         abstract: "Manage the attestation key (AK) that signs quotes.",
-        subcommands: [Create.self, Show.self]
+        subcommands: [Create.self, Show.self, Enroll.self, Activate.self]
     )
 
     struct Create: AsyncParsableCommand {

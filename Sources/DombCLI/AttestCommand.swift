@@ -15,7 +15,7 @@ struct AttestCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "attest",
         abstract: "Verify quotes from deployed hosts.",
-        subcommands: [Verify.self]
+        subcommands: [Verify.self, EnrollChallenge.self, EnrollComplete.self]
     )
 
     struct Verify: AsyncParsableCommand {
@@ -36,7 +36,11 @@ struct AttestCommand: AsyncParsableCommand {
                 """)
 
         @Argument(help: "The quote file (JSON) from `domb quote`.") var quote: String
-        @Option(help: "The attestation key's public key (PEM) that the verifier trusts.") var akPub: String
+        @Option(help: "The attestation key's public key (PEM) that the verifier trusts.") var akPub: String?
+        @Option(help: "Instead of --ak-pub: the enrolment directory of `domb attest enroll-complete`; the quote's AK must be enrolled there (found by the quote's akName) and is verified with the recorded key.")
+        var enrolled: String?
+        @Option(help: "With --enrolled: the AK's name (hex), when the quote file does not carry it (a Keylime agent's answer does not).")
+        var akName: String?
         @Option(help: "The nonce the verifier sent, in hex.") var nonce: String
         @Option(help: "Exactly the PCRs the quote must cover (tpm2-tools syntax). Default: those of --expected-pcrs, else sha256:12,13.")
         var pcrs: String?
@@ -54,6 +58,7 @@ struct AttestCommand: AsyncParsableCommand {
         static let maximumFileSize = QuoteFile.maximumEventLogSize * 2
 
         func validate() throws {
+            if (akPub == nil) == (enrolled == nil) { throw ValidationError("give exactly one of --ak-pub FILE and --enrolled DIR") }
             let trustSources = [trust, cert, pubkey].compactMap { $0 }.count
             if bundle != nil, trustSources != 1 {
                 throw ValidationError("--bundle needs exactly one of --trust DIR, --cert FILE, --pubkey FILE")
@@ -119,7 +124,7 @@ struct AttestCommand: AsyncParsableCommand {
             if case .verified(let verified) = verdict, let state {
                 var updated = stored ?? AttestationState()
                 updated.update(with: verified.attest)
-                try AtomicFile.write(try updated.jsonBytes(), to: state, inputs: [quote, akPub])
+                try AtomicFile.write(try updated.jsonBytes(), to: state, inputs: [quote] + [akPub].compactMap { $0 })
             }
             if json {
                 print(try jsonText(QuoteVerdictReport(verdict, selection: selection, eventLogNote: logNote, hashing: verifier.hashing)))
@@ -153,10 +158,24 @@ struct AttestCommand: AsyncParsableCommand {
 
         private func loadInputs() throws -> (QuoteEvidence, PublicKey, PCRValues?, PCRSelection, AttestationState?) {
             let quoteBytes = try AttestationIO.readFile(quote, limit: Self.maximumFileSize, what: "quote file")
-            let quoteFile = try ContextError.wrap(quote) { try QuoteFile(json: quoteBytes) }
-            let evidence = try ContextError.wrap(quote) { try quoteFile.evidence() }
-            let keyBytes = try AttestationIO.readFile(akPub, limit: PublicKey.maximumPEMSize, what: "AK public key")
-            let key = try ContextError.wrap(akPub) { try PublicKey(pem: keyBytes) }
+            var quoteFile: QuoteFile
+            let evidence: QuoteEvidence
+            if let answer = KeylimeQuote.Answer(json: quoteBytes) {
+                // An answer of a Keylime agent's quotes endpoint (docs/keylime.md).
+                (quoteFile, evidence) = try ContextError.wrap(quote) { try Self.keylimeEvidence(answer) }
+            } else {
+                quoteFile = try ContextError.wrap(quote) { try QuoteFile(json: quoteBytes) }
+                evidence = try ContextError.wrap(quote) { try quoteFile.evidence() }
+            }
+            if let akName { quoteFile.akName = akName }
+            let key: PublicKey
+            if let enrolled {
+                key = try Self.enrolledKey(for: quoteFile, in: enrolled)
+            } else {
+                let path = akPub ?? ""
+                let keyBytes = try AttestationIO.readFile(path, limit: PublicKey.maximumPEMSize, what: "AK public key")
+                key = try ContextError.wrap(path) { try PublicKey(pem: keyBytes) }
+            }
             let expected = try expectedPcrs.map { path in
                 let bytes = try AttestationIO.readFile(path, limit: 1 << 20, what: "expected PCRs")
                 return try ContextError.wrap(path) { try PCRValues(goldenJSON: bytes) }
@@ -172,7 +191,7 @@ struct AttestCommand: AsyncParsableCommand {
             var stored: AttestationState?
             if let state {
                 // Refused before anything is verified, not after the verdict.
-                try OutputTarget.check(state, inputs: OutputTarget.identities([quote, akPub]))
+                try OutputTarget.check(state, inputs: OutputTarget.identities([quote] + [akPub].compactMap { $0 }))
                 do {
                     if let bytes = try InputFile.readIfPresent(state, limit: 1 << 20) {
                         stored = try ContextError.wrap(state) { try AttestationState(json: bytes) }
@@ -206,6 +225,33 @@ struct AttestCommand: AsyncParsableCommand {
             print(
                 "verified \(verified) quotes in \(String(format: "%.3f", seconds)) s wall, \(String(format: "%.3f", cpu)) s CPU: "
                     + "\(String(format: "%.0f", Double(verified) / seconds)) quotes/s wall, \(String(format: "%.0f", Double(verified) / cpu)) quotes/s per CPU second")
+        }
+
+        /// A Keylime quote answer as domb evidence: the quote string's attest bytes, signature
+        /// (ECDSA r‖s as DER for OpenSSL) and PCR blob; the measured-boot log if sent.
+        static func keylimeEvidence(_ answer: KeylimeQuote.Answer) throws -> (QuoteFile, QuoteEvidence) {
+            let decoded = try KeylimeQuote.decode(answer.quote)
+            let bytes: [UInt8]
+            switch decoded.signature.value {
+            case .ecdsa(let r, let s): bytes = try ECDSASignature.der(r: r, s: s)
+            case .rsa(let signature): bytes = signature
+            }
+            let signature = QuoteSignature(scheme: decoded.signature.scheme, hash: decoded.signature.hash, bytes: bytes)
+            let evidence = QuoteEvidence(attest: decoded.attest, signature: signature, pcrValues: decoded.pcrValues, eventLog: answer.measuredBootLog)
+            let file = QuoteFile(
+                attest: decoded.attest, signature: signature, selection: decoded.selection, pcrValues: decoded.pcrValues, nonce: [],
+                akPublicKey: "", akName: nil, eventLog: answer.measuredBootLog)
+            return (file, evidence)
+        }
+
+        /// The recorded public key of the quote's AK in an enrolment directory. The quote's
+        /// `akName` only selects the record; its own `akPublicKey` is never used.
+        static func enrolledKey(for quote: QuoteFile, in directory: String) throws -> PublicKey {
+            guard let name = quote.akName else {
+                throw AttestationCLIError("the quote names no AK (akName), so no enrolled AK can be chosen for it")
+            }
+            let record = try EnrollmentStore(directory: directory).enrolled(akName: try EnrollmentFormat.name(name, field: "quote akName"))
+            return try PublicKey(try record.akPublicArea().key)
         }
     }
 }

@@ -28,6 +28,8 @@ public struct DombCommand: AsyncParsableCommand {
             AKCommand.self,
             QuoteCommand.self,
             AttestCommand.self,
+            AgentCommand.self,
+            KeylimeCommand.self,
             XenstoreCommand.self,
             BuildCommand.self,
             BundleCommand.self,

@@ -17,7 +17,7 @@ struct LogCommand: AsyncParsableCommand {
         commandName: "log",
         abstract: "Read, replay, verify and export TCG PC Client event logs (crypto-agile or SHA-1).",
         discussion: "Reads firmware logs (/sys/kernel/security/tpm0/binary_bios_measurements) and domb's own. See docs/eventlog.md.",
-        subcommands: [Show.self, Replay.self, Verify.self, Export.self]
+        subcommands: [Show.self, Replay.self, Verify.self, Export.self, Combine.self]
     )
 
     /// Reads and parses LOG, naming the file in any error.

@@ -14,7 +14,7 @@ import Glibc
 /// written as PEM, and used to verify signatures (ECDSA DER, RSASSA-PKCS1-v1_5, RSASSA-PSS).
 public final class PublicKey: @unchecked Sendable {
     // EVP_PKEY is reference counted and safe to use for verification from several threads.
-    private let key: OpaquePointer
+    let key: OpaquePointer
 
     /// PEM files larger than this are not public keys.
     public static let maximumPEMSize = 64 << 10

@@ -19,9 +19,11 @@ public final class Swtpm: @unchecked Sendable {
     /// The TCTI string domb and tpm2-tools take.
     public var tcti: String { "swtpm:host=127.0.0.1,port=\(port)" }
 
-    public init() throws {
+    /// - Parameter state: a state directory to start from (``ProvisionedSwtpm`` copies a
+    ///   manufactured TPM into one); by default a fresh, unprovisioned TPM.
+    public init(state: TemporaryDirectory? = nil) throws {
         let swtpm = try Tools.require("swtpm")
-        stateDirectory = try TemporaryDirectory(prefix: "domb-swtpm")
+        stateDirectory = try state ?? TemporaryDirectory(prefix: "domb-swtpm")
         var lastError: String = ""
         for _ in 0..<20 {
             let candidate = Int.random(in: 20_000..<60_000) & ~1

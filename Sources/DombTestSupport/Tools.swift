@@ -35,6 +35,13 @@ public enum Tools {
     /// Known tools and the Debian package that provides each.
     public static let packages: [String: String] = [
         "swtpm": "swtpm swtpm-tools",
+        "swtpm_setup": "swtpm-tools",
+        "swtpm_localca": "swtpm-tools",
+        "tpm2_makecredential": "tpm2-tools",
+        "tpm2_activatecredential": "tpm2-tools",
+        "tpm2_startauthsession": "tpm2-tools",
+        "tpm2_policysecret": "tpm2-tools",
+        "tpm2_flushcontext": "tpm2-tools",
         "tpm2_pcrread": "tpm2-tools",
         "tpm2_eventlog": "tpm2-tools",
         "tpm2_checkquote": "tpm2-tools",

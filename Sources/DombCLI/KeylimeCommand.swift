@@ -1,0 +1,64 @@
+//===----------------------------------------------------------------------===//
+// domb — Xen Hyperlaunch boot domain with TPM measured launch
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+
+import ArgumentParser
+import DombCore
+import DombCrypto
+import DombLaunch
+import DombFiles
+import Foundation
+
+/// `domb keylime …`: what Keylime needs to attest a domb host.
+struct KeylimeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keylime",
+        abstract: "Keylime policies for a domb launch (docs/keylime.md).",
+        subcommands: [Policy.self]
+    )
+
+    struct Policy: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the Keylime tpm_policy that admits exactly this bundle's launch.",
+            discussion: """
+                Verifies the bundle (signature, trust) and prints {"12": ["<hex>"], "13": ["<hex>"]}: \
+                the bundle's predicted values of the PCRs it measures, in one bank (Keylime quotes one \
+                bank, its tpm_hash_alg). Load it with \
+                `keylime_tenant -c add -u UUID --tpm_policy "$(domb keylime policy BUNDLE --trust DIR)"`, \
+                or update a running agent with `keylime_tenant -c update`. The PCRs must be ones \
+                Keylime compares against a tpm_policy: not 10 (IMA) or 16 (Keylime's key binding).
+                """)
+
+        @Argument(help: "The signed launch bundle.") var bundle: String
+        @Option(help: "Trust anchors for its CMS signature (a directory or CA file).") var trust: String?
+        @Option(help: "Its pinned signer certificate.") var cert: String?
+        @Option(help: "The public key of its raw signature.") var pubkey: String?
+        @Option(help: "The PCR bank Keylime quotes (tenant/verifier accept_tpm_hash_algs; the agent's tpm_hash_alg).")
+        var bank: String = "sha256"
+        @Option(name: .shortAndLong, help: "Write the JSON here instead of standard output.") var output: String?
+
+        func run() async throws {
+            guard let algorithm = HashAlgorithm(name: bank) else { throw ValidationError("unknown bank \(bank)") }
+            let loaded = try LoadedBundle.load(
+                path: bundle, trust: try bundleTrustPolicy(trust: trust, cert: cert, pubkey: pubkey), minimumGeneration: 0)
+            let json = try Self.tpmPolicy(loaded.manifest.predictedPCRs, bank: algorithm)
+            if let output {
+                try AtomicFile.write(Array((json + "\n").utf8), to: output, inputs: [bundle])
+            } else {
+                print(json)
+            }
+        }
+
+        /// `{"12": ["hex"], …}` for every predicted PCR of `bank`.
+        static func tpmPolicy(_ predicted: PCRValues, bank: HashAlgorithm) throws -> String {
+            let pcrs = predicted.pcrs(in: bank)
+            guard !pcrs.isEmpty else { throw AttestationCLIError("the bundle predicts no PCR in the \(bank) bank (build it with --banks including \(bank))") }
+            if let reserved = pcrs.first(where: { $0 == 10 || $0 == 16 }) {
+                throw AttestationCLIError("the bundle measures PCR \(reserved), which Keylime reserves (10 IMA, 16 key binding)")
+            }
+            let entries = pcrs.map { pcr in "\"\(pcr)\": [\"\((predicted[bank, pcr] ?? []).hexString)\"]" }
+            return "{" + entries.joined(separator: ", ") + "}"
+        }
+    }
+}
