@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 S=FuzzTesting/Seeds
 # Only the directories this script owns (FuzzXenstore's seeds are hand-written).
-for d in FuzzHex FuzzLaunchDTB FuzzXLConfig FuzzELF FuzzBzImage FuzzCPIO FuzzDecompress FuzzEventLog FuzzQuote FuzzBundle; do
+for d in FuzzHex FuzzLaunchDTB FuzzXLConfig FuzzXLUtil FuzzELF FuzzBzImage FuzzCPIO FuzzDecompress FuzzEventLog FuzzQuote FuzzBundle; do
   rm -rf "${S:?}/$d" && mkdir -p "$S/$d"
 done
 make -s -C images
@@ -24,6 +24,8 @@ for f in Tests/DombModelTests/Fixtures/upstream/*.dts; do
   dtc -q -I dts -O dtb -o "$S/FuzzLaunchDTB/upstream-$(basename "$f" .dts).dtb" "$f"
 done
 cp examples/xl/*.cfg $S/FuzzXLConfig/
+# The libxlutil wrapper: the xl.cfg corpus (tools/examples and the man pages' examples).
+cp Tests/DombXLConfigTests/Corpus/*.cfg examples/xl/*.cfg $S/FuzzXLUtil/
 
 # Images.
 cp images/out/pv-kernel.elf images/out/pvh-kernel.elf images/out/legacy-guest.elf $S/FuzzELF/

@@ -7,6 +7,7 @@ import ArgumentParser
 import DombCore
 import DombFiles
 import DombLaunch
+import DombLibxl
 import DombModel
 import Foundation
 
@@ -50,7 +51,7 @@ struct ConfigCommand: ParsableCommand {
                     printNotes(document)
                     if strict, document.notes.contains(where: \.dropsInput) {
                         worst = max(worst, .refused)
-                        Diagnostics.report("\(TerminalText.escape(label)): refused (--strict): \(document.notes.filter(\.dropsInput).count) part(s) of the input were not read into the model")
+                        Diagnostics.report("\(label): refused (--strict): \(document.notes.filter(\.dropsInput).count) part(s) of the input were not read into the model")
                         continue
                     }
                     do {
@@ -141,13 +142,45 @@ struct ConfigCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "import-xl",
             abstract: "Import xl.cfg domain files into one launch description (.dts or .dtb by -o's extension).",
-            discussion: ExitStatus.help(success: "the description was written", refused: "an xl.cfg file is malformed, the system is invalid, or --strict and a key was not imported (nothing is written)"))
+            discussion: """
+                Each file is read as xl 4.17 reads it (libxlutil, then xl_parse.c's rules); a key xl reads that \
+                the launch model cannot carry is refused with its line. --libxl-json prints, for one file, the \
+                libxl_domain_config domb would hand libxl, in libxl's own JSON (what `xl -N create FILE` prints). \
+                --compare-xl compares that with xl's output: a file for one xl.cfg, or a directory holding \
+                NAME.json for each NAME.cfg (none where xl refused the file); one line per finding, exit 1 if \
+                any field differs, or domb accepts a file xl refused.
+                """ + "\n\n"
+                + ExitStatus.help(
+                    success: "the description was written, or --compare-xl found no difference",
+                    refused: "an xl.cfg file is malformed, the system is invalid, --strict and a key was not imported (nothing is written), or --compare-xl found a difference"))
 
         @Argument(help: "xl.cfg files, one domain each.") var files: [String]
-        @Option(name: .shortAndLong, help: "Output file (.dts or .dtb); - or /dev/stdout writes DTS to standard output.") var output: String
+        @Option(name: .shortAndLong, help: "Output file (.dts or .dtb); - or /dev/stdout writes DTS to standard output.")
+        var output: String?
         @Flag(help: "Treat ignored and unknown xl.cfg keys as errors.") var strict = false
+        @Flag(name: .customLong("libxl-json"), help: "Print the libxl_domain_config of one file as libxl's JSON.")
+        var libxlJSON = false
+        @Option(name: .customLong("compare-xl"), help: "Compare with `xl -N create`'s output: a file, or a directory of NAME.json.")
+        var compareXL: String?
+        @Option(help: "The host's CPU count, for CPU maps of \"all\" (default: libxl's, on Xen).")
+        var hostCPUs: Int?
+
+        func validate() throws {
+            if libxlJSON || compareXL != nil {
+                guard output == nil else { throw ValidationError("--libxl-json and --compare-xl write no -o") }
+                guard files.count == 1 || (compareXL != nil && !libxlJSON) else {
+                    throw ValidationError("--libxl-json takes one file; --compare-xl DIRECTORY takes several")
+                }
+            } else if output == nil {
+                throw ValidationError("give -o OUTPUT (.dts or .dtb), or --libxl-json")
+            }
+            if let hostCPUs, !(1...Int(LaunchLimits.maxCPU) + 1).contains(hostCPUs) {
+                throw ValidationError("--host-cpus takes 1 to \(LaunchLimits.maxCPU + 1)")
+            }
+        }
 
         func run() throws {
+            guard let output else { return try libxl() }
             var documents: [LaunchDocument] = []
             for file in files { documents.append(try loadOrFail(file, format: .xl)) }
             var document = LaunchDocument.combining(documents)
@@ -157,6 +190,66 @@ struct ConfigCommand: ParsableCommand {
             }
             document.spec = LaunchFile.rebase(document.spec, from: document.baseDirectory, to: outputDirectory(output))
             try write(try validatedOrFail(document, file: output), to: output, asDTB: output.lowercased().hasSuffix(".dtb"), inputs: files)
+        }
+
+        /// --libxl-json, or --compare-xl with `xl -N create`'s output. One line per finding,
+        /// each starting with the file.
+        private func libxl() throws {
+            let hostCPUs = self.hostCPUs ?? Libxl.hostCPUsOnXen()
+            var directory: String?
+            if let compareXL {
+                var isDirectory: ObjCBool = false
+                if FileManager.default.fileExists(atPath: compareXL, isDirectory: &isDirectory), isDirectory.boolValue {
+                    directory = compareXL
+                } else if files.count > 1 {
+                    Diagnostics.report("\(compareXL): not a directory; several files compare with a directory of NAME.json")
+                    throw ExitCode.failure
+                }
+            }
+            var failed = false
+            for file in files {
+                let shown = TerminalText.escape(file)
+                let xlOutput = directory.map { "\($0)/\(URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent).json" }
+                    ?? compareXL
+                let xlRefused = xlOutput.map { !FileManager.default.fileExists(atPath: $0) } ?? false
+                let json: String
+                let uuidGiven: Bool
+                do {
+                    let (domain, notes) = try LaunchFile.loadXLDomain(file)
+                    for note in notes { FileHandle.standardError.write(Data("note: \(TerminalText.escape("\(note)"))\n".utf8)) }
+                    json = try LibxlDomainConfig(describing: domain, hostCPUs: hostCPUs).json()
+                    uuidGiven = domain.uuid != nil
+                } catch {
+                    // The message without the file name ContextError puts in front.
+                    let message = (error as? ContextError).map { "\($0.underlying)" } ?? "\(error)"
+                    print("\(shown): refused: \(TerminalText.escape(String(message.split(separator: "\n").first ?? "")))")
+                    Diagnostics.print(Diagnostics.diagnose(error))
+                    failed = failed || !xlRefused || compareXL == nil
+                    continue
+                }
+                guard let xlOutput else {
+                    print(json)
+                    continue
+                }
+                guard !xlRefused else {
+                    print("\(shown): xl refuses it, domb accepts it")
+                    failed = true
+                    continue
+                }
+                do {
+                    let result = LibxlConfigComparison.compare(
+                        xl: try JSONValue(parsing: try LaunchFile.readFile(xlOutput)),
+                        domb: try JSONValue(parsing: Array(json.utf8)), uuidGiven: uuidGiven)
+                    for accepted in result.accepted { print("\(shown): accepted: \(TerminalText.escape(accepted.description))") }
+                    for difference in result.differences { print("\(shown): differs: \(TerminalText.escape(difference.description))") }
+                    print(result.matches ? "\(shown): matches xl" : "\(shown): \(result.differences.count) fields differ from xl")
+                    failed = failed || !result.matches
+                } catch {
+                    Diagnostics.report("\(xlOutput): \(error)")
+                    failed = true
+                }
+            }
+            if failed { throw ExitCode.failure }
         }
     }
 }

@@ -32,15 +32,10 @@ public final class LibxlBackend: DomainBuilding, @unchecked Sendable {
     }
 
     public func build(_ domain: DomainSpec, images: DomainImages) throws -> BuiltDomain {
-        let kernel = domain.type == .hvm ? images[.firmware] ?? images[.kernel] : images[.kernel]
-        let request = LibxlDomainRequest(
-            name: domain.name, uuid: domain.uuid, domid: domain.domid.flatMap { $0 == 0 ? nil : $0 },
-            type: domain.type, vcpus: domain.vcpus, maxVcpus: max(domain.vcpus, domain.maxVcpus ?? 0),
-            cpuAffinity: domain.cpuAffinity, cpupool: domain.cpupool, targetMemoryKiB: domain.memoryKiB,
-            maxMemoryKiB: max(domain.memoryKiB, domain.maxMemoryKiB ?? 0), kernelPath: kernel?.path,
-            ramdiskPath: images[.ramdisk]?.path, commandLine: domain.module(.kernel)?.bootargs,
-            onPoweroff: domain.onPoweroff ?? .destroy, onReboot: domain.onReboot ?? .restart,
-            onCrash: domain.onCrash ?? .destroy)
+        var paths: [ModuleKind: String] = [:]
+        for kind in ModuleKind.allCases { paths[kind] = images[kind]?.path }
+        // The devices are the Xenstore plan's to write, not libxl's.
+        let request = LibxlDomainRequest(domain: domain, paths: paths, includeDevices: false)
         do {
             let domid = try libxl.createPaused(request)
             let base = "/local/domain/\(domid)"

@@ -5,6 +5,7 @@
 
 internal import CXenlight
 import DombCore
+import DombModel
 
 #if canImport(Glibc)
 import Glibc
@@ -37,40 +38,50 @@ public struct LibxlDomainRequest: Sendable {
     public var type: GuestType
     public var vcpus: UInt32
     public var maxVcpus: UInt32
-    public var cpuAffinity: [UInt32]?
+    public var cpuAffinity: VCPUAffinity?
+    public var softCPUAffinity: VCPUAffinity?
+    public var isDriverDomain: Bool
     public var cpupool: String?
+    public var securityLabel: String?
     public var targetMemoryKiB: UInt64
     public var maxMemoryKiB: UInt64
     /// The kernel (PV, PVH) or hvmloader (HVM) path.
     public var kernelPath: String?
     public var ramdiskPath: String?
+    public var deviceTreePath: String?
     public var commandLine: String?
     public var onPoweroff: LifecycleAction
     public var onReboot: LifecycleAction
     public var onCrash: LifecycleAction
+    /// The domain's PV devices (the console is libxl's own).
+    public var devices: [DeviceSpec]
+    /// Whether the configuration carries ``devices`` (see ``LibxlDomainConfig``).
+    public var includeDevices: Bool
 
-    public init(
-        name: String, uuid: String?, domid: UInt32?, type: GuestType, vcpus: UInt32, maxVcpus: UInt32,
-        cpuAffinity: [UInt32]?, cpupool: String?, targetMemoryKiB: UInt64, maxMemoryKiB: UInt64,
-        kernelPath: String?, ramdiskPath: String?, commandLine: String?, onPoweroff: LifecycleAction,
-        onReboot: LifecycleAction, onCrash: LifecycleAction
-    ) {
-        self.name = name
-        self.uuid = uuid
-        self.domid = domid
-        self.type = type
-        self.vcpus = vcpus
-        self.maxVcpus = maxVcpus
-        self.cpuAffinity = cpuAffinity
-        self.cpupool = cpupool
-        self.targetMemoryKiB = targetMemoryKiB
-        self.maxMemoryKiB = maxMemoryKiB
-        self.kernelPath = kernelPath
-        self.ramdiskPath = ramdiskPath
-        self.commandLine = commandLine
-        self.onPoweroff = onPoweroff
-        self.onReboot = onReboot
-        self.onCrash = onCrash
+    /// The request for `domain`, with its images at `paths` (by module kind).
+    public init(domain: DomainSpec, paths: [ModuleKind: String], includeDevices: Bool) {
+        name = domain.name
+        uuid = domain.uuid
+        domid = domain.domid.flatMap { $0 == 0 ? nil : $0 }
+        type = domain.type
+        vcpus = domain.vcpus
+        maxVcpus = max(domain.vcpus, domain.maxVcpus ?? 0)
+        cpuAffinity = domain.cpuAffinity
+        softCPUAffinity = domain.softCPUAffinity
+        isDriverDomain = domain.isDriverDomain
+        cpupool = domain.cpupool
+        securityLabel = domain.securityID
+        targetMemoryKiB = domain.memoryKiB
+        maxMemoryKiB = max(domain.memoryKiB, domain.maxMemoryKiB ?? 0)
+        kernelPath = domain.type == .hvm ? paths[.firmware] ?? paths[.kernel] : paths[.kernel]
+        ramdiskPath = paths[.ramdisk]
+        deviceTreePath = paths[.deviceTree]
+        commandLine = domain.module(.kernel)?.bootargs
+        onPoweroff = domain.onPoweroff ?? .destroy
+        onReboot = domain.onReboot ?? .restart
+        onCrash = domain.onCrash ?? .destroy
+        devices = domain.devices
+        self.includeDevices = includeDevices
     }
 }
 
@@ -111,69 +122,28 @@ public final class Libxl: @unchecked Sendable {
         logger = nil
     }
 
+    /// The host's CPU count when running in a Xen control domain (nil elsewhere, without
+    /// trying libxl there, which would log its failure).
+    public static func hostCPUsOnXen() -> Int? {
+        guard access("/dev/xen/privcmd", F_OK) == 0 else { return nil }
+        return (try? Libxl())?.hostCPUs
+    }
+
+    /// The host's CPU count as libxl sizes CPU bitmaps (`libxl_get_max_cpus`), or nil.
+    public var hostCPUs: Int? {
+        guard let context else { return nil }
+        let count = libxl_get_max_cpus(context)
+        return count > 0 ? Int(count) : nil
+    }
+
     /// Builds `request` and leaves it paused; returns its domid.
     ///
     /// The corresponding C function is `libxl_domain_create_new` (synchronous: no ao_how).
     public func createPaused(_ request: LibxlDomainRequest) throws(LibxlError) -> UInt32 {
         guard let context else { throw LibxlError(code: 0, operation: "create", message: "libxl context is closed") }
-        var config = libxl_domain_config()
-        libxl_domain_config_init(&config)
-        defer { libxl_domain_config_dispose(&config) }
-
-        let type: libxl_domain_type =
-            switch request.type {
-            case .pv: LIBXL_DOMAIN_TYPE_PV
-            case .pvh: LIBXL_DOMAIN_TYPE_PVH
-            case .hvm: LIBXL_DOMAIN_TYPE_HVM
-            }
-        config.c_info.type = type
-        config.c_info.name = strdup(request.name)
-        if let uuid = request.uuid {
-            if libxl_uuid_from_string(&config.c_info.uuid, uuid) != 0 {
-                throw LibxlError(code: 0, operation: "create \(request.name)", message: "invalid uuid \"\(uuid)\"")
-            }
-        } else {
-            // libxl takes c_info.uuid as given; xl generates one (xl_parse.c). Left zero,
-            // every domain would get /vm/00000000-…, as seen on Xen 4.17.
-            libxl_uuid_generate(&config.c_info.uuid)
-        }
-        if let domid = request.domid { config.c_info.domid = domid }
-        if let pool = request.cpupool {
-            var poolid: UInt32 = 0
-            guard libxl_name_to_cpupoolid(context, pool, &poolid) == 0 else {
-                throw LibxlError(code: 0, operation: "create \(request.name)", message: "cpupool \"\(pool)\" does not exist")
-            }
-            config.c_info.poolid = poolid
-        }
-
-        libxl_domain_build_info_init_type(&config.b_info, type)
-        config.b_info.max_vcpus = Int32(clamping: request.maxVcpus)
-        guard libxl_cpu_bitmap_alloc(context, &config.b_info.avail_vcpus, Int32(clamping: request.maxVcpus)) == 0
-        else { throw LibxlError(code: 0, operation: "create \(request.name)", message: "cannot allocate vCPU bitmap") }
-        for vcpu in 0..<Int32(clamping: request.vcpus) { libxl_bitmap_set(&config.b_info.avail_vcpus, vcpu) }
-        if let affinity = request.cpuAffinity {
-            guard libxl_cpu_bitmap_alloc(context, &config.b_info.cpumap, 0) == 0 else {
-                throw LibxlError(code: 0, operation: "create \(request.name)", message: "cannot allocate CPU map")
-            }
-            for cpu in affinity { libxl_bitmap_set(&config.b_info.cpumap, Int32(clamping: cpu)) }
-        }
-        config.b_info.max_memkb = request.maxMemoryKiB
-        config.b_info.target_memkb = request.targetMemoryKiB
-        switch request.type {
-        case .pv, .pvh:
-            config.b_info.kernel = request.kernelPath.map { strdup($0) } ?? nil
-            config.b_info.ramdisk = request.ramdiskPath.map { strdup($0) } ?? nil
-            config.b_info.cmdline = request.commandLine.map { strdup($0) } ?? nil
-        case .hvm:
-            // xl.cfg `firmware_override`: the hvmloader image libxl loads.
-            config.b_info.u.hvm.firmware = request.kernelPath.map { strdup($0) } ?? nil
-        }
-        config.on_poweroff = Self.action(request.onPoweroff)
-        config.on_reboot = Self.action(request.onReboot)
-        config.on_crash = Self.action(request.onCrash)
-
+        let config = try LibxlDomainConfig(request, hostCPUs: hostCPUs)
         var domid: UInt32 = 0
-        let rc = libxl_domain_create_new(context, &config, &domid, nil, nil)
+        let rc = config.withUnsafeMutableConfig { pointer in libxl_domain_create_new(context, pointer, &domid, nil, nil) }
         guard rc == 0 else {
             throw LibxlError(code: rc, operation: "libxl_domain_create_new(\(request.name))", message: "see libxl's messages above")
         }
@@ -192,17 +162,5 @@ public final class Libxl: @unchecked Sendable {
         guard let context else { throw LibxlError(code: 0, operation: "destroy", message: "libxl context is closed") }
         let rc = libxl_domain_destroy(context, domid, nil)
         guard rc == 0 else { throw LibxlError(code: rc, operation: "libxl_domain_destroy(\(domid))", message: "") }
-    }
-
-    private static func action(_ action: LifecycleAction) -> libxl_action_on_shutdown {
-        switch action {
-        case .destroy: LIBXL_ACTION_ON_SHUTDOWN_DESTROY
-        case .restart: LIBXL_ACTION_ON_SHUTDOWN_RESTART
-        case .preserve: LIBXL_ACTION_ON_SHUTDOWN_PRESERVE
-        case .renameRestart: LIBXL_ACTION_ON_SHUTDOWN_RESTART_RENAME
-        case .coredumpDestroy: LIBXL_ACTION_ON_SHUTDOWN_COREDUMP_DESTROY
-        case .coredumpRestart: LIBXL_ACTION_ON_SHUTDOWN_COREDUMP_RESTART
-        case .softReset: LIBXL_ACTION_ON_SHUTDOWN_SOFT_RESET
-        }
     }
 }

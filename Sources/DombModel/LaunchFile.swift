@@ -6,6 +6,7 @@
 import DombCore
 import DombFDT
 import DombFiles
+import DombXLUtil
 import Foundation
 
 /// The one reader of launch descriptions: `.dts` (compiled by `dtc`), `.dtb` (checked
@@ -69,7 +70,7 @@ public enum LaunchFile {
                 for domain in spec.domains { origins[domain.name] = path }
                 return LaunchDocument(spec: spec, origins: origins, baseDirectory: directory)
             case .xl:
-                let imported = try XLImport(parsing: bytes)
+                let imported = try importXL(bytes)
                 // Relative paths are read from the file's directory, as in a device tree
                 // (xl itself uses its current directory: absolute paths mean the same to both).
                 return LaunchDocument(
@@ -81,6 +82,23 @@ public enum LaunchFile {
                     }, baseDirectory: directory)
             }
         }
+    }
+
+    /// One xl.cfg file, parsed by libxlutil and imported as xl 4.17 reads it.
+    public static func importXL(_ bytes: [UInt8]) throws(ParseError) -> XLImport {
+        try XLImport(try XLUtilConfig(parsing: bytes))
+    }
+
+    /// One xl.cfg file as a domain on its own: imported, then validated but for the rule a
+    /// single file cannot meet (its devices' backend domains are described by other files).
+    /// - Throws: the import's errors, or `ParseError` listing the problems, each naming the file.
+    public static func loadXLDomain(_ path: String) throws -> (domain: DomainSpec, notes: [LaunchNote]) {
+        let document = try load(path, format: .xl)
+        let problems = document.spec.validate().filter { $0.rule != .unknownBackend }
+        guard problems.isEmpty, let domain = document.spec.domains.first else {
+            throw ParseError.invalid(problems.map { document.describe($0, file: path) }.joined(separator: "\n"))
+        }
+        return (domain, document.notes)
     }
 
     /// The descriptions named on a command line: each device tree or JSON model on its own,
@@ -308,7 +326,7 @@ public enum LaunchFuzz {
     /// a valid one must encode and plan.
     @discardableResult
     public static func xlConfig(_ bytes: [UInt8]) -> Bool {
-        guard let imported = try? XLImport(parsing: bytes) else { return false }
+        guard let imported = try? LaunchFile.importXL(bytes) else { return false }
         if let launch = try? LaunchSpec(domains: [imported.domain]).validated() {
             precondition((try? LaunchEncoder.dtb(launch)) != nil, "a valid imported domain failed to encode")
             precondition((try? XenstorePlanner().plan(launch)) != nil, "a valid imported domain has no Xenstore plan")

@@ -12,7 +12,10 @@
 # xl's Xenstore for e2e-pv and e2e-pvh against domb's plan, `domb boot`, each guest's console line,
 # `xl list`, Xenstore against the plan, `domb log verify` against the TPM, an AK and a quote.
 # On the host again (scripts/e2e/boot/host-attest.sh): `domb attest verify` of that quote
-# against the bundle. Exit status: run.sh's (non-zero on any failed check).
+# against the bundle. In the same boot, the xl.cfg oracle (scripts/e2e/xlcfg/): every file of
+# the corpus through `xl -N create` and `domb config import-xl --libxl-json`, compared
+# field by field, and libxl's disk backend choice for the deprecated prefixes against domb's;
+# the host writes RUN/xlcfg-report.txt. Exit status: run.sh's (non-zero on any failed check).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
@@ -90,5 +93,9 @@ openssl rand -hex 20 > "$P/nonce"
 awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "e2e-boot: host preparation (domb build, bundle, plan) %.1f s\n", b - a }'
 
 export E2E_BOOT_WORK=$W
-exec "$HERE/run.sh" --no-builtin --domb "$DOMB" --payload "$P=boot" \
-  --fragment "$HERE/boot/dom0.sh" --host-check "$HERE/boot/host-attest.sh" ${ARGS[@]+"${ARGS[@]}"}
+# The xl.cfg oracle adds a few minutes of dom0 time (two programs per corpus file): a longer
+# default limit (a --timeout given here comes later and wins).
+exec "$HERE/run.sh" --no-builtin --domb "$DOMB" --timeout 1800 --payload "$P=boot" \
+  --payload "$REPO/Tests/DombXLConfigTests/Corpus=xlcfg" \
+  --fragment "$HERE/boot/dom0.sh" --fragment "$HERE/xlcfg/dom0.sh" \
+  --host-check "$HERE/boot/host-attest.sh" --host-check "$HERE/xlcfg/host-report.sh" ${ARGS[@]+"${ARGS[@]}"}

@@ -4,6 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombXLUtil
 
 extension DeviceKind {
     /// A PV display (`libxl_vdispl.c`, xl.cfg `vdispl`, `xen/include/public/io/displif.h`).
@@ -83,6 +84,17 @@ public struct VdisplSettings: DeviceSettings {
     }
 
     public static let xlListKey: String? = "vdispl"
+
+    /// vdispl items as xl's `parse_vdispl_config` reads them (``XLVdisplSpec``).
+    public static func parseXL(_ items: [String], xl: XLUtilConfig) throws(ParseError) -> [DeviceSpec] {
+        try XLDevices.eachItem(items) { (_, item) throws(ParseError) -> DeviceSpec in
+            let spec = try XLVdisplSpec.parse(item)
+            let connectors = spec.connectors.map { Connector(uniqueID: $0.uniqueID, width: $0.width, height: $0.height) }
+            return DeviceSpec(
+                VdisplSettings(backendAllocates: spec.backendAllocates, connectors: connectors),
+                backend: XLDevices.backend(spec.backendDomain))
+        }
+    }
 
     public func problems(in context: DeviceValidationContext) -> [LaunchProblem] {
         var seen = Set<String>()

@@ -321,6 +321,25 @@ private struct Decoder {
         return LaunchDocument(spec: spec, origins: origins, notes: notes)
     }
 
+    /// One vCPU affinity (docs/binding.md): `PREFIX` (CPUs, every vCPU), `PREFIX-except`
+    /// (every host CPU but these, every vCPU) or `perVCPU` (an xl CPULIST per vCPU); at most one.
+    func decodeAffinity(_ view: NodeView, prefix: String, perVCPU: String) throws -> VCPUAffinity? {
+        let cpus = try view.cells(prefix)
+        let except = try view.cells("\(prefix)-except")
+        let lists = try view.strings(perVCPU)
+        guard [cpus != nil, except != nil, lists != nil].filter({ $0 }).count <= 1 else {
+            throw view.fail("give one of \(prefix), \(prefix)-except and \(perVCPU)")
+        }
+        if let cpus { return .allVCPUs(.cpus(Array(Set(cpus)).sorted())) }
+        if let except { return .allVCPUs(.allBut(Array(Set(except)).sorted())) }
+        guard let lists else { return nil }
+        do {
+            return try VCPUAffinity(cpuLists: lists, perVCPU: true)
+        } catch {
+            throw view.fail("\(perVCPU): \(error.reason)")
+        }
+    }
+
     func isEventChannel(_ view: NodeView) -> Bool {
         view.compatible.contains(LaunchBinding.evtchnCompatible) || view.compatible.contains("xen,evtchn")
     }
@@ -411,8 +430,9 @@ private struct Decoder {
     /// Domain properties the model reads, in either layout.
     static let domainProperties: Set<String> = [
         "compatible", "domid", "domain-uuid", "mode", "permissions", "functions", "role", "capability", "capabilities",
-        "memory", "mem-min", "mem-max", "cpus", "domb,max-vcpus", "domb,cpu-affinity", "domain-cpupool",
-        "xen,enhanced", "xen,domain-p2m-mem-mb", "security-id", "domb,paused", "domb,on-poweroff", "domb,on-reboot",
+        "memory", "mem-min", "mem-max", "cpus", "domb,max-vcpus", "domb,cpu-affinity", "domb,cpu-affinity-except",
+        "domb,vcpu-affinity", "domb,cpu-soft-affinity", "domb,cpu-soft-affinity-except", "domb,vcpu-soft-affinity",
+        "domb,driver-domain", "domain-cpupool", "xen,enhanced", "xen,domain-p2m-mem-mb", "security-id", "domb,paused", "domb,on-poweroff", "domb,on-reboot",
         "domb,on-crash", "#address-cells", "#size-cells", "phandle", "linux,phandle",
     ]
 
@@ -449,7 +469,9 @@ private struct Decoder {
         case (nil, .dom0less): throw view.fail("cpus is required in a dom0less domain (Xen stops without it)")
         }
         domain.maxVcpus = try view.u32("domb,max-vcpus")
-        domain.cpuAffinity = try view.cells("domb,cpu-affinity")
+        domain.cpuAffinity = try decodeAffinity(view, prefix: "domb,cpu-affinity", perVCPU: "domb,vcpu-affinity")
+        domain.softCPUAffinity = try decodeAffinity(view, prefix: "domb,cpu-soft-affinity", perVCPU: "domb,vcpu-soft-affinity")
+        domain.isDriverDomain = try view.flag("domb,driver-domain")
         if let handle = try view.u32("domain-cpupool") {
             let target = try resolve(handle, from: view, property: "domain-cpupool")
             guard let pool = pools[target.path] else {

@@ -60,10 +60,12 @@ public struct XenstorePlanner: Sendable {
         }
     }
 
-    /// Domains that back a device of another domain (libxl gives them `libxl` and
-    /// `device-model` directories), found in one pass over the devices.
+    /// Domains declared driver domains (xl's `driver_domain`) or that back a device of
+    /// another domain (libxl gives them `libxl` and `device-model` directories), found in
+    /// one pass over the devices.
     static func driverDomains(of launch: ValidatedLaunch) -> Set<String> {
-        var names = Set<String>()
+        // libxl's driver_domain: declared, or serving another domain's device.
+        var names = Set(launch.domains.filter(\.isDriverDomain).map(\.name))
         for domain in launch.domains {
             for device in domain.devices {
                 if case .domain(let backend) = device.backend, backend != domain.name { names.insert(backend) }
