@@ -72,7 +72,7 @@ import Testing
 
     /// xl.cfg(5)'s vdispl example, through xl's `key=value` spec.
     @Test func vdisplFromXL() throws {
-        let imported = try XLImport(parsing: Array("""
+        let imported = try LaunchFile.importXL(Array("""
             name = "display"
             type = "pvh"
             kernel = "/boot/vmlinuz"
@@ -89,14 +89,14 @@ import Testing
     }
 
     @Test(arguments: [
-        ("be-alloc=1", "needs connectors"),
-        ("connectors=id0:1920", "<id>:<W>x<H>"),
-        ("connectors=id 0:1920x1080", "<id>:<W>x<H>"),
-        ("connectors=id0:1920x1080,colour=blue", "unknown key \"colour\""),
+        // xl_parse.c's parse_vdispl_config and its messages (it takes "id 0" as a unique-id).
+        ("be-alloc=1", "At least one connector should be specified"),
+        ("connectors=id0:1920", "Can't parse connector resolution"),
+        ("connectors=id0:1920x1080,colour=blue", "Unknown string \"colour=blue\" in vdispl spec"),
     ])
     func vdisplRefusals(_ spec: String, _ expected: String) {
         let text = "name = \"d\"\ntype = \"pvh\"\nkernel = \"/k\"\nmemory = 64\nvdispl = [ '\(spec)' ]\n"
-        #expect { try XLImport(parsing: Array(text.utf8)) } throws: { "\($0)".contains(expected) && "\($0)".contains("line 5") }
+        #expect { try LaunchFile.importXL(Array(text.utf8)) } throws: { "\($0)".contains(expected) && "\($0)".contains("line 5") }
     }
 
     @Test func vdisplRules() throws {

@@ -540,7 +540,7 @@ private struct Decoder {
             }
         }
         if let affinity = try decodeVcpuAffinity(vcpuNodes, of: domain, in: view) {
-            if let given = domain.cpuAffinity, Set(given) != Set(affinity) {
+            if let given = domain.cpuAffinity, given != affinity {
                 throw view.fail("domb,cpu-affinity and the xen,vcpu nodes' hard-affinity name different CPUs")
             }
             domain.cpuAffinity = domain.cpuAffinity ?? affinity
@@ -597,7 +597,10 @@ private struct Decoder {
     /// `xen,vcpu` nodes (`id`, `hard-affinity`; dom0less-build.c `domain_vcpu_affinity`).
     /// The model carries one CPU list for all vCPUs, so the nodes must give every vCPU the
     /// same hard affinity; anything else is refused rather than changed.
-    func decodeVcpuAffinity(_ nodes: [NodeView], of domain: DomainSpec, in view: NodeView) throws -> [UInt32]? {
+    /// Upstream `xen,vcpu` nodes' `hard-affinity`: one CPU set for every vCPU when they all
+    /// agree, else one per vCPU from vCPU 0 (a vCPU without a node runs on any CPU, as Xen
+    /// leaves it).
+    func decodeVcpuAffinity(_ nodes: [NodeView], of domain: DomainSpec, in view: NodeView) throws -> VCPUAffinity? {
         guard !nodes.isEmpty else { return nil }
         var affinities: [UInt32: [UInt32]] = [:]
         var ids: Set<UInt32> = []
@@ -608,7 +611,7 @@ private struct Decoder {
             guard ids.insert(id).inserted else { throw node.fail("another xen,vcpu node of \(view.path) has id \(id)") }
             if let text = try node.string("hard-affinity") {
                 switch UpstreamBinding.parseHardAffinity(text) {
-                case .success(let cpus): affinities[id] = cpus
+                case .success(let cpus): affinities[id] = Array(Set(cpus)).sorted()
                 case .failure(let error): throw node.fail(error.reason)
                 }
             }
@@ -616,15 +619,12 @@ private struct Decoder {
         guard !affinities.isEmpty else { return nil }
         let count = domain.maxVcpus ?? domain.vcpus
         let lists = (0..<count).map { affinities[$0] }
-        guard let first = lists.first ?? nil, lists.allSatisfy({ $0 == first }) else {
-            let described = (0..<count).prefix(8).map { id in
-                "vcpu \(id): \(affinities[id].map { $0.map(String.init).joined(separator: ",") } ?? "any CPU")"
-            }
-            throw view.fail(
-                "xen,vcpu nodes give the vCPUs different hard affinities (\(described.joined(separator: "; "))\(count > 8 ? "; …" : "")): "
-                    + "the launch model carries one CPU list for all vCPUs")
+        if let first = lists.first ?? nil, lists.allSatisfy({ $0 == first }) {
+            return .allVCPUs(.cpus(first))
         }
-        return first
+        // Up to the last vCPU with an affinity; the ones between without a node run anywhere.
+        let last = Int(affinities.keys.max() ?? 0)
+        return .perVCPU(lists[0...last].map { $0.map(CPUSet.cpus) ?? .allBut([]) })
     }
 
     func moduleKind(_ compatible: [String]) -> ModuleKind? {
