@@ -39,22 +39,47 @@ struct BootCommand: AsyncParsableCommand {
     @OptionGroup var tpm: TPMOptions
     @Option(help: "libxl or plan (default: libxl on a Xen control domain, plan elsewhere).") var backend: Backend?
     @Option(help: "Where to write the event log (atomically).") var eventlog: String = "/run/domb/eventlog.bin"
+    @Option(
+        help: ArgumentHelp(
+            "Seconds each device step may take (libxl backend): backends taken and hotplugged, then both ends connected.",
+            valueName: "seconds"))
+    var deviceTimeout: Double = 60
     @Flag(help: "Print the report as JSON.") var json = false
+    @Flag(
+        help: ArgumentHelp(
+            "After the launch, stay and carry out on_poweroff, on_reboot and on_crash for the domains it started (libxl backend).",
+            discussion: "A restart rebuilds the domain from the sealed images measured at launch. Tells systemd READY=1 when the launch is done (Type=notify)."))
+    var supervise = false
 
     func run() async throws {
         let trustPolicy = try trust.policy()
-        let chosen = backend ?? (FileManager.default.fileExists(atPath: "/dev/xen/privcmd") ? .libxl : .plan)
+        let chosen = chosenBackend()
         let connection = try tpm.open()
         let quiet = json
-        let log: (String) -> Void = { line in if !quiet { print("  \(line)") } }
+        // Flushed per line: under systemd or in a pipe, a supervisor's lines must not wait
+        // in a buffer.
+        let log: (String) -> Void = { line in
+            if !quiet {
+                print("  \(line)")
+                fflush(nil)
+            }
+        }
+        if supervise && chosenBackend() != .libxl {
+            throw ValidationError("--supervise needs the libxl backend (a Xen control domain)")
+        }
 
+        guard deviceTimeout > 0, deviceTimeout <= 3600 else {
+            throw ValidationError("--device-timeout must be more than 0 and at most 3600 seconds")
+        }
         let builder: any DomainBuilding
         var xenstore: XenstoreClient?
+        var devices: DeviceConnector?
         switch chosen {
         case .libxl:
             let client = try XenstoreClient()
             xenstore = client
             builder = try LibxlBackend(xenstore: client)
+            devices = DeviceConnector(store: client, hotplug: ProcessHotplugRunner(), timeout: deviceTimeout, progress: log)
         case .plan:
             builder = PlanBackend { action in log("plan: \(action)") }
         }
@@ -69,7 +94,7 @@ struct BootCommand: AsyncParsableCommand {
             activeBanks: { try connection.activeBanks() },
             builder: builder, xenstore: xenstore,
             // libxl introduces the domains it builds; the plan backend writes nothing.
-            introduceDomains: false,
+            introduceDomains: false, devices: devices,
             progress: log)
         if !json { print("domb boot \(bundle) (backend \(builder.backendName), TPM \(connection.configuration))") }
         let options = BootOptions(
@@ -77,17 +102,33 @@ struct BootCommand: AsyncParsableCommand {
         do {
             let report = try BootFlow.run(bundle: bundle, options: options, environment: environment)
             try printReport(report, tpmCommands: connection.commandCount)
+            fflush(nil)
+            if supervise, let supervised = builder as? any DomainSupervising {
+                SystemdNotify.send("READY=1\nSTATUS=launched \(report.session.started.count) domain(s), supervising")
+                print("supervising \(report.session.started.map(\.name).joined(separator: ", "))")
+                fflush(nil)
+                try Supervisor(session: report.session, backend: supervised, xenstore: xenstore, devices: devices) { event in
+                    print("domb supervise: \(event)")
+                    fflush(nil)
+                }.run()
+                print("domb supervise: no supervised domain is left")
+            }
         } catch let failure as BootFailure {
             if json {
                 let object: [String: Any] = [
                     "result": "refused", "stage": failure.stage.rawValue, "reason": failure.reason,
                     "eventsExtended": failure.eventsExtended, "tornDown": failure.tornDown,
+                    "started": failure.started, "launchClosed": failure.launchClosed,
                 ]
                 let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
                 print(String(decoding: data, as: UTF8.self))
             }
             throw failure
         }
+    }
+
+    private func chosenBackend() -> Backend {
+        backend ?? (FileManager.default.fileExists(atPath: "/dev/xen/privcmd") ? .libxl : .plan)
     }
 
     private func printReport(_ report: BootReport, tpmCommands: Int) throws {
@@ -102,7 +143,8 @@ struct BootCommand: AsyncParsableCommand {
                 "result": "launched", "bundle": report.bundle, "generation": report.generation, "signer": report.signer,
                 "backend": report.backend, "banks": report.banks.map(\.name), "events": report.events,
                 "domains": report.domains.map { ["name": $0.name, "domid": $0.domid] },
-                "startOrder": report.startOrder, "xenstoreNodes": report.xenstoreNodes, "pcrs": pcrs,
+                "startOrder": report.startOrder, "leftPaused": report.leftPaused,
+                "devicesConnected": report.devicesConnected, "xenstoreNodes": report.xenstoreNodes, "pcrs": pcrs,
                 "matchesPrediction": report.matchesPrediction, "eventLog": report.eventLogPath ?? "",
                 "tpmCommands": tpmCommands,
             ]
@@ -111,6 +153,8 @@ struct BootCommand: AsyncParsableCommand {
             return
         }
         print("launched \(report.domains.count) domain(s) in order \(report.startOrder.joined(separator: " → "))")
+        if !report.leftPaused.isEmpty { print("  left paused: \(report.leftPaused.joined(separator: ", "))") }
+        if report.devicesConnected > 0 { print("  \(report.devicesConnected) PV device(s) connected on both ends") }
         print("  \(report.events) events in \(report.banks.map(\.name).joined(separator: ", ")); \(tpmCommands) TPM commands")
         print("  event log: \(report.eventLogPath ?? "(not written)")\(report.matchesPrediction ? " — identical to the bundle's predicted log" : "")")
         for bank in report.pcrs.algorithms where bank == .sha256 {

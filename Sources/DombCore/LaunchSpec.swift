@@ -141,6 +141,9 @@ public struct DomainSpec: Hashable, Sendable, Codable {
     public var onPoweroff: LifecycleAction?
     public var onReboot: LifecycleAction?
     public var onCrash: LifecycleAction?
+    /// Serves PV backends for other domains (xl.cfg `driver_domain`, `domb,driver-domain`):
+    /// it gets the `libxl` and `device-model` directories `xl devd` in it writes to.
+    public var driverDomain: Bool
 
     public init(
         name: String, domid: UInt32? = nil, uuid: String? = nil, type: GuestType, is64Bit: Bool = true,
@@ -149,7 +152,7 @@ public struct DomainSpec: Hashable, Sendable, Codable {
         capabilities: DomainCapabilities = [], isBootDomain: Bool = false, startOnBoot: Bool = true,
         modules: [ModuleSpec] = [], enhanced: XenEnhanced? = nil, p2mMemoryMB: UInt32? = nil,
         securityID: String? = nil, devices: [DeviceSpec] = [], onPoweroff: LifecycleAction? = nil,
-        onReboot: LifecycleAction? = nil, onCrash: LifecycleAction? = nil
+        onReboot: LifecycleAction? = nil, onCrash: LifecycleAction? = nil, driverDomain: Bool = false
     ) {
         self.name = name
         self.domid = domid
@@ -174,6 +177,7 @@ public struct DomainSpec: Hashable, Sendable, Codable {
         self.onPoweroff = onPoweroff
         self.onReboot = onReboot
         self.onCrash = onCrash
+        self.driverDomain = driverDomain
     }
 
     public func module(_ kind: ModuleKind) -> ModuleSpec? { modules.first { $0.kind == kind } }

@@ -559,6 +559,14 @@ private struct LaunchValidator {
         if !backend.startOnBoot {
             add(subject, domain: name, .backendCapability, "backend domain \"\(backend.name)\" does not start on boot")
         }
+        // vif and vbd backends in a domain other than dom0 are set up by `xl devd` there
+        // (hotplug scripts, QEMU for qdisk), which keeps its state in the directories libxl
+        // makes only for driver domains.
+        if device.kind == .vif || device.kind == .vbd, !backend.driverDomain {
+            add(
+                subject, domain: name, .backendCapability,
+                "backend domain \"\(backend.name)\" is not a driver domain: set domb,driver-domain (xl.cfg driver_domain=1) so that xl devd in it can keep its state under /local/domain/<id>/libxl")
+        }
         if device.kind == .console && !backend.capabilities.contains(.console) {
             add(subject, domain: name, .backendCapability, "console backend domain \"\(backend.name)\" lacks the console capability")
         }

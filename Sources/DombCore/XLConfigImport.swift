@@ -38,7 +38,7 @@ public struct XLImport: Hashable, Sendable {
         "pae", "hap", "nestedhvm", "viridian", "boot", "usb", "usbdevice", "usbctrl", "localtime",
         "rtc_timeoffset", "stdvga", "videoram", "vga", "xen_platform_pci", "device_model_version",
         "device_model_override", "device_model_stubdomain_override", "on_watchdog", "on_soft_reset",
-        "driver_domain", "max_grant_frames", "max_maptrack_frames", "max_grant_version", "shadow_memory",
+        "max_grant_frames", "max_maptrack_frames", "max_grant_version", "shadow_memory",
         "cpus_soft", "cpu_weight", "cap", "soundhw", "nographic", "vfb", "tsc_mode", "nomigrate", "e820_host",
         "gfx_passthru", "claim_mode", "autoballoon", "opengl", "spice", "timer_mode", "hpet", "vpt_align",
         "mmio_hole", "altp2m", "vuart", "dm_restrict", "msitranslate", "rdm", "xend_suspend_evtchn_compat",
@@ -134,6 +134,8 @@ public struct XLImport: Hashable, Sendable {
             domain.uuid = uuid.lowercased()
         }
         if let (label, _) = try scalar("seclabel") { domain.securityID = label }
+        // xlu_cfg_get_defbool: any number, non-zero is true.
+        if let flag = try number("driver_domain", max: UInt64(Int64.max)) { domain.driverDomain = flag != 0 }
 
         for key in ["bootloader", "bootloader_args", "pvshim", "pvshim_path", "pvshim_cmdline", "pvshim_extra"] {
             if let found = setting(key) {

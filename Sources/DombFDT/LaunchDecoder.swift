@@ -253,7 +253,7 @@ private struct Decoder {
             "compatible", "domid", "domain-uuid", "mode", "permissions", "functions", "role", "capability", "capabilities",
             "memory", "mem-min", "mem-max", "cpus", "domb,max-vcpus", "domb,cpu-affinity", "domain-cpupool",
             "xen,enhanced", "xen,domain-p2m-mem-mb", "security-id", "domb,paused", "domb,on-poweroff", "domb,on-reboot",
-            "domb,on-crash", "#address-cells", "#size-cells", "phandle", "linux,phandle",
+            "domb,on-crash", "domb,driver-domain", "#address-cells", "#size-cells", "phandle", "linux,phandle",
         ])
         guard let mode = try view.u32("mode") else { throw view.fail("mode is required (PV 1, HVM 2, 64-bit 4)") }
         let knownModeBits = HyperlaunchBits.modeParavirtualized | HyperlaunchBits.modeEnableDeviceModel
@@ -307,6 +307,7 @@ private struct Decoder {
         domain.p2mMemoryMB = try view.u32("xen,domain-p2m-mem-mb")
         domain.securityID = try view.string("security-id")
         domain.startOnBoot = !(try view.flag("domb,paused"))
+        domain.driverDomain = try view.flag("domb,driver-domain")
         for (name, path) in [("domb,on-poweroff", \DomainSpec.onPoweroff), ("domb,on-reboot", \.onReboot), ("domb,on-crash", \.onCrash)] {
             if let text = try view.string(name) {
                 guard let action = LifecycleAction(rawValue: text) else {

@@ -14,12 +14,15 @@ public enum BootStage: String, Sendable, CaseIterable {
     case measure = "measuring"
     case build = "building domains"
     case xenstore = "writing Xenstore"
+    case devices = "setting up device backends"
     case unpause = "starting domains"
     case close = "closing the launch"
+    case connect = "waiting for devices to connect"
 }
 
-/// Why a launch stopped, and what was left behind: nothing unpaused, everything built torn
-/// down, the event log consistent with the PCRs.
+/// Why a launch stopped, and what was left behind: everything built torn down, the event
+/// log consistent with the PCRs, and which domains had run (none, unless the failure came
+/// while starting them or after).
 public struct BootFailure: Error, CustomStringConvertible, Sendable {
     public var stage: BootStage
     public var reason: String
@@ -29,13 +32,31 @@ public struct BootFailure: Error, CustomStringConvertible, Sendable {
     public var tornDown: [String]
     /// Problems while tearing down (reported, never hidden).
     public var cleanupProblems: [String]
+    /// Domains that were unpaused before the failure, in start order.
+    public var started: [String]
+    /// Whether the launch had been closed (separators extended, event log written).
+    public var launchClosed: Bool
+
+    public init(
+        stage: BootStage, reason: String, eventsExtended: Int, tornDown: [String], cleanupProblems: [String],
+        started: [String] = [], launchClosed: Bool = false
+    ) {
+        self.stage = stage
+        self.reason = reason
+        self.eventsExtended = eventsExtended
+        self.tornDown = tornDown
+        self.cleanupProblems = cleanupProblems
+        self.started = started
+        self.launchClosed = launchClosed
+    }
 
     public var description: String {
-        var text = "launch refused while \(stage.rawValue): \(reason)"
+        var text = "launch \(started.isEmpty ? "refused" : "failed") while \(stage.rawValue): \(reason)"
         text += eventsExtended == 0 ? "\n  no PCR was extended" : "\n  \(eventsExtended) event(s) were extended and logged before the failure"
+        if launchClosed { text += "\n  the launch was closed: separators extended, event log written" }
+        text += started.isEmpty ? "\n  no domain was unpaused" : "\n  started before the failure: \(started.joined(separator: ", "))"
         if !tornDown.isEmpty { text += "\n  destroyed: \(tornDown.joined(separator: ", "))" }
         for problem in cleanupProblems { text += "\n  cleanup problem: \(problem)" }
-        text += "\n  no domain was unpaused"
         return text
     }
 }
@@ -50,6 +71,10 @@ public struct BootReport: Sendable {
     public var events: Int
     public var domains: [BuiltDomain]
     public var startOrder: [String]
+    /// Domains left paused (`domb,paused`).
+    public var leftPaused: [String]
+    /// PV devices whose both ends reached `XenbusStateConnected` (none with the plan backend).
+    public var devicesConnected: Int
     public var xenstoreNodes: Int
     /// PCR values the launch left, per bank, for the PCRs it extended.
     public var pcrs: PCRValues
@@ -57,6 +82,8 @@ public struct BootReport: Sendable {
     /// whenever the TPM's active banks are the bundle's banks).
     public var matchesPrediction: Bool
     public var eventLogPath: String?
+    /// What `--supervise` needs to carry out the lifecycle actions.
+    public var session: LaunchSession
 }
 
 /// Everything `domb boot` needs, behind protocols so the same flow runs on Xen (TPM device,
@@ -73,13 +100,16 @@ public struct BootEnvironment {
     public var xenstore: (any XenstoreWriting)?
     /// Whether domb introduces the domains to xenstored (libxl already does when it builds).
     public var introduceDomains: Bool
+    /// Sets up and waits for the PV devices (hotplug, backends, connection); nil where no
+    /// device can run (plan backend).
+    public var devices: DeviceConnector?
     /// Progress for a person: one line per step.
     public var progress: (String) -> Void
 
     public init(
         makeSink: @escaping () throws -> any MeasurementSink, readPCRs: @escaping ([Int], [HashAlgorithm]) throws -> PCRValues,
         activeBanks: @escaping () throws -> [HashAlgorithm], builder: any DomainBuilding, xenstore: (any XenstoreWriting)?,
-        introduceDomains: Bool, progress: @escaping (String) -> Void = { _ in }
+        introduceDomains: Bool, devices: DeviceConnector? = nil, progress: @escaping (String) -> Void = { _ in }
     ) {
         self.makeSink = makeSink
         self.readPCRs = readPCRs
@@ -87,6 +117,7 @@ public struct BootEnvironment {
         self.builder = builder
         self.xenstore = xenstore
         self.introduceDomains = introduceDomains
+        self.devices = devices
         self.progress = progress
     }
 }
@@ -190,6 +221,8 @@ public enum BootFlow {
         func persistLog() throws {
             if let logPath = options.eventLogPath { try MeasurementLogFile.writeAtomically(sink.logBytes, to: logPath) }
         }
+        var started: [String] = []
+        var closed = false
         func fail(_ stage: BootStage, _ error: any Error, built: [BuiltDomain]) -> BootFailure {
             var problems: [String] = []
             var tornDown: [String] = []
@@ -201,8 +234,12 @@ public enum BootFlow {
                     problems.append("destroying \(domain.name): \(error)")
                 }
             }
-            do { try persistLog() } catch { problems.append("writing the event log: \(error)") }
-            return BootFailure(stage: stage, reason: "\(error)", eventsExtended: extended, tornDown: tornDown, cleanupProblems: problems)
+            if !closed {
+                do { try persistLog() } catch { problems.append("writing the event log: \(error)") }
+            }
+            return BootFailure(
+                stage: stage, reason: "\(error)", eventsExtended: extended, tornDown: tornDown, cleanupProblems: problems,
+                started: started, launchClosed: closed)
         }
         for measurement in measurements {
             do {
@@ -216,6 +253,7 @@ public enum BootFlow {
 
         // 3. Build every domain paused, dependencies first, from the measured bytes.
         var built: [BuiltDomain] = []
+        var imagesByDomain: [String: DomainImages] = [:]
         for name in order {
             guard let domain = spec.domain(named: name) else { continue }
             do {
@@ -223,6 +261,7 @@ public enum BootFlow {
                 for module in domain.modules {
                     images.modules[module.kind] = loaded.modules["modules/\(domain.name)/\(module.kind.rawValue)"]
                 }
+                imagesByDomain[domain.name] = images
                 let result = try environment.builder.build(domain, images: images)
                 built.append(result)
                 progress("built \(domain.name) (domid \(result.domid)), paused")
@@ -233,11 +272,13 @@ public enum BootFlow {
 
         // 4. Xenstore: the signed plan with the hypervisor's values filled in, one transaction.
         var nodes = 0
+        var devices: [XenstoreDevice] = []
+        var values: [String: XenstoreBuildValues] = [:]
+        for domain in built { values[domain.name] = domain.values }
         if let xenstorePlan {
             do {
-                var values: [String: XenstoreBuildValues] = [:]
-                for domain in built { values[domain.name] = domain.values }
                 let resolved = try xenstorePlan.resolve(values)
+                devices = resolved.devices
                 if let store = environment.xenstore {
                     let report = try XenstoreApplier(introduce: environment.introduceDomains).apply(resolved, to: store)
                     nodes = report.nodesWritten
@@ -251,33 +292,79 @@ public enum BootFlow {
             }
         }
 
-        // 5. Unpause in dependency order.
-        for domain in built {
+        // 5. The backends in this domain, as xl would set them up for its own domain: each
+        //    taken by its driver, its hotplug script run. Nothing runs yet.
+        let connector = environment.devices
+        if let connector {
+            connector.domainNames = Dictionary(built.map { ($0.domid, $0.name) }) { first, _ in first }
             do {
+                try connector.setUpLocalBackends(devices)
+            } catch {
+                throw fail(.devices, error, built: built)
+            }
+        }
+
+        // 6. Unpause in dependency order, each domain once the backends of its devices are
+        //    ready: for backends in a driver domain that means the driver domain (started
+        //    earlier in the order) has taken them and its `xl devd` ran their scripts.
+        var leftPaused: [String] = []
+        for domain in built {
+            guard spec.domain(named: domain.name)?.startOnBoot ?? true else {
+                leftPaused.append(domain.name)
+                progress("left \(domain.name) paused (domb,paused)")
+                continue
+            }
+            do {
+                let own = devices.filter { $0.domid == domain.domid }
+                try connector?.waitForBackends(of: own)
                 try environment.builder.unpause(domain)
+                started.append(domain.name)
                 progress("started \(domain.name)")
             } catch {
                 throw fail(.unpause, error, built: built)
             }
         }
 
-        // 6. Close: a separator on every launch PCR, then the log, atomically.
+        // 7. Close: a separator on every launch PCR, then the log, atomically.
         do {
             try measurer.closeLaunch()
             try persistLog()
+            closed = true
         } catch {
             // Domains are running by now; they stay (tearing them down would not undo the
             // extends), and the failure is reported.
-            throw BootFailure(stage: .close, reason: "\(error)", eventsExtended: extended, tornDown: [], cleanupProblems: [])
+            throw BootFailure(
+                stage: .close, reason: "\(error)", eventsExtended: extended, tornDown: [], cleanupProblems: [],
+                started: started)
         }
+
+        // 8. The frontends run: every device must connect. This can only be checked now, so
+        //    a device that does not connect fails a launch that has run; it is torn down all
+        //    the same, and the failure says what ran.
+        let running = Set(started)
+        let connecting = devices.filter { device in running.contains(device.domain) && device.usesXenbusStates }
+        if let connector, !connecting.isEmpty {
+            do {
+                try connector.waitForConnection(of: connecting)
+                progress("\(connecting.count) device(s) connected")
+            } catch {
+                throw fail(.connect, error, built: built)
+            }
+        }
+
         let predicted = loaded.metadata[BundleLayout.predictedEventLog]
         var finalPCRs = PCRValues()
         if let replayed = try? sink.log.replay(using: OpenSSLPCRHasher()) { finalPCRs = replayed }
         return BootReport(
             bundle: path, generation: loaded.manifest.generation, signer: loaded.signer,
             backend: environment.builder.backendName, banks: banks, events: sink.log.events.count, domains: built,
-            startOrder: order, xenstoreNodes: nodes, pcrs: finalPCRs, matchesPrediction: predicted == sink.logBytes,
-            eventLogPath: options.eventLogPath)
+            startOrder: order, leftPaused: leftPaused, devicesConnected: connector == nil ? 0 : connecting.count,
+            xenstoreNodes: nodes, pcrs: finalPCRs, matchesPrediction: predicted == sink.logBytes,
+            eventLogPath: options.eventLogPath,
+            session: LaunchSession(
+                spec: spec, xenstorePlan: xenstorePlan, images: imagesByDomain,
+                measuredDigests: loaded.digests.filter { $0.key.hasPrefix("modules/") }, values: values,
+                started: built.filter { running.contains($0.name) }))
     }
 }
 

@@ -140,10 +140,9 @@ public struct XenstorePlanner: Sendable {
         for control in controls { store.mknod("\(dom)/control/\(control)", rwperm) }
         store.mknod("\(dom)/device/suspend/event-channel", rwperm)
         for dir in ["data", "drivers", "feature", "attr", "error"] { store.mknod("\(dom)/\(dir)", rwperm) }
-        let isDriverDomain = spec.domains.contains { other in
-            other.name != domain.name && other.devices.contains { $0.backend == domain.name }
-        }
-        if isDriverDomain {
+        // libxl__domain_make with c_info.driver_domain: `xl devd` in the domain keeps its
+        // state there.
+        if domain.driverDomain {
             store.mknod("\(dom)/libxl", rwperm)
             store.mknod("\(dom)/device-model", rwperm)
         }
