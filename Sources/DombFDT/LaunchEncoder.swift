@@ -102,12 +102,12 @@ public enum LaunchEncoder {
             if let p2m = domain.p2mMemoryMB { props.append(DTProperty("xen,domain-p2m-mem-mb", .u32(p2m))) }
             if let label = domain.securityID { props.append(DTProperty("security-id", .string(label))) }
             if !domain.startOnBoot { props.append(DTProperty("domb,paused", .empty)) }
-            if domain.driverDomain { props.append(DTProperty("domb,driver-domain", .empty)) }
             for (name, action) in [
                 ("domb,on-poweroff", domain.onPoweroff), ("domb,on-reboot", domain.onReboot), ("domb,on-crash", domain.onCrash),
             ] {
                 if let action { props.append(DTProperty(name, .string(action.rawValue))) }
             }
+            if domain.driverDomain { props.append(DTProperty("domb,driver-domain", .empty)) }
             let regions = spec.sharedMemory.filter { $0.domain == domain.name }
             if !regions.isEmpty {
                 props.append(DTProperty("#address-cells", .u32(2)))

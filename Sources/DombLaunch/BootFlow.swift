@@ -315,8 +315,11 @@ public enum BootFlow {
                 continue
             }
             do {
-                let own = devices.filter { $0.domid == domain.domid }
-                try connector?.waitForBackends(of: own)
+                try connector?.waitForBackends(of: devices.filter { $0.domid == domain.domid })
+            } catch {
+                throw fail(.devices, error, built: built)
+            }
+            do {
                 try environment.builder.unpause(domain)
                 started.append(domain.name)
                 progress("started \(domain.name)")

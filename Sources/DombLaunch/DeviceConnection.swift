@@ -125,7 +125,7 @@ public final class DeviceConnector {
         let local = devices.filter { $0.usesXenbusStates && $0.backendDomid == own && $0.hotplugScript != nil }
         guard !local.isEmpty else { return }
         // libxl__wait_device_connection: the backend driver must have taken the device.
-        try wait(for: local, what: "to take the device") { device, status in
+        try wait(for: local, what: "for the backend driver to take the device") { device, status in
             if let state = status.backend, state.rawValue >= XenbusState.initWait.rawValue, state.rawValue <= XenbusState.connected.rawValue {
                 return .done
             }
@@ -156,7 +156,7 @@ public final class DeviceConnector {
     public func waitForBackends(of devices: [XenstoreDevice]) throws(DeviceFailure) {
         let watched = devices.filter(\.usesXenbusStates)
         guard !watched.isEmpty else { return }
-        try wait(for: watched, what: "its backend") { device, status in
+        try wait(for: watched, what: "for its backend") { device, status in
             if let failure = Self.hotplugFailure(status) { return .failed(failure) }
             guard let state = status.backend, state.rawValue >= XenbusState.initWait.rawValue, state.rawValue <= XenbusState.connected.rawValue
             else { return .waiting(self.backendWaitReason(device, status)) }
@@ -173,7 +173,7 @@ public final class DeviceConnector {
     public func waitForConnection(of devices: [XenstoreDevice]) throws(DeviceFailure) {
         let watched = devices.filter(\.usesXenbusStates)
         guard !watched.isEmpty else { return }
-        try wait(for: watched, what: "to connect") { device, status in
+        try wait(for: watched, what: "for it to connect") { device, status in
             if let failure = Self.hotplugFailure(status) { return .failed(failure) }
             for (end, state, error) in [("frontend", status.frontend, status.frontendError), ("backend", status.backend, status.backendError)] {
                 if let state, state == .closing || state == .closed {
@@ -208,7 +208,7 @@ public final class DeviceConnector {
             guard let (device, why) = pending else { return }
             let left = deadline - now()
             guard left > 0 else {
-                throw DeviceFailure(device: "\(device)", reason: "after waiting \(Self.seconds(timeout)) for \(what): \(why)")
+                throw DeviceFailure(device: "\(device)", reason: "after waiting \(Self.seconds(timeout)) \(what): \(why)")
             }
             do {
                 // Watches wake us; a second at most between looks in case one is missed.

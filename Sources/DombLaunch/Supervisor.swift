@@ -35,7 +35,7 @@ public final class LaunchSession: @unchecked Sendable {
     /// Domains that were started, as last built.
     public internal(set) var started: [BuiltDomain]
 
-    init(
+    public init(
         spec: LaunchSpec, xenstorePlan: XenstorePlan?, images: [String: DomainImages], measuredDigests: [String: DigestSet],
         values: [String: XenstoreBuildValues], started: [BuiltDomain]
     ) {
@@ -155,7 +155,7 @@ public final class Supervisor {
                 backend.unwatch(domain)
                 live.removeValue(forKey: domain.domid)
                 note(domain, "\(why): renamed \(newName) and left in place, no longer supervised")
-                start(from: domain, why: "started again")
+                start(from: domain, why: "\(why): renamed \(newName)", verb: "started again")
             } catch {
                 note(domain, "\(why): renaming it failed (\(error)); left in place")
             }
@@ -193,18 +193,18 @@ public final class Supervisor {
             note(domain, "\(why): destroying it failed (\(error)); not restarted")
             return
         }
-        start(from: domain, why: "\(why): restarted")
+        start(from: domain, why: why, verb: "restarted")
     }
 
     /// Builds `old`'s domain again from the sealed images of the launch, writes its part of
     /// the Xenstore plan, sets up its devices and unpauses it.
-    private func start(from old: BuiltDomain, why: String) {
+    private func start(from old: BuiltDomain, why: String, verb: String) {
         do {
             let new = try rebuild(old.name)
             live[new.domid] = new
             do { try backend.watch(new) } catch { note(new, "watching it failed: \(error)") }
             session.started = session.started.map { $0.name == new.name ? new : $0 }
-            note(old, "\(why) as domid \(new.domid) from the sealed images measured at launch (\(provenance(of: old.name))); no file read, nothing measured again")
+            note(old, "\(why): \(verb) as domid \(new.domid) from the sealed images measured at launch (\(provenance(of: old.name))); no file read, nothing measured again")
             if let devices {
                 let own = devicesOf(new)
                 do {
@@ -215,7 +215,7 @@ public final class Supervisor {
                 }
             }
         } catch {
-            note(old, "\(why) failed: \(error)")
+            note(old, "\(why): not \(verb): \(error)")
         }
     }
 

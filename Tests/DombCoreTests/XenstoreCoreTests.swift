@@ -213,6 +213,24 @@ import Testing
         #expect(reason([XenstoreCast.guest(), XenstoreCast.guest()])?.contains("twice") == true)
     }
 
+    /// `libxl` and `device-model` in a domain's tree come from the driver-domain flag
+    /// (libxl__domain_make with c_info.driver_domain), not from whether it serves backends.
+    @Test func driverDomainDirectoriesFollowTheFlag() throws {
+        let guest = XenstoreCast.guest(devices: [DeviceSpec(kind: .vif, backend: "drv")])
+        for flag in [true, false] {
+            var driver = XenstoreCast.driver
+            driver.driverDomain = flag
+            let plan = try XenstorePlanner().plan(LaunchSpec(domains: [guest, driver]))
+            let paths = Set(plan.allNodes.map(\.path.text))
+            #expect(paths.contains("/local/domain/3/libxl") == flag && paths.contains("/local/domain/3/device-model") == flag)
+            #expect(!paths.contains("/local/domain/5/libxl"))
+        }
+        var serving = XenstoreCast.driver
+        serving.driverDomain = false
+        let issues = LaunchSpec(domains: [guest, serving]).validate().map(\.description)
+        #expect(issues.contains { $0.contains("backend domain \"drv\" is not a driver domain") }, "\(issues)")
+    }
+
     @Test func dom0AndTheBootDomainAreNotPlanned() throws {
         let dom0 = DomainSpec(name: "Domain-0", domid: 0, type: .pvh, memoryKiB: 1_048_576)
         var domB = DomainSpec(name: "domB", type: .pvh, memoryKiB: 65_536)

@@ -29,15 +29,26 @@ import Testing
         let result = try DombBinary.run(["config", "import-xl"] + Self.files + ["-o", output])
         #expect(result.status == 0, "\(result.stderrText)")
         // Unknown and ignored keys are reported, not dropped silently.
-        #expect(result.stderrText.contains("ignored key \"driver_domain\""))
+        #expect(!result.stderrText.contains("\"driver_domain\""), "driver_domain is imported (domb,driver-domain)")
         #expect(result.stderrText.contains("ignored key \"vnc\""))
         let written = try LaunchFile.load(output).spec
         let expected = LaunchFile.rebase(
             try LaunchFile.load("\(Self.directory)/equivalent.dts").spec, from: Self.directory, to: temp.path)
         #expect(written == expected)
+        #expect(written.domain(named: "netback")?.driverDomain == true && written.domain(named: "web")?.driverDomain == false)
         #expect(written.domain(named: "web")?.module(.kernel)?.path.hasSuffix("examples/xl/images/vmlinuz-6.1.0-amd64") == true)
         let strict = try DombBinary.run(["config", "import-xl", "--strict"] + Self.files + ["-o", temp.file("s.dts")])
         #expect(strict.status != 0)
+    }
+
+    /// `driver_domain` as xl reads it (xlu_cfg_get_defbool: a number, non-zero is true).
+    @Test func driverDomainFlag() throws {
+        func imported(_ value: String?) throws -> Bool {
+            let line = value.map { "driver_domain = \($0)\n" } ?? ""
+            return try XLImport(parsing: Array("name = \"d\"\nkernel = \"/k\"\nmemory = 64\n\(line)".utf8)).domain.driverDomain
+        }
+        #expect(try imported("1") && imported("2") && !imported("0") && !imported(nil))
+        #expect(throws: ParseError.self) { try imported("\"yes\"") }
     }
 
     /// The three domain files Xen ships (tools/examples/xlexample.*), in their style.

@@ -43,7 +43,8 @@ final class BootFixture {
                 ]),
             DomainSpec(
                 name: "netback", domid: 2, type: .pv, memoryKiB: 131_072,
-                modules: [ModuleSpec(kind: .kernel, path: "net-kernel", bootargs: "console=hvc0"), ModuleSpec(kind: .ramdisk, path: "net-initrd")]),
+                modules: [ModuleSpec(kind: .kernel, path: "net-kernel", bootargs: "console=hvc0"), ModuleSpec(kind: .ramdisk, path: "net-initrd")],
+                driverDomain: true),
             DomainSpec(
                 name: "xenstore", domid: 1, type: .pvh, memoryKiB: 65_536, capabilities: [.xenstore],
                 modules: [ModuleSpec(kind: .kernel, path: "xs-kernel")]),
@@ -148,7 +149,8 @@ final class FaultyBuilder: DomainBuilding {
 }
 
 func environment(
-    _ tpm: TPM, builder: any DomainBuilding, xenstore: FakeXenstore?, sink: ((TPMMeasurementSink) -> any MeasurementSink)? = nil
+    _ tpm: TPM, builder: any DomainBuilding, xenstore: (any XenstoreWriting)?, sink: ((TPMMeasurementSink) -> any MeasurementSink)? = nil,
+    devices: DeviceConnector? = nil
 ) -> BootEnvironment {
     BootEnvironment(
         makeSink: {
@@ -156,7 +158,7 @@ func environment(
             return sink?(real) ?? real
         },
         readPCRs: { try tpm.readPCRs($0, banks: $1) }, activeBanks: { try tpm.activeBanks() }, builder: builder,
-        xenstore: xenstore, introduceDomains: true)
+        xenstore: xenstore, introduceDomains: true, devices: devices)
 }
 
 @Suite struct BootFlowTests {
