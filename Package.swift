@@ -48,10 +48,12 @@ let package = Package(
         .target(name: "DombCore", swiftSettings: swiftSettings),
 
         // Thin wrappers.
-        .target(name: "DombCrypto", dependencies: ["DombCore", "COpenSSL"], swiftSettings: swiftSettings),
+        // The file system: the one way to open inputs and the one output policy (atomic writes).
+        .target(name: "DombFiles", dependencies: ["DombCore"], swiftSettings: swiftSettings),
+        .target(name: "DombCrypto", dependencies: ["DombCore", "DombFiles", "COpenSSL", "CLinux"], swiftSettings: swiftSettings),
         .target(name: "DombTPM", dependencies: ["DombCore", "CTSS2"], swiftSettings: swiftSettings),
-        .target(name: "DombFDT", dependencies: ["DombCore", "CLibFDT"], swiftSettings: swiftSettings),
-        .target(name: "DombArchive", dependencies: ["DombCore", "CArchive"], swiftSettings: swiftSettings),
+        .target(name: "DombFDT", dependencies: ["DombCore", "DombFiles", "CLibFDT"], swiftSettings: swiftSettings),
+        .target(name: "DombArchive", dependencies: ["DombCore", "DombFiles", "CArchive"], swiftSettings: swiftSettings),
         .target(name: "DombXenstore", dependencies: ["DombCore", "CXenstore"], swiftSettings: swiftSettings),
         .target(name: "DombLibxl", dependencies: ["DombCore", "CXenlight"], swiftSettings: swiftSettings),
 
@@ -59,7 +61,7 @@ let package = Package(
         .target(
             name: "DombLaunch",
             dependencies: [
-                "DombCore", "DombCrypto", "DombTPM", "DombFDT", "DombArchive", "DombXenstore", "DombLibxl", "CLinux",
+                "DombCore", "DombFiles", "DombCrypto", "DombTPM", "DombFDT", "DombArchive", "DombXenstore", "DombLibxl", "CLinux",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -69,7 +71,7 @@ let package = Package(
         .target(
             name: "DombCLI",
             dependencies: [
-                "DombCore", "DombCrypto", "DombTPM", "DombFDT", "DombArchive", "DombXenstore", "DombLaunch",
+                "DombCore", "DombFiles", "DombCrypto", "DombTPM", "DombFDT", "DombArchive", "DombXenstore", "DombLaunch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -87,6 +89,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "DombFilesTests",
+            dependencies: ["DombCore", "DombFiles", "DombTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "DombCryptoTests",
             dependencies: ["DombCore", "DombCrypto", "DombTestSupport"],
             swiftSettings: swiftSettings
@@ -98,7 +105,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DombLaunchTests",
-            dependencies: ["DombCore", "DombCrypto", "DombTPM", "DombFDT", "DombLaunch", "DombTestSupport"],
+            dependencies: ["DombCore", "DombFiles", "DombCrypto", "DombTPM", "DombFDT", "DombLaunch", "DombTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -108,12 +115,12 @@ let package = Package(
         ),
         .testTarget(
             name: "DombImagesTests",
-            dependencies: ["DombCore", "DombArchive", "DombTestSupport"],
+            dependencies: ["DombCore", "DombFiles", "DombArchive", "DombTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "DombBundleTests",
-            dependencies: ["DombCore", "DombCrypto", "DombArchive", "DombLaunch", "DombTestSupport"],
+            dependencies: ["DombCore", "DombCrypto", "DombArchive", "DombFDT", "DombLaunch", "DombTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -56,10 +56,43 @@ gzip -n -9 -c $R > $D/cpio.gz; bzip2 -9 -c $R > $D/cpio.bz2; xz --check=crc32 -c
 xz --format=lzma -c $R > $D/cpio.lzma; zstd -19 -q -c $R > $D/cpio.zst; lz4 -l -9 -c $R > $D/cpio.lz4
 if command -v lzop >/dev/null; then lzop -c $R > $D/cpio.lzo; fi
 
-# Event logs: the tpm2-tools fixtures.
-for f in Tests/DombCoreTests/Fixtures/eventlogs/tpm2-tools/*.bin; do
+# Event logs: the tpm2-tools fixtures, the real-world corpus, and one small log per quirk
+# (as Tests/DombCryptoTests/EventLogQuirkTests.swift builds them).
+for f in Tests/DombCoreTests/Fixtures/eventlogs/tpm2-tools/*.bin Tests/DombCoreTests/Fixtures/eventlogs/real-world/*.bin; do
   cp "$f" $S/FuzzEventLog/
 done
+python3 - "$S/FuzzEventLog" <<'PY'
+import hashlib, struct, sys
+out = sys.argv[1]
+ALG = {"sha1": 4, "sha256": 11, "sha384": 12}
+def header(banks):
+    spec = b"Spec ID Event03\0" + struct.pack("<IBBBBI", 0, 0, 2, 0, 2, len(banks))
+    for b in banks: spec += struct.pack("<HH", ALG[b], hashlib.new(b).digest_size)
+    spec += b"\0"
+    return struct.pack("<II", 0, 3) + bytes(20) + struct.pack("<I", len(spec)) + spec
+def rec(pcr, typ, data, banks, zero=False):
+    r = struct.pack("<III", pcr, typ, len(banks))
+    for b in banks: r += struct.pack("<H", ALG[b]) + (bytes(hashlib.new(b).digest_size) if zero else hashlib.new(b, data).digest())
+    return r + struct.pack("<I", len(data)) + data
+def sha1rec(pcr, typ, data):
+    return struct.pack("<II", pcr, typ) + hashlib.sha1(data).digest() + struct.pack("<I", len(data)) + data
+B = ["sha1", "sha256"]
+body = rec(0, 0x80000010, b"HCRTM", B) + rec(0, 8, b"1.0", B) + rec(17, 0xD, b"drtm", B)
+logs = {
+    "quirk-hcrtm.bin": header(B) + body,
+    "quirk-startup-locality.bin": header(B) + rec(0, 3, b"StartupLocality\0\x03", B, zero=True) + body,
+    "quirk-zero-fill.bin": header(B) + body + bytes(256),
+    "quirk-ff-fill.bin": header(B) + body + b"\xff" * 256,
+    "quirk-pcr-minus-one.bin": header(B) + body + rec(0xFFFFFFFF, 3, b"SIPA", B),
+    "quirk-bank-subset.bin": header(B + ["sha384"]) + rec(4, 0xD, b"a", B) + rec(4, 0xD, b"b", ["sha256"]) + rec(5, 0xD, b"c", ["sha1"]),
+    "quirk-sha1-fill-pcr-minus-one.bin": sha1rec(0, 8, b"1.0") + sha1rec(0xFFFFFFFF, 3, b"SIPA") + bytes(64),
+}
+for name, data in logs.items():
+    open(f"{out}/{name}", "wb").write(data)
+open(f"{out}/README.md", "w").write(
+    "Seeds for FuzzEventLog (written by FuzzTesting/make-seeds.sh). The tpm2-tools and real-world logs are\n"
+    "third-party test data: sources and licences in Tests/DombCoreTests/Fixtures/eventlogs/*/README.md.\n")
+PY
 
 # Quotes: the swtpm quote of TPMSAttestTests and a quote file wrapping it.
 python3 - "$S/FuzzQuote" <<'PY'

@@ -25,30 +25,14 @@ REPEAT=${REPEAT:-3}
 SIZE_MIB=64
 WORK=$(mktemp -d /var/tmp/domb-boot-bench.XXXXXX)
 SWTPM_PID=""
-stop_swtpm() { [[ -n "$SWTPM_PID" ]] && { kill -9 "$SWTPM_PID" 2>/dev/null || true; wait "$SWTPM_PID" 2>/dev/null || true; }; SWTPM_PID=""; }
+source benchmarks/lib.sh
 trap 'stop_swtpm; rm -rf "$WORK"' EXIT
 
 openssl genpkey -algorithm ed25519 -out "$WORK/signer.key" 2>/dev/null
 openssl pkey -in "$WORK/signer.key" -pubout -out "$WORK/signer.pub" 2>/dev/null
-python3 - "$WORK" "$COUNT" <<'PY'
-import json, sys
-work, count = sys.argv[1], int(sys.argv[2])
-domain = lambda i: {"name": f"guest{i}", "type": "pvh", "is64Bit": True, "memoryKiB": 262144, "vcpus": 1,
-                    "capabilities": 0, "isBootDomain": False, "startOnBoot": True, "devices": [],
-                    "modules": [{"kind": "kernel", "path": f"image{i}", "bootargs": "console=hvc0"}]}
-json.dump({"domains": [domain(i) for i in range(count)], "cpupools": [], "eventChannels": [],
-           "sharedMemory": [], "staticMode": False}, open(f"{work}/launch.json", "w"))
-PY
-# Each image is the PVH test kernel followed by random bytes up to 64 MiB.
-make -s -C images OUT="$WORK/guests"
-FILES=()
-for i in $(seq 0 $((COUNT - 1))); do
-    KERNEL_SIZE=$(stat -c %s "$WORK/guests/pvh-kernel.elf")
-    { cat "$WORK/guests/pvh-kernel.elf"; head -c $(((SIZE_MIB << 20) - KERNEL_SIZE)) /dev/urandom; } >"$WORK/image$i"
-    FILES+=("$WORK/image$i")
-done
+make_images "$WORK" "$COUNT" "$SIZE_MIB"
 "$DOMB" build "$WORK/launch.json" --key "$WORK/signer.key" --banks "$BANKS" -o "$WORK/bench.bundle" --no-progress >/dev/null
-cat "$WORK/bench.bundle" "${FILES[@]}" >/dev/null  # warm the page cache for both sides
+cat "$WORK/bench.bundle" >/dev/null  # warm the page cache
 
 min() { python3 -c "print(min($1, $2))"; }
 FLOOR=999; BOOT=999; BOOT_CPU=999; FLOOR_CPU=999; RSS=0; COMMANDS=""; EVENTS=""
@@ -61,13 +45,9 @@ for _ in $(seq "$REPEAT"); do
     done
     FLOOR=$(min "$FLOOR" "$wall"); FLOOR_CPU=$(min "$FLOOR_CPU" "$cpu")
 
-    PORT=$(( (RANDOM % 20000 + 20000) & ~1 )); rm -rf "$WORK/tpm"; mkdir -p "$WORK/tpm"
-    swtpm socket --tpm2 --tpmstate dir="$WORK/tpm" --server type=tcp,port=$PORT,bindaddr=127.0.0.1 \
-        --ctrl type=tcp,port=$((PORT + 1)),bindaddr=127.0.0.1 --flags not-need-init,startup-clear &
-    SWTPM_PID=$!
-    for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null && break; sleep 0.1; done
+    fresh_swtpm "$WORK/tpm"
     TSS2_LOG=all+none /usr/bin/time -f "%U %S %e %M" -o "$WORK/boot.time" "$DOMB" boot "$WORK/bench.bundle" \
-        --pubkey "$WORK/signer.pub" --tpm "swtpm:host=127.0.0.1,port=$PORT" --backend plan \
+        --pubkey "$WORK/signer.pub" --tpm "$TCTI" --backend plan \
         --eventlog "$WORK/eventlog.bin" --json >"$WORK/boot.json"
     stop_swtpm
     read -r u s e m <"$WORK/boot.time"

@@ -24,30 +24,12 @@ REPEAT=${REPEAT:-3}
 SIZE_MIB=64
 WORK=$(mktemp -d /var/tmp/domb-bundle-bench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
+source benchmarks/lib.sh
 
 # Keys and the launch description: COUNT domains with one 64 MiB kernel each.
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$WORK/signer.key" 2>/dev/null
 openssl req -x509 -new -key "$WORK/signer.key" -subj /CN=bench -days 1 -out "$WORK/signer.pem" 2>/dev/null
-python3 - "$WORK" "$COUNT" <<'EOF'
-import json, sys
-work, count = sys.argv[1], int(sys.argv[2])
-domain = lambda i: {"name": f"guest{i}", "type": "pvh", "is64Bit": True, "memoryKiB": 262144, "vcpus": 1,
-                    "capabilities": 0, "isBootDomain": False, "startOnBoot": True, "devices": [],
-                    "modules": [{"kind": "kernel", "path": f"image{i}"}]}
-spec = {"domains": [domain(i) for i in range(count)], "cpupools": [], "eventChannels": [], "sharedMemory": [],
-        "staticMode": False}
-json.dump(spec, open(f"{work}/launch.json", "w"))
-EOF
-# Each image is the project's PVH test kernel (images/) followed by random bytes up to
-# 64 MiB: it passes image inspection, and hashing sees incompressible data.
-make -s -C images OUT="$WORK/guests"
-FILES=()
-for i in $(seq 0 $((COUNT - 1))); do
-    KERNEL_SIZE=$(stat -c %s "$WORK/guests/pvh-kernel.elf")
-    { cat "$WORK/guests/pvh-kernel.elf"; head -c $(((SIZE_MIB << 20) - KERNEL_SIZE)) /dev/urandom; } >"$WORK/image$i"
-    FILES+=("$WORK/image$i")
-done
-cat "${FILES[@]}" >/dev/null  # warm the page cache for both sides
+make_images "$WORK" "$COUNT" "$SIZE_MIB"
 
 cpu_of() { awk '{printf "%.3f", $1 + $2}' "$1"; }
 wall_of() { awk '{printf "%.3f", $3}' "$1"; }

@@ -4,6 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 internal import CArchive
+import DombFiles
 import Foundation
 
 #if canImport(Glibc)
@@ -47,6 +48,8 @@ public let maximumTarTrailingPadding = 1 << 20
 /// be zero padding. Compressed archives are refused.
 public final class TarReader {
     public let path: String
+    /// The archive file, opened once (``InputFile``: a FIFO or device is refused).
+    private let file: InputFile
     private let archive: OpaquePointer
     private let policy: TarReadPolicy
     private var seen = Set<String>()
@@ -56,10 +59,15 @@ public final class TarReader {
     public init(path: String, policy: TarReadPolicy) throws(ArchiveError) {
         self.path = path
         self.policy = policy
+        do {
+            file = try InputFile(path: path)
+        } catch {
+            throw ArchiveError(error)
+        }
         guard let archive = archive_read_new() else { throw ArchiveError(path: path, "archive_read_new failed") }
         self.archive = archive
         guard archive_read_support_format_tar(archive) == ARCHIVE_OK,
-            archive_read_open_filename(archive, path, 64 << 10) == ARCHIVE_OK
+            archive_read_open_fd(archive, file.descriptor, 64 << 10) == ARCHIVE_OK
         else {
             // deinit frees the archive: a class init that throws after initialising every
             // stored property still runs deinit.
@@ -165,9 +173,7 @@ public final class TarReader {
     /// truncated archive would otherwise read as complete; and appended bytes would ride
     /// along unsigned.
     private func checkEndOfArchive(at end: Int64) throws(ArchiveError) {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw ArchiveError.errno(path, "reopen to check the end of the archive") }
-        defer { close(descriptor) }
+        let descriptor = file.descriptor
         var status = stat()
         guard fstat(descriptor, &status) == 0 else { throw ArchiveError.errno(path, "stat") }
         let trailing = Int64(status.st_size) - end

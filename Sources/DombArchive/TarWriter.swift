@@ -4,6 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 internal import CArchive
+import DombFiles
 import Foundation
 
 #if canImport(Glibc)
@@ -31,12 +32,19 @@ public final class TarWriter {
     private var closed = false
 
     /// - Parameters:
-    ///   - path: the archive to create (replaced atomically on commit).
+    ///   - path: the archive to create (replaced atomically on commit, under the
+    ///     ``OutputTarget`` policy).
     ///   - modificationTime: mtime of every member, in seconds since the epoch.
-    public init(path: String, modificationTime: Int64) throws(ArchiveError) {
+    ///   - inputs: the files the archive is made from: `path` may not be one of them.
+    ///   - mode: permissions of the archive file.
+    public init(path: String, modificationTime: Int64, inputs: [String] = [], mode: UInt32 = 0o644) throws(ArchiveError) {
         self.path = path
         self.modificationTime = modificationTime
-        output = try AtomicFile(path: path)
+        do {
+            output = try AtomicFile(path: path, inputs: inputs, mode: mode)
+        } catch {
+            throw ArchiveError(error)
+        }
         guard let archive = archive_write_new() else { throw ArchiveError(path: path, "archive_write_new failed") }
         self.archive = archive
         // Created last: from here on deinit runs (and stops its writer thread) even if init throws.
@@ -71,9 +79,9 @@ public final class TarWriter {
     }
 
     /// Adds a member streamed from `file` in ``archiveStreamChunkSize`` chunks, handing
-    /// each chunk to `observe` (to hash it) while it is written, on another core: the file
-    /// is read once, and hashing overlaps the copy into the archive. `observe` sees the
-    /// chunks in order, one at a time.
+    /// each chunk to `observe` (to hash it: DombCrypto's MultiHasher hashes on its own
+    /// threads while the chunk is written) before it is written: the file is read once.
+    /// `observe` sees the chunks in order, one at a time.
     ///
     /// - Returns: the number of bytes written.
     /// - Throws: ``ArchiveError`` if the file cannot be read or its size changes while it is copied.
@@ -81,42 +89,31 @@ public final class TarWriter {
     public func add(
         _ member: String, file: String, observe: (UnsafeRawBufferPointer) throws -> Void = { _ in }
     ) throws -> UInt64 {
-        let descriptor = open(file, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw ArchiveError.errno(file, "open", member: member) }
-        defer { close(descriptor) }
-        var status = stat()
-        guard fstat(descriptor, &status) == 0 else { throw ArchiveError.errno(file, "stat", member: member) }
-        guard status.st_mode & S_IFMT == S_IFREG else {
-            throw ArchiveError(path: file, member: member, "not a regular file")
+        let input: InputFile
+        do {
+            input = try InputFile(path: file)
+        } catch {
+            throw ArchiveError(error, member: member)
         }
-        let size = UInt64(status.st_size)
+        let size = input.size
         try writeHeader(member, size: size)
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: archiveStreamChunkSize, alignment: 64)
         defer { buffer.deallocate() }
         var total: UInt64 = 0
         while true {
             guard let base = buffer.baseAddress else { break }
-            let count = read(descriptor, base, buffer.count)
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw ArchiveError.errno(file, "read", member: member)
+            let count: Int
+            do {
+                count = try input.read(into: UnsafeMutableRawBufferPointer(start: base, count: buffer.count))
+            } catch {
+                throw ArchiveError(error, member: member)
             }
             if count == 0 { break }
             total += UInt64(count)
             guard total <= size else { throw ArchiveError(path: file, member: member, "file grew while it was archived") }
             let chunk = UnsafeRawBufferPointer(rebasing: buffer[0..<count])
-            var observeError: (any Error)?
-            var writeError: ArchiveError?
-            performSideBySide(2) { task in
-                if task == 0 {
-                    do { try observe(chunk) } catch { observeError = error }
-                } else {
-                    do throws(ArchiveError) { try writeData(member, chunk) } catch { writeError = error }
-                }
-            }
-            if let observeError { throw observeError }
-            if let writeError { throw writeError }
-    
+            try observe(chunk)
+            try writeData(member, chunk)
         }
         guard total == size else {
             throw ArchiveError(path: file, member: member, "file shrank while it was archived (\(total) of \(size) bytes)")
@@ -133,7 +130,11 @@ public final class TarWriter {
         }
         closed = true
         guard sink.finish() else { throw sink.failure ?? ArchiveError(path: path, "write the end of the archive") }
-        try output.commit()
+        do {
+            try output.commit()
+        } catch {
+            throw ArchiveError(error)
+        }
     }
 
     private func writeHeader(_ member: String, size: UInt64) throws(ArchiveError) {
@@ -174,19 +175,4 @@ public final class TarWriter {
         let text = archive_error_string(archive).map { String(cString: $0) } ?? "libarchive gave no detail"
         return ArchiveError(path: path, member: member, "\(operation): \(text)")
     }
-}
-
-/// Runs `body(0)`…`body(count - 1)` on separate threads and returns when all are done.
-/// `body` is not `@Sendable`: callers give each index its own data (one hasher per bank,
-/// or the hash beside the write) and read the results only after this returns.
-func performSideBySide(_ count: Int, _ body: (Int) -> Void) {
-    withoutActuallyEscaping(body) { escapable in
-        let box = SideBySideBox(escapable)
-        DispatchQueue.concurrentPerform(iterations: count) { box.body($0) }
-    }
-}
-
-private final class SideBySideBox: @unchecked Sendable {
-    let body: (Int) -> Void
-    init(_ body: @escaping (Int) -> Void) { self.body = body }
 }

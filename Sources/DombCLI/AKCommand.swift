@@ -4,8 +4,8 @@
 //===----------------------------------------------------------------------===//
 
 import ArgumentParser
-import DombArchive
 import DombCore
+import DombFiles
 import DombCrypto
 import DombTPM
 import Foundation
@@ -44,14 +44,20 @@ struct AKCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
+            // The outputs are checked (and their temporary files made) before the key is
+            // created, so a refused path leaves no key behind without its public half.
+            let publicFile = try AtomicFile(path: output)
+            let nameFile = try AtomicFile(path: output + ".name")
             let connection = try tpm.open()
             defer { connection.close() }
             let info = try connection.createAttestationKey(
                 algorithm: rsa ? .rsa(bits: rsaBits) : .eccP256, hierarchy: storage ? .storage : .endorsement,
                 handle: try AttestationIO.parseHandle(handle))
             let pem = try PublicKey(info.publicKey).pem()
-            try AttestationIO.writeAtomically(Array(pem.utf8), to: output)
-            try AttestationIO.writeAtomically(Array((info.name.hexString + "\n").utf8), to: output + ".name")
+            try publicFile.replaceContents(Array(pem.utf8))
+            try nameFile.replaceContents(Array((info.name.hexString + "\n").utf8))
+            try publicFile.commit()
+            try nameFile.commit()
             print("AK 0x\(String(info.handle, radix: 16)) (\(info.scheme)-\(info.hash), \(storage ? "storage" : "endorsement") hierarchy)")
             print("name:       \(info.name.hexString)")
             print("public key: \(output)")
@@ -86,20 +92,13 @@ enum AttestationIO {
         return value
     }
 
-    /// Writes `bytes` to `path` atomically (temporary file, fsync, rename).
-    static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
-        try AtomicFile.write(bytes, to: path)
-    }
-
-    /// Reads a whole file, refusing anything larger than `limit`.
+    /// Reads a whole file (``InputFile``), refusing anything larger than `limit`.
     static func readFile(_ path: String, limit: Int, what: String) throws -> [UInt8] {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw ContextError(path, AttestationCLIError("cannot open \(what)"))
+        do {
+            return try InputFile.read(path, limit: limit)
+        } catch {
+            throw AttestationCLIError("\(what) \(error)")
         }
-        defer { try? handle.close() }
-        let data = try handle.read(upToCount: limit + 1) ?? Data()
-        guard data.count <= limit else { throw ContextError(path, AttestationCLIError("\(what) is larger than \(limit) bytes")) }
-        return Array(data)
     }
 
     /// Parses a hex nonce of 1 to 64 bytes.

@@ -5,6 +5,7 @@
 
 import ArgumentParser
 import DombCore
+import DombFiles
 import DombCrypto
 import DombLaunch
 import Foundation
@@ -112,16 +113,16 @@ struct AttestCommand: AsyncParsableCommand {
                 evidence.eventLog == nil
                 ? "no event log: the PCR values are authenticated, what was measured into them is not"
                 : bundle == nil
-                    ? "event log replayed; golden events not checked (no --bundle)"
-                    : "event log replayed; every event is the bundle's golden event"
+                    ? "event log replayed; golden events not checked (no --bundle): digests are authentic, module records' domains, roles, sizes and labels are claims (marked UNVERIFIED)"
+                    : "event log replayed; every event is the bundle's golden event, whole record included"
 
             if case .verified(let verified) = verdict, let state {
                 var updated = stored ?? AttestationState()
                 updated.update(with: verified.attest)
-                try AttestationIO.writeAtomically(try updated.jsonBytes(), to: state)
+                try AtomicFile.write(try updated.jsonBytes(), to: state, inputs: [quote, akPub])
             }
             if json {
-                print(try Self.json(verdict, selection: selection, note: logNote))
+                print(try Self.json(verdict, selection: selection, note: logNote, hashing: verifier.hashing))
             } else {
                 switch verdict {
                 case .verified(let verified):
@@ -132,13 +133,15 @@ struct AttestCommand: AsyncParsableCommand {
                     for (bank, pcr) in verified.selection.pairs {
                         print("  \(bank):\(pcr) = \((verified.pcrValues[bank, pcr] ?? []).hexString)")
                     }
-                    for record in verified.launchRecords {
-                        print("  launched: \(Self.describe(record))")
+                    // Everything extended on the quoted PCRs, each marked with how far it is verified.
+                    for event in verified.launchedEvents(hashing: verifier.hashing) {
+                        print("  launched: \(event.line)")
                     }
                     print("  note: \(logNote)")
                 case .failed(let failures):
                     print("REFUSED: quote \(quote): \(failures.count) reason\(failures.count == 1 ? "" : "s")")
-                    for failure in failures { print("  - \(failure)") }
+                    // Reasons quote the log and the bundle: escaped before they reach a terminal.
+                    for failure in failures { print("  - \(TerminalText.escape(failure.description))") }
                 }
             }
             if !verdict.isVerified { throw ExitCode(1) }
@@ -158,8 +161,7 @@ struct AttestCommand: AsyncParsableCommand {
             let log = try EventLog(parsing: predicted, strict: true)
             let events = log.events.filter(\.isExtended).map { event in
                 GoldenEvent(
-                    pcr: Int(event.pcr), eventType: event.type, digests: event.digests,
-                    data: event.type == .ipl ? event.data : nil,
+                    pcr: Int(event.pcr), eventType: event.type, digests: event.digests, data: event.data,
                     label: (try? DombEvent(event)).map { Self.describe($0) } ?? "\(event.type) on PCR \(event.pcr)")
             }
             return (events, loaded.manifest.predictedPCRs)
@@ -184,9 +186,16 @@ struct AttestCommand: AsyncParsableCommand {
                 selection = try PCRSelection(parsing: "sha256:12,13")
             }
             var stored: AttestationState?
-            if let state, FileManager.default.fileExists(atPath: state) {
-                let bytes = try AttestationIO.readFile(state, limit: 1 << 20, what: "state file")
-                stored = try ContextError.wrap(state) { try AttestationState(json: bytes) }
+            if let state {
+                // Refused before anything is verified, not after the verdict.
+                try OutputTarget.check(state, inputs: OutputTarget.identities([quote, akPub]))
+                do {
+                    if let bytes = try InputFile.readIfPresent(state, limit: 1 << 20) {
+                        stored = try ContextError.wrap(state) { try AttestationState(json: bytes) }
+                    }
+                } catch let error as FileError {
+                    throw AttestationCLIError("state file \(error)")
+                }
             }
             return (evidence, key, expected, selection, stored)
         }
@@ -255,7 +264,7 @@ struct AttestCommand: AsyncParsableCommand {
             }
         }
 
-        static func json(_ verdict: QuoteVerdict, selection: PCRSelection, note: String) throws -> String {
+        static func json(_ verdict: QuoteVerdict, selection: PCRSelection, note: String, hashing: any AttestationHashing) throws -> String {
             var object: [String: Any] = ["verified": verdict.isVerified, "selection": selection.description]
             switch verdict {
             case .verified(let verified):
@@ -269,7 +278,15 @@ struct AttestCommand: AsyncParsableCommand {
                 object["pcrs"] = verified.selection.pairs.map { bank, pcr in
                     ["bank": bank.name, "pcr": pcr, "digest": (verified.pcrValues[bank, pcr] ?? []).hexString] as [String: Any]
                 }
-                object["launched"] = verified.launchRecords.map(Self.describe)
+                let launched = verified.launchedEvents(hashing: hashing)
+                object["launched"] = launched.map(\.line)
+                object["events"] = launched.map { event in
+                    [
+                        "index": event.index, "pcr": event.pcr, "type": event.eventType.description,
+                        "digests": Dictionary(uniqueKeysWithValues: event.digests.digests.map { ($0.algorithm.name, $0.bytes.hexString) }),
+                        "verified": event.evidence.rawValue,
+                    ] as [String: Any]
+                }
                 object["reasons"] = [[String: String]]()
             case .failed(let failures):
                 object["reasons"] = failures.map { ["code": $0.code.rawValue, "message": $0.message] }

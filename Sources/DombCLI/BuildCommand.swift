@@ -6,6 +6,7 @@
 import ArgumentParser
 import DombCore
 import DombCrypto
+import DombFiles
 import DombLaunch
 import Foundation
 
@@ -35,6 +36,8 @@ struct BuildCommand: AsyncParsableCommand {
     @Option(help: "PCR policy (policies/pcr-policy.json format); default: configuration 12, command lines 12, images 13.")
     var policy: String?
     @Flag(help: "Never draw a progress bar.") var noProgress = false
+    @Flag(help: "Sign even with a certificate that is expired, not yet valid or not for code signing (tests only: such a bundle verifies nowhere).")
+    var allowUnusableCertificate = false
 
     func validate() throws {
         _ = try parseBankList(banks)
@@ -65,7 +68,8 @@ struct BuildCommand: AsyncParsableCommand {
         let options = BundleBuildOptions(
             output: output, generation: generation, banks: try parseBankList(banks),
             pcrPolicy: try policy.map(Self.loadPolicy) ?? .default,
-            sourceDateEpoch: epoch, signing: signing)
+            sourceDateEpoch: epoch, signing: signing, inputs: [key, cert, chain, policy].compactMap { $0 },
+            allowUnusableCertificate: allowUnusableCertificate)
         let builder = BundleBuilder(
             loader: LaunchFileLoader(), imageChecker: InspectingImageChecker(), predictor: LaunchPredictor(),
             xenstorePlanner: LaunchXenstorePlanner())
@@ -74,6 +78,7 @@ struct BuildCommand: AsyncParsableCommand {
             bar.update(completed: progress.completedBytes, total: progress.totalBytes, label: progress.item)
         }
         bar.finish()
+        for note in result.notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
         let modules = result.manifest.domains.reduce(0) { $0 + $1.modules.count }
         print(
             "wrote \(result.path): generation \(result.manifest.generation), \(result.manifest.domains.count) domains, "
@@ -82,10 +87,8 @@ struct BuildCommand: AsyncParsableCommand {
     }
 
     static func loadPolicy(_ path: String) throws -> PCRPolicy {
-        try ContextError.wrap(path) {
-            let data = try Data(contentsOf: URL(fileURLWithPath: path))
-            return try PCRPolicy(json: Array(data))
-        }
+        let bytes = try InputFile.read(path, limit: 1 << 20)
+        return try ContextError.wrap(path) { try PCRPolicy(json: bytes) }
     }
 }
 

@@ -80,20 +80,22 @@ struct BundleCommand: AsyncParsableCommand {
                 print(String(decoding: manifestBytes, as: UTF8.self))
                 return
             }
-            print("UNVERIFIED manifest of \(bundle) (run `domb bundle verify` before trusting it)")
+            // Everything below comes from an unverified archive: escaped before it is printed.
+            let e: (String) -> String = { TerminalText.escape($0) }
+            print("UNVERIFIED manifest of \(e(bundle)) (run `domb bundle verify` before trusting it)")
             print("generation: \(manifest.generation)")
             print("banks:      \(manifest.banks.map(\.name).joined(separator: ", "))")
-            print("pcr policy: \(manifest.pcrPolicy.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", "))")
+            print("pcr policy: \(manifest.pcrPolicy.sorted { $0.key < $1.key }.map { "\(e($0.key))=\($0.value)" }.joined(separator: ", "))")
             for domain in manifest.domains {
-                print("domain \(domain.name):")
+                print("domain \(e(domain.name)):")
                 for module in domain.modules {
-                    print("  \(module.role): \(module.member.path), \(module.member.size) bytes, sha256:\((module.member.digests[.sha256] ?? []).hexString)")
+                    print("  \(e(module.role)): \(e(module.member.path)), \(module.member.size) bytes, sha256:\((module.member.digests[.sha256] ?? []).hexString)")
                 }
             }
             for member in [manifest.launchDTB, manifest.xenstorePlan, manifest.predictedEventLog, manifest.signerCertificates]
                 .compactMap({ $0 })
             {
-                print("\(member.path): \(member.size) bytes, sha256:\((member.digests[.sha256] ?? []).hexString)")
+                print("\(e(member.path)): \(member.size) bytes, sha256:\((member.digests[.sha256] ?? []).hexString)")
             }
             for bank in manifest.predictedPCRs.algorithms {
                 for pcr in manifest.predictedPCRs.pcrs(in: bank) {
@@ -145,13 +147,14 @@ private func report(_ result: BundleVerification, bundle: String, json: Bool) {
     if result.isVerified, let manifest = result.manifest {
         let modules = manifest.domains.reduce(0) { $0 + $1.modules.count }
         print(
-            "\(bundle): verified: signed by \(result.signer ?? "?"), generation \(manifest.generation), "
+            "\(TerminalText.escape(bundle)): verified: signed by \(TerminalText.escape(result.signer ?? "?")), generation \(manifest.generation), "
                 + "\(manifest.domains.count) domains, \(modules) modules, \(manifest.members.count) members checked")
         return
     }
-    FileHandle.standardError.write(Data("\(bundle): NOT verified (\(result.failures.count) failures)\n".utf8))
+    // Failures quote member names and text from the archive: escaped.
+    FileHandle.standardError.write(Data("\(TerminalText.escape(bundle)): NOT verified (\(result.failures.count) failures)\n".utf8))
     for failure in result.failures {
-        FileHandle.standardError.write(Data("  \(failure)\n".utf8))
+        FileHandle.standardError.write(Data("  \(TerminalText.escape(failure.description))\n".utf8))
     }
 }
 

@@ -6,6 +6,7 @@
 import ArgumentParser
 import DombCore
 import DombFDT
+import DombFiles
 import Foundation
 
 /// `domb config …`: check, show, export and import launch descriptions.
@@ -116,7 +117,7 @@ struct ConfigCommand: ParsableCommand {
         @Argument(help: "Description file.") var file: String
         @Flag(help: "Write device-tree source.") var dts = false
         @Flag(help: "Write a device-tree blob.") var dtb = false
-        @Option(name: .shortAndLong, help: "Output file.") var output: String
+        @Option(name: .shortAndLong, help: "Output file; - or /dev/stdout writes to standard output.") var output: String
 
         func validate() throws {
             guard dts != dtb else { throw ValidationError("give exactly one of --dts or --dtb") }
@@ -126,8 +127,8 @@ struct ConfigCommand: ParsableCommand {
             let document = try loadOrFail(file)
             for note in document.notes { printError("note: \(note)") }
             try refuseInvalid(document, file: file)
-            let spec = LaunchFile.rebase(document.spec, from: directory(of: file), to: directory(of: output))
-            try write(spec, to: output, asDTB: dtb)
+            let spec = LaunchFile.rebase(document.spec, from: directory(of: file), to: outputDirectory(output))
+            try write(spec, to: output, asDTB: dtb, inputs: [file])
         }
     }
 
@@ -137,7 +138,7 @@ struct ConfigCommand: ParsableCommand {
             abstract: "Import xl.cfg domain files into one launch description (.dts or .dtb by -o's extension).")
 
         @Argument(help: "xl.cfg files, one domain each.") var files: [String]
-        @Option(name: .shortAndLong, help: "Output file (.dts or .dtb).") var output: String
+        @Option(name: .shortAndLong, help: "Output file (.dts or .dtb); - or /dev/stdout writes DTS to standard output.") var output: String
         @Flag(help: "Treat ignored and unknown xl.cfg keys as errors.") var strict = false
 
         func run() throws {
@@ -150,7 +151,7 @@ struct ConfigCommand: ParsableCommand {
                     printError("note: \(note)")
                     if !note.contains("remark key") { dropped = true }
                 }
-                let rebased = LaunchFile.rebase(document.spec, from: directory(of: file), to: directory(of: output))
+                let rebased = LaunchFile.rebase(document.spec, from: directory(of: file), to: outputDirectory(output))
                 spec.domains += rebased.domains
                 for domain in rebased.domains { origins[domain.name] = file }
             }
@@ -159,7 +160,7 @@ struct ConfigCommand: ParsableCommand {
                 throw ExitCode.failure
             }
             try refuseInvalid(LaunchDocument(spec: spec, origins: origins), file: output)
-            try write(spec, to: output, asDTB: output.lowercased().hasSuffix(".dtb"))
+            try write(spec, to: output, asDTB: output.lowercased().hasSuffix(".dtb"), inputs: files)
         }
     }
 }
@@ -192,13 +193,20 @@ private func refuseInvalid(_ document: LaunchDocument, file: String) throws {
     }
 }
 
+/// Where module paths of a written description are relative to: the output's directory,
+/// or the current directory when it goes to standard output.
+private func outputDirectory(_ output: String) -> String {
+    OutputTarget.standardOutputNames.contains(output) ? FileManager.default.currentDirectoryPath : directory(of: output)
+}
+
 private func directory(of path: String) -> String {
     let url = URL(fileURLWithPath: path)
     return url.deletingLastPathComponent().path
 }
 
-/// Writes atomically: a temporary file in the same directory, then rename.
-private func write(_ spec: LaunchSpec, to output: String, asDTB: Bool) throws {
+/// Writes atomically under the output policy (``AtomicFile``), or straight to standard
+/// output for `-` and `/dev/stdout`.
+private func write(_ spec: LaunchSpec, to output: String, asDTB: Bool, inputs: [String]) throws {
     let bytes: [UInt8]
     do {
         bytes = asDTB ? try LaunchEncoder.dtb(spec) : Array(try LaunchEncoder.dts(spec).utf8)
@@ -207,9 +215,10 @@ private func write(_ spec: LaunchSpec, to output: String, asDTB: Bool) throws {
         throw ExitCode.failure
     }
     do {
-        try Data(bytes).write(to: URL(fileURLWithPath: output), options: .atomic)
+        if try OutputTarget.writeThrough(bytes, to: output) { return }
+        try AtomicFile.write(bytes, to: output, inputs: inputs)
     } catch {
-        printError("\(output): cannot write: \(error.localizedDescription)")
+        printError("\(error)")
         throw ExitCode.failure
     }
 }

@@ -41,6 +41,31 @@ public struct DombCommand: AsyncParsableCommand {
 /// What the `domb` executable's `@main` calls.
 public enum DombMain {
     public static func main() async {
-        await DombCommand.main()
+        do {
+            var command = try DombCommand.parseAsRoot()
+            if var asynchronous = command as? any AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            DombCommand.exit(withError: TerminalSafeError.wrapping(error))
+        }
+    }
+}
+
+/// An error whose message may quote untrusted text (member names, record fields, file
+/// contents), printed through ``TerminalText`` so it cannot drive the terminal.
+/// ArgumentParser's own errors (help, usage, exit codes) pass through unchanged.
+struct TerminalSafeError: Error, CustomStringConvertible {
+    var description: String
+
+    static func wrapping(_ error: any Error) -> any Error {
+        if error is ExitCode || error is CleanExit || error is ValidationError
+            || String(reflecting: type(of: error)).hasPrefix("ArgumentParser.")
+        {
+            return error
+        }
+        return TerminalSafeError(description: TerminalText.escape("\(error)", keepingLineBreaks: true))
     }
 }

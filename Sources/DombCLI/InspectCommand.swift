@@ -7,6 +7,7 @@ import ArgumentParser
 import DombArchive
 import DombCore
 import DombCrypto
+import DombFiles
 import Foundation
 
 /// `domb inspect IMAGE...`: what each image is and which guest types it can boot as.
@@ -29,9 +30,6 @@ struct InspectCommand: ParsableCommand {
     @Option(help: "Largest decompressed payload or ramdisk, in MiB.")
     var maxDecompressedMiB: Int = ImageInspector.defaultMaxDecompressedSize >> 20
 
-    /// Chunk size for hashing the whole file.
-    static let hashChunkSize = 4 << 20
-
     func validate() throws {
         guard maxDecompressedMiB > 0, maxDecompressedMiB <= 4096 else {
             throw ValidationError("--max-decompressed-mib must be 1...4096")
@@ -53,7 +51,7 @@ struct InspectCommand: ParsableCommand {
                 }
                 let parsed = ContinuousClock.now
                 if !readnotes && !noDigest {
-                    report.sha256 = try ContextError.wrap(path) { try Self.sha256(path: path) }
+                    report.sha256 = try FileDigester(algorithms: [.sha256]).digest(path: path).digests[.sha256]?.hexString
                 }
                 if stats {
                     let end = ContinuousClock.now
@@ -71,7 +69,7 @@ struct InspectCommand: ParsableCommand {
                     object["path"] = path
                     objects.append(object)
                 } else if readnotes {
-                    for line in report.readnotesLines { print(line) }
+                    for line in report.readnotesLines { print(TerminalText.escape(line)) }
                 } else {
                     print(Self.text(report, path: path))
                 }
@@ -88,23 +86,11 @@ struct InspectCommand: ParsableCommand {
         if failed { throw ExitCode(1) }
     }
 
-    /// The sha256 of the whole file, streamed in chunks (the file is read once, in bounded memory).
-    static func sha256(path: String) throws -> String {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw ParseError(.readFailed, "cannot open for reading")
-        }
-        defer { try? handle.close() }
-        var hasher = try MultiHasher(algorithms: [.sha256])
-        while let chunk = try handle.read(upToCount: hashChunkSize), !chunk.isEmpty {
-            chunk.withUnsafeBytes { hasher.update($0) }
-        }
-        return try hasher.finalize()[.sha256]?.hexString ?? ""
-    }
-
     static func hex(_ value: some BinaryInteger) -> String { "0x" + String(value, radix: 16) }
 
     static func text(_ r: ImageReport, path: String) -> String {
-        var lines = [path]
+        // Strings read from the image (kernel version, note values) are escaped.
+        var lines = [TerminalText.escape(path)]
         func add(_ label: String, _ value: String) {
             lines.append("  " + (label + ":").padding(toLength: 15, withPad: " ", startingAt: 0) + value)
         }
@@ -120,7 +106,7 @@ struct InspectCommand: ParsableCommand {
         }
         add("format", format)
         add("kind", r.kind.rawValue + (r.firmware.map { " (\($0))" } ?? ""))
-        if let version = r.bzImage?.kernelVersion { add("version", version) }
+        if let version = r.bzImage?.kernelVersion { add("version", TerminalText.escape(version)) }
         if let arch = r.architecture { add("architecture", arch) }
         add("size", "\(r.size) bytes")
         if let sha = r.sha256 { add("sha256", sha) }
@@ -148,9 +134,9 @@ struct InspectCommand: ParsableCommand {
             for note in r.notes {
                 let name = (note.type.name ?? "type \(note.type.rawValue)").padding(
                     toLength: 19, withPad: " ", startingAt: 0)
-                lines.append("    \(name)\(note.valueText)")
+                lines.append("    \(name)\(TerminalText.escape(note.valueText))")
             }
-            if let legacy = r.legacyGuestInfo { lines.append("    __xen_guest        \(legacy)") }
+            if let legacy = r.legacyGuestInfo { lines.append("    __xen_guest        \(TerminalText.escape(legacy))") }
         }
         if let segments = r.ramdisk {
             for s in segments {

@@ -5,6 +5,7 @@
 
 import DombArchive
 import DombCore
+import DombFiles
 import Foundation
 
 /// Plugs the image inspector into launch validation (`domb config check --images`):

@@ -6,6 +6,7 @@
 import ArgumentParser
 import DombCore
 import DombFDT
+import DombFiles
 import Foundation
 
 /// Reads a launch description into a `LaunchSpec`.
@@ -31,11 +32,7 @@ enum LaunchSpecLoading {
     }
 
     static func readFile(_ path: String) throws -> Data {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw CommandError("\(path): cannot open") }
-        defer { try? handle.close() }
-        let data = try handle.read(upToCount: maximumSize + 1) ?? Data()
-        guard data.count <= maximumSize else { throw CommandError("\(path): larger than \(maximumSize) bytes") }
-        return data
+        Data(try InputFile.read(path, limit: maximumSize))
     }
 
     static func describe(_ error: DecodingError) -> String {

@@ -5,6 +5,7 @@
 
 import ArgumentParser
 import DombCore
+import DombFiles
 import DombCrypto
 import DombLaunch
 import DombTPM
@@ -21,12 +22,8 @@ struct LogCommand: AsyncParsableCommand {
 
     /// Reads and parses LOG, naming the file in any error.
     static func load(_ path: String) throws -> EventLog {
-        try ContextError.wrap(path) {
-            guard let bytes = try MeasurementLogFile.read(path: path) else {
-                throw FileError(path: path, operation: "open", message: "no such file")
-            }
-            return try EventLog(parsing: bytes)
-        }
+        let bytes = try InputFile.read(path, limit: MeasurementLogFile.maximumSize)
+        return try ContextError.wrap(path) { try EventLog(parsing: bytes) }
     }
 
     struct Show: AsyncParsableCommand {
@@ -56,13 +53,15 @@ struct LogCommand: AsyncParsableCommand {
 
         func run() async throws {
             // Streaming: parse and replay in one pass without keeping the records.
-            let values = try ContextError.wrap(log) {
-                guard let bytes = try MeasurementLogFile.read(path: log) else {
-                    throw FileError(path: log, operation: "open", message: "no such file")
-                }
-                return try EventLog.replay(parsing: bytes[...], using: OpenSSLPCRHasher())
+            let bytes = try InputFile.read(log, limit: MeasurementLogFile.maximumSize)
+            let replay = try ContextError.wrap(log) { try EventLog.replay(parsing: bytes[...], using: OpenSSLPCRHasher()) }
+            // stdout stays the PCR values (the --pcrs format); what the log needed goes to stderr.
+            for quirk in replay.quirks { FileHandle.standardError.write(Data("\(log): quirk: \(quirk)\n".utf8)) }
+            for coverage in replay.untrusted {
+                FileHandle.standardError.write(Data(
+                    "\(log): \(coverage.bank.name) PCR \(coverage.untrustedPCRs.map(String.init).joined(separator: ",")) not replayed: records without a \(coverage.bank.name) digest (untrusted in that bank)\n".utf8))
             }
-            print(values.text, terminator: "")
+            print(replay.values.text, terminator: "")
         }
     }
 
@@ -71,8 +70,11 @@ struct LogCommand: AsyncParsableCommand {
             abstract: "Check that the log replays to the TPM's PCRs (or to PCR values in a file).",
             discussion: """
                 Every PCR the log extends must replay to the given value in every bank of the log, \
-                and every active bank must be covered by the log. domb's own records are also \
-                checked for consistency. Exit status 0 when verified, 1 when not.
+                and every active bank must be covered by the log. The records are checked by the \
+                rules `domb attest verify` applies (docs/attestation.md): an EV_NO_ACTION record \
+                carries no digest, domb's records are consistent with their digests, and on the PCRs \
+                carrying domb's records only domb's event types appear, with one EV_SEPARATOR, last. \
+                Exit status 0 when verified, 1 when not.
                 """)
 
         @Argument(help: "The event log file.") var log: String
@@ -87,9 +89,8 @@ struct LogCommand: AsyncParsableCommand {
             let parsed = try LogCommand.load(log)
             let values: PCRValues
             if let pcrs {
-                values = try ContextError.wrap(pcrs) {
-                    try PCRValues(parsingText: try String(contentsOfFile: pcrs, encoding: .utf8))
-                }
+                let text = try InputFile.read(pcrs, limit: 1 << 20)
+                values = try ContextError.wrap(pcrs) { try PCRValues(parsingText: String(decoding: text, as: UTF8.self)) }
             } else {
                 let connection = try tpm.open()
                 let banks = try connection.activeBanks()
@@ -104,16 +105,24 @@ struct LogCommand: AsyncParsableCommand {
             case .failed(let failures):
                 problems += failures.map(\.description)
             }
-            for event in parsed.events { problems += DombEvent.consistencyProblems(event, using: hasher) }
+            // The record rules attest verify applies, on every record; the launch rules on the
+            // PCRs that carry domb's records (a firmware log's other PCRs follow firmware rules).
+            let events = parsed.events.map(AttestedEvent.init)
+            let rules = LaunchLogRules.domb
+            problems += rules.violations(events, launchPCRs: LaunchLogRules.pcrsWithDombRecords(events), using: hasher).map(\.message)
             guard problems.isEmpty else {
-                for problem in problems { FileHandle.standardError.write(Data("\(log): \(problem)\n".utf8)) }
+                for problem in problems {
+                    FileHandle.standardError.write(Data("\(TerminalText.escape(log)): \(TerminalText.escape(problem))\n".utf8))
+                }
                 FileHandle.standardError.write(Data("\(log): NOT verified\n".utf8))
                 throw ExitCode(1)
             }
             let pcrText = parsed.extendedPCRs.map(String.init).joined(separator: ",")
+            let verifiedBanks = Set(parsed.headerBanks).intersection(values.algorithms).sorted()
             print(
-                "\(log): verified: \(parsed.events.count) events, PCRs \(pcrText.isEmpty ? "none" : pcrText) in \(parsed.banks.map(\.name).joined(separator: ", "))"
+                "\(log): verified: \(parsed.events.count) events, PCRs \(pcrText.isEmpty ? "none" : pcrText) in \(verifiedBanks.map(\.name).joined(separator: ", "))"
             )
+            for quirk in parsed.quirks { print("\(log): quirk: \(quirk)") }
         }
     }
 
@@ -137,15 +146,16 @@ struct LogCommand: AsyncParsableCommand {
 /// Text and JSON renderings of a log for `domb log show`.
 enum EventLogRendering {
     static func text(_ log: EventLog) -> String {
-        var out = "format: \(log.format.rawValue)\nbanks:  \(log.banks.map(\.name).joined(separator: ", "))\n"
+        var out = "format: \(log.format.rawValue)\nbanks:  \(log.headerBanks.map(\.name).joined(separator: ", "))\n"
         if let specID = log.specID {
             out += "spec:   Spec ID Event03, platform class \(specID.platformClass), version \(specID.specVersionMajor).\(specID.specVersionMinor) errata \(specID.specErrata), uintn \(specID.uintnSize)"
             if !specID.vendorInfo.isEmpty { out += ", vendor info \(specID.vendorInfo.hexString)" }
             out += "\n"
         }
-        for workaround in log.workaroundsApplied { out += "quirk:  \(workaround.rawValue)\n" }
+        for quirk in log.quirks { out += "quirk:  \(quirk)\n" }
         for event in log.events {
-            out += "#\(event.number) PCR \(event.pcr) \(event.type) (\(event.data.count) bytes)\n"
+            let pcr = event.pcr == EventLog.pcrMinusOne ? "0xFFFFFFFF (never extended)" : "\(event.pcr)"
+            out += "#\(event.number) PCR \(pcr) \(event.type) (\(event.data.count) bytes)\n"
             for digest in event.digests.digests { out += "    \(digest.algorithm.name): \(digest.bytes.hexString)\n" }
             out += "    \(describe(event))\n"
         }
@@ -157,17 +167,17 @@ enum EventLogRendering {
         if let decoded = try? DombEvent(event) {
             switch decoded {
             case .module(let record):
-                return "domb module: domain \"\(record.domain)\" role \(record.role) size \(record.size) \"\(record.label)\""
+                return "domb module: domain \"\(TerminalText.escape(record.domain))\" role \(TerminalText.escape(record.role)) size \(record.size) \"\(TerminalText.escape(record.label))\""
             case .configuration(let record):
-                return "domb \(record.kind) \"\(record.subject)\": \(printable(record.content) ?? "\(record.content.count) bytes")"
+                return "domb \(TerminalText.escape(record.kind)) \"\(TerminalText.escape(record.subject))\": \(printable(record.content).map { TerminalText.escape($0) } ?? "\(record.content.count) bytes")"
             case .separator:
                 return "separator \(event.data.hexString)"
             }
         }
-        if event.type == .noAction, event.data.starts(with: EventLog.startupLocalitySignature), event.data.count == 17 {
-            return "StartupLocality \(event.data[16])"
+        if event.type == .noAction, let locality = EventLog.startupLocality(in: event.data[...]) {
+            return "StartupLocality \(locality)"
         }
-        if let text = printable(event.data) { return "\"\(text)\"" }
+        if let text = printable(event.data) { return "\"\(TerminalText.escape(text))\"" }
         return event.data.count <= 64 ? event.data.hexString : "\(event.data.prefix(32).hexString)…"
     }
 
@@ -181,11 +191,42 @@ enum EventLogRendering {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// One quirk as JSON: `kind`, `description`, `workaround` and its facts.
+    static func quirkObject(_ quirk: EventLogQuirk) -> [String: Any] {
+        var object: [String: Any] = ["kind": quirk.kind, "description": quirk.description, "workaround": quirk.isWorkaround]
+        switch quirk {
+        case .startupLocality(let locality, let event):
+            object["locality"] = Int(locality)
+            object["event"] = event
+        case .hcrtmStartValue(let event):
+            object["locality"] = 4
+            object["event"] = event
+        case .vendorInfoOutsideEventSize:
+            break
+        case .trailingFill(let fill):
+            object["offset"] = fill.offset
+            object["count"] = fill.count
+            object["byte"] = Int(fill.byte)
+        case .noActionOnPCRMinusOne(let count, let first, let withDigests):
+            object["count"] = count
+            object["first"] = first
+            object["withDigests"] = withDigests
+        case .bankSubset(let banks):
+            object["banks"] = banks.map { coverage -> [String: Any] in
+                [
+                    "bank": coverage.bank.name, "recordsWith": coverage.recordsWith,
+                    "recordsWithout": coverage.recordsWithout, "untrustedPCRs": coverage.untrustedPCRs,
+                ]
+            }
+        }
+        return object
+    }
+
     static func jsonObject(_ log: EventLog) -> [String: Any] {
         var object: [String: Any] = [
             "format": log.format.rawValue,
-            "banks": log.banks.map(\.name),
-            "workarounds": log.workaroundsApplied.map(\.rawValue),
+            "banks": log.headerBanks.map(\.name),
+            "quirks": log.quirks.map(quirkObject),
         ]
         if let specID = log.specID {
             object["specID"] = [

@@ -6,6 +6,7 @@
 import ArgumentParser
 import DombCore
 import DombCrypto
+import DombFiles
 import DombLaunch
 import DombTPM
 import Foundation
@@ -21,7 +22,11 @@ struct MeasureCommand: AsyncParsableCommand {
             TPM2_PCR_Extend, and logged as a domb module record (EV_EVENT_TAG; the digest is the \
             file's, so `openssl dgst` reproduces it). With --inline, the content is carried in the \
             log instead (EV_IPL; digest = hash of the event data). --string measures text inline. \
-            The log is appended to if it exists (its banks must be the TPM's) and written atomically. \
+            The log is appended to if it exists: its banks must be the TPM's and it must replay to \
+            the TPM's PCRs (a log of another boot or another TPM is refused before anything is \
+            extended); a new log needs the PCRs it extends in their reset state. The log is written \
+            atomically, also after a failure (it then holds exactly what was extended). The launch \
+            lock of the TPM is held meanwhile (a running `domb boot` is not interleaved). \
             Default PCRs come from the policy: images 13, configuration 12.
             """)
 
@@ -36,6 +41,7 @@ struct MeasureCommand: AsyncParsableCommand {
     @Option(name: .customLong("string"), help: "Measure this text inline (repeatable).") var strings: [String] = []
     @Flag(help: "Close the launch: append an EV_SEPARATOR on every PCR measured.") var close = false
     @Flag(help: "Print to stderr how many TPM commands were sent for how many extended events.") var stats = false
+    @Option(help: "Directory of the launch locks (one per TPM, shared with `domb boot`).") var lockDir: String = "/run/domb"
     @Argument(help: "Files to measure.") var files: [String] = []
 
     func validate() throws {
@@ -46,19 +52,38 @@ struct MeasureCommand: AsyncParsableCommand {
         // Refuse unreadable inputs before anything is extended, so a typo does not leave a
         // half-measured set behind.
         for file in files {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory), !isDirectory.boolValue,
-                FileManager.default.isReadableFile(atPath: file)
-            else { throw ValidationError("\(file): not a readable file") }
+            do {
+                _ = try InputFile(path: file)
+            } catch {
+                throw ValidationError("\(error)")
+            }
         }
     }
 
     func run() async throws {
         let policy = try loadPolicy()
-        let existing = try ContextError.wrap(log) { try MeasurementLogFile.read(path: log) }
+        let existing = try MeasurementLogFile.read(path: log)
+        // The log's destination is checked (and its temporary file made) before anything
+        // is extended: the log may not be one of the files measured.
+        let output = try AtomicFile(path: log, inputs: files + [self.policy].compactMap { $0 })
         let connection = try tpm.open()
         let sink = try ContextError.wrap(log) {
             try TPMMeasurementSink(tpm: connection, requiredBanks: policy.requiredBanks, existingLog: existing)
+        }
+        // One writer per TPM at a time, and only onto a log that explains the PCRs: what is
+        // appended must replay, or the log is worthless to every verifier.
+        let lock = try FileLock(path: LaunchLock.path(directory: lockDir, tpm: connection.configuration))
+        defer { lock.release() }
+        var targets = Set(sink.log.extendedPCRs)
+        if !files.isEmpty { targets.insert(pcr ?? (inline ? policy.pcr(forConfigurationKind: kind) : policy.pcrs.image)) }
+        if !strings.isEmpty { targets.insert(pcr ?? policy.pcr(forConfigurationKind: "string")) }
+        let current = try connection.readPCRs(targets.sorted(), banks: sink.banks)
+        let differences = sink.log.differences(from: current, pcrs: targets.sorted(), using: OpenSSLPCRHasher())
+        guard differences.isEmpty else {
+            throw CommandError(
+                existing == nil
+                    ? "\(log): a new log cannot explain PCRs that are not in their reset state: \(differences.joined(separator: "; ")); continue the log that explains them, or measure into another PCR"
+                    : "\(log) does not replay to this TPM's PCRs (a log of another boot or another TPM): \(differences.joined(separator: "; ")); give a new --log")
         }
         let measurer = Measurer(sink: sink, policy: policy)
         var failure: (any Error)?
@@ -67,9 +92,7 @@ struct MeasureCommand: AsyncParsableCommand {
                 let label = URL(fileURLWithPath: file).lastPathComponent
                 let event = try ContextError.wrap(file) { () throws -> UnverifiedEvent in
                     if inline {
-                        guard let content = try MeasurementLogFile.read(path: file) else {
-                            throw FileError(path: file, operation: "open", message: "no such file")
-                        }
+                        let content = try InputFile.read(file, limit: ConfigurationRecord.maximumContentSize)
                         return try measurer.measureConfiguration(kind: kind, subject: domain, content: content, pcr: pcr)
                     }
                     return try measurer.measureFile(path: file, domain: domain, role: role, label: label, pcr: pcr)
@@ -86,7 +109,8 @@ struct MeasureCommand: AsyncParsableCommand {
             failure = error
         }
         // Whatever was extended must be in the log: write it even after a failure.
-        try ContextError.wrap(log) { try MeasurementLogFile.writeAtomically(sink.logBytes, to: log) }
+        try output.replaceContents(sink.logBytes)
+        try output.commit()
         if stats {
             let extended = sink.log.events.count - (existing.map { (try? EventLog(parsing: $0).events.count) ?? 0 } ?? 0)
             FileHandle.standardError.write(
@@ -97,12 +121,8 @@ struct MeasureCommand: AsyncParsableCommand {
 
     private func loadPolicy() throws -> PCRPolicy {
         guard let policy else { return .default }
-        return try ContextError.wrap(policy) {
-            guard let bytes = try MeasurementLogFile.read(path: policy) else {
-                throw FileError(path: policy, operation: "open", message: "no such file")
-            }
-            return try PCRPolicy(json: bytes)
-        }
+        let bytes = try InputFile.read(policy, limit: 1 << 20)
+        return try ContextError.wrap(policy) { try PCRPolicy(json: bytes) }
     }
 
     private func report(_ event: UnverifiedEvent, _ what: String) {
@@ -123,10 +143,16 @@ struct DigestCommand: AsyncParsableCommand {
 
     static let configuration = CommandConfiguration(
         commandName: "digest",
-        abstract: "Print the digests of files in several banks, computed in one read pass.")
+        abstract: "Print the digests of files in several banks, computed in one read pass.",
+        discussion: """
+            The banks are hashed in parallel, one thread per core this process may use (the affinity mask and a \
+            cgroup CPU quota count); \(HashingParallelism.environmentVariable)=N sets the number of threads and \
+            \(HashingParallelism.environmentVariable)=1 forces the single-thread path. The same holds for build, \
+            boot, measure and bundle verify.
+            """)
 
     @Option(help: "Banks, e.g. sha1,sha256,sha384,sha512 (default sha256).") var banks: String = "sha256"
-    @Flag(help: "Print bytes read, read() calls and throughput to stderr.") var stats = false
+    @Flag(help: "Print bytes read, read() calls, hashing threads and throughput to stderr.") var stats = false
     @Argument(help: "Files to hash.") var files: [String]
 
     func validate() throws { _ = try parseBankList(banks) }
@@ -146,7 +172,7 @@ struct DigestCommand: AsyncParsableCommand {
                 let cpuRate = cpu > 0 ? Double(result.bytesRead) / cpu / 1_048_576 : 0
                 FileHandle.standardError.write(
                     Data(
-                        "\(file): size \(result.size) bytes-read \(result.bytesRead) read-calls \(result.readCalls) wall-seconds \(seconds) cpu-seconds \(cpu) wall-MiB/s \(rate) cpu-MiB/s \(cpuRate)\n"
+                        "\(file): size \(result.size) bytes-read \(result.bytesRead) read-calls \(result.readCalls) hash-threads \(result.hashingThreads) wall-seconds \(seconds) cpu-seconds \(cpu) wall-MiB/s \(rate) cpu-MiB/s \(cpuRate)\n"
                             .utf8))
             }
         }

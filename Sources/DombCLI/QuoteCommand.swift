@@ -6,6 +6,7 @@
 import ArgumentParser
 import DombCore
 import DombCrypto
+import DombFiles
 import DombTPM
 import Foundation
 
@@ -44,6 +45,13 @@ struct QuoteCommand: AsyncParsableCommand {
         let nonceBytes = try AttestationIO.parseNonce(nonce)
         let selection = try PCRSelection(parsing: pcrs)
         let log = try eventlog.map { try AttestationIO.readFile($0, limit: QuoteFile.maximumEventLogSize, what: "event log") }
+        // Every output is checked (and its temporary file made) before the TPM is asked.
+        let base = output.hasSuffix(".json") ? String(output.dropLast(5)) : output
+        let inputs = eventlog.map { [$0] } ?? []
+        let quoteFile = try AtomicFile(path: output, inputs: inputs)
+        let messageFile = try AtomicFile(path: base + ".msg", inputs: inputs)
+        let signatureFile = try AtomicFile(path: base + ".sig", inputs: inputs)
+        let pcrsFile = try AtomicFile(path: base + ".pcrs", inputs: inputs)
 
         let connection = try tpm.open()
         defer { connection.close() }
@@ -81,11 +89,11 @@ struct QuoteCommand: AsyncParsableCommand {
         let file = QuoteFile(
             attest: quote.attest, signature: QuoteSignature(scheme: quote.scheme, hash: quote.hash, bytes: signatureBytes),
             selection: selection, pcrValues: values, nonce: nonceBytes, akPublicKey: pem, akName: key.name, eventLog: log)
-        let base = output.hasSuffix(".json") ? String(output.dropLast(5)) : output
-        try AttestationIO.writeAtomically(try file.jsonBytes(), to: output)
-        try AttestationIO.writeAtomically(quote.attest, to: base + ".msg")
-        try AttestationIO.writeAtomically(signatureBytes, to: base + ".sig")
-        try AttestationIO.writeAtomically(selection.pairs.flatMap { values[$0.0, $0.1] ?? [] }, to: base + ".pcrs")
+        try quoteFile.replaceContents(try file.jsonBytes())
+        try messageFile.replaceContents(quote.attest)
+        try signatureFile.replaceContents(signatureBytes)
+        try pcrsFile.replaceContents(selection.pairs.flatMap { values[$0.0, $0.1] ?? [] })
+        for written in [quoteFile, messageFile, signatureFile, pcrsFile] { try written.commit() }
         print("quote:      \(output) (\(quote.scheme)-\(quote.hash), \(selection))")
         print("tpm2-tools: \(base).msg \(base).sig \(base).pcrs")
     }

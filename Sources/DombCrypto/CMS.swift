@@ -139,6 +139,11 @@ public enum CMSSignature {
             check.signatureFailures.append("CMS signature must have exactly one signer")
             return check
         }
+        // Weak algorithms are refused before anything else: the docs promise SHA-256/384.
+        if let signerInfo = OPENSSL_sk_value(signerInfos, 0) {
+            check.signatureFailures += weakAlgorithms(OpaquePointer(signerInfo))
+            if !check.signatureFailures.isEmpty { return check }
+        }
         // Signature first, with the certificates inside the CMS; trust is checked separately
         // below so that the reason for a refusal is precise.
         let verified: Int32 = content.withUnsafeBytes { buffer in
@@ -179,8 +184,39 @@ public enum CMSSignature {
                 check.trustFailures += chainFailures(signer, anchors: [pinned], untrusted: nil, partial: true, time: time)
             }
         }
-        check.trustFailures += purposeFailures(signer)
+        // Validity is the chain check's (at `time`); purpose and algorithms are here.
+        check.trustFailures += signer.purposeProblems
         return check
+    }
+
+    /// Why the signer info's digest or signature algorithm is too weak (SHA-1, MD5,
+    /// SHA-224), or its key too small or of a kind domb does not accept for bundles.
+    private static func weakAlgorithms(_ signerInfo: OpaquePointer) -> [String] {
+        var key: OpaquePointer?
+        var digestAlgorithm: UnsafeMutablePointer<X509_ALGOR>?
+        var signatureAlgorithm: UnsafeMutablePointer<X509_ALGOR>?
+        CMS_SignerInfo_get0_algs(signerInfo, &key, nil, &digestAlgorithm, &signatureAlgorithm)
+        var failures: [String] = []
+        func nid(_ algorithm: UnsafeMutablePointer<X509_ALGOR>?) -> Int32 {
+            guard let algorithm else { return NID_undef }
+            var object: OpaquePointer?
+            X509_ALGOR_get0(&object, nil, nil, algorithm)
+            return object.map { OBJ_obj2nid($0) } ?? NID_undef
+        }
+        let digest = nid(digestAlgorithm)
+        if let weak = weakDigestName(nid: digest) {
+            failures.append("the CMS signature uses the \(weak) digest, which is too weak (SHA-256 or SHA-384 is required)")
+        } else if digest == NID_undef {
+            failures.append("the CMS signature names no known digest algorithm")
+        }
+        var signatureDigest: Int32 = NID_undef
+        var keyType: Int32 = NID_undef
+        if OBJ_find_sigid_algs(nid(signatureAlgorithm), &signatureDigest, &keyType) == 1,
+            let weak = weakDigestName(nid: signatureDigest), weakDigestName(nid: digest) == nil
+        {
+            failures.append("the CMS signature algorithm uses \(weak), which is too weak (SHA-256 or SHA-384 is required)")
+        }
+        return failures
     }
 
     /// Chain, validity and signature checks of `signer` up to `anchors` (X509_verify_cert).
@@ -198,11 +234,14 @@ public enum CMSSignature {
         guard X509_STORE_CTX_init(context, store, signer.pointer, untrusted) == 1 else {
             return ["X509_STORE_CTX_init failed: \(CryptoError.openSSL("X509_STORE_CTX_init").message)"]
         }
-        // Purpose is checked by purposeFailures (codeSigning); OpenSSL's default S/MIME
+        // Purpose is checked by signingProblems (codeSigning); OpenSSL's default S/MIME
         // purpose would refuse a code-signing certificate ("unsuitable certificate purpose").
         X509_STORE_CTX_set_purpose(context, X509_PURPOSE_ANY)
         if let parameters = X509_STORE_CTX_get0_param(context) {
             if partial { X509_VERIFY_PARAM_set_flags(parameters, UInt(X509_V_FLAG_PARTIAL_CHAIN)) }
+            // Level 2 (112-bit security): no SHA-1 or MD5 signature and no RSA key under
+            // 2048 bits anywhere in the chain.
+            X509_VERIFY_PARAM_set_auth_level(parameters, 2)
             if let time { X509_VERIFY_PARAM_set_time(parameters, time_t(time)) }
         }
         if X509_verify_cert(context) == 1 { return [] }
@@ -217,21 +256,6 @@ public enum CMSSignature {
             return ["certificate \(subject) (chain depth \(depth)) has expired: \(reason)"]
         }
         return ["signer chain does not verify at depth \(depth) (\(subject)): \(reason)"]
-    }
-
-    /// keyUsage and extendedKeyUsage of the signer (RFC 5280 §4.2.1.3, §4.2.1.12).
-    private static func purposeFailures(_ signer: X509Certificate) -> [String] {
-        var failures: [String] = []
-        let flags = X509_get_extension_flags(signer.pointer)
-        if flags & UInt32(EXFLAG_KUSAGE) != 0, X509_get_key_usage(signer.pointer) & UInt32(KU_DIGITAL_SIGNATURE) == 0 {
-            failures.append("signer \(signer.subject) keyUsage does not allow digitalSignature")
-        }
-        if flags & UInt32(EXFLAG_XKUSAGE) != 0,
-            X509_get_extended_key_usage(signer.pointer) & UInt32(XKU_CODE_SIGN | XKU_ANYEKU) == 0
-        {
-            failures.append("signer \(signer.subject) extendedKeyUsage does not include codeSigning")
-        }
-        return failures
     }
 }
 

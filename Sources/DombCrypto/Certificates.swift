@@ -4,6 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 internal import COpenSSL
+import DombFiles
 import Foundation
 
 /// Largest PEM or DER file of keys or certificates domb reads.
@@ -114,6 +115,66 @@ public final class X509Certificate: @unchecked Sendable, CustomStringConvertible
 
     /// Certificates whose bytes are equal are the same certificate.
     public func isSame(as other: X509Certificate) -> Bool { der == other.der }
+
+    /// Why the certificate is not valid at `time` (seconds since the epoch; now when nil):
+    /// expired or not yet valid (RFC 5280 §4.1.2.5). Empty when valid.
+    public func validityProblems(at time: Int64?) -> [String] {
+        var now = time_t(time ?? Int64(Foundation.time(nil)))
+        var problems: [String] = []
+        if X509_cmp_time(X509_get0_notAfter(pointer), &now) <= 0 {
+            problems.append("certificate \(subject) has expired (valid \(validity))")
+        }
+        if X509_cmp_time(X509_get0_notBefore(pointer), &now) >= 0 {
+            problems.append("certificate \(subject) is not valid yet (valid \(validity))")
+        }
+        return problems
+    }
+
+    /// Why the certificate may not sign launch bundles: its validity at `time`, keyUsage
+    /// without digitalSignature (RFC 5280 §4.2.1.3), an extendedKeyUsage without codeSigning
+    /// or anyExtendedKeyUsage (§4.2.1.12), and a signature algorithm with a weak digest
+    /// (SHA-1, MD5). One policy for `build` (signing) and every verifier (CMS and raw).
+    public func signingProblems(at time: Int64?) -> [String] {
+        validityProblems(at: time) + purposeProblems
+    }
+
+    /// Why the certificate may not sign launch bundles whatever the time: keyUsage, extended
+    /// key usage, a weak signature digest (see ``signingProblems(at:)``).
+    public var purposeProblems: [String] {
+        var problems: [String] = []
+        let flags = X509_get_extension_flags(pointer)
+        if flags & UInt32(EXFLAG_KUSAGE) != 0, X509_get_key_usage(pointer) & UInt32(KU_DIGITAL_SIGNATURE) == 0 {
+            problems.append("certificate \(subject): keyUsage does not allow digitalSignature")
+        }
+        if flags & UInt32(EXFLAG_XKUSAGE) != 0, X509_get_extended_key_usage(pointer) & UInt32(XKU_CODE_SIGN | XKU_ANYEKU) == 0 {
+            problems.append("certificate \(subject): extendedKeyUsage does not include codeSigning")
+        }
+        if let weak = weakSignatureDigest {
+            problems.append("certificate \(subject) is signed with \(weak), which is too weak (SHA-256 or stronger is required)")
+        }
+        return problems
+    }
+
+    /// The name of the digest of the certificate's own signature when it is too weak to
+    /// trust (MD5, SHA-1), else nil.
+    var weakSignatureDigest: String? {
+        var digestNID: Int32 = 0
+        var keyNID: Int32 = 0
+        guard OBJ_find_sigid_algs(X509_get_signature_nid(pointer), &digestNID, &keyNID) == 1 else { return nil }
+        return weakDigestName(nid: digestNID)
+    }
+}
+
+/// The digests domb refuses in any signature it checks (CMS signer info, certificates).
+func weakDigestName(nid: Int32) -> String? {
+    switch nid {
+    case NID_md5: "MD5"
+    case NID_sha1: "SHA-1"
+    case NID_md4: "MD4"
+    case NID_md5_sha1: "MD5-SHA1"
+    case NID_sha224: "SHA-224"
+    default: nil
+    }
 }
 
 /// Trust anchors for CMS verification: a CA file (PEM, one or more certificates) or a
@@ -148,20 +209,11 @@ public enum TrustAnchors {
 
 /// Reads a small credential file (key, certificate), refusing anything over the cap.
 func readCredentialFile(_ path: String) throws(CryptoError) -> [UInt8] {
-    guard let handle = FileHandle(forReadingAtPath: path) else {
-        throw CryptoError("read \(path)", "cannot open the file")
-    }
-    defer { try? handle.close() }
-    let data: Data
     do {
-        data = try handle.read(upToCount: maximumCredentialFileSize + 1) ?? Data()
+        return try InputFile.read(path, limit: maximumCredentialFileSize)
     } catch {
-        throw CryptoError("read \(path)", "\(error)")
+        throw CryptoError("read \(path)", "\(error.operation): \(error.message)")
     }
-    guard data.count <= maximumCredentialFileSize else {
-        throw CryptoError("read \(path)", "file is larger than \(maximumCredentialFileSize) bytes")
-    }
-    return Array(data)
 }
 
 /// Runs `body` with a read-only memory BIO over `bytes` (callers cap `bytes` well below 2 GiB).

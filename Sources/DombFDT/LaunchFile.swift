@@ -4,6 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombFiles
 import Foundation
 
 /// Reading launch descriptions from files: `.dts` (compiled by `dtc`), `.dtb` (read after
@@ -46,13 +47,14 @@ public enum LaunchFile {
         }
     }
 
+    /// The bytes of a description file (opened through ``InputFile``: regular files only).
     public static func readFile(_ path: String) throws -> [UInt8] {
-        let url = URL(fileURLWithPath: path)
-        let attributes = try FileManager.default.attributesOfItem(atPath: path)
-        if let size = attributes[.size] as? NSNumber, size.intValue > maxFileSize {
-            throw ParseError.limit("file is \(size.intValue) bytes; at most \(maxFileSize) are read")
+        do {
+            return try InputFile.read(path, limit: maxFileSize)
+        } catch {
+            // ContextError.wrap in the callers names the path.
+            throw ParseError(.readFailed, "\(error.operation): \(error.message)")
         }
-        return Array(try Data(contentsOf: url))
     }
 
     /// Compiles a `.dts` file with `dtc -I dts -O dtb` (includes resolve against its

@@ -6,59 +6,56 @@
 import DombCore
 import DombCrypto
 import DombFDT
+import DombFiles
 import Foundation
 
-/// The stages of a launch, in order. A failure names the stage it stopped in.
+/// The stages of a launch, in order (DESIGN.md decision 9). Everything up to and including
+/// ``secrets`` can fail and leaves no domain running; ``unpause`` is the commit point.
+/// ``backends`` happens while domains start (a driver domain runs before the backends it
+/// serves can be ready) and ``connect`` once they run: failures there tear down domains
+/// that ran, and say so.
 public enum BootStage: String, Sendable, CaseIterable {
     case verify = "verifying the bundle"
+    case lock = "taking the launch lock"
+    case logDestination = "checking the event-log destination"
     case measure = "measuring"
     case build = "building domains"
     case xenstore = "writing Xenstore"
     case devices = "setting up device backends"
+    case separators = "extending the separators"
+    case writeLog = "writing the event log"
+    case checkPCRs = "comparing the PCRs with the log"
+    case secrets = "releasing secrets"
     case unpause = "starting domains"
-    case close = "closing the launch"
+    case backends = "waiting for a driver domain's backends"
     case connect = "waiting for devices to connect"
 }
 
-/// Why a launch stopped, and what was left behind: everything built torn down, the event
-/// log consistent with the PCRs, and which domains had run (none, unless the failure came
-/// while starting them or after).
+/// Why a launch stopped, and what ran: rendered from the ``LaunchRecord`` of completed
+/// steps, so it can only state what was done.
 public struct BootFailure: Error, CustomStringConvertible, Sendable {
     public var stage: BootStage
     public var reason: String
-    /// Events that reached the TPM before the failure (the log on disk holds exactly these).
-    public var eventsExtended: Int
-    /// Domains that were built and then destroyed.
-    public var tornDown: [String]
-    /// Problems while tearing down (reported, never hidden).
-    public var cleanupProblems: [String]
-    /// Domains that were unpaused before the failure, in start order.
-    public var started: [String]
-    /// Whether the launch had been closed (separators extended, event log written).
-    public var launchClosed: Bool
+    public var record: LaunchRecord
+    /// The signal that stopped the launch, when one did.
+    public var signal: Int32?
 
-    public init(
-        stage: BootStage, reason: String, eventsExtended: Int, tornDown: [String], cleanupProblems: [String],
-        started: [String] = [], launchClosed: Bool = false
-    ) {
-        self.stage = stage
-        self.reason = reason
-        self.eventsExtended = eventsExtended
-        self.tornDown = tornDown
-        self.cleanupProblems = cleanupProblems
-        self.started = started
-        self.launchClosed = launchClosed
-    }
+    /// Events that reached the TPM before the launch stopped.
+    public var eventsExtended: Int { record.extended.count }
+    /// Domains that were built and then destroyed.
+    public var tornDown: [String] { record.destroyed.map(\.name) }
+    /// Domains that were unpaused (ran) before the failure.
+    public var unpaused: [String] { record.unpaused.map(\.name) }
 
     public var description: String {
-        var text = "launch \(started.isEmpty ? "refused" : "failed") while \(stage.rawValue): \(reason)"
-        text += eventsExtended == 0 ? "\n  no PCR was extended" : "\n  \(eventsExtended) event(s) were extended and logged before the failure"
-        if launchClosed { text += "\n  the launch was closed: separators extended, event log written" }
-        text += started.isEmpty ? "\n  no domain was unpaused" : "\n  started before the failure: \(started.joined(separator: ", "))"
-        if !tornDown.isEmpty { text += "\n  destroyed: \(tornDown.joined(separator: ", "))" }
-        for problem in cleanupProblems { text += "\n  cleanup problem: \(problem)" }
-        return text
+        "launch refused while \(stage.rawValue): \(reason)\nwhat ran:\n" + record.summary.map { "  - \($0)" }.joined(separator: "\n")
     }
+}
+
+/// A launch stopped by SIGTERM or SIGINT at a step boundary.
+public struct LaunchInterrupted: Error, CustomStringConvertible, Sendable {
+    public var signal: Int32
+    public var description: String { "interrupted by \(LaunchSignals.name(signal))" }
 }
 
 /// What a successful launch did.
@@ -71,19 +68,37 @@ public struct BootReport: Sendable {
     public var events: Int
     public var domains: [BuiltDomain]
     public var startOrder: [String]
-    /// Domains left paused (`domb,paused`).
-    public var leftPaused: [String]
-    /// PV devices whose both ends reached `XenbusStateConnected` (none with the plan backend).
-    public var devicesConnected: Int
     public var xenstoreNodes: Int
-    /// PCR values the launch left, per bank, for the PCRs it extended.
+    /// PCR values the launch left, per bank, as read back from the TPM (equal to the
+    /// log's replay: the launch checks that before it unpauses anything).
     public var pcrs: PCRValues
     /// Whether the log written equals the bundle's predicted log byte for byte (true
     /// whenever the TPM's active banks are the bundle's banks).
     public var matchesPrediction: Bool
     public var eventLogPath: String?
+    public var record: LaunchRecord
+    /// Things to know that did not stop the launch (a signal after the commit point).
+    public var notes: [String] = []
+    /// Domains left paused (`domb,paused`).
+    public var leftPaused: [String] = []
+    /// PV devices whose both ends reached `XenbusStateConnected` (none without a
+    /// ``BootEnvironment/devices`` connector).
+    public var devicesConnected = 0
     /// What `--supervise` needs to carry out the lifecycle actions.
     public var session: LaunchSession
+}
+
+/// What the launch has proved once the PCRs were read back and match the log, handed to
+/// the step that runs just before the first unpause (releasing sealed secrets).
+public struct MeasuredLaunch {
+    public var bundle: LoadedBundle
+    public var spec: LaunchSpec
+    /// Built, paused, with Xenstore written.
+    public var domains: [BuiltDomain]
+    /// The log of this launch, separators included; written to disk.
+    public var log: EventLog
+    /// The launch PCRs as read back from the TPM (equal to the log's replay).
+    public var pcrs: PCRValues
 }
 
 /// Everything `domb boot` needs, behind protocols so the same flow runs on Xen (TPM device,
@@ -91,7 +106,8 @@ public struct BootReport: Sendable {
 public struct BootEnvironment {
     /// Makes the measurement sink once the bundle is verified (a TPM sink in production).
     public var makeSink: () throws -> any MeasurementSink
-    /// Reads the current value of PCRs (to refuse a launch into PCRs someone else extended).
+    /// Reads the current value of PCRs: before measuring (the launch PCRs must be in their
+    /// reset state) and after the separators (they must equal the log's replay).
     public var readPCRs: ([Int], [HashAlgorithm]) throws -> PCRValues
     /// The TPM's active banks, known before the bundle is read so it is hashed once.
     public var activeBanks: () throws -> [HashAlgorithm]
@@ -105,11 +121,19 @@ public struct BootEnvironment {
     public var devices: DeviceConnector?
     /// Progress for a person: one line per step.
     public var progress: (String) -> Void
+    /// The signal asking the launch to stop, checked at every step and event boundary up
+    /// to the first unpause (``LaunchSignals/pending`` in the CLI).
+    public var interruption: () -> Int32?
+    /// The last step before the first unpause, after the PCRs were read back and match the
+    /// log: where sealed secrets are released (issue 18). Throwing refuses the launch;
+    /// everything built is torn down. Returns a line for the record, or nil.
+    public var beforeUnpause: ((MeasuredLaunch) throws -> String?)?
 
     public init(
         makeSink: @escaping () throws -> any MeasurementSink, readPCRs: @escaping ([Int], [HashAlgorithm]) throws -> PCRValues,
         activeBanks: @escaping () throws -> [HashAlgorithm], builder: any DomainBuilding, xenstore: (any XenstoreWriting)?,
-        introduceDomains: Bool, devices: DeviceConnector? = nil, progress: @escaping (String) -> Void = { _ in }
+        introduceDomains: Bool, progress: @escaping (String) -> Void = { _ in }, interruption: @escaping () -> Int32? = { nil },
+        beforeUnpause: ((MeasuredLaunch) throws -> String?)? = nil, devices: DeviceConnector? = nil
     ) {
         self.makeSink = makeSink
         self.readPCRs = readPCRs
@@ -117,8 +141,10 @@ public struct BootEnvironment {
         self.builder = builder
         self.xenstore = xenstore
         self.introduceDomains = introduceDomains
-        self.devices = devices
         self.progress = progress
+        self.interruption = interruption
+        self.beforeUnpause = beforeUnpause
+        self.devices = devices
     }
 }
 
@@ -129,245 +155,365 @@ public struct BootOptions: Sendable {
     public var eventLogPath: String?
     /// Certificate validity time (seconds since the epoch); now when nil.
     public var time: Int64?
+    /// The launch lock file (one per TPM: ``LaunchLock/path(directory:tpm:)``); nil takes
+    /// no lock (tests that run one launch per TPM).
+    public var lockPath: String?
 
-    public init(trust: BundleTrustPolicy, minimumGeneration: UInt64 = 0, eventLogPath: String? = nil, time: Int64? = nil) {
+    public init(
+        trust: BundleTrustPolicy, minimumGeneration: UInt64 = 0, eventLogPath: String? = nil, time: Int64? = nil,
+        lockPath: String? = nil
+    ) {
         self.trust = trust
         self.minimumGeneration = minimumGeneration
         self.eventLogPath = eventLogPath
         self.time = time
+        self.lockPath = lockPath
     }
 }
 
-/// `domb boot`: verify, measure, build paused, write Xenstore, unpause in dependency order,
-/// close the launch — and on any failure stop before anything is unpaused.
+/// `domb boot`, in the order of DESIGN.md decision 9: verify the bundle (signature, trust,
+/// generation, manifest ↔ launch DTB) → take the launch lock, check the event-log
+/// destination → measure → build paused → write Xenstore → extend the separators → write
+/// and sync the log → read the PCRs back and compare them with the log's replay →
+/// [``BootEnvironment/beforeUnpause``: release secrets] → unpause in dependency order.
+///
+/// Every step that can fail comes before the first unpause. A failure (or SIGTERM/SIGINT,
+/// noticed at the next step or event boundary) destroys what was built, writes the log of
+/// exactly the events that reached the TPM, and throws a ``BootFailure`` whose message is
+/// rendered from the record of what ran.
 ///
 /// Xenstore is written after the domains are built (still paused) rather than before:
 /// the plan's domids, store and console rings are only known once Xen has built the
 /// domains, and libxl rewrites a domain's base directory when it builds it. Nothing runs
-/// before the transaction commits, so frontends and backends still find their entries in
-/// place the moment they start.
+/// before the transaction commits, so frontends and backends find their entries in place.
 public enum BootFlow {
     public static func run(bundle path: String, options: BootOptions, environment: BootEnvironment) throws -> BootReport {
+        var launch = Launch(path: path, options: options, environment: environment)
+        return try launch.run()
+    }
+}
+
+/// One launch in progress: the record of what was done, and the failure path that undoes
+/// what can be undone.
+private struct Launch {
+    let path: String
+    let options: BootOptions
+    let environment: BootEnvironment
+    var record = LaunchRecord()
+    var sink: (any MeasurementSink)?
+    var logFile: AtomicFile?
+    var lock: FileLock?
+    var logCommitted = false
+
+    init(path: String, options: BootOptions, environment: BootEnvironment) {
+        self.path = path
+        self.options = options
+        self.environment = environment
+    }
+
+    /// Throws ``LaunchInterrupted`` when a signal asked the launch to stop.
+    func checkInterruption() throws {
+        if let signal = environment.interruption() { throw LaunchInterrupted(signal: signal) }
+    }
+
+    mutating func run() throws -> BootReport {
         let progress = environment.progress
-
-        // 1. Verify: signature, trust, generation, then every member read once into memory.
-        let banks: [HashAlgorithm]
-        let loaded: LoadedBundle
-        let spec: LaunchSpec
-        let xenstorePlan: XenstorePlan?
-        let measurements: [PlannedMeasurement]
-        let policy: PCRPolicy
-        let order: [String]
+        var stage = BootStage.verify
         do {
-            banks = try environment.activeBanks()
-            loaded = try LoadedBundle.load(
-                path: path, trust: options.trust, minimumGeneration: options.minimumGeneration, extraBanks: banks,
-                time: options.time)
-            progress("verified \(path): generation \(loaded.manifest.generation), signed by \(loaded.signer)")
-            guard let dtb = loaded.metadata[BundleLayout.launchDTB] else {
-                throw ParseError.invalid("the bundle has no \(BundleLayout.launchDTB)")
-            }
-            spec = try ContextError.wrap(BundleLayout.launchDTB) { try LaunchDecoder.decode(dtb: dtb).spec }
-            let planBytes = loaded.metadata[BundleLayout.xenstorePlan]
-            xenstorePlan = try planBytes.map { bytes in
-                try ContextError.wrap(BundleLayout.xenstorePlan) {
-                    try JSONDecoder().decode(XenstorePlan.self, from: Data(bytes))
-                }
-            }
-            policy = PCRPolicy(manifest: loaded.manifest.pcrPolicy)
-            let missing = policy.requiredBanks.filter { !banks.contains($0) }
-            guard missing.isEmpty else {
-                throw ParseError.invalid("the TPM does not have required bank(s) \(missing.map(\.name).joined(separator: ", ")) active")
-            }
-            var modules: [LaunchMeasurementPlan.Module] = []
-            for domain in spec.domains {
-                for module in domain.modules {
-                    let member = LaunchMeasurementPlan.Module(domain: domain.name, kind: module.kind, size: 0, digests: DigestSet())
-                    guard let image = loaded.modules[member.label], let digests = loaded.digests[member.label] else {
-                        throw ParseError.invalid("domain \(domain.name): its \(module.kind.rawValue) module is not in the bundle (\(member.label))")
-                    }
-                    modules.append(.init(domain: domain.name, kind: module.kind, size: UInt64(image.count), digests: digests))
-                }
-            }
-            measurements = try LaunchMeasurementPlan.measurements(
-                spec: spec, modules: modules, launchDTB: dtb, xenstorePlan: planBytes, policy: policy)
-            order = try LaunchOrder.startOrder(of: spec)
-        } catch {
-            throw BootFailure(stage: .verify, reason: "\(error)", eventsExtended: 0, tornDown: [], cleanupProblems: [])
-        }
+            // 1. Verify: signature, trust, generation, manifest ↔ launch DTB; every member
+            //    read once into memory or a sealed memfd.
+            try checkInterruption()
+            let verified = try Self.verify(path: path, options: options, environment: environment)
+            record.append(.verified(bundle: path, generation: verified.loaded.manifest.generation, signer: verified.loaded.signer))
+            progress("verified \(TerminalText.escape(path)): generation \(verified.loaded.manifest.generation), signed by \(TerminalText.escape(verified.loaded.signer))")
 
-        // 2. Measure: the launch PCRs must be untouched (or explained by the log we continue),
-        //    then one extend per event, every active bank.
-        let sink: any MeasurementSink
-        let measurer: Measurer
-        do {
-            let pcrs = Set(measurements.map(\.pcr)).sorted()
-            let current = try environment.readPCRs(pcrs, banks)
-            for bank in banks {
-                for pcr in pcrs where current[bank, pcr] != PCRValues.initialValue(bank, pcr: pcr) {
-                    throw ParseError.invalid(
-                        "PCR \(pcr) (\(bank)) is not in its reset state: something else measured into it, so the launch could not be attested; use other PCRs in the policy or reset the TPM")
-                }
+            // 2. The launch lock (one launch per TPM), then the log's destination: made and
+            //    its space reserved now, so a directory, read-only or full target is found
+            //    before anything is extended.
+            stage = .lock
+            try checkInterruption()
+            if let lockPath = options.lockPath {
+                lock = try FileLock(path: lockPath)
+                record.append(.locked(path: lockPath))
             }
-            sink = try environment.makeSink()
-            guard sink.banks == banks else {
+            stage = .logDestination
+            try checkInterruption()
+            let expectedLog = try Self.expectedLog(verified)
+            if let logPath = options.eventLogPath {
+                let file = try AtomicFile(path: logPath, inputs: [path])
+                try file.reserve(expectedLog.count)
+                logFile = file
+                record.append(.logDestinationReady(path: logPath, reservedBytes: expectedLog.count))
+            }
+
+            // 3. Measure: the launch PCRs must be untouched, then one extend per event,
+            //    every active bank; a signal stops it between two events.
+            stage = .measure
+            try checkInterruption()
+            let pcrs = Set(verified.measurements.map(\.pcr)).sorted()
+            let current = try environment.readPCRs(pcrs, verified.banks)
+            if let problem = EventLog(banks: verified.banks).differences(from: current, pcrs: pcrs, using: OpenSSLPCRHasher()).first {
+                throw ParseError.invalid(
+                    "\(problem): something else measured into it, so the launch could not be attested; use other PCRs in the policy or reset the TPM")
+            }
+            let sink = try environment.makeSink()
+            self.sink = sink
+            record.banks = sink.banks
+            guard sink.banks == verified.banks else {
                 throw ParseError.invalid("the TPM's active banks changed while the bundle was being read")
             }
-            measurer = Measurer(sink: sink, policy: policy)
-        } catch {
-            throw BootFailure(stage: .measure, reason: "\(error)", eventsExtended: 0, tornDown: [], cleanupProblems: [])
-        }
-        var extended = 0
-        func persistLog() throws {
-            if let logPath = options.eventLogPath { try MeasurementLogFile.writeAtomically(sink.logBytes, to: logPath) }
-        }
-        var started: [String] = []
-        var closed = false
-        func fail(_ stage: BootStage, _ error: any Error, built: [BuiltDomain]) -> BootFailure {
-            var problems: [String] = []
-            var tornDown: [String] = []
-            for domain in built.reversed() {
-                do {
-                    try environment.builder.destroy(domain)
-                    tornDown.append(domain.name)
-                } catch {
-                    problems.append("destroying \(domain.name): \(error)")
-                }
-            }
-            if !closed {
-                do { try persistLog() } catch { problems.append("writing the event log: \(error)") }
-            }
-            return BootFailure(
-                stage: stage, reason: "\(error)", eventsExtended: extended, tornDown: tornDown, cleanupProblems: problems,
-                started: started, launchClosed: closed)
-        }
-        for measurement in measurements {
-            do {
+            let measurer = Measurer(sink: sink, policy: verified.policy)
+            for measurement in verified.measurements {
+                try checkInterruption()
                 try measurer.perform(measurement)
-                extended += 1
-            } catch {
-                throw fail(.measure, error, built: [])
             }
-        }
-        progress("measured \(extended) events into \(banks.map(\.name).joined(separator: ", "))")
+            progress("measured \(sink.log.events.count) events into \(sink.banks.map(\.name).joined(separator: ", "))")
 
-        // 3. Build every domain paused, dependencies first, from the measured bytes.
-        var built: [BuiltDomain] = []
-        var imagesByDomain: [String: DomainImages] = [:]
-        for name in order {
-            guard let domain = spec.domain(named: name) else { continue }
-            do {
-                var images = DomainImages()
-                for module in domain.modules {
-                    images.modules[module.kind] = loaded.modules["modules/\(domain.name)/\(module.kind.rawValue)"]
-                }
-                imagesByDomain[domain.name] = images
-                let result = try environment.builder.build(domain, images: images)
-                built.append(result)
-                progress("built \(domain.name) (domid \(result.domid)), paused")
-            } catch {
-                throw fail(.build, error, built: built)
+            // 4. Build every domain paused, dependencies first, from the measured bytes.
+            stage = .build
+            let images = Self.images(verified)
+            for name in verified.order {
+                try checkInterruption()
+                guard let domain = verified.spec.domain(named: name) else { continue }
+                let built = try environment.builder.build(domain, images: images[domain.name] ?? DomainImages())
+                record.append(.built(built))
+                progress("built \(domain.name) (domid \(built.domid)), paused")
             }
-        }
 
-        // 4. Xenstore: the signed plan with the hypervisor's values filled in, one transaction.
-        var nodes = 0
-        var devices: [XenstoreDevice] = []
-        var values: [String: XenstoreBuildValues] = [:]
-        for domain in built { values[domain.name] = domain.values }
-        if let xenstorePlan {
-            do {
-                let resolved = try xenstorePlan.resolve(values)
+            // 5. Xenstore: the signed plan with the hypervisor's values filled in, one transaction.
+            stage = .xenstore
+            try checkInterruption()
+            var nodes = 0
+            var values: [String: XenstoreBuildValues] = [:]
+            for domain in record.built { values[domain.name] = domain.values }
+            var devices: [XenstoreDevice] = []
+            if let plan = verified.xenstorePlan {
+                let resolved = try plan.resolve(values)
                 devices = resolved.devices
                 if let store = environment.xenstore {
                     let report = try XenstoreApplier(introduce: environment.introduceDomains).apply(resolved, to: store)
                     nodes = report.nodesWritten
+                    record.append(.xenstoreWritten(nodes: nodes, attempts: report.attempts))
                     progress("wrote \(nodes) Xenstore nodes in \(report.attempts) transaction(s)")
                 } else {
                     nodes = resolved.nodes.count
+                    record.append(.xenstoreResolved(nodes: nodes))
                     progress("Xenstore plan resolved: \(nodes) nodes (not written: no Xenstore with this backend)")
                 }
-            } catch {
-                throw fail(.xenstore, error, built: built)
             }
-        }
 
-        // 5. The backends in this domain, as xl would set them up for its own domain: each
-        //    taken by its driver, its hotplug script run. Nothing runs yet.
-        let connector = environment.devices
-        if let connector {
-            connector.domainNames = Dictionary(built.map { ($0.domid, $0.name) }) { first, _ in first }
-            do {
-                try connector.setUpLocalBackends(devices)
-            } catch {
-                throw fail(.devices, error, built: built)
+            // 5b. The backends in this domain, as xl sets up those of its own domain: each
+            //     taken by its driver, then its hotplug script (docs/boot.md, "Devices").
+            //     Nothing runs yet, so a failure here is still a refusal.
+            stage = .devices
+            try checkInterruption()
+            let connector = environment.devices
+            if let connector {
+                connector.domainNames = Dictionary(record.built.map { ($0.domid, $0.name) }) { first, _ in first }
+                let local = try connector.setUpLocalBackends(devices)
+                if local > 0 { record.append(.backendsSetUp(devices: local)) }
             }
-        }
 
-        // 6. Unpause in dependency order, each domain once the backends of its devices are
-        //    ready: for backends in a driver domain that means the driver domain (started
-        //    earlier in the order) has taken them and its `xl devd` ran their scripts.
-        var leftPaused: [String] = []
-        for domain in built {
-            guard spec.domain(named: domain.name)?.startOnBoot ?? true else {
-                leftPaused.append(domain.name)
-                progress("left \(domain.name) paused (domb,paused)")
-                continue
+            // 6. Close the launch: an EV_SEPARATOR on every launch PCR.
+            stage = .separators
+            try checkInterruption()
+            for pcr in measurer.extendedPCRs.sorted() {
+                try checkInterruption()
+                try measurer.perform(.separator(pcr: pcr))
             }
-            do {
-                try connector?.waitForBackends(of: devices.filter { $0.domid == domain.domid })
-            } catch {
-                throw fail(.devices, error, built: built)
+
+            // 7. The log, written and synced before anything runs.
+            stage = .writeLog
+            try checkInterruption()
+            if let logFile, let logPath = options.eventLogPath {
+                try logFile.replaceContents(sink.logBytes)
+                try logFile.commit()
+                logCommitted = true
+                record.append(.logWritten(path: logPath, events: sink.log.events.count))
+                progress("wrote the event log \(TerminalText.escape(logPath)) (\(sink.logBytes.count) bytes)")
             }
-            do {
+
+            // 8. The TPM must hold what the log says: another process extending the launch
+            //    PCRs meanwhile (no lock, another host tool) is found here.
+            stage = .checkPCRs
+            try checkInterruption()
+            let launchPCRs = sink.log.extendedPCRs
+            let readBack = try environment.readPCRs(launchPCRs, sink.banks)
+            let mismatches = sink.log.differences(from: readBack, pcrs: launchPCRs, using: OpenSSLPCRHasher())
+            guard mismatches.isEmpty else {
+                throw ParseError.invalid(
+                    mismatches.joined(separator: "; ") + ": something else extended the launch PCRs during the launch")
+            }
+            record.append(.pcrsMatchLog(pcrs: launchPCRs, banks: sink.banks))
+
+            // 9. Secrets (issue 18): released only to this verified, measured launch.
+            stage = .secrets
+            try checkInterruption()
+            if let release = environment.beforeUnpause {
+                let measured = MeasuredLaunch(
+                    bundle: verified.loaded, spec: verified.spec, domains: record.built, log: sink.log, pcrs: readBack)
+                if let line = try release(measured) { record.append(.secretsReleased(line)) }
+            }
+
+            // 10. The commit point: unpause in dependency order. A signal from here on no
+            //     longer stops the launch (the first domain is running). A domain starts once
+            //     the backends of its devices are ready; those in a driver domain only become
+            //     ready once that domain (earlier in the order) runs its `xl devd`.
+            stage = .unpause
+            try checkInterruption()
+            var notes: [String] = []
+            var leftPaused: [String] = []
+            for domain in record.built {
+                guard verified.spec.domain(named: domain.name)?.startOnBoot ?? true else {
+                    leftPaused.append(domain.name)
+                    record.append(.leftPaused(domain))
+                    progress("left \(domain.name) paused (domb,paused)")
+                    continue
+                }
+                let own = devices.filter { $0.domid == domain.domid }
+                if let connector, own.contains(where: \.usesXenbusStates) {
+                    stage = .backends
+                    try connector.waitForBackends(of: own)
+                    stage = .unpause
+                }
                 try environment.builder.unpause(domain)
-                started.append(domain.name)
+                record.append(.unpaused(domain))
                 progress("started \(domain.name)")
-            } catch {
-                throw fail(.unpause, error, built: built)
             }
-        }
+            if let signal = environment.interruption() {
+                notes.append("\(LaunchSignals.name(signal)) arrived while the domains were being started: the launch was completed")
+            }
 
-        // 7. Close: a separator on every launch PCR, then the log, atomically.
-        do {
-            try measurer.closeLaunch()
-            try persistLog()
-            closed = true
-        } catch {
-            // Domains are running by now; they stay (tearing them down would not undo the
-            // extends), and the failure is reported.
-            throw BootFailure(
-                stage: .close, reason: "\(error)", eventsExtended: extended, tornDown: [], cleanupProblems: [],
-                started: started)
-        }
-
-        // 8. The frontends run: every device must connect. This can only be checked now, so
-        //    a device that does not connect fails a launch that has run; it is torn down all
-        //    the same, and the failure says what ran.
-        let running = Set(started)
-        let connecting = devices.filter { device in running.contains(device.domain) && device.usesXenbusStates }
-        if let connector, !connecting.isEmpty {
-            do {
+            // 11. Every device of a running domain must connect. Only visible once the
+            //     frontends run, so this fails a launch that has run: what ran is torn down
+            //     and the message says so.
+            stage = .connect
+            let running = Set(record.unpaused.map(\.domid))
+            let connecting = devices.filter { running.contains($0.domid) && $0.usesXenbusStates }
+            if let connector, !connecting.isEmpty {
                 try connector.waitForConnection(of: connecting)
+                record.append(.devicesConnected(connecting.count))
                 progress("\(connecting.count) device(s) connected")
+            }
+            record.extended = sink.log.events
+            lock?.release()
+            let predicted = verified.loaded.metadata[BundleLayout.predictedEventLog]
+            return BootReport(
+                bundle: path, generation: verified.loaded.manifest.generation, signer: verified.loaded.signer,
+                backend: environment.builder.backendName, banks: sink.banks, events: sink.log.events.count,
+                domains: record.built, startOrder: verified.order, xenstoreNodes: nodes, pcrs: readBack,
+                matchesPrediction: predicted == sink.logBytes, eventLogPath: options.eventLogPath, record: record, notes: notes,
+                leftPaused: leftPaused, devicesConnected: connector == nil ? 0 : connecting.count,
+                session: LaunchSession(
+                    spec: verified.spec, xenstorePlan: verified.xenstorePlan, images: images,
+                    measuredDigests: verified.loaded.digests.filter { BundleLayout.isModulePath($0.key) },
+                    values: values, started: record.unpaused))
+        } catch {
+            throw fail(stage, error)
+        }
+    }
+
+    /// Tears down what was built (unpaused domains included), persists the log of exactly
+    /// what was extended, and renders the failure from the record.
+    mutating func fail(_ stage: BootStage, _ error: any Error) -> BootFailure {
+        for domain in record.remaining.reversed() {
+            do {
+                try environment.builder.destroy(domain)
+                record.append(.destroyed(domain))
             } catch {
-                throw fail(.connect, error, built: built)
+                record.append(.destroyFailed(domain, reason: "\(error)"))
             }
         }
+        if let sink {
+            record.extended = sink.log.events
+            // Nothing extended: nothing to explain, and the destination is left as it was.
+            if let logPath = options.eventLogPath, !logCommitted, !sink.log.events.isEmpty {
+                let events = sink.log.events.count
+                if let logFile {
+                    do {
+                        try logFile.replaceContents(sink.logBytes)
+                        try logFile.commit()
+                        record.append(.logWritten(path: logPath, events: events))
+                    } catch let reason {
+                        // Never lose the only record of what the TPM holds.
+                        record.append(.logKept(temporaryPath: logFile.abandon(), path: logPath, events: events, reason: "\(reason)"))
+                    }
+                } else {
+                    record.append(.logLost(path: logPath, events: events, reason: "its destination was never ready"))
+                }
+            }
+        }
+        lock?.release()
+        let signal = (error as? LaunchInterrupted)?.signal
+        return BootFailure(stage: stage, reason: TerminalText.escape("\(error)"), record: record, signal: signal)
+    }
 
-        let predicted = loaded.metadata[BundleLayout.predictedEventLog]
-        var finalPCRs = PCRValues()
-        if let replayed = try? sink.log.replay(using: OpenSSLPCRHasher()) { finalPCRs = replayed }
-        return BootReport(
-            bundle: path, generation: loaded.manifest.generation, signer: loaded.signer,
-            backend: environment.builder.backendName, banks: banks, events: sink.log.events.count, domains: built,
-            startOrder: order, leftPaused: leftPaused, devicesConnected: connector == nil ? 0 : connecting.count,
-            xenstoreNodes: nodes, pcrs: finalPCRs, matchesPrediction: predicted == sink.logBytes,
-            eventLogPath: options.eventLogPath,
-            session: LaunchSession(
-                spec: spec, xenstorePlan: xenstorePlan, images: imagesByDomain,
-                measuredDigests: loaded.digests.filter { $0.key.hasPrefix("modules/") }, values: values,
-                started: built.filter { running.contains($0.name) }))
+    /// Per domain, the sealed images the launch measured and built it from.
+    static func images(_ verified: Verified) -> [String: DomainImages] {
+        var result: [String: DomainImages] = [:]
+        for domain in verified.spec.domains {
+            var images = DomainImages()
+            for module in domain.modules {
+                images.modules[module.kind] = verified.loaded.modules[BundleLayout.modulePath(domain: domain.name, role: module.kind.rawValue)]
+            }
+            result[domain.name] = images
+        }
+        return result
+    }
+
+    /// The verified bundle and everything derived from it that the later steps need.
+    struct Verified {
+        var loaded: LoadedBundle
+        var banks: [HashAlgorithm]
+        var spec: LaunchSpec
+        var xenstorePlan: XenstorePlan?
+        var measurements: [PlannedMeasurement]
+        var policy: PCRPolicy
+        var order: [String]
+    }
+
+    static func verify(path: String, options: BootOptions, environment: BootEnvironment) throws -> Verified {
+        let banks = try environment.activeBanks()
+        let loaded = try LoadedBundle.load(
+            path: path, trust: options.trust, minimumGeneration: options.minimumGeneration, extraBanks: banks,
+            time: options.time)
+        guard let dtb = loaded.metadata[BundleLayout.launchDTB], let spec = loaded.launchSpec else {
+            throw ParseError.invalid("the bundle has no \(BundleLayout.launchDTB)")
+        }
+        let planBytes = loaded.metadata[BundleLayout.xenstorePlan]
+        let xenstorePlan = try planBytes.map { bytes in
+            try ContextError.wrap(BundleLayout.xenstorePlan) { try JSONDecoder().decode(XenstorePlan.self, from: Data(bytes)) }
+        }
+        let policy = PCRPolicy(manifest: loaded.manifest.pcrPolicy)
+        let missing = policy.requiredBanks.filter { !banks.contains($0) }
+        guard missing.isEmpty else {
+            throw ParseError.invalid("the TPM does not have required bank(s) \(missing.map(\.name).joined(separator: ", ")) active")
+        }
+        var modules: [LaunchMeasurementPlan.Module] = []
+        for domain in spec.domains {
+            for module in domain.modules {
+                let member = LaunchMeasurementPlan.Module(domain: domain.name, kind: module.kind, size: 0, digests: DigestSet())
+                guard let image = loaded.modules[member.label], let digests = loaded.digests[member.label] else {
+                    throw ParseError.invalid("domain \(domain.name): its \(module.kind.rawValue) module is not in the bundle (\(member.label))")
+                }
+                modules.append(.init(domain: domain.name, kind: module.kind, size: UInt64(image.count), digests: digests))
+            }
+        }
+        let measurements = try LaunchMeasurementPlan.measurements(
+            spec: spec, modules: modules, launchDTB: dtb, xenstorePlan: planBytes, policy: policy)
+        return Verified(
+            loaded: loaded, banks: banks, spec: spec, xenstorePlan: xenstorePlan, measurements: measurements, policy: policy,
+            order: try LaunchOrder.startOrder(of: spec))
+    }
+
+    /// The exact log a complete launch writes (measurements and separators, the TPM's
+    /// banks), computed in software: its size is reserved at the destination up front.
+    static func expectedLog(_ verified: Verified) throws -> [UInt8] {
+        let sink = try SoftwareMeasurementSink(banks: verified.banks)
+        let measurer = Measurer(sink: sink, policy: verified.policy)
+        for measurement in verified.measurements { try measurer.perform(measurement) }
+        try measurer.closeLaunch()
+        return sink.logBytes
     }
 }
 

@@ -7,6 +7,7 @@ import DombArchive
 import DombCore
 import DombCrypto
 import DombFDT
+import DombFiles
 import Foundation
 
 /// How the manifest is signed.
@@ -30,11 +31,19 @@ public struct BundleBuildOptions: Sendable {
     /// `SOURCE_DATE_EPOCH`: archive mtimes and the CMS signingTime.
     public var sourceDateEpoch: Int64
     public var signing: BundleSigning
+    /// Files the build reads besides the description and the modules (key, certificates,
+    /// policy): the output may not be one of them.
+    public var inputs: [String]
+    /// Sign even with a certificate no verifier accepts (expired, not yet valid, not for
+    /// code signing): for tests of the verifiers only.
+    public var allowUnusableCertificate: Bool
 
     public init(
         output: String, generation: UInt64, banks: [HashAlgorithm], pcrPolicy: PCRPolicy = .default,
-        sourceDateEpoch: Int64, signing: BundleSigning
+        sourceDateEpoch: Int64, signing: BundleSigning, inputs: [String] = [], allowUnusableCertificate: Bool = false
     ) {
+        self.inputs = inputs
+        self.allowUnusableCertificate = allowUnusableCertificate
         self.output = output
         self.generation = generation
         self.banks = banks
@@ -57,6 +66,12 @@ public struct BundleBuildResult: Sendable {
     public var manifest: BundleManifest
     public var manifestBytes: [UInt8]
     public var path: String
+    /// What the user should know about the inputs: module paths that are symbolic links
+    /// (and where they lead), and why the bundle was written readable by its owner only.
+    public var notes: [String] = []
+    /// Permissions the bundle was written with: 0644, or 0600 when an input was not
+    /// readable by other users (the bundle must not publish what its inputs did not).
+    public var mode: UInt32 = 0o644
 }
 
 /// Builds a signed launch bundle (DESIGN.md decision 5, docs/bundle.md).
@@ -105,6 +120,9 @@ public struct BundleBuilder: Sendable {
         var role: String
         var file: String
         var size: UInt64
+        /// Where `file` leads when it is a symbolic link.
+        var symbolicLinkTarget: String?
+        var isWorldReadable: Bool
         var bundlePath: String { BundleLayout.modulePath(domain: domain.name, role: role) }
     }
 
@@ -113,6 +131,16 @@ public struct BundleBuilder: Sendable {
     public func build(
         configuration: String, options: BundleBuildOptions, progress: ((BuildProgress) -> Void)? = nil
     ) throws -> BundleBuildResult {
+        var notes: [String] = []
+        // A bundle signed with a certificate no verifier accepts would only fail at boot,
+        // far from here: refuse it now (the verifiers apply the same policy).
+        if case .cms(_, let certificate, let chain) = options.signing {
+            let problems = certificate.signingProblems(at: nil) + chain.flatMap { $0.validityProblems(at: nil) }
+            if !problems.isEmpty {
+                guard options.allowUnusableCertificate else { throw UnusableCertificateError(problems: problems) }
+                notes += problems.map { "signing anyway (allowUnusableCertificate): \($0)" }
+            }
+        }
         let launch = try loader.load(configuration: configuration)
         let banks = Array(Set(options.banks + options.pcrPolicy.requiredBanks + [.sha256])).sorted()
         for bank in banks where bank.digestSize == nil || !MultiHasher.supports(bank) {
@@ -125,17 +153,31 @@ public struct BundleBuilder: Sendable {
         let bundleSpec = Self.rebased(launch.spec, planned)
         let launchDTB = try launch.launchDTB ?? launchDTBEncoder?(bundleSpec)
 
-        let writer = try TarWriter(path: options.output, modificationTime: options.sourceDateEpoch)
+        for item in planned {
+            if let target = item.symbolicLinkTarget {
+                notes.append("\(item.bundlePath): \(item.file) is a symbolic link to \(target)")
+            }
+        }
+        let configurationReadable = (try? InputFile(path: configuration).isWorldReadable) ?? true
+        let unreadable = planned.filter { !$0.isWorldReadable }.map(\.file) + (configurationReadable ? [] : [configuration])
+        let mode: UInt32 = unreadable.isEmpty ? 0o644 : 0o600
+        if !unreadable.isEmpty {
+            notes.append(
+                "\(unreadable.joined(separator: ", ")) \(unreadable.count == 1 ? "is" : "are") not readable by other users: the bundle is written mode 0600")
+        }
+        let writer = try TarWriter(
+            path: options.output, modificationTime: options.sourceDateEpoch, inputs: [configuration] + planned.map(\.file) + options.inputs,
+            mode: mode)
         let totalBytes = planned.reduce(0) { $0 + $1.size }
         var completed: UInt64 = 0
         var measurements: [ModuleMeasurement] = []
         var domains: [BundleDomain] = []
         for item in planned {
-            // One hasher per bank, run side by side on each chunk (and beside the archive write).
-            let hashers = try banks.map { bank throws(CryptoError) in BankHasher(try MultiHasher(algorithms: [bank])) }
+            // Every bank at once (on every core) while the chunk is written to the archive.
+            var hasher = try MultiHasher(algorithms: banks)
             var sinceReport: UInt64 = 0
             let size = try writer.add(item.bundlePath, file: item.file) { chunk in
-                performSideBySide(hashers.count) { hashers[$0].hasher.update(chunk) }
+                hasher.update(chunk)
                 completed += UInt64(chunk.count)
                 sinceReport += UInt64(chunk.count)
                 if sinceReport >= 8 << 20 {
@@ -143,10 +185,7 @@ public struct BundleBuilder: Sendable {
                     progress?(BuildProgress(completedBytes: completed, totalBytes: totalBytes, item: item.bundlePath))
                 }
             }
-            var digests = DigestSet()
-            for bankHasher in hashers {
-                for digest in try bankHasher.finish().digests { digests[digest.algorithm] = digest.bytes }
-            }
+            let digests = try hasher.finalize()
             measurements.append(
                 ModuleMeasurement(domain: item.domain.name, role: item.role, module: item.module, size: size, digests: digests))
             let member = BundleMember(path: item.bundlePath, size: size, digests: digests)
@@ -196,19 +235,8 @@ public struct BundleBuilder: Sendable {
             try writer.add(BundleLayout.rawSignature, bytes: try key.sign(manifestBytes))
         }
         try writer.commit()
-        return BundleBuildResult(manifest: manifest, manifestBytes: manifestBytes, path: options.output)
-    }
-
-    /// A single-bank hasher in a box, so an array of them can be shared by the threads
-    /// that hash one chunk in every bank at once (each thread touches only its own).
-    final class BankHasher: @unchecked Sendable {
-        var hasher: MultiHasher
-        init(_ hasher: consuming MultiHasher) { self.hasher = hasher }
-        func finish() throws(CryptoError) -> DigestSet {
-            var finished = try MultiHasher(algorithms: [])
-            swap(&hasher, &finished)
-            return try finished.finalize()
-        }
+        return BundleBuildResult(
+            manifest: manifest, manifestBytes: manifestBytes, path: options.output, notes: notes, mode: mode)
     }
 
     /// Resolves module files and assigns roles (`kernel`, `ramdisk`, `ramdisk-1`, …).
@@ -224,17 +252,14 @@ public struct BundleBuilder: Sendable {
             guard names.insert(domain.name).inserted else {
                 throw ContextError("domain \(domain.name)", ParseError.invalid("two domains have this name"))
             }
-            var counts: [ModuleKind: Int] = [:]
-            for module in domain.modules {
-                let index = counts[module.kind, default: 0]
-                counts[module.kind] = index + 1
-                let role = index == 0 ? module.kind.rawValue : "\(module.kind.rawValue)-\(index)"
+            let roles = BundleLayout.moduleRoles(domain.modules.map(\.kind))
+            for (module, role) in zip(domain.modules, roles) {
                 let file = module.path.hasPrefix("/") ? module.path : "\(launch.baseDirectory)/\(module.path)"
-                let attributes = try ContextError.wrap("domain \(domain.name), \(role) \(file)") {
-                    try FileManager.default.attributesOfItem(atPath: file)
-                }
-                let size = (attributes[.size] as? NSNumber)?.uint64Value ?? 0
-                planned.append(PlannedModule(domain: domain, module: module, role: role, file: file, size: size))
+                let input = try ContextError.wrap("domain \(domain.name), \(role)") { try InputFile(path: file) }
+                planned.append(
+                    PlannedModule(
+                        domain: domain, module: module, role: role, file: file, size: input.size,
+                        symbolicLinkTarget: input.symbolicLinkTarget, isWorldReadable: input.isWorldReadable))
             }
         }
         guard planned.count + 8 <= BundleLayout.maximumMembers else {
@@ -244,17 +269,10 @@ public struct BundleBuilder: Sendable {
     }
 }
 
-/// Runs `body(0)`…`body(count - 1)` on separate threads and returns when all are done.
-/// `body` is not `@Sendable`: callers give each index its own data (one hasher per bank,
-/// or the hash beside the write) and read the results only after this returns.
-func performSideBySide(_ count: Int, _ body: (Int) -> Void) {
-    withoutActuallyEscaping(body) { escapable in
-        let box = SideBySideBox(escapable)
-        DispatchQueue.concurrentPerform(iterations: count) { box.body($0) }
+/// The signer certificate cannot make a bundle that verifies.
+public struct UnusableCertificateError: Error, CustomStringConvertible, Sendable {
+    public var problems: [String]
+    public var description: String {
+        "the signer certificate cannot sign bundles that verify:\n  " + problems.joined(separator: "\n  ")
     }
-}
-
-private final class SideBySideBox: @unchecked Sendable {
-    let body: (Int) -> Void
-    init(_ body: @escaping (Int) -> Void) { self.body = body }
 }

@@ -6,6 +6,7 @@
 import DombArchive
 import DombCore
 import DombCrypto
+import DombFDT
 
 /// A bundle loaded for booting. The manifest's signature, trust and generation are checked
 /// first (from the manifest and signature members alone); then every member is read once:
@@ -22,6 +23,9 @@ public struct LoadedBundle {
     public var modules: [String: SealedImage]
     /// Digests of every member, in the manifest's banks plus any extra banks asked for.
     public var digests: [String: DigestSet]
+    /// The launch description decoded from the verified `launch.dtb`, checked against the
+    /// manifest; nil when the bundle has no launch DTB (it cannot boot then).
+    public var launchSpec: LaunchSpec?
 
     /// Largest non-module member kept in memory.
     public static let maximumMetadataSize = BundleLayout.maximumMetadataSize
@@ -73,7 +77,7 @@ public struct LoadedBundle {
         let check: SignatureCheck
         switch (cms, raw) {
         case (let cms?, nil): check = BundleVerifier.verifyCMS(cms, manifest: manifestBytes, trust: trust, time: time)
-        case (nil, let raw?): check = BundleVerifier.verifyRaw(raw, manifest: manifestBytes, trust: trust)
+        case (nil, let raw?): check = BundleVerifier.verifyRaw(raw, manifest: manifestBytes, trust: trust, time: time)
         case (nil, nil): check = SignatureCheck(signatureFailures: ["the bundle has neither manifest.sig nor manifest.rawsig"])
         case (.some, .some): check = SignatureCheck(signatureFailures: ["the bundle has both manifest.sig and manifest.rawsig"])
         }
@@ -135,9 +139,14 @@ public struct LoadedBundle {
         }
         failures = manifest.check(observed: observed, minimumGeneration: minimumGeneration)
         guard failures.isEmpty else { throw refuse(failures) }
+        let launchSpec: LaunchSpec?
+        switch BundleVerifier.launchDescription(metadata[BundleLayout.launchDTB], manifest: manifest) {
+        case .success(let spec): launchSpec = spec
+        case .failure(let refusal): throw refuse(refusal.failures)
+        }
         return LoadedBundle(
             manifest: manifest, manifestBytes: manifestBytes, signer: signer, metadata: metadata, modules: modules,
-            digests: digests)
+            digests: digests, launchSpec: launchSpec)
     }
 }
 

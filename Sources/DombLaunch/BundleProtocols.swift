@@ -4,6 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombFiles
 import Foundation
 
 // The seams of `BundleBuilder`. Each stage of the pipeline (DESIGN.md "The pipeline")
@@ -102,33 +103,21 @@ public struct JSONLaunchSpecLoader: LaunchSpecLoading {
 
     public func load(configuration path: String) throws -> LoadedLaunch {
         let url = URL(fileURLWithPath: path)
-        let attributes = try ContextError.wrap(path) { try FileManager.default.attributesOfItem(atPath: path) }
-        let size = (attributes[.size] as? NSNumber)?.intValue ?? 0
-        guard size <= Self.maximumSize else {
-            throw ContextError(path, ParseError.limit("launch description is \(size) bytes, more than \(Self.maximumSize)"))
-        }
-        let data = try ContextError.wrap(path) { try Data(contentsOf: url) }
-        let spec = try ContextError.wrap(path) { try JSONDecoder().decode(LaunchSpec.self, from: data) }
+        let bytes = try InputFile.read(path, limit: Self.maximumSize)
+        let spec = try ContextError.wrap(path) { try JSONDecoder().decode(LaunchSpec.self, from: Data(bytes)) }
         return LoadedLaunch(spec: spec, baseDirectory: url.deletingLastPathComponent().path)
     }
 }
 
 /// The interim image check: the module is a readable, non-empty regular file within the
-/// size cap. The image-inspection checker (ELF/bzImage notes against the mode) replaces it.
+/// size cap (opened through ``InputFile``). The image-inspection checker (ELF/bzImage notes
+/// against the mode) replaces it.
 public struct BasicImageChecker: ImageChecking {
     public init() {}
 
     public func check(module: ModuleSpec, of domain: DomainSpec, file: String) throws {
+        let size = try ContextError.wrap("domain \(domain.name), \(module.kind.rawValue)") { try InputFile(path: file).size }
         let context = "domain \(domain.name), \(module.kind.rawValue) \(file)"
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: file, isDirectory: &isDirectory), !isDirectory.boolValue else {
-            throw ContextError(context, ParseError.invalid("the image does not exist or is not a file"))
-        }
-        guard FileManager.default.isReadableFile(atPath: file) else {
-            throw ContextError(context, ParseError.invalid("the image is not readable"))
-        }
-        let attributes = try ContextError.wrap(context) { try FileManager.default.attributesOfItem(atPath: file) }
-        let size = (attributes[.size] as? NSNumber)?.uint64Value ?? 0
         guard size > 0 else { throw ContextError(context, ParseError.invalid("the image is empty")) }
         guard size <= BundleLayout.maximumModuleSize else {
             throw ContextError(context, ParseError.limit("the image is \(size) bytes, more than \(BundleLayout.maximumModuleSize)"))

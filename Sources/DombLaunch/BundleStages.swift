@@ -6,6 +6,7 @@
 import DombArchive
 import DombCore
 import DombFDT
+import DombFiles
 import Foundation
 
 // The real stages behind BundleBuilder's protocols: the Hyperlaunch/xl.cfg loader with

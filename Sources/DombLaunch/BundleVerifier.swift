@@ -6,6 +6,8 @@
 import DombArchive
 import DombCore
 import DombCrypto
+import DombFDT
+import DombFiles
 import Foundation
 
 #if canImport(Glibc)
@@ -20,6 +22,11 @@ public enum BundleTrustPolicy: Sendable {
     case pinnedCertificate(X509Certificate)
     /// Raw: signed by this key; CMS: the signer certificate carries this key (`--pubkey`).
     case publicKey(VerificationKey)
+}
+
+/// Failures found together (a `Result` failure type).
+public struct BundleRefusal: Error, Sendable {
+    public var failures: [BundleFailure]
 }
 
 /// Verifies a launch bundle: signature and trust, every member against the manifest, no
@@ -67,7 +74,7 @@ public enum BundleVerifier {
         let check: SignatureCheck
         switch (control.cms, control.raw) {
         case (let cms?, nil): check = verifyCMS(cms, manifest: manifestBytes, trust: trust, time: time)
-        case (nil, let raw?): check = verifyRaw(raw, manifest: manifestBytes, trust: trust)
+        case (nil, let raw?): check = verifyRaw(raw, manifest: manifestBytes, trust: trust, time: time)
         case (nil, nil):
             check = SignatureCheck(signatureFailures: ["the bundle has neither manifest.sig nor manifest.rawsig"])
         case (.some, .some):
@@ -92,9 +99,12 @@ public enum BundleVerifier {
         }
         defer { if let staging { try? FileManager.default.removeItem(atPath: staging) } }
         do {
-            let observed = try hashMembers(
+            let (observed, launchDTB) = try hashMembers(
                 bundle, manifest: manifest, control: control, staging: staging)
             result.failures += manifest.check(observed: observed, minimumGeneration: minimumGeneration)
+            if result.failures.isEmpty, case .failure(let refusal) = launchDescription(launchDTB, manifest: manifest) {
+                result.failures += refusal.failures
+            }
         } catch {
             result.failures.append(BundleFailure(.archive, "\(error)"))
         }
@@ -121,15 +131,34 @@ public enum BundleVerifier {
         return control
     }
 
+    /// The launch description in `launchDTB` (a verified member), decoded and checked
+    /// against the manifest (``BundleManifest/launchDescriptionFailures(_:)``); nil when the
+    /// bundle has none.
+    static func launchDescription(_ launchDTB: [UInt8]?, manifest: BundleManifest) -> Result<LaunchSpec?, BundleRefusal> {
+        guard let launchDTB else { return .success(nil) }
+        let spec: LaunchSpec
+        do {
+            spec = try LaunchDecoder.decode(dtb: launchDTB).spec
+        } catch {
+            return .failure(BundleRefusal(failures: [BundleFailure(.launchDescription, member: BundleLayout.launchDTB, "does not decode: \(error)")]))
+        }
+        let failures = manifest.launchDescriptionFailures(spec)
+        return failures.isEmpty ? .success(spec) : .failure(BundleRefusal(failures: failures))
+    }
+
+    /// Hashes (and extracts) every member; returns what was observed and the bytes of
+    /// `launch.dtb`, for the cross-check with the manifest.
     private static func hashMembers(
         _ bundle: String, manifest: BundleManifest, control: (manifest: [UInt8]?, cms: [UInt8]?, raw: [UInt8]?),
         staging: String?
-    ) throws -> [ObservedMember] {
+    ) throws -> ([ObservedMember], [UInt8]?) {
         let listed = Set(manifest.members.map(\.path))
         let reader = try TarReader(path: bundle, policy: readPolicy)
         var observed: [ObservedMember] = []
+        var launchDTB: [UInt8]?
         while let member = try reader.next() {
             let isControl = [BundleLayout.manifest, BundleLayout.cmsSignature, BundleLayout.rawSignature].contains(member.path)
+            let keep = isControl || member.path == BundleLayout.launchDTB
             guard listed.contains(member.path) || isControl else {
                 observed.append(ObservedMember(path: member.path, size: member.size, digests: DigestSet()))
                 continue
@@ -150,7 +179,7 @@ public enum BundleVerifier {
             try reader.read { chunk in
                 hasher.update(chunk)
                 size += UInt64(chunk.count)
-                if isControl { bytes.append(contentsOf: chunk) }
+                if keep { bytes.append(contentsOf: chunk) }
                 if let output { try output.write(contentsOf: Data(chunk)) }
             }
             try output?.synchronize()
@@ -166,9 +195,10 @@ public enum BundleVerifier {
                     throw ArchiveError(path: bundle, member: member.path, "changed while the bundle was being verified")
                 }
             }
+            if member.path == BundleLayout.launchDTB { launchDTB = bytes }
             observed.append(ObservedMember(path: member.path, size: size, digests: try hasher.finalize()))
         }
-        return observed
+        return (observed, launchDTB)
     }
 
     static func verifyCMS(
@@ -193,8 +223,14 @@ public enum BundleVerifier {
         }
     }
 
-    static func verifyRaw(_ signature: [UInt8], manifest: [UInt8], trust: BundleTrustPolicy) -> SignatureCheck {
+    /// A raw signature: made by the given key, or by the key of the pinned certificate —
+    /// and then the certificate must be one that may sign bundles at `time` (validity,
+    /// keyUsage, codeSigning, no weak signature digest), exactly as for a CMS signature by
+    /// the same certificate. The verifier's policy decides, never the bundle's format.
+    static func verifyRaw(_ signature: [UInt8], manifest: [UInt8], trust: BundleTrustPolicy, time: Int64?) -> SignatureCheck {
         let key: VerificationKey
+        var trustFailures: [String] = []
+        var signer: String
         switch trust {
         case .anchors:
             return SignatureCheck(
@@ -205,14 +241,18 @@ public enum BundleVerifier {
             } catch {
                 return SignatureCheck(trustFailures: ["the pinned certificate's key is not usable: \(error)"])
             }
+            trustFailures = certificate.signingProblems(at: time)
+            signer = "\(certificate.subject) (\(key.kind), raw signature)"
         case .publicKey(let given):
             key = given
+            signer = "\(key.kind) public key"
         }
         guard key.isValidSignature(signature, for: manifest) else {
             return SignatureCheck(
-                signatureFailures: ["signature does not verify over manifest.json with the given \(key.kind) key (wrong signer or tampered)"])
+                signatureFailures: ["signature does not verify over manifest.json with the given \(key.kind) key (wrong signer or tampered)"],
+                trustFailures: trustFailures)
         }
-        return SignatureCheck(signer: "\(key.kind) public key")
+        return SignatureCheck(signer: signer, trustFailures: trustFailures)
     }
 
     /// A new directory next to `target` to extract into; `target` must not exist yet.

@@ -117,13 +117,15 @@ public final class DeviceConnector {
     }
 
     /// Step 1: the hotplug work for every backend in this domain.
-    public func setUpLocalBackends(_ devices: [XenstoreDevice]) throws(DeviceFailure) {
+    /// - Returns: how many hotplug scripts ran.
+    @discardableResult
+    public func setUpLocalBackends(_ devices: [XenstoreDevice]) throws(DeviceFailure) -> Int {
         let own: UInt32
         do { own = try store.ownDomid() } catch {
             throw DeviceFailure(device: "this domain", reason: "cannot read its domid: \(error)")
         }
         let local = devices.filter { $0.usesXenbusStates && $0.backendDomid == own && $0.hotplugScript != nil }
-        guard !local.isEmpty else { return }
+        guard !local.isEmpty else { return 0 }
         // libxl__wait_device_connection: the backend driver must have taken the device.
         try wait(for: local, what: "for the backend driver to take the device") { device, status in
             if let state = status.backend, state.rawValue >= XenbusState.initWait.rawValue, state.rawValue <= XenbusState.connected.rawValue {
@@ -150,6 +152,7 @@ public final class DeviceConnector {
                 throw DeviceFailure(device: "\(device)", reason: "its hotplug script \(command) could not be started: \(why)")
             }
         }
+        return local.count
     }
 
     /// Step 2: every backend of `devices` ready for its frontend.

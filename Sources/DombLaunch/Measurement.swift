@@ -64,8 +64,9 @@ public final class Measurer {
     public func measureConfiguration(
         kind: String, subject: String, content: [UInt8], pcr: Int? = nil
     ) throws -> UnverifiedEvent {
-        let defaultPCR = kind == "cmdline" ? policy.pcrs.commandLine : policy.pcrs.configuration
-        return try perform(.configuration(pcr: pcr ?? defaultPCR, ConfigurationRecord(kind: kind, subject: subject, content: content)))
+        try perform(
+            .configuration(
+                pcr: pcr ?? policy.pcr(forConfigurationKind: kind), ConfigurationRecord(kind: kind, subject: subject, content: content)))
     }
 
     /// Runs one planned measurement.

@@ -55,6 +55,37 @@ public struct TCTIConfiguration: Hashable, Sendable, CustomStringConvertible {
 
     /// The string Tss2_TctiLdr_Initialize takes.
     public var description: String { configuration.isEmpty ? name : "\(name):\(configuration)" }
+
+    /// A file name that is the same for every spelling of the same TPM, for locks held per
+    /// TPM: `/dev/tpmrm0` and `/dev/tpm0` are one TPM (the resource manager in front of
+    /// it); `localhost` is `127.0.0.1`; the option order of a simulator's string does not
+    /// matter. Only `[A-Za-z0-9._-]`.
+    public var lockName: String {
+        var text: String
+        switch name {
+        case "device":
+            var path = configuration.isEmpty ? TCTIConfiguration.defaultDevice.configuration : configuration
+            if path.hasPrefix("/dev/tpmrm") { path = "/dev/tpm" + path.dropFirst("/dev/tpmrm".count) }
+            text = "device" + path.replacingSlashes()
+        default:
+            var options: [String: String] = [:]
+            for option in configuration.split(separator: ",") {
+                let pair = option.split(separator: "=", maxSplits: 1).map(String.init)
+                options[pair[0]] = pair.count == 2 ? pair[1] : ""
+            }
+            if name == "swtpm" || name == "mssim" {
+                // tpm2-tss's defaults for the simulators: host localhost, port 2321.
+                if options["host"] == nil || options["host"] == "localhost" { options["host"] = "127.0.0.1" }
+                if options["port"] == nil { options["port"] = "2321" }
+            }
+            text = ([name] + options.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }).joined(separator: "-")
+        }
+        return String(text.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "_" || $0 == "-") ? $0 : "_" })
+    }
+}
+
+extension String {
+    fileprivate func replacingSlashes() -> String { String(map { $0 == "/" ? "-" : $0 }) }
 }
 
 extension String {

@@ -44,6 +44,8 @@ public enum Tools {
         "fdtget": "device-tree-compiler",
         "sha256sum": "coreutils",
         "tar": "tar",
+        "taskset": "util-linux",
+        "env": "coreutils",
         "xz": "xz-utils",
         "zstd": "zstd",
         "gzip": "gzip",
@@ -54,6 +56,11 @@ public enum Tools {
         "gcc": "gcc",
         "ld": "binutils",
         "readnotes": "xen-utils-4.17",
+        "mount": "mount",
+        "umount": "mount",
+        "mkfifo": "coreutils",
+        "mknod": "coreutils",
+        "flock": "util-linux",
     ]
 
     /// The absolute path of `name` on PATH, or a ``MissingToolError`` naming the package.
@@ -200,4 +207,38 @@ public enum GuestImages {
 
     /// images/out, built.
     public static func directory() throws -> String { try built.get() }
+}
+
+/// A small tmpfs mounted for one test (needs root, as the tests run in CI): a file system
+/// that can be made full or read-only on purpose. Unmounted when released.
+public final class SmallFileSystem: @unchecked Sendable {
+    public let directory: TemporaryDirectory
+    public var path: String { directory.path }
+
+    /// - Parameter kibibytes: the size of the file system.
+    public init(kibibytes: Int = 256) throws {
+        directory = try TemporaryDirectory(prefix: "domb-tmpfs")
+        try Tools.run("mount", ["-t", "tmpfs", "-o", "size=\(kibibytes)k,mode=0755", "tmpfs", directory.path])
+    }
+
+    public func file(_ name: String) -> String { directory.file(name) }
+
+    /// Fills every free byte (a file named `filler`).
+    public func fill() throws {
+        let descriptor = open(file("filler"), O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        guard descriptor >= 0 else { throw CocoaError(.fileWriteUnknown) }
+        defer { close(descriptor) }
+        let block = [UInt8](repeating: 0xA5, count: 4096)
+        while block.withUnsafeBytes({ Glibc.write(descriptor, $0.baseAddress, $0.count) }) > 0 {}
+        // A last partial page.
+        while block.withUnsafeBytes({ Glibc.write(descriptor, $0.baseAddress, 1) }) > 0 {}
+    }
+
+    public func remountReadOnly() throws {
+        try Tools.run("mount", ["-o", "remount,ro", directory.path])
+    }
+
+    deinit {
+        _ = try? Tools.run("umount", ["-l", directory.path], check: false)
+    }
 }

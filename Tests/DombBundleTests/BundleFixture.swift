@@ -6,6 +6,7 @@
 import DombArchive
 import DombCore
 import DombCrypto
+import DombFDT
 import DombLaunch
 import DombTestSupport
 import Foundation
@@ -80,7 +81,16 @@ final class BundleFixture: @unchecked Sendable {
                 name: "netdrv", type: .pvh, memoryKiB: 128 << 10,
                 modules: [ModuleSpec(kind: .kernel, path: "driver-kernel"), ModuleSpec(kind: .config, path: "driver-config")]),
         ])
-        dtb = [0xD0, 0x0D, 0xFE, 0xED] + Self.bytes(200, seed: 5)
+        // The launch DTB as the builder emits it: module nodes name their bundle members
+        // (bundle verification checks the two agree).
+        var rebased = spec
+        for index in rebased.domains.indices {
+            let domain = rebased.domains[index]
+            for (position, role) in BundleLayout.moduleRoles(domain.modules.map(\.kind)).enumerated() {
+                rebased.domains[index].modules[position].path = BundleLayout.modulePath(domain: domain.name, role: role)
+            }
+        }
+        dtb = try LaunchEncoder.dtb(rebased)
     }
 
     var builder: BundleBuilder {
@@ -101,13 +111,14 @@ final class BundleFixture: @unchecked Sendable {
     @discardableResult
     func build(
         _ name: String, signing: BundleSigning, generation: UInt64 = 5, epoch: Int64 = 1_700_000_000,
-        banks: [HashAlgorithm] = [.sha1, .sha256, .sha384]
+        banks: [HashAlgorithm] = [.sha1, .sha256, .sha384], allowUnusableCertificate: Bool = false
     ) throws -> String {
         let output = directory.file(name)
         _ = try builder.build(
             configuration: "fixture",
             options: BundleBuildOptions(
-                output: output, generation: generation, banks: banks, sourceDateEpoch: epoch, signing: signing))
+                output: output, generation: generation, banks: banks, sourceDateEpoch: epoch, signing: signing,
+                allowUnusableCertificate: allowUnusableCertificate))
         return output
     }
 }

@@ -6,6 +6,7 @@
 import DombArchive
 import DombCore
 import DombCrypto
+import DombFDT
 import DombLaunch
 import DombTestSupport
 import Foundation
@@ -233,11 +234,19 @@ import Testing
         let untrustedFailures = refusal(untrusted, trust)
         #expect(untrustedFailures.contains { $0.kind == .trust && $0.message.contains("local issuer") }, "\(untrustedFailures)")
 
-        let expired = try fixture.build("expired.tar", signing: try fixture.cmsSigning("expired"))
+        // build refuses these signers; the verifiers must refuse them too when forced through.
+        #expect(throws: UnusableCertificateError.self) {
+            try fixture.build("expired-refused.tar", signing: try fixture.cmsSigning("expired"))
+        }
+        #expect(throws: UnusableCertificateError.self) {
+            try fixture.build("server-refused.tar", signing: try fixture.cmsSigning("tlsserver"))
+        }
+        #expect(!FileManager.default.fileExists(atPath: fixture.directory.file("expired-refused.tar")))
+        let expired = try fixture.build("expired.tar", signing: try fixture.cmsSigning("expired"), allowUnusableCertificate: true)
         let expiredFailures = refusal(expired, trust)
         #expect(expiredFailures.contains { $0.kind == .trust && $0.message.contains("has expired") }, "\(expiredFailures)")
 
-        let server = try fixture.build("server.tar", signing: try fixture.cmsSigning("tlsserver"))
+        let server = try fixture.build("server.tar", signing: try fixture.cmsSigning("tlsserver"), allowUnusableCertificate: true)
         #expect(refusal(server, trust).contains { $0.kind == .trust && $0.message.contains("codeSigning") })
 
         let good = try fixture.build("good.tar", signing: try fixture.cmsSigning("p256"), generation: 5)
@@ -276,5 +285,67 @@ import Testing
         #expect(refusal(fixture.directory.file("noncanonical.tar"), trust).contains { $0.kind == .manifest })
         // Not a file at all.
         #expect(refusal(fixture.directory.file("missing.tar"), trust).contains { $0.kind == .archive })
+    }
+
+    /// A pinned certificate is the policy whatever the bundle's format: a raw signature by
+    /// the key of an expired or non-code-signing certificate is refused like its CMS one.
+    @Test func aPinnedCertificateIsEnforcedOnRawSignaturesToo() throws {
+        let fixture = try BundleFixture()
+        func pinned(_ name: String) throws -> BundleTrustPolicy {
+            .pinnedCertificate(try #require(try X509Certificate.load(path: fixture.pki.certificate(name)).first))
+        }
+        let expired = try fixture.build("expired-raw.tar", signing: try fixture.rawSigning("expired"))
+        #expect(refusal(expired, try pinned("expired")).contains { $0.kind == .trust && $0.message.contains("has expired") })
+        let server = try fixture.build("server-raw.tar", signing: try fixture.rawSigning("tlsserver"))
+        #expect(refusal(server, try pinned("tlsserver")).contains { $0.kind == .trust && $0.message.contains("codeSigning") })
+        // The same failures through the loader boot uses.
+        #expect(throws: BundleLoadError.self) { try LoadedBundle.load(path: expired, trust: try pinned("expired"), minimumGeneration: 0) }
+        // A good certificate's key verifies, and the report names the certificate.
+        let good = try fixture.build("good-raw.tar", signing: try fixture.rawSigning("p256"))
+        let verified = BundleVerifier.verify(bundle: good, trust: try pinned("p256"))
+        #expect(verified.isVerified, "\(verified.failures)")
+        #expect(verified.signer?.contains("CN=domb test signer p256") == true)
+    }
+
+    /// The manifest and launch.dtb must describe the same launch.
+    @Test func aManifestAndLaunchDTBThatDisagreeAreRefused() throws {
+        let fixture = try BundleFixture()
+        let trust = try anchors(fixture.pki)
+        let good = try fixture.build("good.tar", signing: try fixture.cmsSigning("p256"))
+        #expect(BundleVerifier.verify(bundle: good, trust: trust).isVerified)
+        let manifest = try #require(BundleVerifier.verify(bundle: good, trust: trust).manifest)
+        // The same launch description minus one domain: the manifest still lists it.
+        var fewer = manifest
+        fewer.domains.removeAll { $0.name == "guest1" }
+        let spec = try LaunchDecoder.decode(dtb: fixture.dtb).spec
+        var dropped = spec
+        dropped.domains.removeAll { $0.name == "netdrv" }
+        let failures = manifest.launchDescriptionFailures(dropped) + fewer.launchDescriptionFailures(spec)
+        #expect(failures.map(\.message).sorted() == [
+            "domain guest1 is in the launch DTB but not in the manifest",
+            "domain netdrv is in the manifest but not in the launch DTB",
+        ])
+        // Signed that way (a builder handed a launch DTB that lacks a domain), the bundle
+        // verifies member by member, and is refused as a whole.
+        let builder = BundleBuilder(
+            loader: FixtureLoader(
+                launch: LoadedLaunch(spec: fixture.spec, launchDTB: try LaunchEncoder.dtb(dropped), baseDirectory: fixture.directory.path)),
+            predictor: SoftwarePredictor(), xenstorePlanner: FixturePlanner())
+        let inconsistent = fixture.directory.file("inconsistent.tar")
+        _ = try builder.build(
+            configuration: "fixture",
+            options: BundleBuildOptions(
+                output: inconsistent, generation: 5, banks: [.sha256], sourceDateEpoch: 1_700_000_000,
+                signing: try fixture.cmsSigning("p256")))
+        let refused = refusal(inconsistent, trust)
+        #expect(refused.map(\.kind) == [.launchDescription], "\(refused)")
+        #expect(refused.first?.message == "domain netdrv is in the manifest but not in the launch DTB")
+        #expect(throws: BundleLoadError.self) { try LoadedBundle.load(path: inconsistent, trust: trust, minimumGeneration: 0) }
+        // A module node naming another member.
+        var swapped = spec
+        swapped.domains[0].modules[0].path = "modules/guest1/kernel"
+        #expect(manifest.launchDescriptionFailures(swapped).map(\.message) == [
+            "domain dom0: its kernel module names \"modules/guest1/kernel\", not the bundle member modules/dom0/kernel"
+        ])
     }
 }

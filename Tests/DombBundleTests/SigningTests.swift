@@ -155,4 +155,29 @@ import Testing
         let notPEM = try empty.write("x.pem", "not a certificate")
         #expect(throws: CryptoError.self) { try TrustAnchors.load(path: notPEM) }
     }
+
+    /// The docs promise SHA-256/384: a CMS signature with a SHA-1 digest (made by the
+    /// OpenSSL CLI, as any signer could) is refused, by a trusted signer too.
+    @Test(arguments: ["sha1", "sha224"])
+    func weakCMSDigestsAreRefused(digest: String) throws {
+        let pki = try TestPKI.shared()
+        let directory = try TemporaryDirectory()
+        let content = try directory.write("manifest.json", message)
+        let signature = directory.file("manifest.sig")
+        try Tools.run(
+            "openssl",
+            ["cms", "-sign", "-binary", "-nosmimecap", "-md", digest, "-signer", pki.certificate("p256"), "-inkey", pki.key("p256"),
+             "-outform", "DER", "-in", content, "-out", signature])
+        // OpenSSL itself accepts it: the refusal is domb's policy.
+        let openssl = try Tools.run(
+            "openssl", ["cms", "-verify", "-binary", "-inform", "DER", "-in", signature, "-content", content, "-CAfile", pki.caCertificate,
+                        "-purpose", "any", "-out", "/dev/null"], check: false)
+        #expect(openssl.status == 0, "\(openssl.stderrText)")
+        let check = CMSSignature.verify(
+            try [UInt8](Data(contentsOf: URL(fileURLWithPath: signature))), content: message,
+            trust: .anchors(try TrustAnchors.load(path: pki.caCertificate)))
+        #expect(!check.isValid)
+        let name = digest == "sha1" ? "SHA-1" : "SHA-224"
+        #expect(check.signatureFailures.contains { $0.contains("uses the \(name) digest, which is too weak") }, "\(check)")
+    }
 }

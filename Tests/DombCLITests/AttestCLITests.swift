@@ -213,9 +213,15 @@ import Testing
             }
             let good = try verify("q.json")
             #expect(good.status == 0, "\(good.output)")
+            // Everything extended is listed; without a bundle only the digests (and inline
+            // content) are verified, and a module record's text is marked as a claim.
             let launched = try #require(good.output["launched"] as? [String])
             #expect(launched.count == 5)
-            #expect(launched.first?.hasPrefix("dom1 kernel vmlinuz (5000 bytes) sha256:") == true)
+            let kernelDigest = String(try Tools.run("openssl", ["dgst", "-sha256", "-r", directory.file("vmlinuz")]).stdoutText.prefix(64))
+            #expect(launched.first == "PCR 13 EV_EVENT_TAG sha256:\(kernelDigest) [UNVERIFIED record, claims: dom1 kernel vmlinuz (5000 bytes)]")
+            #expect(launched.contains("string  \"console=hvc0\" [content verified by its digest]"), "\(launched)")
+            let evidence = try #require(good.output["events"] as? [[String: Any]]).compactMap { $0["verified"] as? String }
+            #expect(evidence == ["digest-only", "digest-only", "content", "content", "content"])
             // tpm2-tools replays the same log against the same PCR values.
             let checked = try Tools.run(
                 "tpm2_checkquote",
@@ -242,9 +248,10 @@ import Testing
             // A genuine module event retyped to EV_UNUSED: the replay still matches.
             let unused = try verify(try withLog("unused.json") { setType(&$0, event: 1, 0x2) })
             #expect(unused.status == 1 && unused.codes == ["unknown-event-type"], "\(unused.output)")
-            // Retyped to EV_NO_ACTION: no longer replayed.
+            // Retyped to EV_NO_ACTION: no longer replayed, and an EV_NO_ACTION with a digest
+            // breaks the record rules (`log verify` applies the same ones).
             let noAction = try verify(try withLog("noaction.json") { setType(&$0, event: 1, 0x3) })
-            #expect(noAction.status == 1 && Set(noAction.codes) == ["replay", "unknown-event-type"], "\(noAction.output)")
+            #expect(noAction.status == 1 && Set(noAction.codes) == ["replay", "unknown-event-type", "event-data"], "\(noAction.output)")
             // Truncated: the last event (PCR 13's separator) cut off.
             let truncated = try verify(try withLog("truncated.json") { $0.removeLast($0.count - events[events.count - 1].offset) })
             #expect(truncated.status == 1 && truncated.codes == ["replay"], "\(truncated.output)")

@@ -99,7 +99,7 @@ import Testing
         try Swtpm.with { swtpm in
             let result = try DombBinary.run(["measure", "--tpm", swtpm.tcti, "--log", log, good, directory.file("missing")])
             #expect(result.status != 0)
-            #expect(result.stderrText.contains("missing: not a readable file"))
+            #expect(result.stderrText.contains("missing: open: no such file"))
             #expect(!FileManager.default.fileExists(atPath: log))
             let pcrs = try DombBinary.run(["tpm", "pcrread", "--tpm", swtpm.tcti, "--pcrs", "13", "--banks", "sha256"])
             #expect(pcrs.stdoutText.contains("13: 0x" + String(repeating: "0", count: 64)))
@@ -120,5 +120,76 @@ import Testing
             let pcrs = try DombBinary.run(["tpm", "pcrread", "--tpm", swtpm.tcti, "--pcrs", "13", "--banks", "sha256"])
             #expect(pcrs.stdoutText.contains("13: 0x" + String(repeating: "0", count: 64)))
         }
+    }
+}
+
+/// `domb log show|replay|verify` on logs that need quirks: each is named.
+@Suite struct LogCommandQuirkTests {
+    static let realWorld = Repository.root + "/Tests/DombCoreTests/Fixtures/eventlogs/real-world"
+
+    @Test func showNamesTheQuirksALogNeeded() throws {
+        let hcrtm = try DombBinary.run(["log", "show", Self.realWorld + "/tpm2-tss-hcrtm.bin"])
+        #expect(hcrtm.status == 0, "\(hcrtm.stderrText)")
+        #expect(hcrtm.stdoutText.contains("quirk:  H-CRTM without a StartupLocality record (event 1 is EV_EFI_HCRTM_EVENT): PCR 0 starts at …04"))
+        let bootGuard = try DombBinary.run(["log", "show", Self.realWorld + "/keylime-bootguard.bin"])
+        #expect(bootGuard.stdoutText.contains("quirk:  StartupLocality 3 (event 1)"))
+        let windows = try DombBinary.run(["log", "show", Self.realWorld + "/go-attestation-windows-option-rom.bin"])
+        #expect(windows.status == 0, "\(windows.stderrText)")
+        #expect(windows.stdoutText.contains("quirk:  1 EV_NO_ACTION record on PCR 0xFFFFFFFF from event 60"))
+        #expect(windows.stdoutText.contains("#60 PCR 0xFFFFFFFF (never extended) EV_NO_ACTION"))
+        let json = try DombBinary.run(["log", "show", "--json", Self.realWorld + "/go-attestation-windows-option-rom.bin"])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout)) as? [String: Any])
+        let quirks = try #require(object["quirks"] as? [[String: Any]])
+        #expect(quirks.map { $0["kind"] as? String } == ["no-action-on-pcr-minus-one"])
+        #expect(quirks.first?["workaround"] as? Bool == true)
+        #expect(quirks.first?["first"] as? Int == 60)
+        // The log verifies against its own replay: the PCR −1 record (with a SHA-1 digest, as
+        // Windows writes it) is on no PCR, so no record rule applies to its digest.
+        let directory = try TemporaryDirectory()
+        let replay = try DombBinary.run(["log", "replay", Self.realWorld + "/go-attestation-windows-option-rom.bin"])
+        let pcrs = try directory.write("pcrs.txt", replay.stdoutText)
+        let verify = try DombBinary.run(["log", "verify", Self.realWorld + "/go-attestation-windows-option-rom.bin", "--pcrs", pcrs])
+        #expect(verify.status == 0, "\(verify.stderrText)")
+        #expect(verify.stdoutText.contains("quirk: 1 EV_NO_ACTION record on PCR 0xFFFFFFFF"))
+    }
+
+    /// A fixed-size log area: replay stops at the fill and says where; anything after it
+    /// is refused with its offset; replay stdout stays the --pcrs format.
+    @Test func zeroFillIsReportedAndDirtFillRefused() throws {
+        let directory = try TemporaryDirectory()
+        let original = try [UInt8](Data(contentsOf: URL(fileURLWithPath: Self.realWorld + "/tcglog-parser.bin")))
+        let padded = try directory.write("padded.bin", original + [UInt8](repeating: 0, count: 65536 - original.count))
+        let replay = try DombBinary.run(["log", "replay", padded])
+        #expect(replay.status == 0, "\(replay.stderrText)")
+        #expect(replay.stderrText.contains("quirk: zero fill after the last record: \(65536 - original.count) bytes of 0x00 from offset \(original.count)"))
+        let clean = try DombBinary.run(["log", "replay", Self.realWorld + "/tcglog-parser.bin"])
+        #expect(replay.stdoutText == clean.stdoutText)
+        let pcrs = try directory.write("pcrs.txt", replay.stdoutText)
+        let verify = try DombBinary.run(["log", "verify", padded, "--pcrs", pcrs])
+        #expect(verify.status == 0, "\(verify.stderrText)")
+        #expect(verify.stdoutText.contains("quirk: zero fill"))
+        var dirty = original + [UInt8](repeating: 0, count: 4096)
+        dirty[original.count + 4000] = 0x5A
+        let dirtyPath = try directory.write("dirty.bin", dirty)
+        let refused = try DombBinary.run(["log", "replay", dirtyPath])
+        #expect(refused.status != 0)
+        #expect(refused.stderrText.contains("byte 0x5a at offset \(original.count + 4000) follows the zero fill that starts at offset \(original.count)"))
+        #expect(refused.stdoutText.isEmpty)
+    }
+
+    /// Header sha1, sha256, sha384, sha512; records sha1 and sha256 (tpm2-tools fixture):
+    /// replay says which banks it could not replay; verify fails if the TPM has them.
+    @Test func bankSubsetsAreMarkedUntrusted() throws {
+        let path = LogCommandTests.fixtures + "/event-uefiaction.bin"
+        let replay = try DombBinary.run(["log", "replay", path])
+        #expect(replay.status == 0, "\(replay.stderrText)")
+        #expect(replay.stderrText.contains("sha384 PCR 4 not replayed"))
+        #expect(replay.stderrText.contains("sha512 PCR 4 not replayed"))
+        #expect(!replay.stdoutText.contains("sha384"))
+        let directory = try TemporaryDirectory()
+        let pcrs = try directory.write("pcrs.txt", replay.stdoutText + "sha384:\n   4: 0x" + String(repeating: "00", count: 48) + "\n")
+        let verify = try DombBinary.run(["log", "verify", path, "--pcrs", pcrs])
+        #expect(verify.status == 1)
+        #expect(verify.stderrText.contains("PCR 4 sha384: bank is active but the log has no digests for it"))
     }
 }

@@ -151,28 +151,39 @@ import Testing
         }
     }
 
-    @Test func bankMismatchIsRefused() throws {
+    @Test func bankSubsetsAreRefusedWhenStrictAndReportedOtherwise() throws {
         // The header lists sha1 and sha256, the record carries only sha256: refused when strict.
         let subset = Self.handBuilt(recordDigests: [(0x000B, 32)])
         #expect {
             try EventLog(parsing: subset, strict: true)
         } throws: { error in
-            "\(error)".contains("carries 1 digests but the Spec ID header lists 2") && (error as? ParseError)?.offset == 77
+            "\(error)".contains("carries 1 digests but the Spec ID header lists 2") && "\(error)".contains("strict")
+                && (error as? ParseError)?.offset == 77
         }
-        // Firmware-quirk mode accepts a consistent subset, and says so…
+        // Firmware-quirk mode accepts it and says which bank is untrusted where…
         let lenient = try EventLog(parsing: subset)
-        #expect(lenient.workaroundsApplied == [.recordsCarryFewerBanksThanHeader])
+        let sha1 = BankCoverage(bank: .sha1, recordsWith: 0, recordsWithout: 1, untrustedPCRs: [12])
+        #expect(lenient.quirks == [.bankSubset([sha1])])
         #expect(lenient.banks == [.sha256])
-        // …but not records that disagree with each other.
+        #expect(lenient.headerBanks == [.sha1, .sha256])
+        // …also when records disagree with each other (EV_IPL on 12 with sha256 only,
+        // EV_EVENT_TAG on 13 with both): sha1 is untrusted on PCR 12 only.
         let mixed = Self.handBuilt(recordDigests: [(0x000B, 32)], secondRecordDigests: [(0x0004, 20), (0x000B, 32)])
-        #expect {
-            try EventLog(parsing: mixed)
-        } throws: { error in
-            "\(error)".contains("earlier records carry 1") && (error as? ParseError)?.offset == 69 + 8 + 4 + 34 + 4 + 3 + 8
-        }
+        let mixedLog = try EventLog(parsing: mixed)
+        #expect(mixedLog.quirks == [.bankSubset([BankCoverage(bank: .sha1, recordsWith: 1, recordsWithout: 1, untrustedPCRs: [12])])])
+        #expect(mixedLog.bankCoverage.map(\.isComplete) == [false, true])
+        #expect(throws: ParseError.self) { try EventLog(parsing: mixed, strict: true) }
         // Same count, a bank repeated.
-        #expect(throws: ParseError.self) {
+        #expect {
             try EventLog(parsing: Self.handBuilt(recordDigests: [(0x000B, 32), (0x000B, 32)]))
+        } throws: { error in
+            "\(error)".contains("two sha256 digests")
+        }
+        // No digest at all.
+        #expect {
+            try EventLog(parsing: Self.handBuilt(recordDigests: []))
+        } throws: { error in
+            "\(error)".contains("carries 0 digests") && (error as? ParseError)?.offset == 77
         }
     }
 
@@ -198,7 +209,7 @@ import Testing
         // A record on PCR 30.
         var pcr30 = Self.handBuilt()
         pcr30[69] = 30
-        #expect { try EventLog(parsing: pcr30) } throws: { error in "\(error)".contains("PCR 30") }
+        #expect { try EventLog(parsing: pcr30) } throws: { error in "\(error)".contains("EV_IPL on PCR 30") }
     }
 
     @Test func fuzzEntryPointSurvivesMutations() throws {

@@ -33,7 +33,7 @@ import Testing
     @Test func errorsNameThePath() throws {
         let directory = try TemporaryDirectory()
         #expect { try FileDigester(algorithms: [.sha256]).digest(path: directory.file("missing")) } throws: { error in
-            "\(error)".contains(directory.file("missing")) && "\(error)".contains("No such file")
+            "\(error)".contains(directory.file("missing")) && "\(error)".contains("no such file")
         }
         #expect { try FileDigester(algorithms: [.sha256]).digest(path: directory.path) } throws: { error in
             "\(error)".contains("not a regular file")

@@ -5,6 +5,7 @@
 
 import DombArchive
 import DombCore
+import DombFiles
 import DombTestSupport
 import Foundation
 import Testing

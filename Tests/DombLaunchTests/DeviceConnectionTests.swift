@@ -331,11 +331,11 @@ final class SimulatedBuilder: DomainBuilding {
         let (result, builder, separators) = try run(xen, timeout: 2)
         guard case .failure(let failure) = result else { Issue.record("launched"); return }
         #expect(failure.stage == .devices)
-        #expect(failure.started.isEmpty && !failure.launchClosed)
+        #expect(failure.unpaused.isEmpty && failure.record.closedPCRs.isEmpty)
         #expect(Set(failure.tornDown) == ["xenstore", "netback", "web"])
         #expect(builder.inner.actions.filter { if case .unpause = $0 { true } else { false } }.isEmpty)
         #expect(failure.description.hasPrefix("launch refused while setting up device backends: vbd 51712 (xvda) of web: after waiting 2.0 s"))
-        #expect(failure.description.contains("\n  no domain was unpaused"))
+        #expect(failure.description.contains("\n  - no domain was unpaused"))
         #expect(separators == "0 separators")
     }
 
@@ -345,7 +345,7 @@ final class SimulatedBuilder: DomainBuilding {
         hotplug.failWith = "/dev/vg/web does not exist."
         let (result, _, _) = try run(xen, hotplug: hotplug)
         guard case .failure(let failure) = result else { Issue.record("launched"); return }
-        #expect(failure.stage == .devices && failure.started.isEmpty)
+        #expect(failure.stage == .devices && failure.unpaused.isEmpty)
         #expect(failure.reason.contains("/etc/xen/scripts/block add failed with exit status 1: \"/dev/vg/web does not exist.\""))
     }
 
@@ -354,11 +354,11 @@ final class SimulatedBuilder: DomainBuilding {
         let xen = SimulatedXen()
         let (result, _, _) = try run(xen, timeout: 2)
         guard case .failure(let failure) = result else { Issue.record("launched"); return }
-        #expect(failure.stage == .devices)
-        #expect(failure.started == ["xenstore", "netback"])
+        #expect(failure.stage == .backends)
+        #expect(failure.unpaused == ["xenstore", "netback"])
         #expect(failure.reason.hasPrefix("vif 0 of web: after waiting 2.0 s for its backend: its backend /local/domain/2/backend/vif/3/0 is in state 1"))
-        #expect(failure.description.contains("launch failed while setting up device backends"))
-        #expect(failure.description.contains("\n  started before the failure: xenstore, netback"))
+        #expect(failure.description.contains("launch refused while waiting for a driver domain's backends"))
+        #expect(failure.description.contains("\n  - unpaused: xenstore, netback"))
         #expect(Set(failure.tornDown) == ["xenstore", "netback", "web"])
     }
 
@@ -371,10 +371,11 @@ final class SimulatedBuilder: DomainBuilding {
         let (result, _, separators) = try run(xen, timeout: 2)
         guard case .failure(let failure) = result else { Issue.record("launched"); return }
         #expect(failure.stage == .connect)
-        #expect(failure.launchClosed && failure.started == ["xenstore", "netback", "web"])
+        #expect(failure.record.closedPCRs == [12, 13] && failure.unpaused == ["xenstore", "netback", "web"])
         #expect(Set(failure.tornDown) == ["xenstore", "netback", "web"])
-        #expect(failure.description.hasPrefix("launch failed while waiting for devices to connect: vbd 51712 (xvda) of web: after waiting 2.0 s for it to connect"))
-        #expect(failure.description.contains("the launch was closed: separators extended, event log written"))
+        #expect(failure.description.hasPrefix("launch refused while waiting for devices to connect: vbd 51712 (xvda) of web: after waiting 2.0 s for it to connect"))
+        #expect(failure.description.contains("every launch PCR is closed by its EV_SEPARATOR"))
+        #expect(failure.description.contains("\n  - unpaused: xenstore, netback, web"))
         #expect(separators == "2 separators", "the log on disk is the closed launch's")
     }
 }

@@ -57,7 +57,7 @@ final class AttestedHost {
     /// The golden values a bundle of this launch would carry.
     func golden(kernel: String = "kernel image bytes") throws -> GoldenEventPolicy {
         func event(_ pcr: Int, _ type: EventType, _ data: [UInt8], _ label: String) throws -> GoldenEvent {
-            GoldenEvent(pcr: pcr, eventType: type, digests: try MultiHasher.digest(data, algorithms: banks), label: label)
+            GoldenEvent(pcr: pcr, eventType: type, digests: try MultiHasher.digest(data, algorithms: banks), data: data, label: label)
         }
         return GoldenEventPolicy(events: [
             try event(12, .ipl, Array("launch configuration".utf8), "launch configuration"),
@@ -385,11 +385,62 @@ func codes(_ verdict: QuoteVerdict) -> Set<AttestationFailure.Code> { Set(verdic
         #expect(codes(bad) == [.eventLogMalformed])
     }
 
+    /// Without golden values, everything extended on the quoted PCRs is in the verdict,
+    /// each event marked with how far it is verified: none drops out.
+    @Test func everythingExtendedAppearsInTheVerdict() throws {
+        let host = try AttestedHost()
+        try host.launch()
+        let nonce = randomNonce()
+        let verdict = host.verifier.verify(
+            try host.quote(nonce: nonce),
+            policy: QuotePolicy(nonce: nonce, selection: AttestedHost.selection, eventLog: logPolicy(host.log, golden: nil)))
+        guard case .verified(let verified) = verdict else {
+            Issue.record("expected verified: \(verdict.failures)")
+            return
+        }
+        let launched = verified.launchedEvents(hashing: OpenSSLHashing())
+        #expect(launched.map(\.index) == Array(host.log.indices), "every extended event is listed")
+        // The test host logs raw data, not domb records: only their digests are authenticated;
+        // the separators' data is what their digests cover.
+        #expect(launched.map(\.evidence) == [.digestOnly, .digestOnly, .digestOnly, .content, .content])
+        #expect(launched.prefix(3).allSatisfy { $0.line.contains("[UNVERIFIED data: not a domb record]") })
+        #expect(launched.last?.line == "PCR 13 separator [content verified by its digest]")
+    }
+
+    /// With golden values the whole record is compared: rewritten event data under the
+    /// genuine digest (invisible to the replay) is refused.
+    @Test func rewrittenEventDataIsNotTheGoldenRecord() throws {
+        let host = try AttestedHost()
+        try host.launch()
+        var log = host.log
+        log[1].data = Array("kernel image bytez".utf8)  // same digest, different record
+        let nonce = randomNonce()
+        let verdict = host.verifier.verify(
+            try host.quote(nonce: nonce),
+            policy: QuotePolicy(nonce: nonce, selection: AttestedHost.selection, eventLog: logPolicy(log, golden: try host.golden())))
+        #expect(codes(verdict) == [.goldenEvent])
+        #expect(verdict.failures.first?.message.contains("is not the golden record of domain dom1 kernel") == true, "\(verdict.failures)")
+    }
+
     @Test func emptyPolicyFailsClosed() throws {
         let host = try AttestedHost()
         let nonce = randomNonce()
         let evidence = try host.quote(nonce: nonce)
         let verdict = host.verifier.verify(evidence, policy: QuotePolicy(nonce: [], selection: PCRSelection([])))
         #expect(codes(verdict).isSuperset(of: [.policy, .nonce, .selection]))
+    }
+}
+
+@Suite struct LockNameTests {
+    @Test func oneTPMHasOneLockNameHoweverItIsSpelled() throws {
+        func name(_ text: String) throws -> String { try TCTIConfiguration(parsing: text).lockName }
+        #expect(try name("device:/dev/tpmrm0") == name("/dev/tpm0"))
+        #expect(try name("device:/dev/tpmrm0") == "device-dev-tpm0")
+        #expect(try name("device:/dev/tpm1") != name("device:/dev/tpm0"))
+        #expect(try name("swtpm:host=localhost,port=2321") == name("swtpm:port=2321,host=127.0.0.1"))
+        #expect(try name("swtpm:port=2321,host=127.0.0.1") == "swtpm-host_127.0.0.1-port_2321")
+        #expect(try name("swtpm:port=2322") != name("swtpm:port=2321"))
+        #expect(try name("swtpm:") == name("swtpm:host=127.0.0.1,port=2321"), "tpm2-tss's defaults")
+        #expect(try name("mssim:host=../../etc,port=1").allSatisfy { $0 != "/" })
     }
 }

@@ -117,7 +117,7 @@ linux_cfg() { # NAME MEMORY RAMDISK ARGS [LINE...]
 }
 linux_cfg e2e-netdom 128 netdom.cpio.gz "e2e_role=netdom e2e_name=e2e-netdom e2e_ip=10.0.0.1" 'driver_domain = 1'
 linux_cfg e2e-blk 96 guest.cpio.gz "e2e_role=blk e2e_name=e2e-blk e2e_disk_bytes=1048576" \
-  "disk = [ 'format=raw,vdev=xvda,access=rw,backendtype=phy,target=/e2e/payload/boot/disk.img' ]" 'on_poweroff = "destroy"'
+  "disk = [ 'format=raw,vdev=xvda,access=rw,target=/dev/loop0' ]" 'on_poweroff = "destroy"'
 linux_cfg e2e-net 96 guest.cpio.gz "e2e_role=net e2e_name=e2e-net e2e_ip=10.0.0.2 e2e_peer=10.0.0.1" \
   "vif = [ 'mac=00:16:3e:0e:2e:02,bridge=xenbr0,backend=e2e-netdom' ]" 'on_reboot = "restart"' 'on_crash = "preserve"'
 openssl rand -hex 20 > "$P/nonce"

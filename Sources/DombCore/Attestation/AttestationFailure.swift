@@ -105,6 +105,9 @@ public struct VerifiedQuote: Sendable {
     public var events: [AttestedEvent]
     /// Golden events matched, in log order, when golden events were given.
     public var matchedEvents: [GoldenEvent]
+    /// Indices (in ``events``) of the events equal to their golden event, whole record
+    /// included; nil when no golden events were given.
+    public var goldenEventIndices: Set<Int>?
     /// The record to store so that the next quote from this TPM must be later.
     public var state: AttestationState.Record
 }

@@ -27,12 +27,14 @@ public struct GoldenEvent: Hashable, Sendable {
     public var eventType: EventType
     /// Digests per bank; every quoted bank must be present.
     public var digests: DigestSet
-    /// Exact event data, when the bundle fixes it (configuration events); nil to skip.
+    /// The exact event data: the whole record (a module record's domain, role, size, label
+    /// and digests; a configuration record's content). A logged event is the golden event
+    /// only if its data is equal byte for byte; nil refuses every event (nothing to compare).
     public var data: [UInt8]?
     /// What the event is, for messages: "domain dom1 kernel".
     public var label: String
 
-    public init(pcr: Int, eventType: EventType, digests: DigestSet, data: [UInt8]? = nil, label: String) {
+    public init(pcr: Int, eventType: EventType, digests: DigestSet, data: [UInt8]?, label: String) {
         self.pcr = pcr
         self.eventType = eventType
         self.digests = digests
@@ -117,91 +119,95 @@ public enum EventReplay {
 }
 
 /// The golden-value checks: every event on a checked PCR must be exactly the bundle's,
-/// in order, with nothing unknown, repeated, retyped or missing. Event types are covered by
-/// no digest, so they are judged here, strictly (go-attestation's event-type disclosure).
+/// whole record included, in order, with nothing unknown, repeated, retyped or missing. Event
+/// types and data are covered by no digest, so they are judged here, strictly
+/// (go-attestation's event-type disclosure); the structure by ``LaunchLogRules``, the same
+/// rules `domb log verify` applies.
 public struct GoldenEventPolicy: Sendable {
     /// The golden events; nil checks the structure only (types, separators).
     public var events: [GoldenEvent]?
-    /// Event types that may appear at all; anything else is refused by name.
-    public var allowedEventTypes: Set<EventType>
-    /// Event types that close a PCR: at most one per PCR, and nothing may follow it there.
-    public var closingEventTypes: Set<EventType>
+    /// The structural rules (``LaunchLogRules/domb``).
+    public var rules: LaunchLogRules
 
     /// domb's own log: module records (EV_EVENT_TAG), configuration records (EV_IPL) and one
     /// EV_SEPARATOR per PCR.
-    public static let dombEventTypes: Set<EventType> = [.eventTag, .ipl, .separator]
+    public static let dombEventTypes: Set<EventType> = LaunchLogRules.domb.allowedEventTypes
 
     public init(
         events: [GoldenEvent]?, allowedEventTypes: Set<EventType> = dombEventTypes,
         closingEventTypes: Set<EventType> = [.separator]
     ) {
         self.events = events
-        self.allowedEventTypes = allowedEventTypes
-        self.closingEventTypes = closingEventTypes
+        self.rules = LaunchLogRules(allowedEventTypes: allowedEventTypes, closingEventTypes: closingEventTypes)
     }
 
     /// Compares the log's events on the checked PCRs with the golden list, PCR by PCR (the
-    /// order within a PCR is what its hash chain binds). Returns the failures and the
-    /// golden events matched.
-    public func check(events logEvents: [AttestedEvent], banks: [HashAlgorithm]) -> (failures: [AttestationFailure], matched: [GoldenEvent]) {
-        var failures: [AttestationFailure] = []
+    /// order within a PCR is what its hash chain binds). Returns the failures, the golden
+    /// events matched, and the indices (in `logEvents`) of the events that equal their
+    /// golden event in type, every digest and the whole data.
+    /// - Parameter coveredPCRs: judge only log events on these PCRs (the quoted ones; an
+    ///   event elsewhere is refused by the replay check); nil for all.
+    public func check(
+        events logEvents: [AttestedEvent], banks: [HashAlgorithm], coveredPCRs: Set<Int>? = nil
+    ) -> (failures: [AttestationFailure], matched: [GoldenEvent], matchedIndices: Set<Int>) {
+        let judged = logEvents.map(\.pcr).filter { coveredPCRs?.contains($0) ?? true }
+        let pcrs = Set((events ?? []).map(\.pcr)).union(judged)
+        var failures = rules.structureViolations(logEvents, launchPCRs: pcrs)
         var matched: [GoldenEvent] = []
-        let pcrs = Set((events ?? []).map(\.pcr)).union(logEvents.map(\.pcr)).sorted()
-        for pcr in pcrs {
+        var matchedIndices = Set<Int>()
+        guard let events else { return (failures, matched, matchedIndices) }
+        for pcr in pcrs.sorted() {
             let log = logEvents.enumerated().filter { $0.element.pcr == pcr }
-            let golden = (events ?? []).filter { $0.pcr == pcr }
-            var closedAt: Int?
+            let golden = events.filter { $0.pcr == pcr }
             for (position, (index, event)) in log.enumerated() {
                 let name = event.eventType.description
-                if !allowedEventTypes.contains(event.eventType) {
-                    failures.append(.init(.unknownEventType, "event #\(index) on PCR \(pcr) has type \(name), which a domb launch never logs"))
-                }
-                if closingEventTypes.contains(event.eventType) {
-                    if let first = closedAt {
-                        failures.append(.init(.duplicateEvent, "event #\(index) on PCR \(pcr) is a second \(name) (the first is event #\(first))"))
-                    } else {
-                        closedAt = index
-                    }
-                } else if let first = closedAt {
-                    failures.append(.init(.outOfPlaceEvent, "event #\(index) (\(name)) on PCR \(pcr) comes after its closing event #\(first)"))
-                }
-                guard events != nil else { continue }
                 guard position < golden.count else {
                     failures.append(.init(.extraEvent, "event #\(index) (\(name)) on PCR \(pcr) is not in the golden values (they list \(golden.count) events for PCR \(pcr))"))
                     continue
                 }
                 let expected = golden[position]
+                let label = expected.label
                 var ok = true
                 if event.eventType != expected.eventType {
                     ok = false
                     failures.append(.init(
                         .goldenEvent,
-                        "event #\(index) on PCR \(pcr) has type \(name) where the golden values have \(expected.eventType.description) for \(expected.label)"))
+                        "event #\(index) on PCR \(pcr) has type \(name) where the golden values have \(expected.eventType.description) for \(label)"))
                 }
                 for bank in banks {
                     guard let want = expected.digests[bank] else {
                         ok = false
-                        failures.append(.init(.goldenEvent, "the golden values have no \(bank) digest for \(expected.label)"))
+                        failures.append(.init(.goldenEvent, "the golden values have no \(bank) digest for \(label)"))
                         continue
                     }
                     if event.digests[bank] != want {
                         ok = false
                         failures.append(.init(
                             .goldenEvent,
-                            "event #\(index) on PCR \(pcr): \(bank) digest \((event.digests[bank] ?? []).hexString) is not the golden \(want.hexString) of \(expected.label)"))
+                            "event #\(index) on PCR \(pcr): \(bank) digest \((event.digests[bank] ?? []).hexString) is not the golden \(want.hexString) of \(label)"))
                     }
                 }
-                if let data = expected.data, data != event.data {
+                if let data = expected.data {
+                    if data != event.data {
+                        ok = false
+                        failures.append(.init(
+                            .goldenEvent,
+                            "event #\(index) on PCR \(pcr): its record (\(event.data.count) bytes of event data) is not the golden record of \(label): a rewritten domain, role, size, label or content"))
+                    }
+                } else {
                     ok = false
-                    failures.append(.init(.goldenEvent, "event #\(index) on PCR \(pcr): data differs from the golden data of \(expected.label)"))
+                    failures.append(.init(.goldenEvent, "the golden values do not fix the event data of \(label): its record cannot be verified"))
                 }
-                if ok { matched.append(expected) }
+                if ok {
+                    matched.append(expected)
+                    matchedIndices.insert(index)
+                }
             }
             for expected in golden.dropFirst(log.count) {
                 failures.append(.init(
                     .missingEvent, "the log has no event for \(expected.label) on PCR \(pcr): truncated or incomplete log"))
             }
         }
-        return (failures, matched)
+        return (failures, matched, matchedIndices)
     }
 }

@@ -33,14 +33,15 @@ public struct QuotePolicy: Sendable {
 public struct EventLogPolicy: Sendable {
     /// Decodes the log bytes into events (the TCG event-log codec). Throwing refuses the quote.
     public var decode: @Sendable ([UInt8]) throws -> [AttestedEvent]
-    /// Checks one event's data against its digests (what replay cannot see); returns problems.
-    public var eventCheck: (@Sendable (AttestedEvent, any AttestationHashing) -> [String])?
+    /// Checks one event's record (what replay cannot see: data against digests, and the
+    /// record rules of ``LaunchLogRules``); gets the event's index in the log; returns problems.
+    public var eventCheck: (@Sendable (AttestedEvent, Int, any AttestationHashing) -> [String])?
     /// The event structure and golden events; nil to check the replay only.
     public var golden: GoldenEventPolicy?
 
     public init(
         decode: @escaping @Sendable ([UInt8]) throws -> [AttestedEvent],
-        eventCheck: (@Sendable (AttestedEvent, any AttestationHashing) -> [String])? = nil, golden: GoldenEventPolicy?
+        eventCheck: (@Sendable (AttestedEvent, Int, any AttestationHashing) -> [String])? = nil, golden: GoldenEventPolicy?
     ) {
         self.decode = decode
         self.eventCheck = eventCheck
@@ -166,22 +167,25 @@ public struct QuoteVerifier: Sendable {
 
         var events: [AttestedEvent] = []
         var matched: [GoldenEvent] = []
+        var goldenIndices: Set<Int>?
         if let logPolicy = policy.eventLog {
             if let log = evidence.eventLog {
                 do {
                     events = try logPolicy.decode(log)
                     failures += EventReplay.check(
                         events: events, selection: quote.pcrSelection, quoted: evidence.pcrValues, hashing: hashing)
-                    let onQuotedPCRs = events.filter { event in quoted.values.contains { $0.contains(event.pcr) } }
+                    let quotedPCRs = Set(quoted.values.flatMap { $0 })
                     if let eventCheck = logPolicy.eventCheck {
-                        for event in onQuotedPCRs {
-                            failures += eventCheck(event, hashing).map { AttestationFailure(.eventData, $0) }
+                        for (index, event) in events.enumerated() where quotedPCRs.contains(event.pcr) {
+                            failures += eventCheck(event, index, hashing).map { AttestationFailure(.eventData, $0) }
                         }
                     }
                     if let golden = logPolicy.golden {
-                        let result = golden.check(events: onQuotedPCRs, banks: quote.pcrSelection.banks.map(\.algorithm))
+                        let result = golden.check(
+                            events: events, banks: quote.pcrSelection.banks.map(\.algorithm), coveredPCRs: quotedPCRs)
                         failures += result.failures
                         matched = result.matched
+                        goldenIndices = result.matchedIndices
                     }
                 } catch {
                     failures.append(.init(.eventLogMalformed, "event log: \(error)"))
@@ -194,7 +198,7 @@ public struct QuoteVerifier: Sendable {
         guard failures.isEmpty else { return .failed(failures) }
         return .verified(VerifiedQuote(
             attest: attest, pcrValues: evidence.pcrValues, selection: quote.pcrSelection, events: events,
-            matchedEvents: matched, state: AttestationState.Record(attest)))
+            matchedEvents: matched, goldenEventIndices: goldenIndices, state: AttestationState.Record(attest)))
     }
 
     private static func difference(_ a: [HashAlgorithm: Set<Int>], _ b: [HashAlgorithm: Set<Int>]) -> String {

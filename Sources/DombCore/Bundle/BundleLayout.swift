@@ -38,6 +38,17 @@ public enum BundleLayout {
     /// Longest domain name or module role usable as a path component.
     public static let maximumComponentLength = 64
 
+    /// The roles of a domain's modules, in order: the kind's name, and for a second module
+    /// of the same kind `-1`, `-2`, … (`kernel`, `ramdisk`, `ramdisk-1`).
+    public static func moduleRoles(_ kinds: [ModuleKind]) -> [String] {
+        var counts: [ModuleKind: Int] = [:]
+        return kinds.map { kind in
+            let index = counts[kind, default: 0]
+            counts[kind] = index + 1
+            return index == 0 ? kind.rawValue : "\(kind.rawValue)-\(index)"
+        }
+    }
+
     /// The path of a module inside the bundle.
     public static func modulePath(domain: String, role: String) -> String {
         "\(modulesDirectory)/\(domain)/\(role)"

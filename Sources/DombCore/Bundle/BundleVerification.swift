@@ -26,6 +26,8 @@ public struct BundleFailure: Hashable, Sendable, CustomStringConvertible {
         public static let digestMismatch = Kind("digest mismatch")
         /// The generation is below the verifier's minimum (rollback).
         public static let generation = Kind("generation")
+        /// The manifest and the launch DTB describe different domains or modules.
+        public static let launchDescription = Kind("launch description")
     }
 
     public var kind: Kind
@@ -120,6 +122,45 @@ extension BundleManifest {
         for item in observed.sorted(by: { $0.path < $1.path })
         where !listedPaths.contains(item.path) && !control.contains(item.path) {
             failures.append(BundleFailure(.unexpectedMember, member: item.path, "present in the bundle but not listed in the manifest"))
+        }
+        return failures
+    }
+}
+
+extension BundleManifest {
+    /// Checks that the manifest and the launch description decoded from `launch.dtb`
+    /// describe the same launch: the same domains, and for each the same modules in the
+    /// same order, each module node naming exactly its bundle member
+    /// (`modules/<domain>/<role>`). A domain only in the manifest would be "verified" and
+    /// then never booted; one only in the DTB would pass verification and fail at boot.
+    public func launchDescriptionFailures(_ spec: LaunchSpec) -> [BundleFailure] {
+        var failures: [BundleFailure] = []
+        let dtb = BundleLayout.launchDTB
+        let manifestNames = domains.map(\.name)
+        let specNames = spec.domains.map(\.name)
+        for name in manifestNames where !specNames.contains(name) {
+            failures.append(BundleFailure(.launchDescription, member: dtb, "domain \(name) is in the manifest but not in the launch DTB"))
+        }
+        for name in specNames where !manifestNames.contains(name) {
+            failures.append(BundleFailure(.launchDescription, member: dtb, "domain \(name) is in the launch DTB but not in the manifest"))
+        }
+        for domain in spec.domains {
+            guard let listed = domains.first(where: { $0.name == domain.name }) else { continue }
+            let roles = BundleLayout.moduleRoles(domain.modules.map(\.kind))
+            let listedRoles = listed.modules.map(\.role)
+            guard roles == listedRoles else {
+                failures.append(
+                    BundleFailure(
+                        .launchDescription, member: dtb,
+                        "domain \(domain.name): the launch DTB has modules [\(roles.joined(separator: ", "))], the manifest [\(listedRoles.joined(separator: ", "))]"))
+                continue
+            }
+            for (module, entry) in zip(domain.modules, listed.modules) where module.path != entry.member.path {
+                failures.append(
+                    BundleFailure(
+                        .launchDescription, member: dtb,
+                        "domain \(domain.name): its \(entry.role) module names \"\(module.path)\", not the bundle member \(entry.member.path)"))
+            }
         }
         return failures
     }

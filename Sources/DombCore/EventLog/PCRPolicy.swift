@@ -76,6 +76,12 @@ public struct PCRPolicy: Hashable, Sendable, Codable {
     }
 
     /// Checks version, PCR ranges and banks.
+    /// The PCR an inline configuration record of `kind` goes to: command lines to
+    /// ``PCRs/commandLine``, everything else to ``PCRs/configuration``.
+    public func pcr(forConfigurationKind kind: String) -> Int {
+        kind == "cmdline" ? pcrs.commandLine : pcrs.configuration
+    }
+
     public func validate() throws(ParseError) {
         guard version == Self.currentVersion else {
             throw ParseError(.unsupported, "PCR policy version \(version), expected \(Self.currentVersion)")

@@ -1,7 +1,7 @@
 # Device and lifecycle checks of the `domb boot` scenario (docs/e2e.md, "Devices and
 # lifecycle"), sourced by dom0.sh, which calls these functions. Payload in $_b:
 #   linux/       vmlinuz, guest.cpio.gz, netdom.cpio.gz (scripts/e2e/linux/build.sh)
-#   disk.img     1 MiB the vbd of e2e-blk serves (disk.sha256: its digest)
+#   disk.img     1 MiB the vbd of e2e-blk serves through /dev/loop0 (disk.sha256: its digest)
 #   e2e-netdom.cfg e2e-blk.cfg e2e-net.cfg   the same three domains as xl.cfg
 #   plan-devices.json   the bundle's Xenstore plan of those three domains
 #   qdisk.dombb  a signed one-domain launch whose vbd backend nobody serves (PCRs 14, 15)
@@ -12,24 +12,33 @@ _console=/var/log/xen/console
 dev_now() { cut -d' ' -f1 /proc/uptime; }
 dev_seconds() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 
-# dom0 serves e2e-blk's vbd: blkback, and loop devices for Xen's block script.
-dev_setup_dom0() {
-  insmod /lib/modules/xen-blkback.ko && insmod /lib/modules/loop.ko || return 1
-  echo "disk.img sha256 $(cat "$_b/disk.sha256")"
+# dev_wait SECONDS CMD...: poll CMD once a second (a poll costs dom0 CPU the emulated guests
+# need), up to SECONDS of uptime.
+dev_wait() {
+  _end=$(( $(cut -d. -f1 /proc/uptime) + $1 )); shift
+  until "$@"; do [ "$(cut -d. -f1 /proc/uptime)" -lt $_end ] || return 1; sleep 1; done
 }
 
-# One line per vbd and vif of DOMAIN...: "NAME KIND/DEVID frontend=S backend=S BACKEND-PATH".
+# dom0 serves e2e-blk's vbd: blkback, and the disk image on /dev/loop0 (what both the launch
+# and xl.cfg name; Xen's block script checks it and publishes its device number).
+dev_setup_dom0() {
+  insmod /lib/modules/xen-blkback.ko && insmod /lib/modules/loop.ko || return 1
+  losetup /dev/loop0 "$_b/disk.img" || return 1
+  echo "/dev/loop0 on disk.img, sha256 $(cat "$_b/disk.sha256")"
+}
+
+# One line per vbd and vif of DOMAIN...: "NAME KIND/DEVID frontend=S backend=S BACKEND-PATH",
+# from one listing of the store (one process per poll).
 dev_states() {
-  for _n in "$@"; do
-    _id=$(e2e_domid "$_n") || continue
-    for _k in vbd vif; do
-      for _d in $(xenstore-list "/local/domain/$_id/device/$_k" 2>/dev/null); do
-        _f=/local/domain/$_id/device/$_k/$_d
-        _be=$(xenstore-read "$_f/backend" 2>/dev/null)
-        echo "$_n $_k/$_d frontend=$(xenstore-read "$_f/state" 2>/dev/null) backend=$(xenstore-read "$_be/state" 2>/dev/null) $_be"
-      done
-    done
-  done
+  xenstore-ls -f /local/domain 2>/dev/null | awk -v names=" $* " '
+    { path = $1; value = $0; sub(/^[^=]*= "/, "", value); sub(/"$/, "", value); v[path] = value
+      n = split(path, p, "/")
+      if (n == 5 && p[5] == "name") { name[p[4]] = value }
+      if (n == 8 && p[5] == "device" && (p[6] == "vbd" || p[6] == "vif") && p[8] == "backend") { dev[path] = 1 } }
+    END { for (d in dev) { split(d, p, "/"); id = p[4]
+            if (index(names, " " name[id] " ") == 0) continue
+            front = substr(d, 1, length(d) - 8)
+            printf "%s %s/%s frontend=%s backend=%s %s\n", name[id], p[6], p[7], v[front "/state"], v[v[d] "/state"], v[d] } }' | sort
 }
 
 # dev_connected COUNT DOMAIN...: exactly COUNT devices, each XenbusStateConnected (4) at
@@ -41,7 +50,7 @@ dev_connected() {
 }
 
 # dev_wait_line SECONDS FILE PATTERN: a line of FILE matches PATTERN (grep -E).
-dev_wait_line() { e2e_wait_for "$1" grep -qE "$3" "$2" 2>/dev/null; }
+dev_wait_line() { dev_wait "$1" grep -qE "$3" "$2" 2>/dev/null; }
 
 # --- The xl path: the same three domains through `xl create` (libxl and xl devd do the
 # hotplug), timed the same way, and its Xenstore against domb's plan.
@@ -57,7 +66,7 @@ dev_xl_path() {
   e2e_check boot-xl-net-create xl create -p "$_b/e2e-net.cfg"
   xenstore-ls -fp > "$_o/xenstore-xl-devices.txt" 2>&1
   xl unpause e2e-blk; xl unpause e2e-net
-  if e2e_wait_for 300 dev_connected 2 e2e-blk e2e-net; then
+  if dev_wait 300 dev_connected 2 e2e-blk e2e-net; then
     XL_SECONDS=$(dev_seconds "$_t0" "$(dev_now)")
     e2e_pass boot-xl-devices-connected "xl create → both devices Connected at both ends in $XL_SECONDS s: $(tr '\n' ';' < "$_o/states.txt")"
   else
@@ -134,7 +143,7 @@ dev_launch_checks() {
   for _n in e2e-blk e2e-netdom; do
     _id=$(e2e_domid "$_n")
     _tty=$(xenstore-read "/local/domain/$_id/console/tty" 2>/dev/null)
-    (sleep 9 | timeout 7 xl console "$_n" > "$_o/console-$_n.txt" 2>&1)
+    (sleep 16 | timeout 14 xl console "$_n" > "$_o/console-$_n.txt" 2>&1)
     if grep -q "E2E-GUEST TICK name=$_n" "$_o/console-$_n.txt"; then
       e2e_pass "boot-xl-console-$_n" "tty $_tty: $(grep -m1 "E2E-GUEST TICK" "$_o/console-$_n.txt" | tr -d '\r')"
     else
@@ -149,7 +158,10 @@ dev_launch_checks() {
 dev_lifecycle() {
   _kernel=$(sha256sum "$_L/vmlinuz" | cut -d' ' -f1)
   _ramdisk=$(sha256sum "$_L/guest.cpio.gz" | cut -d' ' -f1)
-  rm -rf "$_b/bundle.dombb" "$_b/tampered.dombb" "$_b/qdisk.dombb" "$_L"
+  # The bundle is the only file domb read the images from; the Linux images (xl's copies,
+  # for the xl path later) are moved out of sight too.
+  rm -f "$_b/bundle.dombb" "$_b/tampered.dombb" "$_b/qdisk.dombb"
+  mv "$_L" "$_L.hidden"
   _memfds=$(ls -l "/proc/$BOOT_PID/fd" 2>/dev/null | grep -c 'memfd:domb')
   _old=$(e2e_domid e2e-net)
   _pings=$(grep -c 'E2E-GUEST PING name=e2e-net' "$_console/guest-e2e-net.log")
@@ -160,14 +172,14 @@ dev_lifecycle() {
     _new=$(e2e_domid e2e-net)
     if [ -n "$_new" ] && [ "$_new" != "$_old" ] && echo "$_line" | grep -q "kernel .*sha256:$_kernel" \
       && echo "$_line" | grep -q "ramdisk .*sha256:$_ramdisk"; then
-      e2e_pass boot-restart "domid $_old → $_new, the bundle and images deleted before, $_memfds sealed memfds held by domb; $(echo "$_line" | cut -c1-200)"
+      e2e_pass boot-restart "domid $_old → $_new, the bundle deleted before, $_memfds sealed memfds held by domb; $(echo "$_line" | cut -c1-220)"
     else
       e2e_fail boot-restart "domid $_old → $_new; want kernel sha256:$_kernel and ramdisk sha256:$_ramdisk in: $_line"
     fi
   else
     e2e_fail boot-restart "no restart of e2e-net (domid $_old) in the supervisor's output: $(tail -n3 "$_o/boot.out")"
   fi
-  if e2e_wait_for 300 dev_connected 2 e2e-blk e2e-net \
+  if dev_wait 300 dev_connected 2 e2e-blk e2e-net \
     && dev_wait_line 120 "$_console/guest-e2e-net.log" "E2E-GUEST (PING|FAIL)" \
     && [ "$(grep -c 'E2E-GUEST PING name=e2e-net peer=10.0.0.1 ok' "$_console/guest-e2e-net.log")" -gt "$_pings" ]; then
     e2e_pass boot-restart-connected "the restarted e2e-net's vif connected again and pinged: $(tr '\n' ';' < "$_o/states.txt")"
@@ -202,5 +214,6 @@ dev_lifecycle() {
   else
     e2e_fail boot-xl-destroy "$(tail -n2 "$_o/boot.out")"
   fi
+  mv "$_L.hidden" "$_L"
   e2e_mark boot-lifecycle-end
 }

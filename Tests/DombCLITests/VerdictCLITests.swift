@@ -1,0 +1,151 @@
+//===----------------------------------------------------------------------===//
+// domb — Xen Hyperlaunch boot domain with TPM measured launch
+// SPDX-License-Identifier: Apache-2.0
+//===----------------------------------------------------------------------===//
+
+import DombCore
+import DombTestSupport
+import Foundation
+import Testing
+
+/// What the verifiers call verified: whole records against the golden values, one set of
+/// record rules for `log verify` and `attest verify`, untrusted text escaped.
+@Suite struct VerdictCLITests {
+    static let tss = ["TSS2_LOG": "all+none"]
+
+    /// The sha256 of `bytes` as the OpenSSL CLI computes it.
+    static func sha256(_ bytes: [UInt8]) throws -> [UInt8] {
+        try Tools.run("openssl", ["dgst", "-sha256", "-binary"], input: bytes).stdout
+    }
+
+    /// A log of `events` (sha256 only), with a PCR file its replay gives (`domb log replay`).
+    static func writeLog(_ events: [UnverifiedEvent], in directory: TemporaryDirectory) throws -> (log: String, pcrs: String) {
+        var log = EventLog(banks: [.sha256])
+        for event in events { try log.append(event) }
+        let path = try directory.write("crafted.log", log.serialized())
+        let replay = try DombBinary.run(["log", "replay", path])
+        #expect(replay.status == 0, "\(replay.stderrText)")
+        return (path, try directory.write("crafted.pcrs", replay.stdoutText))
+    }
+
+    static func digests(_ bytes: [UInt8]) throws -> DigestSet {
+        var set = DigestSet()
+        set[.sha256] = try sha256(bytes)
+        return set
+    }
+
+    static func module(pcr: UInt32 = 13, domain: String = "dom1", label: String = "vmlinuz", digest: [UInt8]) throws -> UnverifiedEvent {
+        var set = DigestSet()
+        set[.sha256] = digest
+        let record = ModuleRecord(domain: domain, role: "kernel", size: 5000, label: label, digests: set)
+        return UnverifiedEvent(pcr: pcr, type: .eventTag, digests: set, data: try record.serialized())
+    }
+
+    static func separator(_ pcr: UInt32) throws -> UnverifiedEvent {
+        UnverifiedEvent(pcr: pcr, type: .separator, digests: try digests([0, 0, 0, 0]), data: [0, 0, 0, 0])
+    }
+
+    /// `log verify` and `attest verify` apply the same record rules: an EV_NO_ACTION that
+    /// carries a kernel's digest, and a module record after the launch's separator, replay
+    /// fine and are refused by both.
+    @Test(arguments: ["no-action-with-digest", "module-after-separator"])
+    func logVerifyRefusesWhatAttestVerifyRefuses(kind: String) throws {
+        let directory = try TemporaryDirectory()
+        let kernel = try Self.sha256(Array("kernel".utf8))
+        var events = [try Self.module(digest: kernel), try Self.separator(13)]
+        if kind == "no-action-with-digest" {
+            var set = DigestSet()
+            set[.sha256] = try Self.sha256(Array("a second kernel".utf8))
+            events.insert(UnverifiedEvent(pcr: 13, type: .noAction, digests: set, data: Array("hidden".utf8)), at: 1)
+        } else {
+            events.append(try Self.module(label: "late", digest: try Self.sha256(Array("late kernel".utf8))))
+        }
+        let (log, pcrs) = try Self.writeLog(events, in: directory)
+        let result = try DombBinary.run(["log", "verify", log, "--pcrs", pcrs])
+        #expect(result.status == 1, "\(result.stdoutText) \(result.stderrText)")
+        let expected =
+            kind == "no-action-with-digest"
+            ? "event #1 (EV_NO_ACTION) on PCR 13 carries a non-zero digest"
+            : "event #2 (EV_EVENT_TAG) on PCR 13 comes after its closing event #1"
+        #expect(result.stderrText.contains(expected), "\(result.stderrText)")
+        #expect(result.stderrText.contains("NOT verified"))
+
+        // The same log, consistent, verifies.
+        let (goodLog, goodPCRs) = try Self.writeLog([try Self.module(digest: kernel), try Self.separator(13)], in: directory)
+        let good = try DombBinary.run(["log", "verify", goodLog, "--pcrs", goodPCRs])
+        #expect(good.status == 0, "\(good.stderrText)")
+    }
+
+    /// Records in a log are attacker-controlled: a label with terminal escapes is shown
+    /// escaped by `log show` and `log verify`, never raw.
+    @Test func untrustedTextNeverReachesTheTerminalRaw() throws {
+        let directory = try TemporaryDirectory()
+        let hostile = "\u{1B}[2J\u{1B}]0;owned\u{07}\rVERIFIED\u{202E}"
+        let event = try Self.module(domain: "dom\u{1B}[31m1", label: hostile, digest: try Self.sha256(Array("k".utf8)))
+        var badDigest = event
+        badDigest.digests[.sha256] = try Self.sha256(Array("other".utf8))  // the record no longer matches
+        let (log, pcrs) = try Self.writeLog([badDigest], in: directory)
+        for arguments in [["log", "show", log], ["log", "verify", log, "--pcrs", pcrs]] {
+            let result = try DombBinary.run(arguments)
+            let output = result.stdout + result.stderr
+            #expect(!output.contains(0x1B) && !output.contains(0x07) && !output.contains(0x0D), "\(arguments): raw control bytes")
+            #expect(!result.stdoutText.contains("\u{202E}") && !result.stderrText.contains("\u{202E}"))
+        }
+        let shown = try DombBinary.run(["log", "show", log]).stdoutText
+        #expect(shown.contains(#"domain "dom\e[31m1""#), "\(shown)")
+        #expect(shown.contains(#""\e[2J\e]0;owned\x07\rVERIFIED\u{202e}""#), "\(shown)")
+    }
+
+    /// `attest verify --bundle` compares whole records: a host that rewrites a module
+    /// record's domain (the digest untouched, so the replay still matches) is refused, and
+    /// the forged text is not printed as launched.
+    @Test func aRewrittenModuleRecordIsRefusedAgainstTheBundle() throws {
+        let work = try TemporaryDirectory(prefix: "domb-verdict")
+        let (bundle, key) = try BootCLITests.demoBundle(in: work)
+        try Swtpm.with { swtpm in
+            let boot = try DombBinary.run(
+                ["boot", bundle, "--pubkey", key, "--tpm", swtpm.tcti, "--backend", "plan", "--eventlog", work.file("eventlog.bin"),
+                 "--lock-dir", work.file("locks")], environment: Self.tss)
+            #expect(boot.status == 0, "\(boot.stderrText)")
+            #expect(try DombBinary.run(["ak", "create", "--tpm", swtpm.tcti, "-o", work.file("ak.pub.pem")], environment: Self.tss).status == 0)
+            let nonce = "00112233445566778899aabbccddeeff00112233"
+            let quote = try DombBinary.run(
+                ["quote", "--tpm", swtpm.tcti, "--nonce", nonce, "--eventlog", work.file("eventlog.bin"), "-o", work.file("quote.json")],
+                environment: Self.tss)
+            #expect(quote.status == 0, "\(quote.stderrText)")
+        }
+        func verify(_ quote: String) throws -> ProcessResult {
+            try DombBinary.run([
+                "attest", "verify", quote, "--ak-pub", work.file("ak.pub.pem"), "--nonce", "00112233445566778899aabbccddeeff00112233",
+                "--bundle", bundle, "--pubkey", key,
+            ])
+        }
+        let genuine = try verify(work.file("quote.json"))
+        #expect(genuine.status == 0, "\(genuine.stdoutText) \(genuine.stderrText)")
+        #expect(genuine.stdoutText.contains("launched: web kernel modules/web/kernel ("), "\(genuine.stdoutText)")
+
+        // The log rides unsigned in the quote file: rename domain "web" to "wex" in its module record.
+        var file = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: work.file("quote.json")))) as? [String: Any])
+        let encoded = try #require(file["eventLog"] as? String)
+        var log = try #require(Data(base64Encoded: encoded)).map { $0 }
+        let parsed = try EventLog(parsing: log)
+        let web = try #require(parsed.events.first { event in
+            if case .module(let record)? = try? DombEvent(event) { return record.domain == "web" && record.role == "kernel" }
+            return false
+        })
+        // TCG_PCR_EVENT2 data follows the digests; the record's domain string is "web".
+        let data = try #require(log[web.offset...].firstRange(of: web.data))
+        let domain = try #require(log[data].firstRange(of: Array("web".utf8)))
+        log[domain.lowerBound + 2] = UInt8(ascii: "x")
+        file["eventLog"] = Data(log).base64EncodedString()
+        let forged = work.file("forged.json")
+        try JSONSerialization.data(withJSONObject: file).write(to: URL(fileURLWithPath: forged))
+        // The edit is in data no digest covers: the quote, the signature and the replay still hold.
+        let result = try verify(forged)
+        #expect(result.status == 1, "\(result.stdoutText)")
+        #expect(result.stdoutText.contains("REFUSED"))
+        #expect(result.stdoutText.contains("[golden-event]") && result.stdoutText.contains("is not the golden record of web kernel"), "\(result.stdoutText)")
+        #expect(!result.stdoutText.contains("wex"), "the forged text is never printed as launched")
+        #expect(!result.stdoutText.contains("[replay]"))
+    }
+}
