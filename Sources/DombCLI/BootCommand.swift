@@ -124,8 +124,12 @@ struct BootCommand: AsyncParsableCommand {
             let report = try BootFlow.run(bundle: bundle, options: options, environment: environment)
             try printReport(report, tpmCommands: connection.commandCount)
             fflush(nil)
-            if supervise, let supervised = builder as? any DomainSupervising {
+            if supervise, let signal = LaunchSignals.pending {
+                print("\(LaunchSignals.name(signal)) arrived during the launch: not supervising")
+            } else if supervise, let supervised = builder as? any DomainSupervising {
                 let session = report.session
+                // From here a signal ends domb (the unit stopping); the domains stay.
+                LaunchSignals.restoreDefaults()
                 SystemdNotify.send("READY=1\nSTATUS=launched \(session.started.count) domain(s), supervising")
                 print("supervising \(session.started.map(\.name).joined(separator: ", "))")
                 fflush(nil)

@@ -68,10 +68,10 @@ public struct DeviceFailure: Error, CustomStringConvertible, Sendable {
 /// until they connect.
 ///
 /// The three steps follow the launch order (docs/boot.md):
-/// 1. ``setUpLocalBackends(_:)`` before any domain is unpaused: for every backend in this
-///    domain (dom0 when domb is the toolstack there), wait until the backend driver took it
-///    (`XenbusStateInitWait`), run its hotplug script as libxl does and check what the script
-///    reported (`hotplug-status`, `hotplug-error`).
+/// 1. ``setUpLocalBackends(_:)`` before any domain is unpaused: every backend in this
+///    domain (dom0 when domb is the toolstack there) must be taken by its driver
+///    (`XenbusStateInitWait`); then the hotplug scripts run as libxl runs them, and what they
+///    report is checked (`hotplug-status`, `hotplug-error`).
 /// 2. ``waitForBackends(of:)`` before a domain is unpaused: each of its devices' backends
 ///    has reached InitWait or later, and where a hotplug script runs, it reported
 ///    `connected`. Backends in a driver domain are set up by `xl devd` there, so this can
@@ -116,7 +116,7 @@ public final class DeviceConnector {
         var backendError: String?
     }
 
-    /// Step 1: the hotplug work for every backend in this domain.
+    /// Step 1: every backend in this domain taken by its driver, then its hotplug script.
     /// - Returns: how many hotplug scripts ran.
     @discardableResult
     public func setUpLocalBackends(_ devices: [XenstoreDevice]) throws(DeviceFailure) -> Int {
@@ -124,7 +124,7 @@ public final class DeviceConnector {
         do { own = try store.ownDomid() } catch {
             throw DeviceFailure(device: "this domain", reason: "cannot read its domid: \(error)")
         }
-        let local = devices.filter { $0.usesXenbusStates && $0.backendDomid == own && $0.hotplugScript != nil }
+        let local = devices.filter { $0.usesXenbusStates && $0.backendDomid == own }
         guard !local.isEmpty else { return 0 }
         // libxl__wait_device_connection: the backend driver must have taken the device.
         try wait(for: local, what: "for the backend driver to take the device") { device, status in
@@ -133,8 +133,10 @@ public final class DeviceConnector {
             }
             return .waiting(self.backendWaitReason(device, status))
         }
+        var scripts = 0
         for device in local {
             guard let command = HotplugCommand(device: device) else { continue }
+            scripts += 1
             let started = now()
             let outcome = hotplug.run(command, seconds: scriptTimeout)
             let status = read(device)
@@ -152,7 +154,7 @@ public final class DeviceConnector {
                 throw DeviceFailure(device: "\(device)", reason: "its hotplug script \(command) could not be started: \(why)")
             }
         }
-        return local.count
+        return scripts
     }
 
     /// Step 2: every backend of `devices` ready for its frontend.

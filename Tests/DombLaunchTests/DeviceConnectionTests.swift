@@ -23,6 +23,8 @@ final class SimulatedXen: XenstoreWriting, XenstoreWatching {
     var clock = 0.0
     /// Domains whose backend drivers (blkback, netback) are loaded.
     var backendDrivers: Set<UInt32> = [0]
+    /// The backend kinds those drivers serve (no QEMU: no qdisk).
+    var servedKinds: Set<String> = ["vbd", "vif"]
     /// Unpaused domains (dom0 always runs).
     var running: Set<UInt32> = [0]
     /// Whether running frontends connect (a guest with PV drivers).
@@ -61,7 +63,7 @@ final class SimulatedXen: XenstoreWriting, XenstoreWatching {
         for backend in backends {
             let parts = backend.split(separator: "/")  // local domain B backend KIND D DEVID
             guard parts.count == 7, let owner = UInt32(parts[2]), parts[4] != "console" else { continue }
-            if tree["\(backend)/state"] == "1", backendDrivers.contains(owner), running.contains(owner) {
+            if tree["\(backend)/state"] == "1", backendDrivers.contains(owner), running.contains(owner), servedKinds.contains(String(parts[4])) {
                 tree["\(backend)/state"] = "2"
                 events.append("backend \(parts[4]) \(parts[5])/\(parts[6]) InitWait")
             }
@@ -204,6 +206,27 @@ final class SimulatedBuilder: DomainBuilding {
         #expect(hotplug.commands.map(\.description) == ["/etc/xen/scripts/block add"])
         #expect(xen.events == ["backend vbd 5/51712 InitWait", "hotplug /etc/xen/scripts/block add backend/vbd/5/51712"])
         #expect(xen.tree["/local/domain/0/backend/vbd/5/51712/hotplug-status"] == "connected")
+    }
+
+    /// A backend in this domain with no script (a qdisk, served by a QEMU domb does not
+    /// start) must still be taken before anything runs.
+    @Test func aLocalBackendWithoutScriptMustBeTakenToo() throws {
+        let xen = SimulatedXen()
+        let spec = LaunchSpec(domains: [
+            DomainSpec(
+                name: "web", domid: 5, type: .pv, memoryKiB: 65_536, modules: [ModuleSpec(kind: .kernel, path: "k")],
+                devices: [DeviceSpec(kind: .vbd, settings: ["target": "/srv/web.img", "vdev": "xvda", "backendtype": "qdisk"])])
+        ])
+        let plan = try XenstorePlanner().plan(spec).resolve([
+            "web": XenstoreBuildValues(
+                domid: 5, uuid: "00000000-0000-4000-8000-000000000005", storePort: 1, storeRingRef: 9, consolePort: 2, consoleRingRef: 8,
+                startTime: "1.00")
+        ])
+        _ = try XenstoreApplier(introduce: false).apply(plan, to: xen)
+        let hotplug = FakeHotplug(xen)
+        let failure = #expect(throws: DeviceFailure.self) { try connector(xen, hotplug, timeout: 2).setUpLocalBackends(plan.devices) }
+        #expect(failure?.description == "vbd 51712 (xvda) of web: after waiting 2.0 s for the backend driver to take the device: its backend /local/domain/0/backend/qdisk/5/51712 is in state 1 (Initialising): no backend driver in Domain-0 took it (qdisk backends are QEMU processes, which domb does not start)")
+        #expect(hotplug.commands.isEmpty)
     }
 
     @Test func aFailedScriptNamesTheDeviceAndWhatItReported() throws {
