@@ -281,27 +281,60 @@ public final class DeviceConnector {
     static func seconds(_ value: Double) -> String { String(format: "%.1f s", value) }
 }
 
-/// Runs hotplug scripts as child processes, as libxl does (stdin /dev/null, output on
-/// standard error, the caller's environment plus the command's).
+/// Runs hotplug scripts as child processes, as libxl does (`libxl__exec`): stdin
+/// `/dev/null`, output on standard error, the caller's environment plus the command's,
+/// SIGTERM and SIGINT at their default action and no signal blocked in the child.
 public struct ProcessHotplugRunner: HotplugRunning {
     public init() {}
 
     public func run(_ command: HotplugCommand, seconds: Double) -> HotplugOutcome {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: command.script)
-        process.arguments = command.arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(command.environment) { _, new in new }
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.standardError
-        process.standardError = FileHandle.standardError
-        let done = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in done.signal() }
-        do { try process.run() } catch { return .notStarted("\(error.localizedDescription)") }
-        if done.wait(timeout: .now() + seconds) == .timedOut {
-            process.terminate()
-            if done.wait(timeout: .now() + 2) == .timedOut { kill(process.processIdentifier, SIGKILL) }
-            return .timedOut
+        var environment = ProcessInfo.processInfo.environment
+        for (key, value) in command.environment { environment[key] = value }
+        let argv = ([command.script] + command.arguments).map { strdup($0) }
+        let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") }
+        defer { for pointer in argv + envp { free(pointer) } }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, 2, 1)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var empty = sigset_t()
+        sigemptyset(&empty)
+        posix_spawnattr_setsigmask(&attributes, &empty)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in [SIGTERM, SIGINT, SIGPIPE, SIGCHLD] { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+        var pid: pid_t = 0
+        let spawned = (argv + [nil]).withUnsafeBufferPointer { args in
+            (envp + [nil]).withUnsafeBufferPointer { env in
+                guard let args = args.baseAddress, let env = env.baseAddress else { return EINVAL }
+                return posix_spawn(&pid, command.script, &actions, &attributes, args, env)
+            }
         }
-        return .exited(process.terminationStatus)
+        guard spawned == 0 else { return .notStarted(String(cString: strerror(spawned))) }
+        // Polled: a script takes seconds, so 20 ms of latency costs nothing.
+        let deadline = DispatchTime.now().uptimeNanoseconds + UInt64(max(0, seconds) * 1e9)
+        var status: Int32 = 0
+        while true {
+            let result = waitpid(pid, &status, WNOHANG)
+            if result == pid { break }
+            if result < 0 && errno != EINTR { return .notStarted("waitpid: \(String(cString: strerror(errno)))") }
+            if DispatchTime.now().uptimeNanoseconds >= deadline {
+                kill(pid, SIGKILL)
+                _ = waitpid(pid, &status, 0)
+                return .timedOut
+            }
+            usleep(20_000)
+        }
+        // WIFEXITED / WEXITSTATUS / WTERMSIG (function-like macros in C).
+        let signal = status & 0x7F
+        return signal == 0 ? .exited((status >> 8) & 0xFF) : .exited(128 + signal)
     }
 }

@@ -402,3 +402,34 @@ final class SimulatedBuilder: DomainBuilding {
         #expect(separators == "2 separators", "the log on disk is the closed launch's")
     }
 }
+
+/// The real runner, on real scripts: libxl's environment and stdin, exit status, timeout.
+/// The scripts run through /bin/sh: tests running in parallel may still hold a freshly
+/// written file open in a child they spawn, and executing it directly fails with ETXTBSY.
+@Suite struct ProcessHotplugRunnerTests {
+    @Test func runsWithTheEnvironmentAndStdinLibxlGives() throws {
+        let directory = try TemporaryDirectory(prefix: "domb-hotplug")
+        let out = directory.file("out")
+        let script = try directory.write(
+            "script", "echo \"$1 $2 $XENBUS_PATH $vif $(cat | wc -c)\" > \(out)\n[ \"$1\" = online ] || exit 3\n")
+        let command = HotplugCommand(
+            script: "/bin/sh", arguments: [script, "online", "type_if=vif"],
+            environment: ["XENBUS_PATH": "backend/vif/5/0", "vif": "vif5.0"])
+        #expect(ProcessHotplugRunner().run(command, seconds: 30) == .exited(0))
+        #expect(try String(contentsOfFile: out, encoding: .utf8) == "online type_if=vif backend/vif/5/0 vif5.0 0\n")
+        let failing = HotplugCommand(script: "/bin/sh", arguments: [script, "add"], environment: [:])
+        #expect(ProcessHotplugRunner().run(failing, seconds: 30) == .exited(3))
+    }
+
+    @Test func aScriptThatHangsIsKilledAtTheTimeout() throws {
+        let started = Date()
+        let hang = HotplugCommand(script: "/bin/sh", arguments: ["-c", "sleep 30"], environment: [:])
+        #expect(ProcessHotplugRunner().run(hang, seconds: 0.5) == .timedOut)
+        #expect(Date().timeIntervalSince(started) < 10)
+        let missing = HotplugCommand(script: "/nonexistent/domb-hotplug", arguments: [], environment: [:])
+        guard case .notStarted = ProcessHotplugRunner().run(missing, seconds: 1) else {
+            Issue.record("a missing script must not count as run")
+            return
+        }
+    }
+}

@@ -32,9 +32,10 @@ DOM0_MODULES="xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs"
 # In dom0 for checks to load (insmod /lib/modules/NAME.ko): a vbd backend on a file.
 DOM0_EXTRA_MODULES="xen-blkback loop"
 # Host tools for dom0 (from xen-utils-4.17 and xenstore-utils; they must match the hypervisor).
-# bash runs Xen's hotplug scripts (/etc/xen/scripts/block, vif-bridge).
+# bash runs Xen's hotplug scripts (/etc/xen/scripts/block, vif-bridge); they lock with util-linux
+# flock (not in busybox).
 XEN_TOOLS="$XEN_BIN/xl $XEN_BIN/xenstored $XEN_BIN/xenconsoled $XEN_BIN/xen-init-dom0 $XEN_BIN/xenconsole
-  $XEN_BIN/libxl-save-helper /usr/bin/xenstore /bin/bash"
+  $XEN_BIN/libxl-save-helper /usr/bin/xenstore /bin/bash /usr/bin/flock"
 XENSTORE_LINKS="xenstore-ls xenstore-read xenstore-write xenstore-list xenstore-rm xenstore-exists
   xenstore-chmod xenstore-watch"
 # Loaded with dlopen, so ldd does not list them: libgcc_s (glibc's pthread_cancel; without it
