@@ -185,7 +185,6 @@ enum XenstoreDeviceLayout {
         default: throw .invalid("format \"\(format)\" (raw, qcow, qcow2, vhd, qed)")
         }
         guard let target = settings["target"], !target.isEmpty else { throw .invalid("a disk needs target") }
-        let backendIsDom0 = backend.text == "0"
         let backendType: String
         if virtio {
             backendType = settings["backendtype"] ?? "standalone"
@@ -194,10 +193,12 @@ enum XenstoreDeviceLayout {
         } else if format != "raw" {
             backendType = "qdisk"
         } else {
-            // libxl tries phy first: it takes raw images on block devices, and anything a
-            // driver domain serves; it stats the path, which a plan cannot, so a path under
-            // /dev stands for a block device.
-            backendType = !backendIsDom0 || target.hasPrefix("/dev/") ? "phy" : "qdisk"
+            // libxl tries phy first (libxl_device.c disk_try_backend): on Linux it takes a raw
+            // image that is a block device or a regular file (libxl__try_phy_backend; the
+            // block script puts a file on a loop device), and anything a driver domain
+            // serves. Only a target that is neither would fall to qdisk; libxl then fails to
+            // stat it, so raw is phy.
+            backendType = "phy"
         }
         var back: [(String, XenstoreTemplate)] = []
         let backendKind: String
