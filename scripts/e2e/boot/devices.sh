@@ -83,6 +83,7 @@ dev_xl_path() {
     --ignore '/vm/*/image/kernel' --ignore '/vm/*/image/ramdisk' > "$_o/compare-xl-devices-exact.txt" 2>&1
   e2e_file boot-compare-xl-devices-exact.txt "$_o/compare-xl-devices-exact.txt"
   dev_guest_lines xl
+  dev_collect boot-xl
   for _n in e2e-net e2e-blk e2e-netdom; do xl destroy "$_n"; done
   e2e_wait_for 60 sh -c '[ "$(xl list | grep -c "^e2e-")" = 0 ]'
   # The launch's guests have the same names: keep these consoles apart.
@@ -122,6 +123,15 @@ dev_refused() {
   else
     e2e_fail boot-device-refused "exit $_rc (want non-zero, the device named, nothing unpaused, e2e-qdisk destroyed, only Domain-0 left)"
   fi
+}
+
+# dev_collect PREFIX: the Linux guests' consoles and dom0's hotplug log, to the host
+# (RUN/files/PREFIX-*), where a failure is read.
+dev_collect() {
+  for _n in $_linux; do
+    [ -f "$_console/guest-$_n.log" ] && e2e_file "$1-console-$_n.log" "$_console/guest-$_n.log"
+  done
+  [ -f /var/log/xen/xen-hotplug.log ] && e2e_file "$1-xen-hotplug.log" /var/log/xen/xen-hotplug.log
 }
 
 # --- The launch's devices, from Xenstore and from the guests; the consoles.
@@ -215,5 +225,6 @@ dev_lifecycle() {
     e2e_fail boot-xl-destroy "$(tail -n2 "$_o/boot.out")"
   fi
   mv "$_L.hidden" "$_L"
+  dev_collect boot-domb
   e2e_mark boot-lifecycle-end
 }
