@@ -228,17 +228,22 @@ public final class DeviceConnector {
         func text(_ path: String) -> String? {
             (try? store.read(path))?.map { String(decoding: $0, as: UTF8.self) }
         }
+        // Written by scripts and guests: untrusted, 300 bytes at most; the boot failure and
+        // the supervisor's lines are escaped for the terminal where they are printed.
+        func message(_ path: String) -> String? {
+            (try? store.read(path))?.map { String(decoding: $0.prefix(300), as: UTF8.self) }
+        }
         // xenbus_dev_error writes under the reporting domain's home: error/<its path>/error.
         func error(_ path: String, domid: UInt32) -> String? {
             let home = "/local/domain/\(domid)/"
             guard path.hasPrefix(home) else { return nil }
-            return text("\(home)error/\(path.dropFirst(home.count))/error")
+            return message("\(home)error/\(path.dropFirst(home.count))/error")
         }
         return Status(
             frontend: text("\(device.frontendPath)/state").flatMap(XenbusState.init(text:)),
             backend: text("\(device.backendPath)/state").flatMap(XenbusState.init(text:)),
             hotplugStatus: text("\(device.backendPath)/hotplug-status"),
-            hotplugError: text("\(device.backendPath)/hotplug-error"),
+            hotplugError: message("\(device.backendPath)/hotplug-error"),
             frontendError: error(device.frontendPath, domid: device.domid),
             backendError: error(device.backendPath, domid: device.backendDomid))
     }
@@ -270,12 +275,7 @@ public final class DeviceConnector {
     }
 
     private static func hotplugError(_ status: Status) -> String {
-        status.hotplugError.map { ": \"\(Self.printable($0))\"" } ?? ""
-    }
-
-    /// Text a script wrote into Xenstore, made safe for a terminal.
-    private static func printable(_ text: String) -> String {
-        String(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "?" : Character($0) }.prefix(300))
+        status.hotplugError.map { ": \"\($0)\"" } ?? ""
     }
 
     static func seconds(_ value: Double) -> String { String(format: "%.1f s", value) }

@@ -235,7 +235,9 @@ final class SimulatedBuilder: DomainBuilding {
         hotplug.failWith = "/srv/web.img does not exist.\u{1b}[2J"
         let failure = #expect(throws: DeviceFailure.self) { try connector(xen, hotplug).setUpLocalBackends(devices) }
         #expect(failure?.device == "vbd 51712 (xvda) of web")
-        #expect(failure?.reason == "its hotplug script /etc/xen/scripts/block add failed with exit status 1: \"/srv/web.img does not exist.?[2J\"")
+        #expect(failure?.reason == "its hotplug script /etc/xen/scripts/block add failed with exit status 1: \"/srv/web.img does not exist.\u{1b}[2J\"")
+        // Escaped where it is printed: the boot failure's reason.
+        #expect(TerminalText.escape(failure.map(\.reason) ?? "").hasSuffix("does not exist.\\e[2J\""))
     }
 
     @Test func aBackendNobodyTakesTimesOutNamingIt() throws {
