@@ -130,7 +130,15 @@ public final class Supervisor {
             note(domain, "shut down (\(reason)); nothing to do")
             return
         }
-        let why = "shut down (\(reason)), on_\(reason == .reboot ? "reboot" : reason == .crash ? "crash" : "poweroff")=\(action.rawValue)"
+        let setting: String =
+            switch reason {
+            case .reboot: "on_reboot"
+            case .crash: "on_crash"
+            case .watchdog: "on_watchdog"
+            case .softReset: "on_soft_reset"
+            default: "on_poweroff"
+            }
+        let why = "shut down (\(reason)), \(setting)=\(action.rawValue)"
         switch action {
         case .preserve:
             note(domain, "\(why): left in place")
