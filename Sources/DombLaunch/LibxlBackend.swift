@@ -14,7 +14,7 @@ import DombXenstore
 ///
 /// PV devices are not handed to libxl: their Xenstore entries come from domb's signed
 /// Xenstore plan, written by the boot flow in one transaction before anything is unpaused.
-public final class LibxlBackend: DomainBuilding, @unchecked Sendable {
+public final class LibxlBackend: DomainSupervising, @unchecked Sendable {
     public let backendName = "libxl"
     private let libxl: Libxl
     private let xenstore: XenstoreClient?
@@ -67,5 +67,25 @@ public final class LibxlBackend: DomainBuilding, @unchecked Sendable {
         do { try libxl.destroy(domid: domain.domid) } catch {
             throw BootError.build(domain: domain.name, reason: error.description)
         }
+    }
+
+    // MARK: Supervision (libxl's domain-death events)
+
+    private var watches: [UInt32: DeathWatch] = [:]
+
+    public func watch(_ domain: BuiltDomain) throws {
+        watches[domain.domid] = try libxl.watchDeath(domid: domain.domid)
+    }
+
+    public func unwatch(_ domain: BuiltDomain) {
+        if let watch = watches.removeValue(forKey: domain.domid) { libxl.unwatch(watch) }
+    }
+
+    public func nextEvent() throws -> LibxlDomainEvent { try libxl.nextDomainEvent() }
+
+    public func coreDump(_ domain: BuiltDomain, to path: String) throws { try libxl.coreDump(domid: domain.domid, to: path) }
+
+    public func rename(_ domain: BuiltDomain, to name: String) throws {
+        try libxl.rename(domid: domain.domid, from: domain.name, to: name)
     }
 }

@@ -85,6 +85,55 @@ public struct LibxlDomainRequest: Sendable {
     }
 }
 
+/// Why a domain shut down (`libxl_shutdown_reason`, from `SHUTDOWN_*` in sched.h).
+public enum ShutdownReason: Hashable, Sendable, CustomStringConvertible {
+    case poweroff
+    case reboot
+    case suspend
+    case crash
+    case watchdog
+    case softReset
+    case unknown(Int)
+
+    public init(rawValue: Int) {
+        switch rawValue {
+        case 0: self = .poweroff
+        case 1: self = .reboot
+        case 2: self = .suspend
+        case 3: self = .crash
+        case 4: self = .watchdog
+        case 5: self = .softReset
+        default: self = .unknown(rawValue)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .poweroff: "poweroff"
+        case .reboot: "reboot"
+        case .suspend: "suspend"
+        case .crash: "crash"
+        case .watchdog: "watchdog"
+        case .softReset: "soft-reset"
+        case .unknown(let value): "reason \(value)"
+        }
+    }
+}
+
+/// A shutdown or death libxl reported for a watched domain.
+public enum LibxlDomainEvent: Hashable, Sendable {
+    /// The domain shut down (it still exists until destroyed).
+    case shutdown(domid: UInt32, reason: ShutdownReason)
+    /// The domain is gone (destroyed, by domb or by someone else such as `xl destroy`).
+    case death(domid: UInt32)
+}
+
+/// An enabled death-event generator (`libxl_evgen_domain_death`).
+public struct DeathWatch: @unchecked Sendable {
+    public let domid: UInt32
+    fileprivate let generator: OpaquePointer
+}
+
 /// A libxenlight context: builds domains paused, unpauses and destroys them.
 ///
 /// Off Xen (no `/dev/xen/privcmd`) `libxl_ctx_alloc` fails; ``init()`` turns that into an
@@ -162,5 +211,68 @@ public final class Libxl: @unchecked Sendable {
         guard let context else { throw LibxlError(code: 0, operation: "destroy", message: "libxl context is closed") }
         let rc = libxl_domain_destroy(context, domid, nil)
         guard rc == 0 else { throw LibxlError(code: rc, operation: "libxl_domain_destroy(\(domid))", message: "") }
+    }
+
+    /// Asks libxl to report the shutdown and the death of `domid` (`libxl_evenable_domain_death`).
+    public func watchDeath(domid: UInt32) throws(LibxlError) -> DeathWatch {
+        guard let context else { throw LibxlError(code: 0, operation: "watch", message: "libxl context is closed") }
+        var generator: OpaquePointer?
+        let rc = libxl_evenable_domain_death(context, domid, libxl_ev_user(domid), &generator)
+        guard rc == 0, let generator else {
+            throw LibxlError(code: rc, operation: "libxl_evenable_domain_death(\(domid))", message: "")
+        }
+        return DeathWatch(domid: domid, generator: generator)
+    }
+
+    /// `libxl_evdisable_domain_death`.
+    public func unwatch(_ watch: DeathWatch) {
+        guard let context else { return }
+        libxl_evdisable_domain_death(context, watch.generator)
+    }
+
+    /// Waits for the next shutdown or death of a watched domain (`libxl_event_wait`).
+    public func nextDomainEvent() throws(LibxlError) -> LibxlDomainEvent {
+        guard let context else { throw LibxlError(code: 0, operation: "wait", message: "libxl context is closed") }
+        while true {
+            var event: UnsafeMutablePointer<libxl_event>?
+            let rc = libxl_event_wait(context, &event, UInt64.max, nil, nil)
+            guard rc == 0, let event else { throw LibxlError(code: rc, operation: "libxl_event_wait", message: "") }
+            defer { libxl_event_free(context, event) }
+            let domid = event.pointee.domid
+            switch event.pointee.type {
+            case LIBXL_EVENT_TYPE_DOMAIN_SHUTDOWN:
+                return .shutdown(domid: domid, reason: ShutdownReason(rawValue: Int(event.pointee.u.domain_shutdown.shutdown_reason)))
+            case LIBXL_EVENT_TYPE_DOMAIN_DEATH:
+                return .death(domid: domid)
+            default:
+                continue
+            }
+        }
+    }
+
+    /// Writes the domain's memory to `path` (`libxl_domain_core_dump`).
+    public func coreDump(domid: UInt32, to path: String) throws(LibxlError) {
+        guard let context else { throw LibxlError(code: 0, operation: "core dump", message: "libxl context is closed") }
+        let rc = libxl_domain_core_dump(context, domid, path, nil)
+        guard rc == 0 else { throw LibxlError(code: rc, operation: "libxl_domain_core_dump(\(domid), \(path))", message: "") }
+    }
+
+    /// `libxl_domain_rename`.
+    public func rename(domid: UInt32, from old: String, to new: String) throws(LibxlError) {
+        guard let context else { throw LibxlError(code: 0, operation: "rename", message: "libxl context is closed") }
+        let rc = libxl_domain_rename(context, domid, old, new)
+        guard rc == 0 else { throw LibxlError(code: rc, operation: "libxl_domain_rename(\(domid), \(new))", message: "") }
+    }
+
+    private static func action(_ action: LifecycleAction) -> libxl_action_on_shutdown {
+        switch action {
+        case .destroy: LIBXL_ACTION_ON_SHUTDOWN_DESTROY
+        case .restart: LIBXL_ACTION_ON_SHUTDOWN_RESTART
+        case .preserve: LIBXL_ACTION_ON_SHUTDOWN_PRESERVE
+        case .renameRestart: LIBXL_ACTION_ON_SHUTDOWN_RESTART_RENAME
+        case .coredumpDestroy: LIBXL_ACTION_ON_SHUTDOWN_COREDUMP_DESTROY
+        case .coredumpRestart: LIBXL_ACTION_ON_SHUTDOWN_COREDUMP_RESTART
+        case .softReset: LIBXL_ACTION_ON_SHUTDOWN_SOFT_RESET
+        }
     }
 }

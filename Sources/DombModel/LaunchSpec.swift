@@ -104,9 +104,9 @@ public struct DomainSpec: Hashable, Sendable, Codable {
     public var cpuAffinity: VCPUAffinity?
     /// Physical CPUs the vCPUs prefer (xl `cpus_soft`); nil leaves it to libxl's NUMA placement.
     public var softCPUAffinity: VCPUAffinity?
-    /// Serves other domains' device backends (xl `driver_domain`: libxl's rw `libxl` and
-    /// `device-model` nodes). A domain that backs a device of the launch is one anyway;
-    /// this also makes one of a domain that backs none yet (guests added later with xl).
+    /// A driver domain (xl `driver_domain`, `domb,driver-domain`): libxl__domain_make gives
+    /// it the rw `libxl` and `device-model` directories `xl devd` in it keeps its state in.
+    /// A domain serving vif or vbd backends must be one (validation).
     public var isDriverDomain: Bool
     /// Name of the cpupool (`domain-cpupool`, xl `pool`); nil means Pool-0.
     public var cpupool: String?

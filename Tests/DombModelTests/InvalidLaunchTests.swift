@@ -36,6 +36,8 @@ let invalidDTSCases: [InvalidCase] = [
                 expected: "backend domain \"netback\" has xen,enhanced \"no-xenstore\" and cannot reach Xenstore [backend-capability]"),
     InvalidCase(name: "backend paused", edits: [("domb,cpu-affinity = <2 3>;", "domb,cpu-affinity = <2 3>;\n\t\t\t\tdomb,paused;")],
                 expected: "backend domain \"netback\" does not start on boot [backend-capability]"),
+    InvalidCase(name: "backend not a driver domain", edits: [("\t\t\t\tdomb,driver-domain;\t\t/* serves vifs: xl devd runs in it */\n", "")],
+                expected: "domain \"web\" vif 0: backend domain \"netback\" is not a driver domain: set domb,driver-domain (xl.cfg driver_domain=1)"),
     InvalidCase(name: "overlapping cpupools", edits: [("netpool: net {", "other { compatible = \"xen,cpupool\"; cpupool-cpus = <&cpu3>; };\n\t\tnetpool: net {")],
                 expected: "cpupool \"net\": CPU 3 is also in cpupool \"other\" [cpupool-overlap]"),
     InvalidCase(name: "two xenstore domains", edits: [("mode = <5>;\t\t\t/* PV, 64-bit */\n\t\t\t\tmemory = <0x0 0x40000>;\t\t/* 256 MiB */\n\t\t\t\tcpus = <1>;", "mode = <5>;\n\t\t\t\tfunctions = <0x40000000>;\n\t\t\t\tmemory = <0x0 0x40000>;\n\t\t\t\tcpus = <1>;")],

@@ -127,7 +127,7 @@ func compile(_ path: String) throws -> [UInt8] {
             spec.domains[index].cpuAffinity = hard
             spec.domains[index].softCPUAffinity = soft
             spec.domains[index].maxVcpus = max(spec.domains[index].vcpus, 2)
-            spec.domains[index].isDriverDomain = index == 0
+            if index == 0 { spec.domains[index].isDriverDomain = true }
         }
         #expect(spec.validate().isEmpty, "\(spec.validate())")
         let temp = try TemporaryDirectory()

@@ -31,10 +31,12 @@ import Testing
         #expect(result.status == 0, "\(result.stderrText)")
         // What the import takes with a remark is reported (desktop.cfg's vnc = 1 is libxl's default).
         #expect(result.stderrText.contains("remark \"vnc\": 1: libxl's default, which the launch has"))
+        #expect(!result.stderrText.contains("\"driver_domain\""), "driver_domain is imported (domb,driver-domain)")
         let written = try LaunchFile.load(output).spec
         let expected = LaunchFile.rebase(
             try LaunchFile.load("\(Self.directory)/equivalent.dts").spec, from: Self.directory, to: temp.path)
         #expect(written == expected)
+        #expect(written.domain(named: "netback")?.isDriverDomain == true && written.domain(named: "web")?.isDriverDomain == false)
         #expect(written.domain(named: "web")?.module(.kernel)?.path.hasSuffix("examples/xl/images/vmlinuz-6.1.0-amd64") == true)
         // --strict refuses a file with a key xl does not read (these have none).
         let strict = try DombBinary.run(["config", "import-xl", "--strict"] + Self.files + ["-o", temp.file("s.dts")])
@@ -52,6 +54,16 @@ import Testing
         #expect(fails.status != 0)
         #expect(fails.stderrText.contains("unknown key \"frobnicate\""), "\(fails.stderrText)")
         #expect(fails.stderrText.contains("refused (--strict)"), "\(fails.stderrText)")
+    }
+
+    /// `driver_domain` as xl reads it (xlu_cfg_get_defbool: a number, non-zero is true).
+    @Test func driverDomainFlag() throws {
+        func imported(_ value: String?) throws -> Bool {
+            let line = value.map { "driver_domain = \($0)\n" } ?? ""
+            return try LaunchFile.importXL(Array("name = \"d\"\nkernel = \"/k\"\nmemory = 64\n\(line)".utf8)).domain.isDriverDomain
+        }
+        #expect(try imported("1") && imported("2") && !imported("0") && !imported(nil))
+        #expect(throws: ParseError.self) { try imported("\"yes\"") }
     }
 
     /// The three domain files Xen ships (tools/examples/xlexample.*), in their style.

@@ -36,10 +36,9 @@ public struct XenstorePlanner: Sendable {
     public func plan(_ launch: ValidatedLaunch) throws(ParseError) -> XenstorePlan {
         var store = XenstoreModel()
         var domains: [XenstorePlan.Domain] = []
-        let driverDomains = Self.driverDomains(of: launch)
         for domain in launch.domainsInStartOrder where Self.isPlanned(domain) {
             do throws(ParseError) {
-                domains.append(try planDomain(domain, in: launch, isDriverDomain: driverDomains.contains(domain.name), store: &store))
+                domains.append(try planDomain(domain, in: launch, store: &store))
             } catch {
                 throw ParseError(error.code, "domain \"\(domain.name)\": \(error.reason)", offset: error.offset)
             }
@@ -60,20 +59,6 @@ public struct XenstorePlanner: Sendable {
         }
     }
 
-    /// Domains declared driver domains (xl's `driver_domain`) or that back a device of
-    /// another domain (libxl gives them `libxl` and `device-model` directories), found in
-    /// one pass over the devices.
-    static func driverDomains(of launch: ValidatedLaunch) -> Set<String> {
-        // libxl's driver_domain: declared, or serving another domain's device.
-        var names = Set(launch.domains.filter(\.isDriverDomain).map(\.name))
-        for domain in launch.domains {
-            for device in domain.devices {
-                if case .domain(let backend) = device.backend, backend != domain.name { names.insert(backend) }
-            }
-        }
-        return names
-    }
-
     static func domid(of domain: DomainSpec) -> XenstoreTemplate {
         if let fixed = domain.domid { return "\(fixed)" }
         return XenstoreTemplate(XenstorePlaceholder(.domid, domain.name))
@@ -82,7 +67,7 @@ public struct XenstorePlanner: Sendable {
     // MARK: One domain
 
     func planDomain(
-        _ domain: DomainSpec, in launch: ValidatedLaunch, isDriverDomain: Bool, store: inout XenstoreModel
+        _ domain: DomainSpec, in launch: ValidatedLaunch, store: inout XenstoreModel
     ) throws(ParseError) -> XenstorePlan.Domain {
         let domid = Self.domid(of: domain)
         let uuid: XenstoreTemplate =
@@ -120,7 +105,11 @@ public struct XenstorePlanner: Sendable {
         for control in controls { store.mknod("\(dom)/control/\(control)", rwperm) }
         store.mknod("\(dom)/device/suspend/event-channel", rwperm)
         for dir in ["data", "drivers", "feature", "attr", "error"] { store.mknod("\(dom)/\(dir)", rwperm) }
-        if isDriverDomain {
+        // libxl__domain_make with c_info.driver_domain: `xl devd` in the domain keeps its
+        // state there.
+        // libxl__domain_make with c_info.driver_domain: `xl devd` in the domain keeps its
+        // state there (the flag decides, not whether the domain serves backends).
+        if domain.isDriverDomain {
             store.mknod("\(dom)/libxl", rwperm)
             store.mknod("\(dom)/device-model", rwperm)
         }
