@@ -8,13 +8,24 @@
 /// never trips a later cap. Each number says where it comes from; docs/binding.md
 /// ("Limits") lists them.
 public enum LaunchLimits {
-    /// Domains in one launch. A boot-time system is a handful; the cap keeps the Xenstore
-    /// plan of the largest launch within ``XenstoreLimits/maximumNodes`` (a test plans the
-    /// heaviest domain the limits allow and multiplies).
-    public static let maxDomains = 64
+    /// Domains in one launch. Hosts with a thousand small guests exist (issue 20 builds and
+    /// boots 1024); the cap, with the launch-wide counts below, keeps the Xenstore plan of
+    /// the largest launch within ``XenstoreLimits/maximumNodes`` and a bundle's metadata
+    /// cap, and its launch DTB within `FDT.maxSize` (a test plans a domain of each kind the
+    /// limits allow, and adds up).
+    public static let maxDomains = 4096
     /// PV devices described per domain (libxl adds at most a console and a vkb of its own).
     public static let maxDevicesPerDomain = 32
     public static let maxModulesPerDomain = 8
+    /// PV devices in one launch, all domains together: what the Xenstore plan grows with
+    /// beyond the domains themselves (a vdispl writes up to about 64 nodes).
+    public static let maxDevices = 8192
+    /// Modules in one launch, all domains together: each is a bundle member
+    /// (``BundleLayout/maximumMembers``) and a manifest entry.
+    public static let maxModules = 8192
+    /// vCPUs in one launch, all domains together, each domain counted at its maximum
+    /// (`domb,max-vcpus`, else its vcpus): each has its `cpu/N/availability` nodes.
+    public static let maxVcpusPerLaunch: UInt64 = 32768
     public static let maxCPUPools = 64
     public static let maxEventChannels = 1024
     public static let maxSharedMemoryRegions = 256

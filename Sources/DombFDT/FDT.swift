@@ -10,10 +10,11 @@ import DombCore
 /// `fdt_check_full` before walking it; `serialize` writes one with libfdt's sequential
 /// writer (`fdt_create` … `fdt_finish`), which is deterministic.
 public enum FDT {
-    /// Caps for untrusted blobs.
-    public static let maxSize = 4 << 20
+    /// Caps for untrusted blobs, sized so that the launch DTB of the largest launch
+    /// `LaunchLimits` allows is read back (a test encodes it).
+    public static let maxSize = 16 << 20
     public static let maxDepth = 16
-    public static let maxNodes = 16384
+    public static let maxNodes = 1 << 16
     public static let maxPropertiesPerNode = 256
 
     /// Reads a DTB into a tree of raw-valued nodes; the root node's name is "".

@@ -27,14 +27,16 @@ public enum BundleLayout {
     /// Folder of the domain images: `modules/<domain>/<role>`.
     public static let modulesDirectory = "modules"
 
-    /// Most members a bundle may hold.
-    public static let maximumMembers = 4096
-    /// Largest manifest accepted.
-    public static let maximumManifestSize = 4 << 20
+    /// Most members a bundle may hold: the modules of the largest launch
+    /// (`LaunchLimits.maxModules`) and the metadata members.
+    public static let maximumMembers = 16384
+    /// Largest manifest accepted: an entry per module of the largest launch, in every bank.
+    public static let maximumManifestSize = 16 << 20
     /// Largest signature member accepted (a CMS blob with a few certificates is a few KiB).
     public static let maximumSignatureSize = 256 << 10
-    /// Largest non-module member (launch DTB, Xenstore plan, event log, signer certificates).
-    public static let maximumMetadataSize = 64 << 20
+    /// Largest non-module member (launch DTB, Xenstore plan, event log, signer certificates):
+    /// the Xenstore plan of the largest launch `LaunchLimits` allows fits (tested).
+    public static let maximumMetadataSize = 128 << 20
     /// Largest module (kernel, ramdisk, firmware) accepted.
     public static let maximumModuleSize: UInt64 = 4 << 30
     /// Longest domain name or module role usable as a path component.

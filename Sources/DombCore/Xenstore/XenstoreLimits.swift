@@ -14,7 +14,7 @@ public enum XenstoreLimits {
     public static let relativePathMax = 2048
     /// Nodes one plan file may hold: enough for the plan of the largest launch
     /// ``LaunchLimits`` allows (a test plans it), so a plan domb wrote is never refused.
-    public static let maximumNodes = 1 << 18
+    public static let maximumNodes = 1 << 20
     public static let maximumPermissions = 64
 }
 

@@ -70,9 +70,18 @@ struct LaunchValidator {
             (spec.cpupools.count, LaunchLimits.maxCPUPools, "cpupools"),
             (spec.eventChannels.count, LaunchLimits.maxEventChannels, "static event channels"),
             (spec.sharedMemory.count, LaunchLimits.maxSharedMemoryRegions, "shared-memory regions"),
+            (spec.domains.reduce(0) { $0 + $1.devices.count }, LaunchLimits.maxDevices, "devices in all domains together"),
+            (spec.domains.reduce(0) { $0 + $1.modules.count }, LaunchLimits.maxModules, "modules in all domains together"),
         ]
         for (count, cap, what) in caps where count > cap {
             add("launch description", .tooMany, "has \(count) \(what); at most \(cap) are allowed")
+        }
+        // Each domain at its maximum, as the Xenstore planner writes them (UInt64: no overflow).
+        let vcpus = spec.domains.reduce(UInt64(0)) { $0 + UInt64(max($1.vcpus, $1.maxVcpus ?? 0)) }
+        if vcpus > LaunchLimits.maxVcpusPerLaunch {
+            add(
+                "launch description", .tooMany,
+                "has \(vcpus) vCPUs in all domains together (each at its maximum); at most \(LaunchLimits.maxVcpusPerLaunch)")
         }
         let text = spec.textBytes
         if text > LaunchLimits.maxDescriptionTextBytes {
@@ -425,7 +434,7 @@ struct LaunchValidator {
 
 extension LaunchSpec {
     /// The bytes of every string of the description (``LaunchLimits/maxDescriptionTextBytes``).
-    var textBytes: Int {
+    public var textBytes: Int {
         var total = 0
         for domain in domains {
             total += domain.name.utf8.count + (domain.uuid?.utf8.count ?? 0) + (domain.securityID?.utf8.count ?? 0)
