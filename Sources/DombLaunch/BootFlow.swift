@@ -331,9 +331,11 @@ private struct Launch {
             // 4. Build every domain paused, dependencies first, from the measured bytes.
             stage = .build
             let images = Self.images(verified)
+            // By name and by domid, once: per-domain scans would be quadratic in domains (issue 20).
+            let specByName = Dictionary(verified.spec.domains.map { ($0.name, $0) }) { first, _ in first }
             for name in verified.order {
                 try checkInterruption()
-                guard let domain = verified.spec.domain(named: name) else { continue }
+                guard let domain = specByName[name] else { continue }
                 let built = try environment.builder.build(domain, images: images[domain.name] ?? DomainImages())
                 record.append(.built(built))
                 progress("built \(domain.name) (domid \(built.domid)), paused")
@@ -425,14 +427,15 @@ private struct Launch {
             try checkInterruption()
             var notes: [String] = []
             var leftPaused: [String] = []
+            let devicesByDomid = Dictionary(grouping: devices, by: \.domid)
             for domain in record.built {
-                guard verified.spec.domain(named: domain.name)?.startOnBoot ?? true else {
+                guard specByName[domain.name]?.startOnBoot ?? true else {
                     leftPaused.append(domain.name)
                     record.append(.leftPaused(domain))
                     progress("left \(domain.name) paused (domb,paused)")
                     continue
                 }
-                let own = devices.filter { $0.domid == domain.domid }
+                let own = devicesByDomid[domain.domid] ?? []
                 if let connector, own.contains(where: \.usesXenbusStates) {
                     stage = .backends
                     try connector.waitForBackends(of: own)

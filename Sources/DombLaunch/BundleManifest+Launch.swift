@@ -15,16 +15,17 @@ extension BundleManifest {
     public func launchDescriptionFailures(_ spec: LaunchSpec) -> [BundleFailure] {
         var failures: [BundleFailure] = []
         let dtb = BundleLayout.launchDTB
-        let manifestNames = domains.map(\.name)
-        let specNames = spec.domains.map(\.name)
-        for name in manifestNames where !specNames.contains(name) {
+        // Looked up by name (linear in domains: issue 20); the manifest's names are unique.
+        let listedByName = Dictionary(domains.map { ($0.name, $0) }) { first, _ in first }
+        let specNames = Set(spec.domains.map(\.name))
+        for name in domains.map(\.name) where !specNames.contains(name) {
             failures.append(BundleFailure(.launchDescription, member: dtb, "domain \(name) is in the manifest but not in the launch DTB"))
         }
-        for name in specNames where !manifestNames.contains(name) {
-            failures.append(BundleFailure(.launchDescription, member: dtb, "domain \(name) is in the launch DTB but not in the manifest"))
+        for domain in spec.domains where listedByName[domain.name] == nil {
+            failures.append(BundleFailure(.launchDescription, member: dtb, "domain \(domain.name) is in the launch DTB but not in the manifest"))
         }
         for domain in spec.domains {
-            guard let listed = domains.first(where: { $0.name == domain.name }) else { continue }
+            guard let listed = listedByName[domain.name] else { continue }
             let roles = BundleLayout.moduleRoles(domain.modules.map(\.kind))
             let listedRoles = listed.modules.map(\.role)
             guard roles == listedRoles else {

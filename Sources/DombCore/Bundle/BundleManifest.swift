@@ -192,6 +192,7 @@ public struct BundleManifest: Hashable, Sendable {
 
         guard let domainList = root["domains"]?.arrayValue else { throw .invalid("manifest.domains must be an array") }
         var domains: [BundleDomain] = []
+        var domainNames: Set<String> = []
         for (index, item) in domainList.enumerated() {
             let at = "manifest.domains[\(index)]"
             let domain = try Self.object(item, at)
@@ -199,7 +200,7 @@ public struct BundleManifest: Hashable, Sendable {
             guard let name = domain["name"]?.stringValue, BundleLayout.isSafeComponent(name) else {
                 throw .invalid("\(at).name is missing or not a safe name")
             }
-            guard !domains.contains(where: { $0.name == name }) else { throw .invalid("\(at): domain \(name) is listed twice") }
+            guard domainNames.insert(name).inserted else { throw .invalid("\(at): domain \(name) is listed twice") }
             guard let moduleList = domain["modules"]?.arrayValue else { throw .invalid("\(at).modules must be an array") }
             var modules: [BundleModule] = []
             for (moduleIndex, moduleItem) in moduleList.enumerated() {
