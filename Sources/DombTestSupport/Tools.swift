@@ -285,3 +285,15 @@ public final class SmallFileSystem: @unchecked Sendable {
         _ = try? Tools.run("umount", ["-l", directory.path], check: false)
     }
 }
+
+/// The large systems of issue 20, as benchmarks/scale.sh makes them
+/// (benchmarks/scale-system.py): `count` PV domains, each with the test PV kernel (one
+/// file for all), a console, a vif and a vbd.
+public enum ScaleSystem {
+    /// Writes the description as `system-<count>.dts` in `directory`; returns its path.
+    public static func write(_ count: Int, in directory: TemporaryDirectory) throws -> String {
+        let kernel = try GuestImages.directory() + "/pv-kernel.elf"
+        let dts = try Tools.run("python3", [Repository.root + "/benchmarks/scale-system.py", "\(count)", kernel]).stdout
+        return try directory.write("system-\(count).dts", dts)
+    }
+}

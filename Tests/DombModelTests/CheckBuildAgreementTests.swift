@@ -155,6 +155,25 @@ import Testing
         #expect(upstreamAccepted >= 8, "\(upstreamAccepted) upstream trees accepted by both")
     }
 
+    /// Large systems (issue 20): 100 domains, past the old 64-domain limit and the 24-domain
+    /// point where `build` used to fail on the inline cap while `config check` accepted,
+    /// are accepted by both; one domain past ``LaunchLimits/maxDomains`` is refused by both
+    /// with the same problem.
+    @Test func descriptionsPastTheOldCliffAgree() throws {
+        let directory = try TemporaryDirectory()
+        let key = try TestPKI.shared().key("p256")
+        for (count, accepted) in [(100, true), (LaunchLimits.maxDomains + 1, false)] {
+            let file = try ScaleSystem.write(count, in: directory)
+            let check = try Self.check(file)
+            let build = try Self.build(file, key: key, output: directory.file("out.bundle"))
+            #expect(check == build, "\(count) domains: config check --images \(check), build \(build)")
+            #expect(check.accepted == accepted, "\(count) domains: \(check)")
+            if !accepted {
+                #expect(check.problems.contains { $0.contains("has \(count) domains; at most \(LaunchLimits.maxDomains)") }, "\(check)")
+            }
+        }
+    }
+
     /// The issue's example: xl's `discard` disk flag is a setting of the model, so both
     /// accept it (with images), and both refuse the same unknown flag.
     @Test func xlDiscardFlagAgrees() throws {
