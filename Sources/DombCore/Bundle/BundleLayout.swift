@@ -36,7 +36,7 @@ public enum BundleLayout {
     public static let maximumSignatureSize = 256 << 10
     /// Largest non-module member (launch DTB, Xenstore plan, event log, signer certificates):
     /// the Xenstore plan of the largest launch `LaunchLimits` allows fits (tested).
-    public static let maximumMetadataSize = 128 << 20
+    public static let maximumMetadataSize = 256 << 20
     /// Largest module (kernel, ramdisk, firmware) accepted.
     public static let maximumModuleSize: UInt64 = 4 << 30
     /// Longest domain name or module role usable as a path component.
