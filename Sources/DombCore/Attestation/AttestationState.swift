@@ -41,11 +41,7 @@ public struct AttestationState: Codable, Hashable, Sendable {
     }
 
     public init(json: [UInt8]) throws(ParseError) {
-        do {
-            self = try JSONDecoder().decode(AttestationState.self, from: Data(json))
-        } catch {
-            throw .invalid("not a domb attestation state file (JSON): \(error)")
-        }
+        self = try JSONInput.decode(AttestationState.self, from: json, what: "not a domb attestation state file (JSON)")
         guard format == Self.formatName else {
             throw ParseError(.unsupported, "state file format \"\(format)\", expected \"\(Self.formatName)\"")
         }
