@@ -47,11 +47,7 @@ public struct AttestationState: Codable, Hashable, Sendable {
         }
     }
 
-    public func jsonBytes() throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return Array(try encoder.encode(self)) + [0x0A]
-    }
+    public func jsonBytes() throws -> [UInt8] { try JSONOutput.fileBytes(self) }
 
     public func record(for attest: TPMSAttest) -> Record? { signers[attest.qualifiedSigner.hexString] }
 

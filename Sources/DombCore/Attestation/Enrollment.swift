@@ -24,11 +24,7 @@ public enum EnrollmentFormat {
         return try JSONInput.decode(T.self, from: bytes, what: what)
     }
 
-    static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return Array(try encoder.encode(value)) + [0x0A]
-    }
+    static func encode<T: Encodable>(_ value: T) throws -> [UInt8] { try JSONOutput.fileBytes(value) }
 
     /// Decodes base64 of at most `max` bytes.
     public static func base64(_ text: String, field: String, max: Int) throws(ParseError) -> [UInt8] {

@@ -108,11 +108,7 @@ public struct QuoteFile: Codable, Hashable, Sendable {
     }
 
     /// Pretty, key-sorted JSON.
-    public func jsonBytes() throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return Array(try encoder.encode(self)) + [0x0A]
-    }
+    public func jsonBytes() throws -> [UInt8] { try JSONOutput.fileBytes(self) }
 
     /// Decodes the binary fields, checking every size against domb's caps.
     public func evidence() throws(ParseError) -> QuoteEvidence {

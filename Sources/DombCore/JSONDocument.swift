@@ -65,3 +65,24 @@ public enum JSONInput {
         }
     }
 }
+
+/// The one writer of the JSON documents domb hands people and tools (quote, enrolment and
+/// state files, `--json` reports): pretty, keys sorted, slashes unescaped. (What is signed
+/// or hashed is written by ``JSONValue/canonicalBytes`` instead.)
+public enum JSONOutput {
+    /// The document as text, without a final newline.
+    public static func text(_ value: some Encodable) throws -> String {
+        String(decoding: try encode(value), as: UTF8.self)
+    }
+
+    /// The document as a file's bytes: the text and a newline.
+    public static func fileBytes(_ value: some Encodable) throws -> [UInt8] {
+        Array(try encode(value)) + [0x0A]
+    }
+
+    private static func encode(_ value: some Encodable) throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(value)
+    }
+}
