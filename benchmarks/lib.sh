@@ -10,7 +10,7 @@ make_images() {
 import json, sys
 work, count = sys.argv[1], int(sys.argv[2])
 domain = lambda i: {"name": f"guest{i}", "type": "pvh", "is64Bit": True, "memoryKiB": 262144, "vcpus": 1,
-                    "capabilities": 0, "isBootDomain": False, "startOnBoot": True, "devices": [],
+                    "capabilities": 0, "isBootDomain": False, "isDriverDomain": False, "startOnBoot": True, "devices": [],
                     "modules": [{"kind": "kernel", "path": f"image{i}", "bootargs": "console=hvc0"}]}
 json.dump({"domains": [domain(i) for i in range(count)], "cpupools": [], "eventChannels": [],
            "sharedMemory": [], "staticMode": False}, open(f"{work}/launch.json", "w"))
