@@ -30,8 +30,11 @@ import Testing
     /// Runs a docs block in a fresh directory with `environment`; every tool it uses must be
     /// installed (a missing one fails the test with its package).
     /// - Returns: the result and the directory it ran in (to read what it wrote).
-    static func runDocsBlock(_ name: String, _ environment: [String: String]) throws -> (ProcessResult, TemporaryDirectory) {
-        for tool in ["jq", "xxd", "tar", "openssl", "tpm2_createprimary", "tpm2_unseal"] { _ = try Tools.require(tool) }
+    static func runDocsBlock(
+        _ name: String, _ environment: [String: String],
+        tools: [String] = ["jq", "xxd", "tar", "openssl", "tpm2_createprimary", "tpm2_unseal"]
+    ) throws -> (ProcessResult, TemporaryDirectory) {
+        for tool in tools { _ = try Tools.require(tool) }
         let work = try TemporaryDirectory(prefix: "domb-docs-\(name)")
         let script = try work.write("block.sh", "cd '\(work.path)'\n" + docsBlock(name))
         let result = try Tools.run("bash", [script], environment: environment.merging(["TSS2_LOG": "all+none"]) { $1 }, check: false)

@@ -184,6 +184,41 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: refused))
     }
 
+    /// docs/secrets.md step 1 for an HSM, run as written, then step 2's build with the URIs
+    /// it documents: the token's keys sign, the public halves the block exported are the
+    /// ones in the bundle, the CSR was signed inside the token.
+    @Test func theDocumentedHSMSetupMakesTheKeysABuildSignsWith() throws {
+        _ = try GuestImages.directory()
+        let token = try SoftHSMToken(label: "unused")  // checks the tools, makes a private token directory
+        let pinFile = token.directory.file("pin")
+        let (block, work) = try SecretsCLITests.runDocsBlock(
+            "hsm-keys",
+            token.environment.merging(["PIN": SoftHSMToken.pin, "SO_PIN": "56785678", "PIN_FILE": pinFile]) { $1 },
+            tools: ["softhsm2-util", "p11tool", "openssl"])
+        #expect(block.status == 0, "\(block.stdoutText)\n\(block.stderrText)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: pinFile)) == Data(SoftHSMToken.pin.utf8))
+        #expect(try FileManager.default.attributesOfItem(atPath: pinFile)[.posixPermissions] as? Int == 0o600)
+        let csr = try Tools.run("openssl", ["req", "-in", work.file("release.csr"), "-verify", "-noout"], check: false)
+        #expect(csr.status == 0 && (csr.stdoutText + csr.stderrText).contains("verify OK"), "\(csr.stderrText)")
+        let csrKey = try Tools.run("openssl", ["req", "-in", work.file("release.csr"), "-pubkey", "-noout"]).stdout
+        #expect(csrKey == Array(try Data(contentsOf: URL(fileURLWithPath: work.file("release.pub.pem")))))
+
+        let uri = { (object: String) in "pkcs11:token=release;object=\(object);type=private;pin-source=file:\(pinFile)" }
+        let bundle = work.file("system-1.bundle")
+        let build = try run(
+            [
+                "build", Repository.root + "/examples/demo/launch.dts", "-o", bundle, "--generation", "1", "--key", uri("release-key"),
+                "--pcr-key", uri("pcr-policy"), "--no-progress",
+            ], token.environment)
+        #expect(build.status == 0, "\(build.stderrText)")
+        let verify = try run(["bundle", "verify", bundle, "--pubkey", work.file("release.pub.pem")], [:])
+        #expect(verify.status == 0, "\(verify.stderrText)")
+        try Tools.run("tar", ["-xf", bundle, "-C", work.path, "pcr-policy.json"])
+        let policy = try JSONValue(parsing: Array(try Data(contentsOf: URL(fileURLWithPath: work.file("pcr-policy.json")))))
+        let exported = try String(contentsOfFile: work.file("pcr-policy.pub.pem"), encoding: .utf8)
+        #expect(policy["publicKey"] == .string(exported), "the bundle's PCR-policy key is the one step 1 exported for the hosts")
+    }
+
     @Test func tpmResidentKeySignsThroughTheProvider() throws {
         _ = try GuestImages.directory()
         let pki = try TestPKI.shared()
