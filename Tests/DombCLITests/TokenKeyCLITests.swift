@@ -182,6 +182,17 @@ import Testing
         #expect(wrong.stderrText.contains("pin-value=***"), "\(wrong.stderrText)")
         #expect(!wrong.stderrText.contains("9999"))
         #expect(!FileManager.default.fileExists(atPath: refused))
+
+        // A PIN file written with echo (a trailing newline, which libp11 would send as part
+        // of the PIN): refused before the token is asked, naming the file.
+        let echoed = try work.write("pin-echoed", SoftHSMToken.pin + "\n")
+        let newline = try run(
+            ["build", demo, "--key", "pkcs11:token=\(token.label);object=release;type=private;pin-source=file:\(echoed)", "-o", refused, "--no-progress"],
+            env)
+        #expect(newline.status != 0)
+        #expect(newline.stderrText.contains("the PIN file \(echoed) ends with a line break"), "\(newline.stderrText)")
+        #expect(!newline.stderrText.contains("PIN incorrect"), "\(newline.stderrText)")
+        #expect(!FileManager.default.fileExists(atPath: refused))
     }
 
     /// docs/secrets.md step 1 for an HSM, run as written, then step 2's build with the URIs
