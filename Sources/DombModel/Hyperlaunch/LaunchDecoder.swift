@@ -433,7 +433,7 @@ private struct Decoder {
         "memory", "mem-min", "mem-max", "cpus", "domb,max-vcpus", "domb,cpu-affinity", "domb,cpu-affinity-except",
         "domb,vcpu-affinity", "domb,cpu-soft-affinity", "domb,cpu-soft-affinity-except", "domb,vcpu-soft-affinity",
         "domb,driver-domain", "domain-cpupool", "xen,enhanced", "xen,domain-p2m-mem-mb", "security-id", "domb,paused", "domb,on-poweroff", "domb,on-reboot",
-        "domb,on-crash", "#address-cells", "#size-cells", "phandle", "linux,phandle",
+        "domb,on-crash", "domb,secrets", "#address-cells", "#size-cells", "phandle", "linux,phandle",
     ]
 
     mutating func decodeDomain(_ view: NodeView, layout: LaunchLayout, pools: [String: String], domains: [String: String]) throws -> DomainSpec {
@@ -508,6 +508,9 @@ private struct Decoder {
                 }
                 domain[keyPath: path] = action
             }
+        }
+        domain.secrets = try (view.strings("domb,secrets") ?? []).map { entry in
+            try ContextError.wrap("node \(view.path)") { try SecretSpec(parsing: entry, context: "domb,secrets \"\(entry)\"") }
         }
 
         var vcpuNodes: [NodeView] = []
