@@ -143,7 +143,7 @@ public final class LaunchSecrets: @unchecked Sendable {
     /// - Throws: the first failure, naming the secret, the domain and the TPM step.
     public func release(_ launch: MeasuredLaunch) throws -> String? {
         // The description's own bindings (`domb,secrets`, measured with it), then `--secret`.
-        let described = launch.spec.domains.flatMap { domain in domain.secrets.map { Binding(domain: domain.name, secret: $0) } }
+        let described = launch.spec.domains.flatMap { domain in (domain.secrets ?? []).map { Binding(domain: domain.name, secret: $0) } }
         let bindings = described + self.bindings
         guard !bindings.isEmpty else { return nil }
         var seen = Set<String>()

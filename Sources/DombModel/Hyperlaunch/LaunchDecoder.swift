@@ -509,8 +509,11 @@ private struct Decoder {
                 domain[keyPath: path] = action
             }
         }
-        domain.secrets = try (view.strings("domb,secrets") ?? []).map { entry in
-            try ContextError.wrap("node \(view.path)") { try SecretSpec(parsing: entry, context: "domb,secrets \"\(entry)\"") }
+        if let entries = try view.strings("domb,secrets") {
+            guard !entries.isEmpty else { throw view.fail("domb,secrets is empty") }
+            domain.secrets = try entries.map { entry in
+                try ContextError.wrap("node \(view.path)") { try SecretSpec(parsing: entry, context: "domb,secrets \"\(entry)\"") }
+            }
         }
 
         var vcpuNodes: [NodeView] = []
