@@ -215,8 +215,8 @@ dev_lifecycle() {
   _id=$(e2e_domid e2e-blk)
   xl shutdown e2e-blk
   if dev_wait_line 120 "$_o/boot.out" "e2e-blk \(domid $_id\): shut down \(poweroff\), on_poweroff=destroy: destroyed" \
-    && dev_wait 30 dev_gone e2e-blk; then
-    e2e_pass boot-poweroff-destroyed "$(grep -m1 'E2E-GUEST POWEROFF' "$_console/guest-e2e-blk.log"); $(grep -m1 "e2e-blk (domid $_id)" "$_o/boot.out")"
+    && dev_wait 30 dev_gone e2e-blk && grep -q 'E2E-GUEST POWEROFF' "$_console/guest-e2e-blk.log"; then
+    e2e_pass boot-poweroff-destroyed "$(grep -m1 'E2E-GUEST POWEROFF' "$_console/guest-e2e-blk.log"); $(grep -m1 "e2e-blk (domid $_id): shut down" "$_o/boot.out")"
   else
     e2e_fail boot-poweroff-destroyed "$(xl list 2>&1 | tr '\n' ';'); $(tail -n2 "$_o/boot.out")"
   fi
