@@ -59,6 +59,9 @@ dev_wait_line() { dev_wait "$1" grep -qE "$3" "$2" 2>/dev/null; }
 # --- The xl path: the same three domains through `xl create` (libxl and xl devd do the
 # hotplug), timed the same way, and its Xenstore against domb's plan.
 dev_xl_path() {
+  # The launch's guests had the same names: their consoles go aside, so that what the xl
+  # guests print is read from their own logs only.
+  for _n in $_linux; do mv "$_console/guest-$_n.log" "$_console/domb-guest-$_n.log" 2>/dev/null; done
   e2e_mark boot-xl-devices-start
   _t0=$(dev_now)
   e2e_check boot-xl-netdom-create xl create "$_b/e2e-netdom.cfg" || return 1
@@ -90,8 +93,6 @@ dev_xl_path() {
   dev_collect boot-xl
   for _n in e2e-net e2e-blk e2e-netdom; do xl destroy "$_n"; done
   dev_wait 60 dev_none_left
-  # The launch's guests have the same names: keep these consoles apart.
-  for _n in $_linux; do mv "$_console/guest-$_n.log" "$_console/xl-guest-$_n.log" 2>/dev/null; done
   e2e_mark boot-xl-devices-end
 }
 
