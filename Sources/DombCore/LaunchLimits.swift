@@ -26,6 +26,9 @@ public enum LaunchLimits {
     /// vCPUs in one launch, all domains together, each domain counted at its maximum
     /// (`domb,max-vcpus`, else its vcpus): each has its `cpu/N/availability` nodes.
     public static let maxVcpusPerLaunch: UInt64 = 32768
+    /// Secrets a domain receives (`domb,secrets`): each is one TPM object loaded and
+    /// unsealed before the first unpause (docs/secrets.md, "What it costs").
+    public static let maxSecretsPerDomain = 16
     public static let maxCPUPools = 64
     public static let maxEventChannels = 1024
     public static let maxSharedMemoryRegions = 256
