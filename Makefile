@@ -1,5 +1,9 @@
 # domb — the README's two commands are `make demo` and `make test`.
-.PHONY: demo test build deps clean e2e e2e-boot fuzz fuzz-smoke keylime
+.PHONY: demo test build deps clean e2e e2e-boot fuzz fuzz-smoke keylime install docs
+# `make install [PREFIX=/usr/local] [DESTDIR=]`: domb, one manual page per command and the
+# bash, zsh and fish completions, generated from the argument parser (scripts/install.sh).
+PREFIX ?= /usr/local
+DESTDIR ?=
 demo:
 	./scripts/demo.sh
 test:
@@ -25,3 +29,5 @@ e2e-boot:  # domb boot --backend libxl in dom0 of real Xen, the TPM a host swtpm
 keylime:  # a domb host attested by an unmodified Keylime 7.14.3 from PyPI (docs/keylime.md)
 	./scripts/install-deps.sh --keylime
 	./scripts/keylime/scenario.sh $(KEYLIME_ARGS)
+install:
+	./scripts/install.sh "$(PREFIX)" "$(DESTDIR)"

@@ -29,6 +29,7 @@ let package = Package(
         .library(name: "DombFDT", targets: ["DombFDT"]),
         .library(name: "DombModel", targets: ["DombModel"]),
         .library(name: "DombArchive", targets: ["DombArchive"]),
+        .library(name: "DombXLUtil", targets: ["DombXLUtil"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -51,6 +52,8 @@ let package = Package(
         .systemLibrary(name: "CXenstore", pkgConfig: "xenstore", providers: [.apt(["libxen-dev"])]),
         .systemLibrary(name: "CLinux"),
         .systemLibrary(name: "CXenlight", pkgConfig: "xenlight xentoollog", providers: [.apt(["libxen-dev"])]),
+        // libxlutil ships no .pc file: the modulemap links "xlutil"; xenlight's flags find libxl.h.
+        .systemLibrary(name: "CXLUtil", pkgConfig: "xenlight xentoollog", providers: [.apt(["libxen-dev"])]),
 
         // Pure core.
         .target(name: "DombCore", swiftSettings: swiftSettings),
@@ -65,10 +68,12 @@ let package = Package(
         // Linux interfaces the Glibc module hides (memfd seals, O_DIRECT, sync_file_range).
         .target(name: "DombLinux", dependencies: ["CLinux"], swiftSettings: swiftSettings),
         .target(name: "DombXenstore", dependencies: ["DombCore", "CXenstore"], swiftSettings: swiftSettings),
-        .target(name: "DombLibxl", dependencies: ["DombCore", "CXenlight"], swiftSettings: swiftSettings),
+        .target(name: "DombXLUtil", dependencies: ["DombCore", "CXLUtil"], swiftSettings: swiftSettings),
 
-        // The launch model and its front ends.
-        .target(name: "DombModel", dependencies: ["DombCore", "DombFiles", "DombFDT"], swiftSettings: swiftSettings),
+        // The launch model and its front ends (the Hyperlaunch binding, xl.cfg through libxlutil).
+        .target(name: "DombModel", dependencies: ["DombCore", "DombFiles", "DombFDT", "DombXLUtil"], swiftSettings: swiftSettings),
+        // libxenlight: builds domains from the model (and libxl's JSON of what it is handed).
+        .target(name: "DombLibxl", dependencies: ["DombCore", "DombModel", "CXenlight"], swiftSettings: swiftSettings),
 
         // Orchestration.
         .target(
@@ -100,7 +105,7 @@ let package = Package(
             name: "DombCLI",
             dependencies: [
                 "DombCore", "DombFiles", "DombCrypto", "DombTPM", "DombFDT", "DombModel", "DombArchive", "DombXenstore",
-                "DombLaunch", "DombAgent",
+                "DombLibxl", "DombLaunch", "DombAgent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -145,6 +150,8 @@ let package = Package(
         .testTarget(
             name: "DombModelTests",
             dependencies: ["DombCore", "DombFiles", "DombFDT", "DombModel", "DombLaunch", "DombTestSupport"],
+            // Read from the repository (Repository.root), not bundled.
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -155,6 +162,13 @@ let package = Package(
         .testTarget(
             name: "DombBundleTests",
             dependencies: ["DombCore", "DombCrypto", "DombArchive", "DombFDT", "DombModel", "DombLaunch", "DombTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DombXLConfigTests",
+            dependencies: ["DombCore", "DombXLUtil", "DombModel", "DombLibxl", "DombTestSupport"],
+            // Read by path: the e2e oracle (scripts/e2e/xlcfg/) sends the same files to dom0.
+            exclude: ["Corpus", "Fixtures"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -14,6 +14,9 @@ let package = Package(
         .target(name: "FuzzHex", dependencies: [.product(name: "DombCore", package: "domb")]),
         .target(name: "FuzzLaunchDTB", dependencies: [.product(name: "DombModel", package: "domb")]),
         .target(name: "FuzzXLConfig", dependencies: [.product(name: "DombModel", package: "domb")]),
+        .target(
+            name: "FuzzXLUtil",
+            dependencies: [.product(name: "DombCore", package: "domb"), .product(name: "DombXLUtil", package: "domb")]),
         .target(name: "FuzzEventLog", dependencies: [.product(name: "DombCore", package: "domb")]),
         .target(name: "FuzzELF", dependencies: [.product(name: "DombCore", package: "domb")]),
         .target(name: "FuzzBzImage", dependencies: [.product(name: "DombArchive", package: "domb")]),

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 S=FuzzTesting/Seeds
 # Only the directories this script owns (FuzzXenstore's seeds are hand-written).
-for d in FuzzHex FuzzLaunchDTB FuzzXLConfig FuzzELF FuzzBzImage FuzzCPIO FuzzDecompress FuzzEventLog FuzzQuote FuzzBundle; do
+for d in FuzzHex FuzzLaunchDTB FuzzXLConfig FuzzXLUtil FuzzELF FuzzBzImage FuzzCPIO FuzzDecompress FuzzEventLog FuzzQuote FuzzBundle; do
   rm -rf "${S:?}/$d" && mkdir -p "$S/$d"
 done
 make -s -C images
@@ -19,7 +19,13 @@ printf 'sha1:\n  0 : 0x%040d\nsha256:\n  12: 0x%064d\n  13: 0x%064d\n' 0 0 1 > $
 for f in examples/system.dts examples/xl/equivalent.dts; do
   dtc -q -I dts -O dtb -o "$S/FuzzLaunchDTB/$(basename "$f" .dts).dtb" "$f"
 done
+# Trees written for upstream Xen (dom0less, cpupools, the x86 series; Tests/DombModelTests/Fixtures/upstream).
+for f in Tests/DombModelTests/Fixtures/upstream/*.dts; do
+  dtc -q -I dts -O dtb -o "$S/FuzzLaunchDTB/upstream-$(basename "$f" .dts).dtb" "$f"
+done
 cp examples/xl/*.cfg $S/FuzzXLConfig/
+# The libxlutil wrapper: the xl.cfg corpus (tools/examples and the man pages' examples).
+cp Tests/DombXLConfigTests/Corpus/*.cfg examples/xl/*.cfg $S/FuzzXLUtil/
 
 # Images.
 cp images/out/pv-kernel.elf images/out/pvh-kernel.elf images/out/legacy-guest.elf $S/FuzzELF/
@@ -125,5 +131,17 @@ m = {"format": "domb-launch-bundle", "formatVersion": 1, "generation": 7, "banks
      "predictedPCRs": {"sha1": {"12": "1" * 40, "13": "2" * 40}, "sha256": {"12": "3" * 64, "13": "4" * 64}}}
 open(f"{out}/manifest.json", "w").write(json.dumps(m, sort_keys=True, separators=(",", ":")))
 open(f"{out}/pretty.json", "w").write(json.dumps({"a": [1, -2, True, False, None, "\u00e9\\n\"x"], "b": {"c": {}}}, indent=2))
+# The secrets documents (docs/secrets.md, "Files"): a signed PCR policy and a sealed file.
+pem = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n"
+pol = {"bank": "sha256", "pcrs": [12, 13], "pcrValues": {"12": "3" * 64, "13": "4" * 64}, "policyRef": "",
+       "policyDigest": "5" * 64, "signature": "3006020101020101"}
+p = {"format": "domb-signed-pcr-policy", "formatVersion": 1, "publicKey": pem, "keyName": "000b" + "6" * 64,
+     "keyFingerprint": "7" * 64, "policies": [pol, dict(pol, bank="sha1", pcrValues={"12": "1" * 40, "13": "2" * 40})]}
+open(f"{out}/pcr-policy.json", "w").write(json.dumps(p, sort_keys=True, separators=(",", ":")))
+area = "0008000b00000012" + "0020" + "a5" * 32 + "00100000"
+s = {"format": "domb-sealed-secret", "formatVersion": 1, "parent": {"template": "ecc-p256-srk", "name": "000b" + "4" * 64},
+     "policyKeyName": "000b" + "5" * 64, "policyKeyFingerprint": "6" * 64, "policyRef": "73746f72616765", "pin": False,
+     "authPolicy": "a5" * 32, "public": "%04x" % (len(area) // 2) + area, "private": "000401020304"}
+open(f"{out}/secret.sealed", "w").write(json.dumps(s, sort_keys=True, separators=(",", ":")) + "\n")
 PY
 du -sh "$S"

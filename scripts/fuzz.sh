@@ -14,6 +14,8 @@ if ! swift build -c release -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as
   echo "FAIL: the fuzz targets do not build; see FuzzTesting/artifacts/build.log"; exit 1
 fi
 BIN=$(swift build -c release --show-bin-path)
+# Leaks inside uninstrumented system libraries we cannot fix (lsan.supp says which and why).
+export LSAN_OPTIONS="suppressions=$PWD/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 TARGETS=("$@")
 if [ ${#TARGETS[@]} -eq 0 ]; then
   mapfile -t TARGETS < <(ls Sources)

@@ -12,6 +12,9 @@ grep -qE 'Test run with [0-9]+ tests? .*passed' "$LOG"
 if pgrep -f 'domb-swtpm|domb-demo' >/dev/null; then
   echo "FAIL: swtpm processes were left running:"; pgrep -af 'domb-swtpm|domb-demo'; exit 1
 fi
+# `make install` into a scratch DESTDIR: the binary, a manual page per command (rendered by
+# man without a warning), and bash, zsh and fish completions (bash completes a subcommand).
+./scripts/check-install.sh
 # Every libFuzzer target for a short time (docs/fuzzing.md): a parser regression that
 # crashes, leaks or hangs on the seeds or nearby inputs fails CI.
 make fuzz-smoke

@@ -28,6 +28,12 @@ public struct ArchiveError: Error, Hashable, Sendable, CustomStringConvertible {
         self.init(path: error.path, member: member, "\(error.operation): \(error.message)")
     }
 
+    /// What the message of a file that is not a tar archive at all starts with.
+    public static let notATarArchive = "not a tar archive"
+
+    /// Whether the file is not a tar archive at all (as opposed to a damaged one).
+    public var isNotATarArchive: Bool { message.hasPrefix(Self.notATarArchive) }
+
     public var description: String {
         if let member { return "\(path): member \(member): \(message)" }
         return "\(path): \(message)"

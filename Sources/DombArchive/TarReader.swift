@@ -70,7 +70,9 @@ public final class TarReader {
             archive_read_open_fd(archive, file.descriptor, 64 << 10) == ARCHIVE_OK
         else {
             // deinit frees the archive: a class init that throws after initialising every
-            // stored property still runs deinit.
+            // stored property still runs deinit. libarchive reports a file that is no tar
+            // with ARCHIVE_ERRNO_FILE_FORMAT, which is EILSEQ (archive.h).
+            if archive_errno(archive) == EILSEQ { throw TarWriter.error(archive, path, ArchiveError.notATarArchive) }
             throw TarWriter.error(archive, path, "open as a tar archive")
         }
     }

@@ -26,7 +26,7 @@ struct AKCommand: AsyncParsableCommand {
                 with --storage), with the attributes tpm2_createak uses: fixedTPM, fixedParent, \
                 sensitiveDataOrigin, userWithAuth, restricted, sign. ECC P-256 with ECDSA-SHA256 by \
                 default; --rsa gives RSASSA-SHA256. Its TPM name is written to OUTPUT.name (hex).
-                """)
+                """ + "\n\n" + ExitStatus.help(success: "the key was created and written", refused: "the TPM refused"))
 
         @OptionGroup var tpm: TPMOptions
         @Flag(help: "ECC NIST P-256, ECDSA-SHA256 (default).") var ecc = false
@@ -65,7 +65,8 @@ struct AKCommand: AsyncParsableCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the public key (PEM) and name of a persistent AK.")
+        static let configuration = CommandConfiguration(abstract: "Print the public key (PEM) and name of a persistent AK.",
+            discussion: ExitStatus.help(success: "the key was printed", refused: "the TPM refused (no AK at the handle)"))
 
         @OptionGroup var tpm: TPMOptions
         @Option(help: "Persistent handle of the key.") var handle: String = TPM.defaultAttestationKeyHandleText

@@ -28,7 +28,7 @@ struct AgentCommand: AsyncParsableCommand {
             (Keylime's cv_ca/cacert.crt); --no-mtls serves plain HTTP and registers mtls_cert \
             "disabled" (the verifier and tenant then need enable_agent_mtls = False). Runs until \
             stopped; see examples/systemd/domb-agent.service and docs/keylime.md.
-            """)
+            """ + "\n\n" + ExitStatus.help(success: "the agent stopped on SIGINT or SIGTERM", refused: "registration or activation was refused"))
 
     @OptionGroup var tpm: TPMOptions
     @OptionGroup var endorsement: EndorsementOptions

@@ -32,8 +32,7 @@ struct AttestCommand: AsyncParsableCommand {
                 the structure is checked: only module, configuration and separator events, one \
                 separator per PCR and nothing after it, no event on an unquoted PCR, no PCR with a \
                 value but no events. The state file is updated only when the quote verifies.
-                Exit status: 0 verified, 1 refused, other values for unusable input.
-                """)
+                """ + "\n\n" + ExitStatus.help(success: "the quote verifies", refused: "it is refused (every reason is printed; a quote, key, bundle or state file that cannot be used at all exits 2)"))
 
         @Argument(help: "The quote file (JSON) from `domb quote`.") var quote: String
         @Option(help: "The attestation key's public key (PEM) that the verifier trusts.") var akPub: String?
@@ -54,6 +53,7 @@ struct AttestCommand: AsyncParsableCommand {
         @Option(help: "With --bundle: its pinned signer certificate.") var cert: String?
         @Option(help: "With --bundle: the public key of its raw signature.") var pubkey: String?
         @Option(help: .hidden) var benchmarkIterations: Int = 0
+        @OptionGroup var progressOptions: ProgressOptions
 
         static let maximumFileSize = QuoteFile.maximumEventLogSize * 2
 
@@ -68,16 +68,12 @@ struct AttestCommand: AsyncParsableCommand {
             _ = try pcrs.map(PCRSelection.init(parsing:))
         }
 
-        /// Exit status for input that cannot be used at all (1 means "refused").
-        static let unusableInput: Int32 = 2
-
         func run() async throws {
             let inputs: (QuoteEvidence, PublicKey, PCRValues?, PCRSelection, AttestationState?)
             do {
                 inputs = try loadInputs()
             } catch {
-                FileHandle.standardError.write(Data("Error: \(error)\n".utf8))
-                throw ExitCode(Self.unusableInput)
+                throw Self.unusable(error)
             }
             let (evidence, key, givenExpected, givenSelection, stored) = inputs
             var expected = givenExpected
@@ -85,7 +81,9 @@ struct AttestCommand: AsyncParsableCommand {
             var golden: [GoldenEvent]?
             if let bundle {
                 do {
-                    let launch = try BundleGoldenValues(bundle: bundle, trust: try bundleTrust())
+                    let progress = progressOptions.progress("verifying", bundle, json: json)
+                    defer { progress?.finish() }
+                    let launch = try BundleGoldenValues(bundle: bundle, trust: try bundleTrust(), progress: progress?.bytes)
                     golden = launch.events
                     if expected == nil {
                         // The bundle's predicted values for exactly the PCRs quoted.
@@ -97,8 +95,7 @@ struct AttestCommand: AsyncParsableCommand {
                         selection = try PCRSelection(parsing: "sha256:" + launch.pcrs.pcrs(in: .sha256).map(String.init).joined(separator: ","))
                     }
                 } catch {
-                    FileHandle.standardError.write(Data("Error: \(bundle): \(error)\n".utf8))
-                    throw ExitCode(Self.unusableInput)
+                    throw Self.unusable(ContextError(bundle, error))
                 }
             }
             var policy = QuotePolicy(nonce: try AttestationIO.parseNonce(nonce), selection: selection, expectedPCRs: expected)
@@ -149,7 +146,15 @@ struct AttestCommand: AsyncParsableCommand {
                     for failure in failures { print("  - \(TerminalText.escape(failure.description))") }
                 }
             }
-            if !verdict.isVerified { throw ExitCode(1) }
+            if !verdict.isVerified { throw ExitCode(ExitStatus.refused.rawValue) }
+        }
+
+        /// Input that cannot be used at all exits 2 (1 means the quote was judged and refused).
+        static func unusable(_ error: any Error) -> ExitCode {
+            var diagnostic = Diagnostics.diagnose(error)
+            diagnostic.status = .cannotRun
+            Diagnostics.print(diagnostic)
+            return ExitCode(diagnostic.status.rawValue)
         }
 
         private func bundleTrust() throws -> BundleTrustPolicy {

@@ -24,14 +24,22 @@ struct BootCommand: AsyncParsableCommand {
             with EV_SEPARATOR; write and sync the event log; read the PCRs back and compare them \
             with the log; unseal and deliver the --secret secrets (TPM2_PolicyPCR → \
             VerifySignature → PolicyAuthorize → Unseal with the bundle's signed PCR policy); \
-            unpause in dependency order. Any failure, and SIGTERM or SIGINT before \
-            the first unpause, stops before a domain runs: what was built is destroyed, the log \
-            on disk holds exactly the events that reached the TPM, the message lists what ran, \
-            and the exit status is non-zero (128+N after signal N).
+            unpause in dependency order, each domain once the backends of its PV devices are \
+            ready; wait until every device is connected. Any failure, and SIGTERM or SIGINT \
+            before the first unpause, stops before a domain runs: what was built is destroyed, \
+            the log on disk holds exactly the events that reached the TPM, the message lists \
+            what ran, and the exit status is non-zero (128+N after signal N). A device that \
+            does not connect can only be seen once its domain runs: that launch is torn down \
+            and the message says what ran.
+
+            Device backends in this domain are set up as xl does (Xen's hotplug scripts, e.g. \
+            /etc/xen/scripts/block and vif-bridge); those in a driver domain by `xl devd` there. \
+            --supervise stays after the launch and carries out on_poweroff, on_reboot and \
+            on_crash (docs/boot.md).
 
             --backend libxl builds real domains (a Xen control domain, as root); --backend plan \
             records and prints what would be done (the default off Xen).
-            """
+            """ + "\n\n" + ExitStatus.help(success: "every domain was launched", refused: "the launch was refused or failed (what ran is printed; no domain was unpaused unless it says so)", interruptible: true)
     )
 
     enum Backend: String, ExpressibleByArgument, CaseIterable {
@@ -57,6 +65,17 @@ struct BootCommand: AsyncParsableCommand {
     var secretsDir: String = SecretDeliverer.defaultDirectory
     @OptionGroup var pin: PINOptions
     @Flag(help: "Print the report as JSON.") var json = false
+    @OptionGroup var progressOptions: ProgressOptions
+    @Option(
+        help: ArgumentHelp(
+            "Seconds each device step may take (libxl backend): backends taken and their hotplug scripts run, then both ends connected.",
+            valueName: "seconds"))
+    var deviceTimeout: Double = 60
+    @Flag(
+        help: ArgumentHelp(
+            "After the launch, stay and carry out on_poweroff, on_reboot and on_crash for the domains it started (libxl backend).",
+            discussion: "A restart rebuilds the domain from the sealed images measured at launch. Tells systemd READY=1 once the launch is done (Type=notify)."))
+    var supervise = false
 
     func validate() throws {
         for binding in secrets { _ = try SecretSpec.parseBinding(binding) }
@@ -65,12 +84,22 @@ struct BootCommand: AsyncParsableCommand {
     func run() async throws {
         // First: a signal from here on stops the launch at a step boundary, never mid-extend.
         LaunchSignals.install()
+        try requireInputFile(bundle)
         let trustPolicy = try trust.policy()
         let chosen = backend ?? (FileManager.default.fileExists(atPath: "/dev/xen/privcmd") ? .libxl : .plan)
+        guard deviceTimeout > 0, deviceTimeout <= 3600 else {
+            throw ValidationError("--device-timeout must be more than 0 and at most 3600 seconds")
+        }
+        if supervise && chosen != .libxl {
+            throw ValidationError("--supervise needs the libxl backend (a Xen control domain)")
+        }
         let connection = try tpm.open()
         let quiet = json
+        let bytes = progressOptions.progress("reading", bundle, json: json)
+        defer { bytes?.finish() }
         // One line per step as it happens (journald and a watching operator see progress).
         let log: (String) -> Void = { line in
+            bytes?.clear()
             if !quiet {
                 print("  \(line)")
                 fflush(nil)
@@ -79,11 +108,15 @@ struct BootCommand: AsyncParsableCommand {
 
         let builder: any DomainBuilding
         var xenstore: XenstoreClient?
+        var devices: DeviceConnector?
         switch chosen {
         case .libxl:
             let client = try XenstoreClient()
             xenstore = client
             builder = try LibxlBackend(xenstore: client)
+            devices = DeviceConnector(
+                store: client, hotplug: ProcessHotplugRunner(), timeout: deviceTimeout, scriptTimeout: max(40, deviceTimeout),
+                progress: log)
         case .plan:
             builder = PlanBackend { action in log("plan: \(action)") }
         }
@@ -102,7 +135,7 @@ struct BootCommand: AsyncParsableCommand {
             : LaunchSecrets(
                 bindings: bindings, unsealer: TPMSecretUnsealer(tpm: connection),
                 deliverer: SecretDeliverer(directory: secretsDir, xenstore: xenstore), pin: try pin.read(confirm: false))
-        let environment = BootEnvironment(
+        var environment = BootEnvironment(
             makeSink: { try TPMMeasurementSink(tpm: connection, requiredBanks: policyBanks) },
             readPCRs: { pcrs, banks in try connection.readPCRs(pcrs, banks: banks) },
             activeBanks: { try connection.activeBanks() },
@@ -111,7 +144,8 @@ struct BootCommand: AsyncParsableCommand {
             introduceDomains: false,
             progress: log, interruption: { LaunchSignals.pending },
             beforeUnpause: launchSecrets.map { secrets in { launch in try secrets.release(launch) } },
-            withdrawSecrets: launchSecrets.map { secrets in { secrets.withdraw() } })
+            withdrawSecrets: launchSecrets.map { secrets in { secrets.withdraw() } }, devices: devices)
+        environment.loadProgress = bytes?.bytes
         if !json {
             print("domb boot \(TerminalText.escape(bundle)) (backend \(builder.backendName), TPM \(connection.configuration))")
             fflush(nil)
@@ -123,13 +157,29 @@ struct BootCommand: AsyncParsableCommand {
             var report = try BootFlow.run(bundle: bundle, options: options, environment: environment)
             report.tpmCommands = connection.commandCount
             try printReport(report)
+            fflush(nil)
+            if supervise, let signal = LaunchSignals.pending {
+                print("\(LaunchSignals.name(signal)) arrived during the launch: not supervising")
+            } else if supervise, let supervised = builder as? any DomainSupervising {
+                let session = report.session
+                // From here a signal ends domb (the unit stopping); the domains stay.
+                LaunchSignals.restoreDefaults()
+                SystemdNotify.send("READY=1\nSTATUS=launched \(session.started.count) domain(s), supervising")
+                print("supervising \(session.started.map(\.name).joined(separator: ", "))")
+                fflush(nil)
+                try Supervisor(session: session, backend: supervised, xenstore: xenstore, devices: devices) { event in
+                    print("domb supervise: \(TerminalText.escape("\(event)"))")
+                    fflush(nil)
+                }.run()
+                print("domb supervise: no supervised domain is left")
+            }
         } catch let failure as BootFailure {
             if json {
                 print(try jsonText(failure))
             } else {
-                FileHandle.standardError.write(Data("Error: \(failure)\n".utf8))
+                Diagnostics.print(Diagnostic(message: "\(failure)", hint: nil, status: .refused))
             }
-            throw ExitCode(failure.signal.map(LaunchSignals.exitStatus) ?? 1)
+            throw ExitCode(failure.signal.map(LaunchSignals.exitStatus) ?? ExitStatus.refused.rawValue)
         }
     }
 
@@ -139,6 +189,8 @@ struct BootCommand: AsyncParsableCommand {
             return
         }
         print("launched \(report.domains.count) domain(s) in order \(report.startOrder.joined(separator: " → "))")
+        if !report.leftPaused.isEmpty { print("  left paused: \(report.leftPaused.joined(separator: ", "))") }
+        if report.devicesConnected > 0 { print("  \(report.devicesConnected) PV device(s) connected at both ends") }
         for note in report.notes { print("  note: \(note)") }
         print("  \(report.events) events in \(report.banks.map(\.name).joined(separator: ", ")); \(report.tpmCommands ?? 0) TPM commands")
         print("  event log: \(report.eventLogPath ?? "(not written)")\(report.matchesPrediction ? " — identical to the bundle's predicted log" : "")")

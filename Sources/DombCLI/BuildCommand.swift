@@ -23,7 +23,7 @@ struct BuildCommand: AsyncParsableCommand {
             or a raw signature (--key alone). Archive mtimes and the CMS signingTime come from \
             $SOURCE_DATE_EPOCH (now if unset): the same inputs give the same bundle. \
             The bundle appears at the output path only when complete. See docs/bundle.md.
-            """)
+            """ + "\n\n" + ExitStatus.help(success: "the bundle was written", refused: "the description, an image, a key or a certificate was refused (nothing is written)"))
 
     @Argument(help: "The launch description: Hyperlaunch .dts/.dtb, xl.cfg, or the LaunchSpec model as .json.")
     var config: String
@@ -49,7 +49,8 @@ struct BuildCommand: AsyncParsableCommand {
     var pcrBanks: String?
     @Option(name: .customLong("policy-ref"), help: "Sign the PCR policy for this policy reference (repeatable; default: the empty one).")
     var policyRefs: [String] = []
-    @Flag(help: "Never draw a progress bar.") var noProgress = false
+    @OptionGroup var progressOptions: ProgressOptions
+    @OptionGroup var input: LaunchInputOptions
     @Flag(help: "Sign even with a certificate that is expired, not yet valid or not for code signing (tests only: such a bundle verifies nowhere).")
     var allowUnusableCertificate = false
 
@@ -97,12 +98,13 @@ struct BuildCommand: AsyncParsableCommand {
             sourceDateEpoch: epoch, signing: signing, inputs: [key, cert, chain, policy, pcrKey].compactMap { $0 },
             allowUnusableCertificate: allowUnusableCertificate, pcrPolicySigning: pcrPolicySigning)
         let builder = BundleBuilder(
-            loader: LaunchFileLoader(checkImages: true), predictor: LaunchPredictor(), xenstorePlanner: LaunchXenstorePlanner())
-        let bar = ProgressBar(enabled: !noProgress)
-        let result = try builder.build(configuration: config, options: options) { progress in
-            bar.update(completed: progress.completedBytes, total: progress.totalBytes, label: progress.item)
+            loader: try input.loader(checkImages: true), predictor: LaunchPredictor(), xenstorePlanner: LaunchXenstorePlanner())
+        let progress = progressOptions.progress("building", output)
+        let result: BundleBuildResult
+        do {
+            defer { progress?.finish() }
+            result = try builder.build(configuration: config, options: options, progress: progress?.bytes)
         }
-        bar.finish()
         for note in result.notes { FileHandle.standardError.write(Data("note: \(note)\n".utf8)) }
         let modules = result.manifest.domains.reduce(0) { $0 + $1.modules.count }
         print(
@@ -115,31 +117,5 @@ struct BuildCommand: AsyncParsableCommand {
     static func loadPolicy(_ path: String) throws -> PCRPolicy {
         let bytes = try InputFile.read(path, limit: 1 << 20)
         return try ContextError.wrap(path) { try PCRPolicy(json: bytes) }
-    }
-}
-
-/// A one-line progress bar on standard error, drawn only when it is a terminal.
-final class ProgressBar: @unchecked Sendable {
-    private let enabled: Bool
-    private var drawn = false
-    private var lastPercent = -1
-
-    init(enabled: Bool) { self.enabled = enabled && isatty(STDERR_FILENO) == 1 }
-
-    func update(completed: UInt64, total: UInt64, label: String) {
-        guard enabled, total > 0 else { return }
-        let percent = Int(completed * 100 / total)
-        guard percent != lastPercent else { return }
-        lastPercent = percent
-        let width = 30
-        let filled = width * percent / 100
-        let bar = String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled)
-        let line = "\r[\(bar)] \(percent)% \(completed >> 20)/\(total >> 20) MiB \(label.prefix(40))\u{1B}[K"
-        FileHandle.standardError.write(Data(line.utf8))
-        drawn = true
-    }
-
-    func finish() {
-        if drawn { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
     }
 }

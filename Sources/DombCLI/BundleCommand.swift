@@ -43,28 +43,35 @@ struct BundleCommand: AsyncParsableCommand {
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Verify a bundle: signature and trust, every member's digest, nothing missing or extra, generation.",
-            discussion: "Exits 0 only if everything verifies; otherwise prints every failure and exits 1.")
+            discussion: ExitStatus.help(success: "the bundle verifies", refused: "it does not (every reason is printed)"))
 
         @Argument(help: "The bundle (tar).") var bundle: String
         @OptionGroup var trust: TrustOptions
         @Flag(help: "Print the result as JSON.") var json = false
+        @OptionGroup var progressOptions: ProgressOptions
 
         func run() async throws {
+            try requireInputFile(bundle)
+            let progress = progressOptions.progress("verifying", bundle, json: json)
             let result = BundleVerifier.verify(
-                bundle: bundle, trust: try trust.policy(), minimumGeneration: trust.minimumGeneration, time: trust.time)
+                bundle: bundle, trust: try trust.policy(), minimumGeneration: trust.minimumGeneration, time: trust.time,
+                progress: progress?.bytes)
+            progress?.finish()
             report(result, bundle: bundle, json: json)
-            if !result.isVerified { throw ExitCode(1) }
+            if !result.isVerified { throw ExitCode(ExitStatus.refused.rawValue) }
         }
     }
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print a bundle's manifest WITHOUT verifying it (use `bundle verify` to trust it).")
+            abstract: "Print a bundle's manifest WITHOUT verifying it (use `bundle verify` to trust it).",
+            discussion: ExitStatus.help(success: "the manifest was printed", refused: "the file is not a bundle or its manifest is malformed"))
 
         @Argument(help: "The bundle (tar).") var bundle: String
         @Flag(help: "Print the manifest's canonical JSON.") var json = false
 
         func run() async throws {
+            try requireInputFile(bundle)
             let reader = try TarReader(path: bundle, policy: BundleVerifier.readPolicy)
             var manifestBytes: [UInt8]?
             var policyBytes: [UInt8]?
@@ -74,7 +81,7 @@ struct BundleCommand: AsyncParsableCommand {
                 if member.path == BundleLayout.manifest {
                     manifestBytes = try reader.readAll(limit: BundleLayout.maximumManifestSize)
                 } else if member.path == BundleLayout.signedPCRPolicy {
-                    policyBytes = try reader.readAll(limit: 1 << 20)
+                    policyBytes = try reader.readAll(limit: SignedPCRPolicy.maximumSize)
                 }
             }
             guard let manifestBytes else { throw ContextError(bundle, ParseError.invalid("the bundle has no manifest.json")) }
@@ -123,19 +130,24 @@ struct BundleCommand: AsyncParsableCommand {
 
     struct Extract: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Verify a bundle and extract it into a new directory (which appears only if it verifies).")
+            abstract: "Verify a bundle and extract it into a new directory (which appears only if it verifies).",
+            discussion: ExitStatus.help(success: "the bundle verifies and was extracted", refused: "it does not verify (nothing is extracted)"))
 
         @Argument(help: "The bundle (tar).") var bundle: String
         @Option(name: .shortAndLong, help: "The directory to create.") var output: String
         @OptionGroup var trust: TrustOptions
         @Flag(help: "Print the result as JSON.") var json = false
+        @OptionGroup var progressOptions: ProgressOptions
 
         func run() async throws {
+            try requireInputFile(bundle)
+            let progress = progressOptions.progress("extracting", bundle, json: json)
             let result = BundleVerifier.verify(
                 bundle: bundle, trust: try trust.policy(), minimumGeneration: trust.minimumGeneration, time: trust.time,
-                extractTo: output)
+                extractTo: output, progress: progress?.bytes)
+            progress?.finish()
             report(result, bundle: bundle, json: json)
-            if !result.isVerified { throw ExitCode(1) }
+            if !result.isVerified { throw ExitCode(ExitStatus.refused.rawValue) }
             if !json { print("extracted to \(output)") }
         }
     }
@@ -166,11 +178,8 @@ private func report(_ result: BundleVerification, bundle: String, json: Bool) {
                 + "\(manifest.domains.count) domains, \(modules) modules, \(manifest.members.count) members checked")
         return
     }
-    // Failures quote member names and text from the archive: escaped.
-    FileHandle.standardError.write(Data("\(TerminalText.escape(bundle)): NOT verified (\(result.failures.count) failures)\n".utf8))
-    for failure in result.failures {
-        FileHandle.standardError.write(Data("  \(TerminalText.escape(failure.description))\n".utf8))
-    }
+    // Failures quote member names and text from the archive: escaped by the formatter.
+    Diagnostics.refusal(bundle, reasons: result.failures.map(\.description))
 }
 
 /// The bundle trust policy from exactly one of `--trust DIR|FILE`, `--cert FILE`, `--pubkey FILE`.

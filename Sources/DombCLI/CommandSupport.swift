@@ -23,6 +23,13 @@ enum CommandInput {
     }
 }
 
+/// Refuses at once, as "could not run" (exit 2), a path that does not name a readable
+/// regular file: for commands whose library reports an unreadable subject as one of its
+/// verdict's reasons (a bundle that is missing is not a bundle that fails to verify).
+func requireInputFile(_ path: String) throws {
+    _ = try InputFile(path: path)
+}
+
 /// A report as `--json` prints it: pretty, keys sorted, slashes unescaped.
 func jsonText(_ value: some Encodable) throws -> String {
     let encoder = JSONEncoder()

@@ -5,6 +5,7 @@
 
 import ArgumentParser
 import DombCore
+import Foundation
 
 /// The root `domb` command. Each subcommand lives in its own file.
 public struct DombCommand: AsyncParsableCommand {
@@ -15,6 +16,13 @@ public struct DombCommand: AsyncParsableCommand {
             Turns a description of several Xen domains into a signed launch bundle; at boot \
             verifies it, measures every image into the TPM with a TCG event log, prepopulates \
             Xenstore, and builds and starts the domains; verifies logs and attests hosts.
+
+            Every error is one line on standard error: what failed, the file, node, domain or \
+            PCR, and what to do. The exit status is the same for every command: 0 success \
+            (verified); 1 refused (the input was read and is malformed, invalid, not verified \
+            or different); 2 the command could not run (a file missing or not a regular file, \
+            the TPM, Xen or a tool unavailable, an output that cannot be written); 64 wrong \
+            usage. Each command's --help says what 0 and 1 mean for it.
             """,
         version: DombVersion.current,
         subcommands: [
@@ -42,34 +50,40 @@ public struct DombCommand: AsyncParsableCommand {
     public init() {}
 }
 
-/// What the `domb` executable's `@main` calls.
+/// What the `domb` executable's `@main` calls: parses, runs, and sends every failure
+/// through ``Diagnostics`` (one line, a documented exit status).
 public enum DombMain {
     public static func main() async {
+        let path = CommandPath.current
+        var command: any ParsableCommand
         do {
-            var command = try DombCommand.parseAsRoot()
+            command = try DombCommand.parseAsRoot()
+        } catch {
+            guard let usage = Diagnostics.usage(error, path: path) else { DombCommand.exit(withError: error) }
+            Diagnostics.print(usage)
+            exit(usage.status.rawValue)
+        }
+        // A command group named without one of its commands (`domb`, `domb bundle`).
+        if !type(of: command).configuration.subcommands.isEmpty, type(of: command).configuration.defaultSubcommand == nil {
+            let usage = Diagnostics.noCommand(path)
+            Diagnostics.print(usage)
+            exit(usage.status.rawValue)
+        }
+        do {
             if var asynchronous = command as? any AsyncParsableCommand {
                 try await asynchronous.run()
             } else {
                 try command.run()
             }
+        } catch let code as ExitCode {
+            // The command has reported what went wrong itself.
+            exit(code.rawValue)
+        } catch where error is CleanExit || String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
+            // Help and version (`--help` parses as ArgumentParser's help command, which
+            // "fails" with the help text).
+            DombCommand.exit(withError: error)
         } catch {
-            DombCommand.exit(withError: TerminalSafeError.wrapping(error))
+            Diagnostics.exit(with: error)
         }
-    }
-}
-
-/// An error whose message may quote untrusted text (member names, record fields, file
-/// contents), printed through ``TerminalText`` so it cannot drive the terminal.
-/// ArgumentParser's own errors (help, usage, exit codes) pass through unchanged.
-struct TerminalSafeError: Error, CustomStringConvertible {
-    var description: String
-
-    static func wrapping(_ error: any Error) -> any Error {
-        if error is ExitCode || error is CleanExit || error is ValidationError
-            || String(reflecting: type(of: error)).hasPrefix("ArgumentParser.")
-        {
-            return error
-        }
-        return TerminalSafeError(description: TerminalText.escape("\(error)", keepingLineBreaks: true))
     }
 }

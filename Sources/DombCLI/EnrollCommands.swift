@@ -31,7 +31,7 @@ extension AKCommand {
                 Send the request to the verifier (`domb attest enroll-challenge`), run `domb ak activate` \
                 on its challenge and send the response back (`domb attest enroll-complete`). The TPM is \
                 only read.
-                """)
+                """ + "\n\n" + ExitStatus.help(success: "the request was written", refused: "the TPM refused"))
 
         @OptionGroup var tpm: TPMOptions
         @OptionGroup var endorsement: EndorsementOptions
@@ -53,7 +53,7 @@ extension AKCommand {
     struct Activate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Answer a verifier's enrolment challenge with TPM2_ActivateCredential.",
-            discussion: "The TPM releases the secret only to the AK the challenge names, loaded with the EK it was made for.")
+            discussion: "The TPM releases the secret only to the AK the challenge names, loaded with the EK it was made for." + "\n\n" + ExitStatus.help(success: "the response was written", refused: "the TPM refused to release the secret (not this AK, not this EK)"))
 
         @OptionGroup var tpm: TPMOptions
         @Option(help: "Persistent handle of the EK, if not the TCG reserved one.") var ekHandle: String?
@@ -89,7 +89,7 @@ extension AttestCommand {
                 §24) over a random 32-byte secret for the AK name under the EK, and records the \
                 challenge (the secret's SHA-256 only) in DIR/pending/.
                 Exit status: 0 challenged, 1 refused, 2 unusable input.
-                """)
+                """ + "\n\n" + ExitStatus.help(success: "the challenge was written", refused: "the request was refused (every reason is printed)"))
 
         @Argument(help: "The request (JSON) from `domb ak enroll`.") var request: String
         @Option(help: "Directory (or file) of trusted EK manufacturer CA certificates (*.pem, *.crt).") var ca: String
@@ -130,8 +130,8 @@ extension AttestCommand {
                 The returned secret must be the challenge's (compared by SHA-256, in constant time). \
                 Either way the outstanding challenge is removed, so a wrong answer cannot be retried \
                 against the same secret. The record DIR/<AK name>.json is what `domb attest verify \
-                --enrolled DIR` trusts. Exit status: 0 enrolled, 1 refused, 2 unusable input.
-                """)
+                --enrolled DIR` trusts.
+                """ + "\n\n" + ExitStatus.help(success: "the AK was enrolled", refused: "the response was refused"))
 
         @Argument(help: "The response (JSON) from `domb ak activate`.") var response: String
         @Option(help: "The verifier's enrolment directory.") var enrolled: String

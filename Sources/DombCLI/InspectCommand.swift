@@ -18,9 +18,10 @@ struct InspectCommand: ParsableCommand {
         discussion: """
             Reports the format (ELF, bzImage, cpio newc, compressed, firmware), architecture, \
             compression, entry points, Xen ELF notes, the guest types (pv, pvh, hvm) the image can \
-            boot as a domU with the reason for each refusal, sizes and the sha256. Exits non-zero if \
-            any image is malformed.
-            """)
+            boot as a domU with the reason for each refusal, sizes and the sha256. Every image is \
+            reported, also after one fails.
+
+            """ + ExitStatus.help(success: "every image was read", refused: "an image is malformed"))
 
     @Argument(help: "Image files.") var images: [String]
     @Flag(help: "Print JSON (an array, one object per image).") var json = false
@@ -38,7 +39,7 @@ struct InspectCommand: ParsableCommand {
 
     func run() throws {
         let inspector = ImageInspector(decompressor: Decompressor(), maxDecompressedSize: maxDecompressedMiB << 20)
-        var failed = false
+        var worst = ExitStatus.success
         var inspections: [ImageInspection] = []
         for path in images {
             do {
@@ -71,13 +72,14 @@ struct InspectCommand: ParsableCommand {
                     print(Self.text(report, path: path))
                 }
             } catch {
-                failed = true
+                let diagnostic = Diagnostics.diagnose(error)
+                worst = max(worst, diagnostic.status)
                 if json { inspections.append(ImageInspection(path: path, error: "\(error)")) }
-                FileHandle.standardError.write(Data("domb inspect: \(error)\n".utf8))
+                Diagnostics.print(diagnostic)
             }
         }
         if json { print(try jsonText(inspections)) }
-        if failed { throw ExitCode(1) }
+        if worst != .success { throw ExitCode(worst.rawValue) }
     }
 
     static func hex(_ value: some BinaryInteger) -> String { "0x" + String(value, radix: 16) }

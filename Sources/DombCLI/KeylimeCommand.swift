@@ -28,7 +28,7 @@ struct KeylimeCommand: AsyncParsableCommand {
                 `keylime_tenant -c add -u UUID --tpm_policy "$(domb keylime policy BUNDLE --trust DIR)"`, \
                 or update a running agent with `keylime_tenant -c update`. The PCRs must be ones \
                 Keylime compares against a tpm_policy: not 10 (IMA) or 16 (Keylime's key binding).
-                """)
+                """ + "\n\n" + ExitStatus.help(success: "the policy was printed", refused: "the bundle did not verify or measures a PCR Keylime cannot compare"))
 
         @Argument(help: "The signed launch bundle.") var bundle: String
         @Option(help: "Trust anchors for its CMS signature (a directory or CA file).") var trust: String?

@@ -18,7 +18,7 @@ extension LogCommand {
                 re-encoded with the firmware log's Spec ID header. Both must list the same PCR banks. \
                 tpm2_eventlog then replays every PCR from the one file, as Keylime's measured-boot \
                 parser does (it reads one log, measuredboot_ml_path; `domb agent --eventlog`).
-                """)
+                """ + "\n\n" + ExitStatus.help(success: "the combined log was written", refused: "a log is malformed or the two list different PCR banks"))
 
         @Argument(help: "The firmware's binary event log.") var firmware: String
         @Argument(help: "domb's launch event log (domb boot --eventlog).") var launch: String

@@ -23,12 +23,13 @@ struct LogCommand: AsyncParsableCommand {
     /// Reads and parses LOG, naming the file in any error.
     static func load(_ path: String) throws -> EventLog {
         let bytes = try InputFile.read(path, limit: MeasurementLogFile.maximumSize)
-        return try ContextError.wrap(path) { try EventLog(parsing: bytes) }
+        return try ContextError.wrap("\(path): not a readable TCG event log") { try EventLog(parsing: bytes) }
     }
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print every record of a log (unverified: types and data are claims).")
+            abstract: "Print every record of a log (unverified: types and data are claims).",
+            discussion: ExitStatus.help(success: "the log was read", refused: "it is malformed"))
 
         @Argument(help: "The event log file.") var log: String
         @Flag(help: "Print JSON.") var json = false
@@ -47,14 +48,23 @@ struct LogCommand: AsyncParsableCommand {
 
     struct Replay: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print the PCR values the log replays to, per bank (the format --pcrs reads).")
+            abstract: "Print the PCR values the log replays to, per bank (the format --pcrs reads).",
+            discussion: ExitStatus.help(success: "the log was replayed", refused: "it is malformed"))
 
         @Argument(help: "The event log file.") var log: String
+        @OptionGroup var progressOptions: ProgressOptions
 
         func run() async throws {
             // Streaming: parse and replay in one pass without keeping the records.
             let bytes = try InputFile.read(log, limit: MeasurementLogFile.maximumSize)
-            let replay = try ContextError.wrap(log) { try EventLog.replay(parsing: bytes[...], using: OpenSSLPCRHasher()) }
+            let progress = progressOptions.progress("replaying", log)
+            let replay: EventLogReplay
+            do {
+                defer { progress?.finish() }
+                replay = try ContextError.wrap(log) {
+                    try EventLog.replay(parsing: bytes[...], using: OpenSSLPCRHasher(), progress: progress?.bytes)
+                }
+            }
             // stdout stays the PCR values (the --pcrs format); what the log needed goes to stderr.
             for quirk in replay.quirks { FileHandle.standardError.write(Data("\(log): quirk: \(quirk)\n".utf8)) }
             for coverage in replay.untrusted {
@@ -73,9 +83,8 @@ struct LogCommand: AsyncParsableCommand {
                 and every active bank must be covered by the log. The records are checked by the \
                 rules `domb attest verify` applies (docs/attestation.md): an EV_NO_ACTION record \
                 carries no digest, domb's records are consistent with their digests, and on the PCRs \
-                carrying domb's records only domb's event types appear, with one EV_SEPARATOR, last. \
-                Exit status 0 when verified, 1 when not.
-                """)
+                carrying domb's records only domb's event types appear, with one EV_SEPARATOR, last.
+                """ + "\n\n" + ExitStatus.help(success: "the log verifies", refused: "it does not (every reason is printed)"))
 
         @Argument(help: "The event log file.") var log: String
         @OptionGroup var tpm: TPMOptions
@@ -111,11 +120,8 @@ struct LogCommand: AsyncParsableCommand {
             let rules = LaunchLogRules.domb
             problems += rules.violations(events, launchPCRs: LaunchLogRules.pcrsWithDombRecords(events), using: hasher).map(\.message)
             guard problems.isEmpty else {
-                for problem in problems {
-                    FileHandle.standardError.write(Data("\(TerminalText.escape(log)): \(TerminalText.escape(problem))\n".utf8))
-                }
-                FileHandle.standardError.write(Data("\(log): NOT verified\n".utf8))
-                throw ExitCode(1)
+                Diagnostics.refusal(log, reasons: problems)
+                throw ExitCode(ExitStatus.refused.rawValue)
             }
             let pcrText = parsed.extendedPCRs.map(String.init).joined(separator: ",")
             let verifiedBanks = Set(parsed.headerBanks).intersection(values.algorithms).sorted()
@@ -128,7 +134,8 @@ struct LogCommand: AsyncParsableCommand {
 
     struct Export: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Export a log as TCG Canonical Event Log JSON (the tpm2-tss FAPI / systemd-pcrlock form).")
+            abstract: "Export a log as TCG Canonical Event Log JSON (the tpm2-tss FAPI / systemd-pcrlock form).",
+            discussion: ExitStatus.help(success: "the log was exported", refused: "it is malformed"))
 
         @Argument(help: "The event log file.") var log: String
         @Flag(name: .customLong("cel-json"), help: "CEL-JSON (the only export format so far).") var celJSON = false

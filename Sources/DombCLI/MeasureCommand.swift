@@ -28,7 +28,7 @@ struct MeasureCommand: AsyncParsableCommand {
             atomically, also after a failure (it then holds exactly what was extended). The launch \
             lock of the TPM is held meanwhile (a running `domb boot` is not interleaved). \
             Default PCRs come from the policy: images 13, configuration 12.
-            """)
+            """ + "\n\n" + ExitStatus.help(success: "everything was measured and logged", refused: "an input, the log or the PCRs were refused (what was extended is in the log)"))
 
     @OptionGroup var tpm: TPMOptions
     @Option(help: "PCR to extend (default: from the policy).") var pcr: Int?
@@ -42,6 +42,7 @@ struct MeasureCommand: AsyncParsableCommand {
     @Flag(help: "Close the launch: append an EV_SEPARATOR on every PCR measured.") var close = false
     @Flag(help: "Print to stderr how many TPM commands were sent for how many extended events.") var stats = false
     @Option(help: "Directory of the launch locks (one per TPM, shared with `domb boot`).") var lockDir: String = "/run/domb"
+    @OptionGroup var progressOptions: ProgressOptions
     @Argument(help: "Files to measure.") var files: [String] = []
 
     func validate() throws {
@@ -49,18 +50,12 @@ struct MeasureCommand: AsyncParsableCommand {
             throw ValidationError("PCR \(pcr) cannot be extended by domb: use 0–16 or 23")
         }
         if files.isEmpty && strings.isEmpty && !close { throw ValidationError("nothing to measure: give FILE… or --string") }
-        // Refuse unreadable inputs before anything is extended, so a typo does not leave a
-        // half-measured set behind.
-        for file in files {
-            do {
-                _ = try InputFile(path: file)
-            } catch {
-                throw ValidationError("\(error)")
-            }
-        }
     }
 
     func run() async throws {
+        // Refuse unreadable inputs before anything is extended, so a typo does not leave a
+        // half-measured set behind.
+        for file in files { try requireInputFile(file) }
         let policy = try loadPolicy()
         let existing = try MeasurementLogFile.read(path: log)
         // The log's destination is checked (and its temporary file made) before anything
@@ -86,8 +81,10 @@ struct MeasureCommand: AsyncParsableCommand {
                     : "\(log) does not replay to this TPM's PCRs (a log of another boot or another TPM): \(differences.joined(separator: "; ")); give a new --log")
         }
         let measurer = Measurer(sink: sink, policy: policy)
+        let progress = progressOptions.progress("measuring")
         var failure: (any Error)?
         do {
+            defer { progress?.finish() }
             for file in files {
                 let label = URL(fileURLWithPath: file).lastPathComponent
                 let event = try ContextError.wrap(file) { () throws -> UnverifiedEvent in
@@ -95,8 +92,10 @@ struct MeasureCommand: AsyncParsableCommand {
                         let content = try InputFile.read(file, limit: ConfigurationRecord.maximumContentSize)
                         return try measurer.measureConfiguration(kind: kind, subject: domain, content: content, pcr: pcr)
                     }
-                    return try measurer.measureFile(path: file, domain: domain, role: role, label: label, pcr: pcr)
+                    return try measurer.measureFile(
+                        path: file, domain: domain, role: role, label: label, pcr: pcr, progress: progress?.bytes)
                 }
+                progress?.clear()
                 report(event, file)
             }
             for text in strings {
@@ -149,22 +148,26 @@ struct DigestCommand: AsyncParsableCommand {
             cgroup CPU quota count); \(HashingParallelism.environmentVariable)=N sets the number of threads and \
             \(HashingParallelism.environmentVariable)=1 forces the single-thread path. The same holds for build, \
             boot, measure and bundle verify.
-            """)
+            """ + "\n\n" + ExitStatus.help(success: "every file was hashed", refused: "a bank cannot be hashed"))
 
     @Option(help: "Banks, e.g. sha1,sha256,sha384,sha512 (default sha256).") var banks: String = "sha256"
     @Flag(help: "Print bytes read, read() calls, hashing threads and throughput to stderr.") var stats = false
+    @OptionGroup var progressOptions: ProgressOptions
     @Argument(help: "Files to hash.") var files: [String]
 
     func validate() throws { _ = try parseBankList(banks) }
 
     func run() async throws {
-        let digester = FileDigester(algorithms: try parseBankList(banks))
+        let progress = progressOptions.progress("hashing")
+        defer { progress?.finish() }
+        let digester = FileDigester(algorithms: try parseBankList(banks), progress: progress?.bytes)
         for file in files {
             let start = ContinuousClock.now
             let cpuStart = Self.cpuSeconds()
             let result = try digester.digest(path: file)
             let cpu = Self.cpuSeconds() - cpuStart
             let elapsed = ContinuousClock.now - start
+            progress?.clear()
             for digest in result.digests.digests { print("\(digest.algorithm.name):\(digest.bytes.hexString)  \(file)") }
             if stats {
                 let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18

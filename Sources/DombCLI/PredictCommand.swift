@@ -18,13 +18,14 @@ struct PredictCommand: AsyncParsableCommand {
         discussion: """
             With --trust, --cert or --pubkey the bundle is verified first and nothing is printed \
             unless it verifies; without them the values are read from the manifest UNVERIFIED.
-            """)
+            """ + "\n\n" + ExitStatus.help(success: "the values were printed", refused: "the bundle does not verify, or its manifest is malformed"))
 
     @Argument(help: "The bundle (tar).") var bundle: String
     @Option(help: "Trust anchors (directory or CA file) to verify a CMS bundle first.") var trust: String?
     @Option(help: "Pinned certificate to verify the bundle first.") var cert: String?
     @Option(help: "Public key to verify the bundle first.") var pubkey: String?
     @Flag(help: "Print JSON: {\"sha256\":{\"13\":\"…\"}}.") var json = false
+    @OptionGroup var progressOptions: ProgressOptions
 
     func validate() throws {
         guard [trust, cert, pubkey].compactMap({ $0 }).count <= 1 else {
@@ -33,17 +34,19 @@ struct PredictCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        try requireInputFile(bundle)
         let manifest: BundleManifest
         if trust != nil || cert != nil || pubkey != nil {
             var options = BundleCommand.TrustOptions()
             options.trust = trust
             options.cert = cert
             options.pubkey = pubkey
-            let result = BundleVerifier.verify(bundle: bundle, trust: try options.policy())
+            let progress = progressOptions.progress("verifying", bundle, json: json)
+            let result = BundleVerifier.verify(bundle: bundle, trust: try options.policy(), progress: progress?.bytes)
+            progress?.finish()
             guard result.isVerified, let verified = result.manifest else {
-                FileHandle.standardError.write(Data("\(bundle): NOT verified\n".utf8))
-                for failure in result.failures { FileHandle.standardError.write(Data("  \(failure)\n".utf8)) }
-                throw ExitCode(1)
+                Diagnostics.refusal(bundle, reasons: result.failures.map(\.description))
+                throw ExitCode(ExitStatus.refused.rawValue)
             }
             manifest = verified
         } else {

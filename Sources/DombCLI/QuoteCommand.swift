@@ -22,7 +22,7 @@ struct QuoteCommand: AsyncParsableCommand {
             BASE.sig (signature, plain format) and BASE.pcrs (PCR values in selection order, as \
             tpm2_pcrread -o writes them), where BASE is OUTPUT without ".json". Check them with:
               tpm2_checkquote -u AK.pub.pem -m BASE.msg -s BASE.sig -f BASE.pcrs -l SELECTION -g sha256 -q NONCE
-            """)
+            """ + "\n\n" + ExitStatus.help(success: "the quote was written", refused: "the TPM refused, or the event log was refused"))
 
     /// Attempts when the PCRs change between the quote and the PCR read.
     static let maximumAttempts = 3

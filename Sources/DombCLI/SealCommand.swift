@@ -25,7 +25,7 @@ struct SealCommand: AsyncParsableCommand {
             The secret (1 to 128 bytes, from a file or - for standard input) reaches the TPM \
             encrypted. The output (mode 0600) holds the object as tpm2-tools writes it, and can \
             only be loaded by this TPM. See docs/secrets.md.
-            """)
+            """ + "\n\n" + ExitStatus.help(success: "the secret was sealed", refused: "an input was refused"))
 
     @Argument(help: "The secret: a file of 1 to 128 bytes, or - for standard input.") var secret: String
     @Option(name: .customLong("pcr-pubkey"), help: "The PCR-policy public key (PEM, or a certificate holding it).")

@@ -18,7 +18,8 @@ struct TPMCommand: AsyncParsableCommand {
 
     struct Info: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show the TPM connection and its active PCR banks (every bank domb extends).")
+            abstract: "Show the TPM connection and its active PCR banks (every bank domb extends).",
+            discussion: ExitStatus.help(success: "the TPM's banks were read", refused: "the TPM refused the query"))
 
         @OptionGroup var tpm: TPMOptions
         @Flag(help: "Print JSON.") var json = false
@@ -38,7 +39,8 @@ struct TPMCommand: AsyncParsableCommand {
 
     struct PCRRead: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            commandName: "pcrread", abstract: "Read PCRs in every active bank (or the banks given).")
+            commandName: "pcrread", abstract: "Read PCRs in every active bank (or the banks given).",
+            discussion: ExitStatus.help(success: "the PCRs were read", refused: "the TPM refused the read"))
 
         @OptionGroup var tpm: TPMOptions
         @Option(help: "PCRs to read, e.g. 12,13 or 0-23.") var pcrs: String = "0-23"

@@ -22,7 +22,7 @@ struct UnsealCommand: AsyncParsableCommand {
             i.e. right after a genuine launch of a bundle signed by the secret's PCR-policy key. \
             The policy is taken from --bundle (its pcr-policy.json; the TPM checks the policy's \
             signature, the bundle's own signature is not needed) or --policy. See docs/secrets.md.
-            """)
+            """ + "\n\n" + ExitStatus.help(success: "the secret was unsealed", refused: "the TPM refused: the PCRs are not those of a signed launch, or the policy or sealed object was refused"))
 
     @Argument(help: "The sealed file (`domb seal` output).") var sealed: String
     @Option(help: "The launched bundle, whose pcr-policy.json is used.") var bundle: String?
@@ -43,7 +43,7 @@ struct UnsealCommand: AsyncParsableCommand {
         if let bundle {
             policyBytes = try SecretRelease.signedPolicy(inBundle: bundle)
         } else {
-            policyBytes = try readSmallFile(policy ?? "", limit: 1 << 20, what: "the PCR policy")
+            policyBytes = try readSmallFile(policy ?? "", limit: SignedPCRPolicy.maximumSize, what: "the PCR policy")
         }
         let signedPolicy = try ContextError.wrap(bundle ?? policy ?? "") { try SignedPCRPolicy(canonicalBytes: policyBytes) }
         let pinBytes = try pin.read(confirm: false)

@@ -27,18 +27,19 @@ struct XenstoreCommand: ParsableCommand {
                 bundle carries and measures), or with --script a shell script of xenstore-write \
                 and xenstore-chmod commands. Values only known once the domains are built are \
                 placeholders like ${domid:web}.
-                """)
+                """ + "\n\n" + ExitStatus.help(success: "the plan was printed", refused: "the description is invalid"))
 
         @Argument(help: "The launch description.") var config: String
         @Flag(help: "Print the canonical JSON plan (the default).") var json = false
         @Flag(help: "Print a shell script of xenstore-write/xenstore-chmod commands.") var script = false
+        @OptionGroup var input: LaunchInputOptions
 
         func validate() throws {
             if json && script { throw ValidationError("give --json or --script, not both") }
         }
 
         func run() throws {
-            let launch = try LaunchFileLoader(checkImages: false).load(configuration: config).launch
+            let launch = try input.loader(checkImages: false).load(configuration: config).launch
             let plan = try ContextError.wrap(config) { try XenstorePlanner().plan(launch) }
             if script {
                 print(plan.shellScript(), terminator: "")
@@ -56,7 +57,7 @@ struct XenstoreCommand: ParsableCommand {
                 a JSON object mapping each domain name to {"domid":…, "uuid":…, "storePort":…, \
                 "storeRingRef":…, "consolePort":…, "consoleRingRef":…, "startTime":"s.cc"}. \
                 The transaction is retried on EAGAIN and either all of the plan is written or none.
-                """)
+                """ + "\n\n" + ExitStatus.help(success: "the plan was written", refused: "the plan is malformed or Xenstore refused it (nothing is written)"))
 
         @Argument(help: "The plan (JSON, as `domb xenstore plan` prints it).") var plan: String
         @Option(help: "JSON file of build-time values per domain.") var values: String?
@@ -84,8 +85,8 @@ struct XenstoreCommand: ParsableCommand {
             abstract: "Compare a plan with `xenstore-ls -f -p` output of the same domains.",
             discussion: """
                 Build-time values (domids, uuids, rings, start times) are read from the listing, \
-                so only what the toolstack decides is compared. Exits 1 when they differ.
-                """)
+                so only what the toolstack decides is compared.
+                """ + "\n\n" + ExitStatus.help(success: "they match", refused: "they differ (every difference is printed)"))
 
         @Argument(help: "The plan (JSON).") var plan: String
         @Argument(help: "Output of `xenstore-ls -f -p` (or `-p`), '-' for standard input.") var listing: String
@@ -105,7 +106,7 @@ struct XenstoreCommand: ParsableCommand {
             options.ignoreValues += ignore
             let comparison = resolved.compare(with: parsed, options: options)
             print(comparison.description)
-            if !comparison.isEqual { throw ExitCode(1) }
+            if !comparison.isEqual { throw ExitCode(ExitStatus.refused.rawValue) }
         }
     }
 }

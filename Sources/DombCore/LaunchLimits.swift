@@ -9,8 +9,9 @@
 /// ("Limits") lists them.
 public enum LaunchLimits {
     /// Domains in one launch. A boot-time system is a handful; the cap keeps the Xenstore
-    /// plan of the largest launch within ``XenstoreLimits/maximumNodes``.
-    public static let maxDomains = 128
+    /// plan of the largest launch within ``XenstoreLimits/maximumNodes`` (a test plans the
+    /// heaviest domain the limits allow and multiplies).
+    public static let maxDomains = 64
     /// PV devices described per domain (libxl adds at most a console and a vkb of its own).
     public static let maxDevicesPerDomain = 32
     public static let maxModulesPerDomain = 8
@@ -26,6 +27,10 @@ public enum LaunchLimits {
     public static let maxSettingLength = 1024
     /// A kernel command line: Linux's x86 `COMMAND_LINE_SIZE` (2048) less the NUL.
     public static let maxBootargsLength = 2047
+    /// All the text of a description together (names, paths, command lines, settings):
+    /// keeps the launch DTB within `FDT.maxSize` and the Xenstore plan within a bundle's
+    /// metadata cap, whatever the counts.
+    public static let maxDescriptionTextBytes = 1 << 20
     /// A PV kernel's command line lives in `start_info.cmd_line[MAX_GUEST_CMDLINE]`
     /// (`xen/include/public/xen.h`, 1024 bytes with the NUL); Xen cuts anything longer.
     public static let maxPVBootargsLength = 1023

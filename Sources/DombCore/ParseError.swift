@@ -54,6 +54,10 @@ public struct ParseError: Error, Hashable, Sendable, CustomStringConvertible {
         Self(.limitExceeded, reason, offset: offset, file: file, line: line)
     }
 
+    public static func unsupported(_ reason: String, file: String = #fileID, line: UInt = #line) -> Self {
+        Self(.unsupported, reason, file: file, line: line)
+    }
+
     public var description: String {
         if let offset {
             return "\(reason) (at offset \(offset), 0x\(String(offset, radix: 16)))"

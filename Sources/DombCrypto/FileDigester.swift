@@ -36,11 +36,18 @@ public struct FileDigester: Sendable {
     public var bufferSize: Int
     /// Hashing threads; nil = ``HashingParallelism/threadCount()``.
     public var threads: Int?
+    /// Told each file's size when it is opened (``ByteProgress/expect(_:)``: the sizes of
+    /// several files add up) and advanced by every byte hashed.
+    public var progress: ByteProgress?
 
-    public init(algorithms: [HashAlgorithm], bufferSize: Int = FileDigester.defaultBufferSize, threads: Int? = nil) {
+    public init(
+        algorithms: [HashAlgorithm], bufferSize: Int = FileDigester.defaultBufferSize, threads: Int? = nil,
+        progress: ByteProgress? = nil
+    ) {
         self.algorithms = algorithms
         self.bufferSize = max(4096, bufferSize)
         self.threads = threads
+        self.progress = progress
     }
 
     /// Hashes the file at `path` (opened through ``InputFile``: regular files only).
@@ -50,7 +57,9 @@ public struct FileDigester: Sendable {
     public func digest(path: String) throws -> FileDigest {
         let file = try InputFile(path: path)
         _ = posix_fadvise(file.descriptor, 0, 0, POSIX_FADV_SEQUENTIAL)
-        var hasher = try MultiHasher(algorithms: algorithms, threads: threads, chunkSize: bufferSize)
+        progress?.begin(path)
+        progress?.expect(file.size)
+        var hasher = try MultiHasher(algorithms: algorithms, threads: threads, chunkSize: bufferSize, progress: progress)
         var total: UInt64 = 0
         var calls = 0
         while true {

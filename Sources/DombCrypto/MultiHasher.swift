@@ -41,20 +41,27 @@ public struct MultiHasher: ~Copyable {
     private var pipeline: BankPipeline?
     /// The buffer ``update(readingWith:)`` reads into on the single-thread path.
     private var scratch: UnsafeMutableRawBufferPointer?
+    /// Counts every byte hashed (the caller sets its total with ``ByteProgress/expect(_:)``).
+    private let progress: ByteProgress?
 
     /// - Parameters:
     ///   - threads: hashing threads; `nil` = ``HashingParallelism/threadCount()``. 1 is
     ///     the single-thread path.
     ///   - chunkSize: the ring buffer size, and the read size of ``update(readingWith:)``.
+    ///   - progress: advanced by every byte hashed, once per `update` call, in the calling
+    ///     thread (never by the bank workers: the count is of bytes handed to the banks).
     /// - Throws: ``CryptoError`` if OpenSSL does not provide one of the algorithms (sm3 is
     ///   absent from some OpenSSL builds), or `DOMB_HASH_THREADS` is malformed.
-    public init(algorithms: [HashAlgorithm], threads: Int? = nil, chunkSize: Int = defaultChunkSize) throws(CryptoError) {
+    public init(
+        algorithms: [HashAlgorithm], threads: Int? = nil, chunkSize: Int = defaultChunkSize, progress: ByteProgress? = nil
+    ) throws(CryptoError) {
         let count: Int
         if let threads { count = threads } else { count = try HashingParallelism.threadCount() }
         let banks = try BankContexts(Set(algorithms).sorted())
         self.banks = banks
         workers = max(1, min(count, banks.contexts.count))
         self.chunkSize = max(4096, chunkSize)
+        self.progress = progress
     }
 
     deinit {
@@ -83,6 +90,7 @@ public struct MultiHasher: ~Copyable {
 
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
         guard let base = bytes.baseAddress, !bytes.isEmpty else { return }
+        progress?.advance(by: bytes.count)
         if pipeline == nil {
             if workers == 1 || serialBytes + bytes.count <= Self.parallelThreshold {
                 banks.update(base, bytes.count)
@@ -107,7 +115,11 @@ public struct MultiHasher: ~Copyable {
         if pipeline == nil, workers > 1, serialBytes >= Self.parallelThreshold {
             pipeline = BankPipeline(banks: banks, workers: workers, chunkSize: chunkSize)
         }
-        if let pipeline { return try pipeline.fill(read) }
+        if let pipeline {
+            let count = try pipeline.fill(read)
+            progress?.advance(by: count)
+            return count
+        }
         let buffer = scratch ?? UnsafeMutableRawBufferPointer.allocate(byteCount: chunkSize, alignment: 64)
         scratch = buffer
         let count = try read(buffer)
@@ -115,6 +127,7 @@ public struct MultiHasher: ~Copyable {
         if count > 0, let base = buffer.baseAddress {
             banks.update(base, count)
             serialBytes += count
+            progress?.advance(by: count)
         }
         return count
     }

@@ -11,6 +11,9 @@ import Foundation
 
 /// The stages of a launch, in order (DESIGN.md decision 9). Everything up to and including
 /// ``secrets`` can fail and leaves no domain running; ``unpause`` is the commit point.
+/// ``backends`` happens while domains start (a driver domain runs before the backends it
+/// serves can be ready) and ``connect`` once they run: failures there tear down domains
+/// that ran, and say so.
 public enum BootStage: String, Sendable, CaseIterable {
     case verify = "verifying the bundle"
     case lock = "taking the launch lock"
@@ -18,11 +21,14 @@ public enum BootStage: String, Sendable, CaseIterable {
     case measure = "measuring"
     case build = "building domains"
     case xenstore = "writing Xenstore"
+    case devices = "setting up device backends"
     case separators = "extending the separators"
     case writeLog = "writing the event log"
     case checkPCRs = "comparing the PCRs with the log"
     case secrets = "releasing secrets"
     case unpause = "starting domains"
+    case backends = "waiting for a driver domain's backends"
+    case connect = "waiting for devices to connect"
 }
 
 /// Why a launch stopped, and what ran: rendered from the ``LaunchRecord`` of completed
@@ -91,9 +97,16 @@ public struct BootReport: Sendable, Encodable {
     public var notes: [String] = []
     /// TPM commands sent, when the caller counted them.
     public var tpmCommands: Int?
+    /// Domains left paused (`domb,paused`).
+    public var leftPaused: [String] = []
+    /// PV devices whose both ends reached `XenbusStateConnected` (none without a
+    /// ``BootEnvironment/devices`` connector).
+    public var devicesConnected = 0
+    /// What `--supervise` needs to carry out the lifecycle actions.
+    public var session: LaunchSession
 
     private enum CodingKeys: String, CodingKey {
-        case result, bundle, generation, signer, backend, banks, events, domains, startOrder, xenstoreNodes, pcrs
+        case result, bundle, generation, signer, backend, banks, events, domains, startOrder, leftPaused, devicesConnected, xenstoreNodes, pcrs
         case matchesPrediction, eventLog, notes, tpmCommands, whatRan
     }
 
@@ -113,6 +126,8 @@ public struct BootReport: Sendable, Encodable {
         try container.encode(events, forKey: .events)
         try container.encode(domains.map { Domain(name: $0.name, domid: $0.domid) }, forKey: .domains)
         try container.encode(startOrder, forKey: .startOrder)
+        try container.encode(leftPaused, forKey: .leftPaused)
+        try container.encode(devicesConnected, forKey: .devicesConnected)
         try container.encode(xenstoreNodes, forKey: .xenstoreNodes)
         try container.encode(pcrs.goldenDictionary, forKey: .pcrs)
         try container.encode(matchesPrediction, forKey: .matchesPrediction)
@@ -151,8 +166,14 @@ public struct BootEnvironment {
     public var xenstore: (any XenstoreWriting)?
     /// Whether domb introduces the domains to xenstored (libxl already does when it builds).
     public var introduceDomains: Bool
+    /// Sets up and waits for the PV devices (hotplug, backends, connection); nil where no
+    /// device can run (plan backend).
+    public var devices: DeviceConnector?
     /// Progress for a person: one line per step.
     public var progress: (String) -> Void
+    /// Bytes of the bundle read and hashed so far (the longest step on big images): told
+    /// the total once the signature checks out.
+    public var loadProgress: ByteProgress?
     /// The signal asking the launch to stop, checked at every step and event boundary up
     /// to the first unpause (``LaunchSignals/pending`` in the CLI).
     public var interruption: () -> Int32?
@@ -169,7 +190,8 @@ public struct BootEnvironment {
         makeSink: @escaping () throws -> any MeasurementSink, readPCRs: @escaping ([Int], [HashAlgorithm]) throws -> PCRValues,
         activeBanks: @escaping () throws -> [HashAlgorithm], builder: any DomainBuilding, xenstore: (any XenstoreWriting)?,
         introduceDomains: Bool, progress: @escaping (String) -> Void = { _ in }, interruption: @escaping () -> Int32? = { nil },
-        beforeUnpause: ((MeasuredLaunch) throws -> String?)? = nil, withdrawSecrets: (() -> [String])? = nil
+        beforeUnpause: ((MeasuredLaunch) throws -> String?)? = nil, withdrawSecrets: (() -> [String])? = nil,
+        devices: DeviceConnector? = nil
     ) {
         self.withdrawSecrets = withdrawSecrets
         self.makeSink = makeSink
@@ -181,6 +203,7 @@ public struct BootEnvironment {
         self.progress = progress
         self.interruption = interruption
         self.beforeUnpause = beforeUnpause
+        self.devices = devices
     }
 }
 
@@ -307,14 +330,11 @@ private struct Launch {
 
             // 4. Build every domain paused, dependencies first, from the measured bytes.
             stage = .build
+            let images = Self.images(verified)
             for name in verified.order {
                 try checkInterruption()
                 guard let domain = verified.spec.domain(named: name) else { continue }
-                var images = DomainImages()
-                for module in domain.modules {
-                    images.modules[module.kind] = verified.loaded.modules[BundleLayout.modulePath(domain: domain.name, role: module.kind.rawValue)]
-                }
-                let built = try environment.builder.build(domain, images: images)
+                let built = try environment.builder.build(domain, images: images[domain.name] ?? DomainImages())
                 record.append(.built(built))
                 progress("built \(domain.name) (domid \(built.domid)), paused")
             }
@@ -323,10 +343,12 @@ private struct Launch {
             stage = .xenstore
             try checkInterruption()
             var nodes = 0
+            var values: [String: XenstoreBuildValues] = [:]
+            for domain in record.built { values[domain.name] = domain.values }
+            var devices: [XenbusDevice] = []
             if let plan = verified.xenstorePlan {
-                var values: [String: XenstoreBuildValues] = [:]
-                for domain in record.built { values[domain.name] = domain.values }
                 let resolved = try plan.resolve(values)
+                devices = resolved.devices
                 if let store = environment.xenstore {
                     let report = try XenstoreApplier(introduce: environment.introduceDomains).apply(resolved, to: store)
                     nodes = report.nodesWritten
@@ -337,6 +359,18 @@ private struct Launch {
                     record.append(.xenstoreResolved(nodes: nodes))
                     progress("Xenstore plan resolved: \(nodes) nodes (not written: no Xenstore with this backend)")
                 }
+            }
+
+            // 5b. The backends in this domain, as xl sets up those of its own domain: each
+            //     taken by its driver, then its hotplug script (docs/boot.md, "Devices").
+            //     Nothing runs yet, so a failure here is still a refusal.
+            stage = .devices
+            try checkInterruption()
+            let connector = environment.devices
+            if let connector {
+                connector.domainNames = Dictionary(record.built.map { ($0.domid, $0.name) }) { first, _ in first }
+                let local = try connector.setUpLocalBackends(devices)
+                if local > 0 { record.append(.backendsSetUp(devices: local)) }
             }
 
             // 6. Close the launch: an EV_SEPARATOR on every launch PCR.
@@ -384,17 +418,44 @@ private struct Launch {
             }
 
             // 10. The commit point: unpause in dependency order. A signal from here on no
-            //     longer stops the launch (the first domain is running).
+            //     longer stops the launch (the first domain is running). A domain starts once
+            //     the backends of its devices are ready; those in a driver domain only become
+            //     ready once that domain (earlier in the order) runs its `xl devd`.
             stage = .unpause
             try checkInterruption()
             var notes: [String] = []
+            var leftPaused: [String] = []
             for domain in record.built {
+                guard verified.spec.domain(named: domain.name)?.startOnBoot ?? true else {
+                    leftPaused.append(domain.name)
+                    record.append(.leftPaused(domain))
+                    progress("left \(domain.name) paused (domb,paused)")
+                    continue
+                }
+                let own = devices.filter { $0.domid == domain.domid }
+                if let connector, own.contains(where: \.usesXenbusStates) {
+                    stage = .backends
+                    try connector.waitForBackends(of: own)
+                    stage = .unpause
+                }
                 try environment.builder.unpause(domain)
                 record.append(.unpaused(domain))
                 progress("started \(domain.name)")
             }
             if let signal = environment.interruption() {
                 notes.append("\(LaunchSignals.name(signal)) arrived while the domains were being started: the launch was completed")
+            }
+
+            // 11. Every device of a running domain must connect. Only visible once the
+            //     frontends run, so this fails a launch that has run: what ran is torn down
+            //     and the message says so.
+            stage = .connect
+            let running = Set(record.unpaused.map(\.domid))
+            let connecting = devices.filter { running.contains($0.domid) && $0.usesXenbusStates }
+            if let connector, !connecting.isEmpty {
+                try connector.waitForConnection(of: connecting)
+                record.append(.devicesConnected(connecting.count))
+                progress("\(connecting.count) device(s) connected")
             }
             record.extended = sink.log.events
             lock?.release()
@@ -403,7 +464,12 @@ private struct Launch {
                 bundle: path, generation: verified.loaded.manifest.generation, signer: verified.loaded.signer,
                 backend: environment.builder.backendName, banks: sink.banks, events: sink.log.events.count,
                 domains: record.built, startOrder: verified.order, xenstoreNodes: nodes, pcrs: readBack,
-                matchesPrediction: predicted == sink.logBytes, eventLogPath: options.eventLogPath, record: record, notes: notes)
+                matchesPrediction: predicted == sink.logBytes, eventLogPath: options.eventLogPath, record: record, notes: notes,
+                leftPaused: leftPaused, devicesConnected: connector == nil ? 0 : connecting.count,
+                session: LaunchSession(
+                    spec: verified.spec, xenstorePlan: verified.xenstorePlan, images: images,
+                    measuredDigests: verified.loaded.digests.filter { BundleLayout.isModulePath($0.key) },
+                    values: values, started: record.unpaused))
         } catch {
             throw fail(stage, error)
         }
@@ -462,6 +528,19 @@ private struct Launch {
         }
     }
 
+    /// Per domain, the sealed images the launch measured and built it from.
+    static func images(_ verified: Verified) -> [String: DomainImages] {
+        var result: [String: DomainImages] = [:]
+        for domain in verified.spec.domains {
+            var images = DomainImages()
+            for module in domain.modules {
+                images.modules[module.kind] = verified.loaded.modules[BundleLayout.modulePath(domain: domain.name, role: module.kind.rawValue)]
+            }
+            result[domain.name] = images
+        }
+        return result
+    }
+
     /// The verified bundle and everything derived from it that the later steps need.
     struct Verified {
         var loaded: LoadedBundle
@@ -478,7 +557,7 @@ private struct Launch {
         let banks = try environment.activeBanks()
         let loaded = try LoadedBundle.load(
             path: path, trust: options.trust, minimumGeneration: options.minimumGeneration, extraBanks: banks,
-            time: options.time)
+            time: options.time, progress: environment.loadProgress)
         guard let dtb = loaded.metadata[BundleLayout.launchDTB], let launch = loaded.launch else {
             throw ParseError.invalid("the bundle has no \(BundleLayout.launchDTB)")
         }

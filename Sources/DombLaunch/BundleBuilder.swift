@@ -57,14 +57,6 @@ public struct BundleBuildOptions: Sendable {
     }
 }
 
-/// Progress of a build, in bytes of module data hashed and archived.
-public struct BuildProgress: Sendable {
-    public var completedBytes: UInt64
-    public var totalBytes: UInt64
-    /// The member being written.
-    public var item: String
-}
-
 /// What a build produced.
 public struct BundleBuildResult: Sendable {
     public var manifest: BundleManifest
@@ -128,9 +120,11 @@ public struct BundleBuilder: Sendable {
     }
 
     /// Builds the bundle for the launch description at `configuration`.
+    /// - Parameter progress: told the bytes of every module once they are planned, and
+    ///   advanced as each is hashed and archived.
     /// - Throws: the first error, naming the file, domain or module; nothing is left at the output path.
     public func build(
-        configuration: String, options: BundleBuildOptions, progress: ((BuildProgress) -> Void)? = nil
+        configuration: String, options: BundleBuildOptions, progress: ByteProgress? = nil
     ) throws -> BundleBuildResult {
         var notes: [String] = []
         // A bundle signed with a certificate no verifier accepts would only fail at boot,
@@ -168,38 +162,31 @@ public struct BundleBuilder: Sendable {
         let writer = try TarWriter(
             path: options.output, modificationTime: options.sourceDateEpoch, inputs: [configuration] + planned.map(\.file) + options.inputs,
             mode: mode)
-        let totalBytes = planned.reduce(0) { $0 + $1.size }
-        var completed: UInt64 = 0
+        progress?.expect(planned.reduce(0) { $0 + $1.size })
         var measurements: [ModuleMeasurement] = []
         var domains: [BundleDomain] = []
+        var domainIndex: [String: Int] = [:]
         for item in planned {
             // Every bank at once (on every core) while the chunk is written to the archive.
-            var hasher = try MultiHasher(algorithms: banks)
-            var sinceReport: UInt64 = 0
-            let size = try writer.add(item.bundlePath, file: item.file) { chunk in
-                hasher.update(chunk)
-                completed += UInt64(chunk.count)
-                sinceReport += UInt64(chunk.count)
-                if sinceReport >= 8 << 20 {
-                    sinceReport = 0
-                    progress?(BuildProgress(completedBytes: completed, totalBytes: totalBytes, item: item.bundlePath))
-                }
-            }
+            progress?.begin(item.bundlePath)
+            var hasher = try MultiHasher(algorithms: banks, progress: progress)
+            let size = try writer.add(item.bundlePath, file: item.file) { chunk in hasher.update(chunk) }
             let digests = try hasher.finalize()
             measurements.append(
                 ModuleMeasurement(domain: item.domain.name, role: item.role, module: item.module, size: size, digests: digests))
             let member = BundleMember(path: item.bundlePath, size: size, digests: digests)
-            if let index = domains.firstIndex(where: { $0.name == item.domain.name }) {
+            if let index = domainIndex[item.domain.name] {
                 domains[index].modules.append(BundleModule(role: item.role, member: member))
             } else {
+                domainIndex[item.domain.name] = domains.count
                 domains.append(BundleDomain(name: item.domain.name, modules: [BundleModule(role: item.role, member: member)]))
             }
         }
         // Domains without modules still appear, so the manifest lists the whole launch.
-        for domain in launch.spec.domains where !domains.contains(where: { $0.name == domain.name }) {
+        for domain in launch.spec.domains where domainIndex[domain.name] == nil {
             domains.append(BundleDomain(name: domain.name, modules: []))
         }
-        progress?(BuildProgress(completedBytes: completed, totalBytes: totalBytes, item: "metadata"))
+        progress?.begin("metadata")
 
         let pcrs = options.pcrPolicy.pcrs
         var manifest = BundleManifest(

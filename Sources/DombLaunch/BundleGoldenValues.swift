@@ -13,10 +13,11 @@ public struct BundleGoldenValues: Sendable {
     public var pcrs: PCRValues
 
     /// Verifies `bundle` under `trust` and reads its golden values.
+    /// - Parameter progress: fed as the bundle is read and hashed (``LoadedBundle/load(path:trust:minimumGeneration:extraBanks:time:progress:)``).
     /// - Throws: ``BundleLoadError`` when the bundle does not verify; `ParseError` when it
     ///   carries no predicted log or the log is malformed.
-    public init(bundle: String, trust: BundleTrustPolicy) throws {
-        let loaded = try LoadedBundle.load(path: bundle, trust: trust, minimumGeneration: 0)
+    public init(bundle: String, trust: BundleTrustPolicy, progress: ByteProgress? = nil) throws {
+        let loaded = try LoadedBundle.load(path: bundle, trust: trust, minimumGeneration: 0, progress: progress)
         guard let predicted = loaded.metadata[BundleLayout.predictedEventLog] else {
             throw ParseError.invalid("the bundle carries no predicted event log")
         }

@@ -34,12 +34,15 @@ public struct LoadedBundle {
 
     /// Reads and verifies `path`.
     ///
-    /// - Parameter extraBanks: banks to hash every member in besides the manifest's (the
-    ///   TPM's active banks), so that measuring needs no second pass.
+    /// - Parameters:
+    ///   - extraBanks: banks to hash every member in besides the manifest's (the TPM's
+    ///     active banks), so that measuring needs no second pass.
+    ///   - progress: told the bytes the manifest lists (plus the manifest and signature)
+    ///     once the signature checks out, and advanced as every member is hashed.
     /// - Throws: ``BundleLoadError`` listing every verification failure.
     public static func load(
         path: String, trust: BundleTrustPolicy, minimumGeneration: UInt64, extraBanks: [HashAlgorithm] = [],
-        time: Int64? = nil
+        time: Int64? = nil, progress: ByteProgress? = nil
     ) throws -> LoadedBundle {
         func refuse(_ failures: [BundleFailure]) -> BundleLoadError { BundleLoadError(bundle: path, failures: failures) }
 
@@ -102,13 +105,15 @@ public struct LoadedBundle {
         var observed: [ObservedMember] = []
         var digests: [String: DigestSet] = [:]
         var seen = Set<String>()
+        progress?.expect(manifest.members.reduce(control.values.reduce(0) { $0 + UInt64($1.count) }) { $0 &+ $1.size })
         do {
             let reader = try TarReader(path: path, policy: BundleVerifier.readPolicy)
             while let member = try reader.next() {
                 guard seen.insert(member.path).inserted else {
                     throw refuse([BundleFailure(.archive, member: member.path, "member appears twice")])
                 }
-                var hasher = try MultiHasher(algorithms: banks)
+                progress?.begin(member.path)
+                var hasher = try MultiHasher(algorithms: banks, progress: progress)
                 if BundleLayout.isModulePath(member.path) {
                     let writer = try SealedImage.Writer(name: member.path)
                     try reader.read { chunk in

@@ -19,11 +19,22 @@ import DombModel
 public struct LaunchFileLoader: LaunchSpecLoading {
     /// Check the module files (what `build` and `config check --images` do).
     public var checkImages: Bool
+    /// `--module` files; the kernel reader is always ``KernelModeProbe``.
+    public var options: LaunchLoadOptions
 
-    public init(checkImages: Bool = true) { self.checkImages = checkImages }
+    public init(checkImages: Bool = true, moduleFiles: [ModuleFileArgument] = []) {
+        self.checkImages = checkImages
+        self.options = Self.options(moduleFiles: moduleFiles)
+    }
+
+    /// What every command that reads a description reads it with: the `--module` files,
+    /// and ``KernelModeProbe`` for domains without `mode`.
+    public static func options(moduleFiles: [ModuleFileArgument]) -> LaunchLoadOptions {
+        LaunchLoadOptions(moduleFiles: moduleFiles, kernelProbe: KernelModeProbe())
+    }
 
     public func load(configuration path: String) throws -> LoadedLaunch {
-        try load(LaunchFile.load(path), file: path)
+        try load(LaunchFile.load(path, options: options), file: path)
     }
 
     /// The gate for a document already read (several xl.cfg files are one document).
@@ -75,6 +86,15 @@ public struct ModuleImageChecker: ImageCapabilityChecking {
             if let reason = report.capabilities.supports(domain.type, privileged: privileged).reason {
                 return problem("\(path) cannot boot as \(domain.type.rawValue): \(reason)")
             }
+            // A PV guest's width is its kernel's (libxenguest picks x86_64 or x86_32p from the
+            // ELF class); the model's width sets the block protocol domb writes for it.
+            if domain.type == .pv, let elf = report.elf, (elf.fileClass == .elf64) != domain.is64Bit {
+                return problem(
+                    domain.is64Bit
+                        ? "\(path) is a 32-bit kernel, but mode sets MODE_LONG (bit 2, 64-bit)"
+                        : "\(path) is a 64-bit kernel, but mode lacks MODE_LONG (bit 2): a 32-bit PV domain "
+                            + "(trees for the x86 Hyperlaunch series, which has no such bit, must set it for a 64-bit guest)")
+            }
         case .firmware:
             if let reason = report.capabilities.supports(.hvm).reason {
                 return problem("\(path) is not HVM firmware: \(reason)")
@@ -87,5 +107,31 @@ public struct ModuleImageChecker: ImageCapabilityChecking {
             break
         }
         return []
+    }
+}
+
+/// The guest type of a domain whose tree gives no `mode` (Arm dom0less trees have none):
+/// PVH if its kernel can boot as PVH (a `PHYS32_ENTRY` note), else PV if it is a PV kernel,
+/// the width from the kernel's ELF class — the same image facts and rules
+/// ``ModuleImageChecker`` applies (libxenguest's `elf_xen_note_check`).
+public struct KernelModeProbe: KernelModeProbing {
+    public init() {}
+
+    public func mode(ofKernel path: String, privileged: Bool) throws -> GuestMode {
+        let report: ImageReport
+        do {
+            report = try ImageInspector(decompressor: Decompressor()).inspect(source: try FileImageSource(path: path))
+        } catch {
+            throw ContextError(path, error)
+        }
+        let is64Bit = report.elf.map { $0.fileClass == .elf64 } ?? true
+        var reasons: [String] = []
+        for type in [GuestType.pvh, .pv] {
+            switch report.capabilities.supports(type, privileged: privileged) {
+            case .supported: return GuestMode(type: type, is64Bit: is64Bit)
+            case .refused(let reason): reasons.append("not \(type.rawValue): \(reason)")
+            }
+        }
+        throw ContextError(path, ParseError(.unsupported, reasons.joined(separator: "; ")))
     }
 }

@@ -46,10 +46,12 @@ public enum BundleVerifier {
     ///   - time: the time certificates are checked at (seconds since the epoch); now when nil.
     ///   - extractTo: when given, the members are written to this new directory, which
     ///     appears (by rename) only if the bundle verifies.
+    ///   - progress: told the bytes of the second pass (every member the manifest lists,
+    ///     the manifest and its signature) and advanced as they are hashed.
     /// - Returns: every failure found; ``BundleVerification/isVerified`` only if there is none.
     public static func verify(
         bundle: String, trust: BundleTrustPolicy, minimumGeneration: UInt64 = 0, time: Int64? = nil,
-        extractTo: String? = nil
+        extractTo: String? = nil, progress: ByteProgress? = nil
     ) -> BundleVerification {
         var result = BundleVerification()
 
@@ -99,8 +101,10 @@ public enum BundleVerifier {
         }
         defer { if let staging { try? FileManager.default.removeItem(atPath: staging) } }
         do {
+            let controlBytes = [control.manifest, control.cms, control.raw].reduce(0) { $0 + UInt64($1?.count ?? 0) }
+            progress?.expect(manifest.members.reduce(controlBytes) { $0 &+ $1.size })
             let (observed, contents) = try hashMembers(
-                bundle, manifest: manifest, control: control, staging: staging)
+                bundle, manifest: manifest, control: control, staging: staging, progress: progress)
             result.failures += manifest.check(observed: observed, minimumGeneration: minimumGeneration)
             if result.failures.isEmpty,
                 case .failure(let refusal) = launchDescription(contents[BundleLayout.launchDTB], manifest: manifest)
@@ -160,7 +164,7 @@ public enum BundleVerifier {
     /// content check).
     private static func hashMembers(
         _ bundle: String, manifest: BundleManifest, control: (manifest: [UInt8]?, cms: [UInt8]?, raw: [UInt8]?),
-        staging: String?
+        staging: String?, progress: ByteProgress?
     ) throws -> (observed: [ObservedMember], contents: [String: [UInt8]]) {
         let listed = Set(manifest.members.map(\.path))
         let reader = try TarReader(path: bundle, policy: readPolicy)
@@ -174,7 +178,8 @@ public enum BundleVerifier {
                 observed.append(ObservedMember(path: member.path, size: member.size, digests: DigestSet()))
                 continue
             }
-            var hasher = try MultiHasher(algorithms: manifest.banks)
+            progress?.begin(member.path)
+            var hasher = try MultiHasher(algorithms: manifest.banks, progress: progress)
             var output: FileHandle?
             if let staging {
                 let target = "\(staging)/\(member.path)"

@@ -78,7 +78,11 @@ public enum LaunchMeasurementPlan {
         }
 
         /// Where the module lives in a bundle, and its label in the event log.
-        public var label: String { "modules/\(domain)/\(kind.rawValue)" }
+        public var label: String { Self.label(domain: domain, kind: kind) }
+
+        static func label(domain: String, kind: ModuleKind) -> String {
+            BundleLayout.modulePath(domain: domain, role: kind.rawValue)
+        }
     }
 
     /// - Throws: when a module of the description has no digests.
@@ -93,6 +97,8 @@ public enum LaunchMeasurementPlan {
             plan.append(
                 try configuration(kind: xenstorePlanKind, path: BundleLayout.xenstorePlan, xenstorePlan, pcr: policy.pcrs.configuration))
         }
+        var measured: [String: Module] = [:]
+        for module in modules { measured[module.label] = measured[module.label] ?? module }
         for domain in launch.domainsInStartOrder {
             if let bootargs = domain.module(.kernel)?.bootargs, !bootargs.isEmpty {
                 plan.append(
@@ -101,7 +107,7 @@ public enum LaunchMeasurementPlan {
                         ConfigurationRecord(kind: "cmdline", subject: domain.name, content: Array(bootargs.utf8))))
             }
             for module in domain.modules {
-                guard let measured = modules.first(where: { $0.domain == domain.name && $0.kind == module.kind }) else {
+                guard let measured = measured[Module.label(domain: domain.name, kind: module.kind)] else {
                     throw ParseError.invalid("domain \(domain.name): no digests for its \(module.kind.rawValue) module")
                 }
                 plan.append(

@@ -23,7 +23,13 @@ public struct LaunchRecord: Sendable {
         case secretsReleased(String)
         /// The released secrets were taken back (the launch failed after their release).
         case secretsWithdrawn(problems: [String])
+        /// The hotplug scripts of the backends in this domain ran (docs/boot.md, "Devices").
+        case backendsSetUp(devices: Int)
         case unpaused(BuiltDomain)
+        /// Built and left paused (`domb,paused`).
+        case leftPaused(BuiltDomain)
+        /// Both ends of every device of the running domains reached XenbusStateConnected.
+        case devicesConnected(Int)
         case destroyed(BuiltDomain)
         case destroyFailed(BuiltDomain, reason: String)
         /// The log could not be renamed into place; its temporary file was kept.
@@ -81,7 +87,7 @@ public struct LaunchRecord: Sendable {
             case .logDestinationReady(let path, let reserved):
                 lines.append("checked the event-log destination \(TerminalText.escape(path)) (\(reserved) bytes reserved)")
             case .built, .xenstoreWritten, .xenstoreResolved, .logWritten, .logKept, .logLost, .pcrsMatchLog,
-                .secretsReleased, .secretsWithdrawn, .unpaused, .destroyed, .destroyFailed:
+                .secretsReleased, .secretsWithdrawn, .backendsSetUp, .unpaused, .leftPaused, .devicesConnected, .destroyed, .destroyFailed:
                 break
             }
         }
@@ -113,6 +119,8 @@ public struct LaunchRecord: Sendable {
                     problems.isEmpty
                         ? "took the released secrets back"
                         : "took the released secrets back, except: \(problems.map { TerminalText.escape($0) }.joined(separator: "; "))")
+            case .backendsSetUp(let devices):
+                lines.append("set up \(devices) device backend(s) in this domain (taken by their drivers, hotplug scripts run)")
             default:
                 break
             }
@@ -122,6 +130,13 @@ public struct LaunchRecord: Sendable {
             lines.append("no domain was unpaused")
         } else {
             lines.append("unpaused: \(unpaused.map(\.name).joined(separator: ", "))")
+        }
+        for step in steps {
+            switch step {
+            case .leftPaused(let domain): lines.append("left \(domain.name) paused (domb,paused)")
+            case .devicesConnected(let count): lines.append("\(count) PV device(s) connected at both ends")
+            default: break
+            }
         }
         let destroyed = self.destroyed
         if !destroyed.isEmpty { lines.append("destroyed: \(destroyed.map(\.name).joined(separator: ", "))") }

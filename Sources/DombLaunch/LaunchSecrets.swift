@@ -163,14 +163,17 @@ public final class LaunchSecrets: @unchecked Sendable {
         defer {
             for index in unsealed.indices { _ = unsealed[index].1.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) } }
         }
-        for binding in bindings {
-            let context = "secret \(binding.secret.name) for \(binding.domain) (\(binding.secret.sealedPath))"
-            let bytes = try ContextError.wrap(context) {
-                let sealed = try SecretRelease.readSealed(binding.secret.sealedPath)
-                return try unsealer.unseal(sealed, policy: policy, pin: sealed.requiresPIN ? pin : nil)
-            }
+        func context(_ binding: Binding) -> String {
+            "secret \(binding.secret.name) for \(binding.domain) (\(binding.secret.sealedPath))"
+        }
+        let sealed = try bindings.map { binding in
+            try ContextError.wrap(context(binding)) { try SecretRelease.readSealed(binding.secret.sealedPath) }
+        }
+        for (binding, result) in zip(bindings, try unsealer.unseal(sealed, policy: policy, pin: pin)) {
+            let bytes = try ContextError.wrap(context(binding)) { try result.get() }
             unsealed.append((binding, bytes))
         }
+        guard unsealed.count == bindings.count else { throw SecretReleaseError("the unsealer returned fewer results than secrets") }
         var lines: [String] = []
         for (binding, bytes) in unsealed {
             guard let domain = launch.domains.first(where: { $0.name == binding.domain }) else { continue }

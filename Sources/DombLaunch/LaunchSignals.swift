@@ -44,6 +44,17 @@ public enum LaunchSignals {
         pthread_sigmask(SIG_UNBLOCK, &unblock, nil)
     }
 
+    /// Gives SIGTERM and SIGINT their default action again (they end the process): for the
+    /// supervision after a launch, which has nothing to tear down (the domains stay).
+    public static func restoreDefaults() {
+        for signal in handled {
+            var action = sigaction()
+            action.__sigaction_handler.sa_handler = SIG_DFL
+            sigemptyset(&action.sa_mask)
+            sigaction(signal, &action, nil)
+        }
+    }
+
     /// The pending signal, if one arrived since the last ``reset()``.
     public static var pending: Int32? {
         let value = pendingSignal.load(ordering: .relaxed)

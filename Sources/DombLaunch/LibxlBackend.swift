@@ -14,7 +14,7 @@ import DombXenstore
 ///
 /// PV devices are not handed to libxl: their Xenstore entries come from domb's signed
 /// Xenstore plan, written by the boot flow in one transaction before anything is unpaused.
-public final class LibxlBackend: DomainBuilding, @unchecked Sendable {
+public final class LibxlBackend: DomainSupervising, @unchecked Sendable {
     public let backendName = "libxl"
     private let libxl: Libxl
     private let xenstore: XenstoreClient?
@@ -32,15 +32,10 @@ public final class LibxlBackend: DomainBuilding, @unchecked Sendable {
     }
 
     public func build(_ domain: DomainSpec, images: DomainImages) throws -> BuiltDomain {
-        let kernel = domain.type == .hvm ? images[.firmware] ?? images[.kernel] : images[.kernel]
-        let request = LibxlDomainRequest(
-            name: domain.name, uuid: domain.uuid, domid: domain.domid.flatMap { $0 == 0 ? nil : $0 },
-            type: domain.type, vcpus: domain.vcpus, maxVcpus: max(domain.vcpus, domain.maxVcpus ?? 0),
-            cpuAffinity: domain.cpuAffinity, cpupool: domain.cpupool, targetMemoryKiB: domain.memoryKiB,
-            maxMemoryKiB: max(domain.memoryKiB, domain.maxMemoryKiB ?? 0), kernelPath: kernel?.path,
-            ramdiskPath: images[.ramdisk]?.path, commandLine: domain.module(.kernel)?.bootargs,
-            onPoweroff: domain.onPoweroff ?? .destroy, onReboot: domain.onReboot ?? .restart,
-            onCrash: domain.onCrash ?? .destroy)
+        var paths: [ModuleKind: String] = [:]
+        for kind in ModuleKind.allCases { paths[kind] = images[kind]?.path }
+        // The devices are the Xenstore plan's to write, not libxl's.
+        let request = LibxlDomainRequest(domain: domain, paths: paths, includeDevices: false)
         do {
             let domid = try libxl.createPaused(request)
             let base = "/local/domain/\(domid)"
@@ -72,5 +67,25 @@ public final class LibxlBackend: DomainBuilding, @unchecked Sendable {
         do { try libxl.destroy(domid: domain.domid) } catch {
             throw BootError.build(domain: domain.name, reason: error.description)
         }
+    }
+
+    // MARK: Supervision (libxl's domain-death events)
+
+    private var watches: [UInt32: DeathWatch] = [:]
+
+    public func watch(_ domain: BuiltDomain) throws {
+        watches[domain.domid] = try libxl.watchDeath(domid: domain.domid)
+    }
+
+    public func unwatch(_ domain: BuiltDomain) {
+        if let watch = watches.removeValue(forKey: domain.domid) { libxl.unwatch(watch) }
+    }
+
+    public func nextEvent() throws -> LibxlDomainEvent { try libxl.nextDomainEvent() }
+
+    public func coreDump(_ domain: BuiltDomain, to path: String) throws { try libxl.coreDump(domid: domain.domid, to: path) }
+
+    public func rename(_ domain: BuiltDomain, to name: String) throws {
+        try libxl.rename(domid: domain.domid, from: domain.name, to: name)
     }
 }

@@ -50,11 +50,13 @@ public final class Measurer {
 
     /// Measures a file streamed from disk in one read pass, every bank at once, in bounded
     /// memory (for `domb measure`, where nothing is handed on afterwards).
+    ///
+    /// - Parameter progress: told the file's size and advanced as it is hashed.
     @discardableResult
     public func measureFile(
-        path: String, domain: String, role: String, label: String, pcr: Int? = nil
+        path: String, domain: String, role: String, label: String, pcr: Int? = nil, progress: ByteProgress? = nil
     ) throws -> UnverifiedEvent {
-        let digest = try FileDigester(algorithms: sink.banks).digest(path: path)
+        let digest = try FileDigester(algorithms: sink.banks, progress: progress).digest(path: path)
         let record = ModuleRecord(domain: domain, role: role, size: digest.size, label: label, digests: digest.digests)
         return try perform(.module(pcr: pcr ?? policy.pcrs.image, record))
     }

@@ -53,11 +53,17 @@ struct MeasurementLogState {
         self.bytes = existing
     }
 
-    /// Validates `event` against the log and returns the state with it appended.
-    func appending(_ event: UnverifiedEvent) throws -> MeasurementLogState {
-        var next = self
-        try next.log.append(event)
-        if let last = next.log.events.last { next.bytes += next.log.record(last) }
-        return next
+    /// Appends `event` when it fits the log and `extend` (the PCR half) succeeds; when
+    /// either fails nothing changes. In place: the log is never copied, so a launch of
+    /// thousands of events costs the same per event as one of ten.
+    mutating func append(_ event: UnverifiedEvent, extend: () throws -> Void) throws {
+        try log.append(event)
+        do {
+            try extend()
+        } catch {
+            log.events.removeLast()
+            throw error
+        }
+        if let last = log.events.last { bytes += log.record(last) }
     }
 }

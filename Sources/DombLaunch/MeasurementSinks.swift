@@ -37,11 +37,9 @@ public final class TPMMeasurementSink: MeasurementSink {
     }
 
     public func record(_ event: UnverifiedEvent) throws {
-        let next = try state.appending(event)
-        if event.isExtended {
-            try tpm.extend(pcr: Int(event.pcr), digests: event.digests)
+        try state.append(event) {
+            if event.isExtended { try tpm.extend(pcr: Int(event.pcr), digests: event.digests) }
         }
-        state = next
     }
 }
 
@@ -81,8 +79,8 @@ public final class SoftwareMeasurementSink: MeasurementSink {
     }
 
     public func record(_ event: UnverifiedEvent) throws {
-        let next = try state.appending(event)
-        if event.isExtended {
+        try state.append(event) {
+            guard event.isExtended else { return }
             let pcr = Int(event.pcr)
             var updated = pcrs
             for bank in banks {
@@ -92,6 +90,5 @@ public final class SoftwareMeasurementSink: MeasurementSink {
             pcrs = updated
             extendCount += 1
         }
-        state = next
     }
 }

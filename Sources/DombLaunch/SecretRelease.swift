@@ -13,9 +13,23 @@ import Foundation
 /// Unseals a sealed secret with a bundle's signed PCR policy. The TPM implementation runs
 /// `PolicyPCR → VerifySignature → PolicyAuthorize [→ PolicyAuthValue] → Unseal`.
 public protocol SecretUnsealing {
-    /// - Parameter pin: the PIN, for a secret sealed with one.
-    /// - Throws: an error that says why, in terms of keys, PCRs and policy references.
-    func unseal(_ sealed: SealedSecret, policy: SignedPCRPolicy, pin: [UInt8]?) throws -> [UInt8]
+    /// Unseals every secret with `policy`, sharing what the secrets share (one storage root
+    /// key, one check of the signed policy).
+    /// - Parameter pin: the PIN, given to the secrets sealed with one.
+    /// - Returns: one result per secret, in order; a failure says why in terms of keys,
+    ///   PCRs and policy references.
+    /// - Throws: what stops every secret (the TPM unreachable).
+    func unseal(_ secrets: [SealedSecret], policy: SignedPCRPolicy, pin: [UInt8]?) throws -> [Result<[UInt8], any Error>]
+}
+
+extension SecretUnsealing {
+    /// One secret (`domb unseal`).
+    public func unseal(_ sealed: SealedSecret, policy: SignedPCRPolicy, pin: [UInt8]?) throws -> [UInt8] {
+        guard let result = try unseal([sealed], policy: policy, pin: pin).first else {
+            throw SecretReleaseError("the unsealer returned no result")
+        }
+        return try result.get()
+    }
 }
 
 /// Why a secret was not released, before the TPM was asked (wrong key, no policy for the
@@ -32,9 +46,19 @@ public struct TPMSecretUnsealer: SecretUnsealing {
 
     public init(tpm: TPM) { self.tpm = tpm }
 
-    public func unseal(_ sealed: SealedSecret, policy: SignedPCRPolicy, pin: [UInt8]?) throws -> [UInt8] {
-        let request = try SecretRelease.request(for: sealed, policy: policy, activeBanks: try tpm.activeBanks(), pin: pin)
-        return try tpm.unsealAuthorized(request)
+    public func unseal(_ secrets: [SealedSecret], policy: SignedPCRPolicy, pin: [UInt8]?) throws -> [Result<[UInt8], any Error>] {
+        let banks = try tpm.activeBanks()
+        let requests = secrets.map { sealed in
+            Result { try SecretRelease.request(for: sealed, policy: policy, activeBanks: banks, pin: sealed.requiresPIN ? pin : nil) }
+        }
+        let valid = requests.compactMap { try? $0.get() }
+        var unsealed = tpm.unsealAuthorized(valid).makeIterator()
+        return requests.map { request in
+            switch request {
+            case .failure(let error): .failure(error)
+            case .success: unsealed.next().map { $0.mapError { $0 as any Error } } ?? .failure(SecretReleaseError("the TPM returned no result"))
+            }
+        }
     }
 }
 
@@ -133,7 +157,7 @@ public enum SecretRelease {
     public static func signedPolicy(inBundle bundle: String) throws -> [UInt8] {
         let reader = try TarReader(path: bundle, policy: BundleVerifier.readPolicy)
         while let member = try reader.next() {
-            if member.path == BundleLayout.signedPCRPolicy { return try reader.readAll(limit: 1 << 20) }
+            if member.path == BundleLayout.signedPCRPolicy { return try reader.readAll(limit: SignedPCRPolicy.maximumSize) }
         }
         throw ContextError(bundle, ParseError.invalid("the bundle has no \(BundleLayout.signedPCRPolicy): it was built without --pcr-key"))
     }

@@ -6,6 +6,7 @@
 import DombCore
 import DombFDT
 import DombFiles
+import DombXLUtil
 import Foundation
 
 /// The one reader of launch descriptions: `.dts` (compiled by `dtc`), `.dtb` (checked
@@ -33,18 +34,29 @@ public enum LaunchFile {
     }
 
     /// Reads and decodes one description; errors name the file (and node or line).
-    /// - Parameter format: read as this format whatever the name says.
-    public static func load(_ path: String, format given: Format? = nil) throws -> LaunchDocument {
+    /// - Parameters:
+    ///   - format: read as this format whatever the name says.
+    ///   - options: module files and the kernel reader for trees written for upstream Xen
+    ///     (``LaunchLoadOptions``); `--module` paths are taken from the current directory.
+    public static func load(_ path: String, format given: Format? = nil, options: LaunchLoadOptions = LaunchLoadOptions()) throws -> LaunchDocument {
         let bytes = try readFile(path)
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        let format = given ?? format(of: path, bytes: bytes)
         return try ContextError.wrap(path) {
-            switch given ?? format(of: path, bytes: bytes) {
-            case .dtb:
-                var document = try LaunchDecoder.decode(dtb: bytes).locating(in: path)
-                document.baseDirectory = directory
-                return document
-            case .dts:
-                var document = try LaunchDecoder.decode(dtb: compileDTS(path: path)).locating(in: path)
+            if format == .xl || format == .json, let first = options.moduleFiles.first {
+                throw ParseError.invalid("\(first): --module names module nodes of a device tree; this is \(format == .xl ? "xl.cfg" : "a JSON model")")
+            }
+            switch format {
+            case .dtb, .dts:
+                // Module paths in the model are relative to the description's directory.
+                var relocated = options
+                relocated.moduleFiles = options.moduleFiles.map { argument in
+                    var argument = argument
+                    if !argument.path.hasPrefix("/") { argument.path = relative(absolute(argument.path), from: absolute(directory)) }
+                    return argument
+                }
+                let blob = format == .dtb ? bytes : try compileDTS(path: path)
+                var document = try LaunchDecoder.decode(dtb: blob, options: relocated, baseDirectory: directory).locating(in: path)
                 document.baseDirectory = directory
                 return document
             case .json:
@@ -58,7 +70,7 @@ public enum LaunchFile {
                 for domain in spec.domains { origins[domain.name] = path }
                 return LaunchDocument(spec: spec, origins: origins, baseDirectory: directory)
             case .xl:
-                let imported = try XLImport(parsing: bytes)
+                let imported = try importXL(bytes)
                 // Relative paths are read from the file's directory, as in a device tree
                 // (xl itself uses its current directory: absolute paths mean the same to both).
                 return LaunchDocument(
@@ -72,9 +84,28 @@ public enum LaunchFile {
         }
     }
 
+    /// One xl.cfg file, parsed by libxlutil and imported as xl 4.17 reads it.
+    public static func importXL(_ bytes: [UInt8]) throws(ParseError) -> XLImport {
+        try XLImport(try XLUtilConfig(parsing: bytes))
+    }
+
+    /// One xl.cfg file as a domain on its own: imported, then validated but for the rule a
+    /// single file cannot meet (its devices' backend domains are described by other files).
+    /// - Throws: the import's errors, or `ParseError` listing the problems, each naming the file.
+    public static func loadXLDomain(_ path: String) throws -> (domain: DomainSpec, notes: [LaunchNote]) {
+        let document = try load(path, format: .xl)
+        let problems = document.spec.validate().filter { $0.rule != .unknownBackend }
+        guard problems.isEmpty, let domain = document.spec.domains.first else {
+            throw ParseError.invalid(problems.map { document.describe($0, file: path) }.joined(separator: "\n"))
+        }
+        return (domain, document.notes)
+    }
+
     /// The descriptions named on a command line: each device tree or JSON model on its own,
     /// and all xl.cfg files together as one system (each describes one domain).
-    public static func loadGroups(_ paths: [String]) -> [(files: [String], result: Result<LaunchDocument, any Error>)] {
+    public static func loadGroups(
+        _ paths: [String], options: LaunchLoadOptions = LaunchLoadOptions()
+    ) -> [(files: [String], result: Result<LaunchDocument, any Error>)] {
         var groups: [(files: [String], result: Result<LaunchDocument, any Error>)] = []
         var xlFiles: [String] = []
         var xlDocuments: [LaunchDocument] = []
@@ -82,7 +113,7 @@ public enum LaunchFile {
         for path in paths {
             let isXL = (try? readFile(path)).map { format(of: path, bytes: $0) == .xl } ?? false
             do {
-                let document = try load(path)
+                let document = try load(path, options: options)
                 if isXL {
                     xlFiles.append(path)
                     xlDocuments.append(document)
@@ -276,7 +307,11 @@ public enum LaunchFuzz {
     /// canonical encoder to the same model. Returns whether the input was accepted.
     @discardableResult
     public static func dtb(_ bytes: [UInt8]) -> Bool {
-        guard let document = try? LaunchDecoder.decode(dtb: bytes) else { return false }
+        // Trees written for upstream Xen are decoded too: made-up files for modules the
+        // tree locates in memory, PVH for domains without mode.
+        var options = LaunchLoadOptions()
+        options.placeholders = true
+        guard let document = try? LaunchDecoder.decode(dtb: bytes, options: options) else { return false }
         guard let launch = try? document.spec.validated() else { return true }
         guard let again = try? LaunchDecoder.decode(dtb: LaunchEncoder.dtb(launch)) else {
             preconditionFailure("a valid decoded description failed to re-encode")
@@ -291,7 +326,7 @@ public enum LaunchFuzz {
     /// a valid one must encode and plan.
     @discardableResult
     public static func xlConfig(_ bytes: [UInt8]) -> Bool {
-        guard let imported = try? XLImport(parsing: bytes) else { return false }
+        guard let imported = try? LaunchFile.importXL(bytes) else { return false }
         if let launch = try? LaunchSpec(domains: [imported.domain]).validated() {
             precondition((try? LaunchEncoder.dtb(launch)) != nil, "a valid imported domain failed to encode")
             precondition((try? XenstorePlanner().plan(launch)) != nil, "a valid imported domain has no Xenstore plan")

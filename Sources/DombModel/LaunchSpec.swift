@@ -72,6 +72,11 @@ public struct ModuleSpec: Hashable, Sendable, Codable {
 /// `xen,enhanced`: whether and how PV interfaces are offered.
 public enum XenEnhanced: String, Hashable, Sendable, Codable {
     case enabled
+    /// Arm dom0less (Xen 4.20+): as `enabled`, with the Xenstore page set up after the
+    /// domain starts (`init-dom0less`), for kernels older than Linux 5.x's late Xenstore
+    /// init. domb builds every domain through libxl, which sets the page up before the
+    /// domain runs, so for a domb launch it is `enabled`; kept to write back what was read.
+    case legacy
     case disabled
     case noXenstore = "no-xenstore"
 }
@@ -95,8 +100,14 @@ public struct DomainSpec: Hashable, Sendable, Codable {
     public var vcpus: UInt32
     /// Maximum vCPUs (xl `maxvcpus`), if above `vcpus`.
     public var maxVcpus: UInt32?
-    /// Physical CPUs the vCPUs may run on (xl `cpus`); nil means any.
-    public var cpuAffinity: [UInt32]?
+    /// Physical CPUs the vCPUs may run on (xl `cpus`, hard affinity); nil means any.
+    public var cpuAffinity: VCPUAffinity?
+    /// Physical CPUs the vCPUs prefer (xl `cpus_soft`); nil leaves it to libxl's NUMA placement.
+    public var softCPUAffinity: VCPUAffinity?
+    /// A driver domain (xl `driver_domain`, `domb,driver-domain`): libxl__domain_make gives
+    /// it the rw `libxl` and `device-model` directories `xl devd` in it keeps its state in.
+    /// A domain serving vif or vbd backends must be one (validation).
+    public var isDriverDomain: Bool
     /// Name of the cpupool (`domain-cpupool`, xl `pool`); nil means Pool-0.
     public var cpupool: String?
     public var capabilities: DomainCapabilities
@@ -118,7 +129,8 @@ public struct DomainSpec: Hashable, Sendable, Codable {
     public init(
         name: String, domid: UInt32? = nil, uuid: String? = nil, type: GuestType, is64Bit: Bool = true,
         memoryKiB: UInt64, minMemoryKiB: UInt64? = nil, maxMemoryKiB: UInt64? = nil, vcpus: UInt32 = 1,
-        maxVcpus: UInt32? = nil, cpuAffinity: [UInt32]? = nil, cpupool: String? = nil,
+        maxVcpus: UInt32? = nil, cpuAffinity: VCPUAffinity? = nil, softCPUAffinity: VCPUAffinity? = nil,
+        isDriverDomain: Bool = false, cpupool: String? = nil,
         capabilities: DomainCapabilities = [], isBootDomain: Bool = false, startOnBoot: Bool = true,
         modules: [ModuleSpec] = [], enhanced: XenEnhanced? = nil, p2mMemoryMB: UInt32? = nil,
         securityID: String? = nil, devices: [DeviceSpec] = [], onPoweroff: LifecycleAction? = nil,
@@ -135,6 +147,8 @@ public struct DomainSpec: Hashable, Sendable, Codable {
         self.vcpus = vcpus
         self.maxVcpus = maxVcpus
         self.cpuAffinity = cpuAffinity
+        self.softCPUAffinity = softCPUAffinity
+        self.isDriverDomain = isDriverDomain
         self.cpupool = cpupool
         self.capabilities = capabilities
         self.isBootDomain = isBootDomain

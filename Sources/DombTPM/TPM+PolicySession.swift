@@ -113,12 +113,26 @@ extension TPM {
 
     /// Unseals a sealed object with `PolicyPCR → VerifySignature → PolicyAuthorize
     /// [→ PolicyAuthValue] → Unseal` (Part 3 §23.7, §20.1, §23.16, §23.17, §12.7).
-    ///
-    /// The storage root key is recreated and checked against the one the object was sealed
-    /// under; the policy session is salted to it and the unsealed data comes back encrypted
-    /// on the bus. Every transient object and the session are flushed, whatever happens.
+    /// The batch form below, for one request.
     /// - Throws: ``UnsealFailure`` naming the step and what its TPM error means.
     public func unsealAuthorized(_ request: AuthorizedUnsealRequest) throws(UnsealFailure) -> [UInt8] {
+        guard let result = unsealAuthorized([request]).first else {
+            throw UnsealFailure(step: "unseal", completed: [], reason: "no result", tpmError: nil)
+        }
+        return try result.get()
+    }
+
+    /// Unseals several sealed objects, each with its own policy session, sharing what can be
+    /// shared: the storage root key is created once, and each distinct signed policy is
+    /// checked once (`TPM2_LoadExternal`, `TPM2_VerifySignature`, flush: the ticket names the
+    /// key, so the key need not stay loaded, and a ticket is valid for every session until the
+    /// owner hierarchy changes). Per object: `TPM2_Load`, a policy session salted to the
+    /// storage root key (the unsealed data comes back encrypted on the bus), `PolicyPCR`,
+    /// `PolicyAuthorize` with the ticket, [`PolicyAuthValue`], `Unseal`, two flushes. At most
+    /// two transient objects are loaded at once (a TPM without a resource manager has three
+    /// slots), and everything is flushed, whatever happens.
+    /// - Returns: one result per request, in order.
+    public func unsealAuthorized(_ requests: [AuthorizedUnsealRequest]) -> [Result<[UInt8], UnsealFailure>] {
         var completed: [String] = []
         func step<T>(_ name: String, _ explain: (TPMError) -> String, _ body: () throws(TPMError) -> T) throws(UnsealFailure) -> T {
             do {
@@ -131,122 +145,168 @@ extension TPM {
         }
         func plain(_ error: TPMError) -> String { error.description }
 
-        let (parent, parentName) = try step("TPM2_CreatePrimary (storage root key)", plain) { () throws(TPMError) in
-            try createStorageRootKey()
+        let parent: ESYS_TR
+        let parentName: [UInt8]
+        do {
+            (parent, parentName) = try step("TPM2_CreatePrimary (storage root key)", plain) { () throws(TPMError) in
+                try createStorageRootKey()
+            }
+        } catch {
+            return requests.map { _ in .failure(error) }
         }
         defer { flush(parent) }
-        guard parentName == request.parentName else {
-            throw UnsealFailure(
-                step: "storage root key", completed: completed,
-                reason: "this TPM's storage root key is \(parentName.hexString), the secret was sealed under \(request.parentName.hexString): it was sealed on another TPM, or this one was cleared since",
-                tpmError: nil)
-        }
-        let object = try step("TPM2_Load (sealed object)", { error in
-            error.isCode(ResponseCode.integrity)
-                ? "the sealed object does not belong under this storage root key (\(error))" : error.description
-        }) { () throws(TPMError) in try loadSealedObject(request.publicArea, request.privateArea, parent: parent) }
-        defer { flush(object) }
-        let (key, keyName) = try step("TPM2_LoadExternal (PCR-policy key)", { error in
-            "the TPM cannot load the PCR-policy key (\(error)); an EC P-256 key works on every TPM"
-        }) { () throws(TPMError) in try loadExternalKey(request.policyKey) }
-        defer { flush(key) }
-        guard keyName == request.policyKeyName else {
-            throw UnsealFailure(
-                step: "PCR-policy key", completed: completed,
-                reason: "the TPM names the key \(keyName.hexString), not \(request.policyKeyName.hexString)", tpmError: nil)
-        }
-        let session = try step("TPM2_StartAuthSession (policy)", plain) { () throws(TPMError) in
-            try startSession(type: UInt8(TPM2_SE_POLICY), saltKey: parent)
-        }
-        defer { flush(session) }
+        let prefix = completed
 
-        var selection = TPML_PCR_SELECTION(request.selection)
-        var pcrDigest = TPM2B_DIGEST(request.pcrDigest)
-        try step("TPM2_PolicyPCR (\(request.selection))", { error in
-            error.isCode(ResponseCode.value)
-                ? "PCRs \(request.selection) do not hold the values the signed policy approves: this is not the launch the bundle predicts, or a PCR was extended after it"
-                : error.description
-        }) { () throws(TPMError) in
-            try command("Esys_PolicyPCR") { esys in
-                Esys_PolicyPCR(esys, session, UInt32(ESYS_TR_NONE), UInt32(ESYS_TR_NONE), UInt32(ESYS_TR_NONE), &pcrDigest, &selection)
-            }
+        /// A signed policy the TPM has checked: the key's name and the ticket.
+        struct Approval {
+            var key: [UInt8]
+            var approvedPolicy: [UInt8]
+            var policyRef: [UInt8]
+            var signature: TPMSignatureValue
+            var keyName: [UInt8]
+            var ticket: TPMT_TK_VERIFIED
         }
+        var approvals: [Approval] = []
 
-        var digest = TPM2B_DIGEST(request.approvalDigest)
-        var signature: TPMT_SIGNATURE
-        do {
-            signature = try Self.signature(request)
-        } catch {
-            throw UnsealFailure(step: "TPMT_SIGNATURE", completed: completed, reason: error.description, tpmError: error)
-        }
-        var ticket: UnsafeMutablePointer<TPMT_TK_VERIFIED>?
-        try step("TPM2_VerifySignature", { error in
-            error.isCode(ResponseCode.signature)
-                ? "the signature over the policy is not the PCR-policy key's (another key signed it, or it was altered)"
-                : error.description
-        }) { () throws(TPMError) in
-            try command("Esys_VerifySignature") { esys in
-                Esys_VerifySignature(
-                    esys, key, UInt32(ESYS_TR_NONE), UInt32(ESYS_TR_NONE), UInt32(ESYS_TR_NONE), &digest, &signature, &ticket)
+        func approval(for request: AuthorizedUnsealRequest) throws(UnsealFailure) -> Approval {
+            if let known = approvals.first(where: {
+                $0.key == request.policyKey && $0.approvedPolicy == request.approvedPolicy && $0.policyRef == request.policyRef
+                    && $0.signature == request.signature
+            }) {
+                completed.append("(the same signed policy, checked once)")
+                return known
             }
-        }
-        defer { Esys_Free(ticket) }
-        guard let ticket else {
-            throw UnsealFailure(step: "TPM2_VerifySignature", completed: completed, reason: "the TPM returned no ticket", tpmError: nil)
-        }
-
-        var approved = TPM2B_DIGEST(request.approvedPolicy)
-        var policyRef = TPM2B_NONCE(request.policyRef)
-        var name = TPM2B_NAME()
-        name.size = UInt16(keyName.count)
-        withUnsafeMutableBytes(of: &name.name) { $0.copyBytes(from: keyName.prefix($0.count)) }
-        try step("TPM2_PolicyAuthorize", { error in
-            error.isCode(ResponseCode.value)
-                ? "the session's policy is not the approved one (the PCRs read are not those signed)" : error.description
-        }) { () throws(TPMError) in
-            try command("Esys_PolicyAuthorize") { esys in
-                Esys_PolicyAuthorize(
-                    esys, session, UInt32(ESYS_TR_NONE), UInt32(ESYS_TR_NONE), UInt32(ESYS_TR_NONE), &approved, &policyRef,
-                    &name, ticket)
+            let (key, keyName) = try step("TPM2_LoadExternal (PCR-policy key)", { error in
+                "the TPM cannot load the PCR-policy key (\(error)); an EC P-256 key works on every TPM"
+            }) { () throws(TPMError) in try loadExternalKey(request.policyKey) }
+            defer { flush(key) }
+            guard keyName == request.policyKeyName else {
+                throw UnsealFailure(
+                    step: "PCR-policy key", completed: completed,
+                    reason: "the TPM names the key \(keyName.hexString), not \(request.policyKeyName.hexString)", tpmError: nil)
             }
-        }
-        if let pin = request.pin {
-            try step("TPM2_PolicyAuthValue", plain) { () throws(TPMError) in
-                try command("Esys_PolicyAuthValue") { esys in
-                    Esys_PolicyAuthValue(esys, session, UInt32(ESYS_TR_NONE), UInt32(ESYS_TR_NONE), UInt32(ESYS_TR_NONE))
+            var digest = TPM2B_DIGEST(request.approvalDigest)
+            var signature: TPMT_SIGNATURE
+            do {
+                signature = try Self.signature(request)
+            } catch {
+                throw UnsealFailure(step: "TPMT_SIGNATURE", completed: completed, reason: error.description, tpmError: error)
+            }
+            var ticket: UnsafeMutablePointer<TPMT_TK_VERIFIED>?
+            try step("TPM2_VerifySignature", { error in
+                error.isCode(ResponseCode.signature)
+                    ? "the signature over the policy is not the PCR-policy key's (another key signed it, or it was altered)"
+                    : error.description
+            }) { () throws(TPMError) in
+                try command("Esys_VerifySignature") { esys in
+                    Esys_VerifySignature(
+                        esys, key, UInt32(ESYS_TR_NONE), UInt32(ESYS_TR_NONE), UInt32(ESYS_TR_NONE), &digest, &signature, &ticket)
                 }
-                var auth = TPM2B_AUTH(pin)
-                try command("Esys_TR_SetAuth") { esys in Esys_TR_SetAuth(esys, object, &auth) }
             }
+            defer { Esys_Free(ticket) }
+            guard let ticket else {
+                throw UnsealFailure(step: "TPM2_VerifySignature", completed: completed, reason: "the TPM returned no ticket", tpmError: nil)
+            }
+            let made = Approval(
+                key: request.policyKey, approvedPolicy: request.approvedPolicy, policyRef: request.policyRef,
+                signature: request.signature, keyName: keyName, ticket: ticket.pointee)
+            approvals.append(made)
+            return made
         }
 
-        var data: UnsafeMutablePointer<TPM2B_SENSITIVE_DATA>?
-        try step("TPM2_Unseal", { error in
-            if error.isCode(ResponseCode.policyFail) {
-                "the object's authPolicy is not PolicyAuthorize(this key, this policyRef): it was sealed to another key or reference"
-            } else if error.isCode(ResponseCode.authFail) || error.isCode(ResponseCode.badAuth) {
-                "wrong PIN (the TPM counts this toward dictionary-attack lockout)"
-            } else if error.baseCode == ResponseCode.lockout {
-                "the TPM is locked out after wrong PINs (tpm2_dictionarylockout, or wait)"
-            } else {
-                error.description
+        func unseal(_ request: AuthorizedUnsealRequest) throws(UnsealFailure) -> [UInt8] {
+            guard parentName == request.parentName else {
+                throw UnsealFailure(
+                    step: "storage root key", completed: completed,
+                    reason: "this TPM's storage root key is \(parentName.hexString), the secret was sealed under \(request.parentName.hexString): it was sealed on another TPM, or this one was cleared since",
+                    tpmError: nil)
             }
-        }) { () throws(TPMError) in
-            try command("Esys_TRSess_SetAttributes") { esys in
-                Esys_TRSess_SetAttributes(esys, session, TPMA_SESSION(TPMA_SESSION_ENCRYPT | TPMA_SESSION_CONTINUESESSION), 0xFF)
+            var checked = try approval(for: request)
+            let object = try step("TPM2_Load (sealed object)", { error in
+                error.isCode(ResponseCode.integrity)
+                    ? "the sealed object does not belong under this storage root key (\(error))" : error.description
+            }) { () throws(TPMError) in try loadSealedObject(request.publicArea, request.privateArea, parent: parent) }
+            defer { flush(object) }
+            let session = try step("TPM2_StartAuthSession (policy)", plain) { () throws(TPMError) in
+                try startSession(type: UInt8(TPM2_SE_POLICY), saltKey: parent)
             }
-            try command("Esys_Unseal") { esys in
-                Esys_Unseal(esys, object, session, UInt32(ESYS_TR_NONE), UInt32(ESYS_TR_NONE), &data)
+            defer { flush(session) }
+
+            var selection = TPML_PCR_SELECTION(request.selection)
+            var pcrDigest = TPM2B_DIGEST(request.pcrDigest)
+            try step("TPM2_PolicyPCR (\(request.selection))", { error in
+                error.isCode(ResponseCode.value)
+                    ? "PCRs \(request.selection) do not hold the values the signed policy approves: this is not the launch the bundle predicts, or a PCR was extended after it"
+                    : error.description
+            }) { () throws(TPMError) in
+                try command("Esys_PolicyPCR") { esys in
+                    Esys_PolicyPCR(esys, session, UInt32(ESYS_TR_NONE), UInt32(ESYS_TR_NONE), UInt32(ESYS_TR_NONE), &pcrDigest, &selection)
+                }
+            }
+            var approved = TPM2B_DIGEST(request.approvedPolicy)
+            var policyRef = TPM2B_NONCE(request.policyRef)
+            var name = TPM2B_NAME()
+            name.size = UInt16(min(checked.keyName.count, MemoryLayout.size(ofValue: name.name)))
+            withUnsafeMutableBytes(of: &name.name) { $0.copyBytes(from: checked.keyName.prefix($0.count)) }
+            try step("TPM2_PolicyAuthorize", { error in
+                error.isCode(ResponseCode.value)
+                    ? "the session's policy is not the approved one (the PCRs read are not those signed)" : error.description
+            }) { () throws(TPMError) in
+                try command("Esys_PolicyAuthorize") { esys in
+                    Esys_PolicyAuthorize(
+                        esys, session, UInt32(ESYS_TR_NONE), UInt32(ESYS_TR_NONE), UInt32(ESYS_TR_NONE), &approved, &policyRef,
+                        &name, &checked.ticket)
+                }
+            }
+            if let pin = request.pin {
+                try step("TPM2_PolicyAuthValue", plain) { () throws(TPMError) in
+                    try command("Esys_PolicyAuthValue") { esys in
+                        Esys_PolicyAuthValue(esys, session, UInt32(ESYS_TR_NONE), UInt32(ESYS_TR_NONE), UInt32(ESYS_TR_NONE))
+                    }
+                    var auth = TPM2B_AUTH(pin)
+                    try localCall("Esys_TR_SetAuth") { esys in Esys_TR_SetAuth(esys, object, &auth) }
+                }
+            }
+
+            var data: UnsafeMutablePointer<TPM2B_SENSITIVE_DATA>?
+            try step("TPM2_Unseal", { error in
+                if error.isCode(ResponseCode.policyFail) {
+                    "the object's authPolicy is not PolicyAuthorize(this key, this policyRef): it was sealed to another key or reference"
+                } else if error.isCode(ResponseCode.authFail) || error.isCode(ResponseCode.badAuth) {
+                    "wrong PIN (the TPM counts this toward dictionary-attack lockout)"
+                } else if error.baseCode == ResponseCode.lockout {
+                    "the TPM is locked out after wrong PINs (tpm2_dictionarylockout, or wait)"
+                } else {
+                    error.description
+                }
+            }) { () throws(TPMError) in
+                try localCall("Esys_TRSess_SetAttributes") { esys in
+                    Esys_TRSess_SetAttributes(esys, session, TPMA_SESSION(TPMA_SESSION_ENCRYPT | TPMA_SESSION_CONTINUESESSION), 0xFF)
+                }
+                try command("Esys_Unseal") { esys in
+                    Esys_Unseal(esys, object, session, UInt32(ESYS_TR_NONE), UInt32(ESYS_TR_NONE), &data)
+                }
+            }
+            defer {
+                if let data { _ = withUnsafeMutableBytes(of: &data.pointee) { $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+                Esys_Free(data)
+            }
+            guard let data else {
+                throw UnsealFailure(step: "TPM2_Unseal", completed: completed, reason: "the TPM returned no data", tpmError: nil)
+            }
+            return Self.bytes(data.pointee.size, data.pointee.buffer)
+        }
+
+        var results: [Result<[UInt8], UnsealFailure>] = []
+        for request in requests {
+            completed = prefix
+            do {
+                results.append(.success(try unseal(request)))
+            } catch {
+                results.append(.failure(error))
             }
         }
-        defer {
-            if let data { _ = withUnsafeMutableBytes(of: &data.pointee) { $0.initializeMemory(as: UInt8.self, repeating: 0) } }
-            Esys_Free(data)
-        }
-        guard let data else {
-            throw UnsealFailure(step: "TPM2_Unseal", completed: completed, reason: "the TPM returned no data", tpmError: nil)
-        }
-        return Self.bytes(data.pointee.size, data.pointee.buffer)
+        return results
     }
 
     /// The request's signature as a `TPMT_SIGNATURE` over SHA-256 (Part 2, §11.3.4).

@@ -47,7 +47,7 @@ extension TPM {
         defer { flush(parent) }
         let session = try startSession(type: UInt8(TPM2_SE_HMAC), saltKey: parent)
         defer { flush(session) }
-        try command("Esys_TRSess_SetAttributes") { esys in
+        try localCall("Esys_TRSess_SetAttributes") { esys in
             Esys_TRSess_SetAttributes(
                 esys, session, TPMA_SESSION(TPMA_SESSION_DECRYPT | TPMA_SESSION_CONTINUESESSION), 0xFF)
         }
@@ -135,7 +135,7 @@ extension TPM {
     /// The name ESAPI holds for `handle` (`Esys_TR_GetName`).
     func name(of handle: ESYS_TR) throws(TPMError) -> [UInt8] {
         var name: UnsafeMutablePointer<TPM2B_NAME>?
-        try command("Esys_TR_GetName") { esys in Esys_TR_GetName(esys, handle, &name) }
+        try localCall("Esys_TR_GetName") { esys in Esys_TR_GetName(esys, handle, &name) }
         defer { Esys_Free(name) }
         guard let name else { throw .usage("Esys_TR_GetName", "no name") }
         return Self.bytes(name.pointee.size, name.pointee.name)

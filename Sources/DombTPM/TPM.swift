@@ -87,6 +87,14 @@ public final class TPM: @unchecked Sendable {
         }
     }
 
+    /// Runs an ESAPI call that never reaches the TPM (`Esys_TR_GetName`, `Esys_TR_SetAuth`,
+    /// `Esys_TRSess_SetAttributes`): not counted in ``commandCount``, never retried.
+    func localCall(_ operation: String, _ body: (OpaquePointer) -> UInt32) throws(TPMError) {
+        guard let esys else { throw .usage(operation, "TPM connection is closed") }
+        let rc = body(esys)
+        guard rc == 0 else { throw TPMError(returnCode: rc, operation: operation) }
+    }
+
     /// The PCR banks the TPM has allocated with at least one PCR selected: the banks every
     /// measurement must extend (an active bank left unextended can be forged).
     ///

@@ -79,6 +79,7 @@ public enum Tools {
         "mkfifo": "coreutils",
         "mknod": "coreutils",
         "flock": "util-linux",
+        "script": "bsdutils",
     ]
 
     /// The absolute path of `name` on PATH, or a ``MissingToolError`` naming the package.
@@ -205,6 +206,25 @@ public enum DombBinary {
         _ arguments: [String], input: [UInt8]? = nil, environment: [String: String]? = nil, timeout: Double = 300
     ) throws -> ProcessResult {
         try Tools.run(try path, arguments, input: input, environment: environment, check: false, timeout: timeout)
+    }
+}
+
+extension DombBinary {
+    /// Runs `domb` under a pseudo-terminal (util-linux `script`), as a person at a
+    /// terminal would: standard output and standard error are both the terminal, and
+    /// ``ProcessResult/stdout`` is everything written to it (``ProcessResult/stderr`` is
+    /// `script`'s own). The status is domb's (`script -e`).
+    @discardableResult
+    public static func runInTerminal(
+        _ arguments: [String], environment: [String: String]? = nil, timeout: Double = 300
+    ) throws -> ProcessResult {
+        let command = ([try path] + arguments).map(shellQuoted).joined(separator: " ")
+        return try Tools.run("script", ["-q", "-e", "-c", command, "/dev/null"], environment: environment, check: false, timeout: timeout)
+    }
+
+    /// `text` as one word for `sh -c`.
+    public static func shellQuoted(_ text: String) -> String {
+        "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 }
 

@@ -12,8 +12,10 @@ import Glibc
 
 /// A connection to xenstored through libxenstore (`xs_open`: the unix socket
 /// `/run/xenstored/socket` if xenstored runs here, else the `/dev/xen/xenbus` device).
-public final class XenstoreClient: XenstoreWriting {
+public final class XenstoreClient: XenstoreWriting, XenstoreWatching {
     private let handle: OpaquePointer
+    /// Paths with a watch on them (token "domb").
+    private var watched = Set<String>()
 
     /// Opens a connection; off Xen (no xenstored socket, no xenbus device) this fails
     /// with an error that says so.
@@ -93,6 +95,30 @@ public final class XenstoreClient: XenstoreWriting {
         }
         defer { free(pointer) }
         return Array(UnsafeRawBufferPointer(start: pointer, count: Int(length)))
+    }
+
+    public func waitForChange(under paths: [String], seconds: Double) throws(XenstoreError) {
+        for path in paths where !watched.contains(path) {
+            // A new watch fires once at once; that only costs one more look.
+            guard xs_watch(handle, path, "domb") else { throw failure("watch", path) }
+            watched.insert(path)
+        }
+        // xs_fileno: readable when a watch event is queued (libxenstore.h).
+        var descriptor = pollfd(fd: xs_fileno(handle), events: Int16(POLLIN), revents: 0)
+        let milliseconds = Int32(clamping: Int(max(0, seconds) * 1000))
+        if poll(&descriptor, 1, milliseconds) < 0 && errno != EINTR {
+            throw failure("poll for watch events")
+        }
+        // Drain every queued event without blocking: one look serves them all.
+        while let event = xs_check_watch(handle) { free(event) }
+    }
+
+    public func ownDomid() throws(XenstoreError) -> UInt32 {
+        // Relative to this domain's home, /local/domain/<id>, as libxl__get_domid reads it.
+        guard let bytes = try read("domid"), let domid = UInt32(String(decoding: bytes, as: UTF8.self)) else {
+            throw XenstoreError(operation: "read", path: "domid", errno: ENOENT, errnoName: Self.name(ENOENT), detail: "this domain has no domid node")
+        }
+        return domid
     }
 
     private func failure(_ operation: String, _ path: String? = nil) -> XenstoreError {

@@ -55,7 +55,7 @@ import Testing
         // The good image is still reported.
         #expect(result.stdoutText.contains("pv-kernel.elf"))
         let missing = try DombBinary.run(["inspect", directory.file("nope")])
-        #expect(missing.status == 1)
+        #expect(missing.status == 2, "a file that cannot be opened: could not run")
         #expect(missing.stderrText.contains("nope: cannot open"))
     }
 }

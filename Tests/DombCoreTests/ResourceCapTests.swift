@@ -18,45 +18,7 @@ import Testing
         (error as? ParseError)?.code == .limitExceeded && "\(error)".contains(text)
     }
 
-    // MARK: xl.cfg
-
-    @Test func xlFileSizeCap() throws {
-        let head = Array("name = \"cap\"\n#".utf8)
-        let atCap = head + [UInt8](repeating: UInt8(ascii: "x"), count: XLConfig.maxFileSize - head.count)
-        #expect(try XLConfig(parsing: atCap).settings.count == 1)
-        #expect { try XLConfig(parsing: atCap + [0x0A]) } throws: { Self.isLimit($0, "at most \(XLConfig.maxFileSize)") }
-    }
-
-    @Test func xlStringLengthCap() throws {
-        func config(_ length: Int) -> [UInt8] { Array("extra = \"\(String(repeating: "a", count: length))\"\n".utf8) }
-        #expect(try XLConfig(parsing: config(XLConfig.maxStringLength))["extra"]?.value.scalar?.count == XLConfig.maxStringLength)
-        #expect { try XLConfig(parsing: config(XLConfig.maxStringLength + 1)) } throws: {
-            Self.isLimit($0, "longer than \(XLConfig.maxStringLength) bytes")
-        }
-    }
-
-    @Test func xlListItemCap() throws {
-        func list(_ count: Int) -> String { "[" + (0..<count).map { "\"\($0)\"" }.joined(separator: ",") + "]" }
-        let atCap = try XLConfig(parsing: Array("disk = \(list(XLConfig.maxListItems))\n".utf8))
-        #expect(atCap["disk"]?.value == .list((0..<XLConfig.maxListItems).map(String.init)))
-        #expect { try XLConfig(parsing: Array("disk = \(list(XLConfig.maxListItems + 1))\n".utf8)) } throws: {
-            Self.isLimit($0, "more than \(XLConfig.maxListItems) items")
-        }
-        // `+=` may not grow a list past the cap either.
-        let half = XLConfig.maxListItems / 2
-        #expect(try XLConfig(parsing: Array("disk = \(list(half))\ndisk += \(list(half))\n".utf8)).settings.count == 1)
-        #expect { try XLConfig(parsing: Array("disk = \(list(half))\ndisk += \(list(half + 1))\n".utf8)) } throws: {
-            Self.isLimit($0, "more than \(XLConfig.maxListItems) items")
-        }
-    }
-
-    @Test func xlSettingCountCap() throws {
-        func settings(_ count: Int) -> [UInt8] { Array((0..<count).map { "k\($0) = 1\n" }.joined().utf8) }
-        #expect(try XLConfig(parsing: settings(XLConfig.maxSettings)).settings.count == XLConfig.maxSettings)
-        #expect { try XLConfig(parsing: settings(XLConfig.maxSettings + 1)) } throws: {
-            Self.isLimit($0, "more than \(XLConfig.maxSettings) settings")
-        }
-    }
+    // The xl.cfg caps are those of the libxlutil wrapper: DombXLConfigTests/XLUtilCapTests.
 
     // MARK: Event log
 

@@ -101,6 +101,12 @@ import Testing
         longRef.policies[0].policyRef = [UInt8](repeating: 0x41, count: 65)
         #expect(refusal(longRef.canonicalBytes).contains("more than 64"))
         #expect(refusal(policy.canonicalBytes + [0x0A]).contains("canonical"))
+        // The caps: 64 policies parse, 65 do not; nor does a file past maximumSize.
+        let refs = (0...SignedPCRPolicy.maximumPolicies).map { Array("ref-\($0)".utf8) }
+        let atCap = Self.policy([.sha256], refs: Array(refs.prefix(SignedPCRPolicy.maximumPolicies)))
+        #expect(try SignedPCRPolicy(canonicalBytes: atCap.canonicalBytes).policies.count == SignedPCRPolicy.maximumPolicies)
+        #expect(refusal(Self.policy([.sha256], refs: refs).canonicalBytes).contains("more than \(SignedPCRPolicy.maximumPolicies)"))
+        #expect(refusal([UInt8](repeating: 0x20, count: SignedPCRPolicy.maximumSize + 1)).contains("more than \(SignedPCRPolicy.maximumSize)"))
     }
 
     static func sealed(requiresPIN: Bool = false) -> SealedSecret {
@@ -137,6 +143,15 @@ import Testing
         #expect(refusal { $0["public"] = .string("00060001000b0000") }.contains("not a sealed data object"))
         #expect(refusal { $0["pin"] = .string("yes") }.contains("true or false"))
         #expect(throws: ParseError.self) { try SealedSecret(fileBytes: [UInt8](repeating: 0x20, count: SealedSecret.maximumFileSize + 1)) }
+    }
+
+    /// The fuzzer's seeds (FuzzTesting/make-seeds.sh) are documents the parsers accept.
+    @Test func fuzzSeedsParse() throws {
+        let seeds = "\(Repository.root)/FuzzTesting/Seeds/FuzzBundle"
+        let policy = try SignedPCRPolicy(canonicalBytes: Array(try Data(contentsOf: URL(fileURLWithPath: "\(seeds)/pcr-policy.json"))))
+        #expect(policy.policies.map(\.bank) == [.sha256, .sha1])
+        let sealed = try SealedSecret(fileBytes: Array(try Data(contentsOf: URL(fileURLWithPath: "\(seeds)/secret.sealed"))))
+        #expect(sealed.policyRef == Array("storage".utf8))
     }
 
     @Test func secretBindings() throws {

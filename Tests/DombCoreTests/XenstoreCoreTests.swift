@@ -215,6 +215,25 @@ import Testing
         #expect(reason { [XenstoreCast.guest(), XenstoreCast.guest()] }?.contains("more than one domain has this name") == true)
     }
 
+    /// `libxl` and `device-model` in a domain's tree come from the driver-domain flag
+    /// (libxl__domain_make with c_info.driver_domain), not from whether it serves backends.
+    @Test func driverDomainDirectoriesFollowTheFlag() throws {
+        let guest = XenstoreCast.guest(devices: [try DeviceSpec(kind: .vif, backend: "drv")])
+        // A driver domain gets them whether or not it serves a device of the launch yet.
+        for served in [true, false] {
+            let domains = served ? [guest, XenstoreCast.driver] : [XenstoreCast.guest(), XenstoreCast.driver]
+            let plan = try XenstorePlanner().plan(LaunchSpec(domains: domains))
+            let paths = Set(plan.allNodes.map(\.path.text))
+            #expect(paths.contains("/local/domain/3/libxl") && paths.contains("/local/domain/3/device-model"))
+            #expect(!paths.contains("/local/domain/5/libxl"))
+        }
+        // A domain serving vifs without the flag: refused before any plan.
+        var serving = XenstoreCast.driver
+        serving.isDriverDomain = false
+        let issues = LaunchSpec(domains: [guest, serving]).validate().map(\.description)
+        #expect(issues.contains { $0.contains("backend domain \"drv\" is not a driver domain") }, "\(issues)")
+    }
+
     @Test func theBootAndXenstoreDomainsAreNotPlanned() throws {
         var domB = DomainSpec(name: "domB", type: .pvh, memoryKiB: 65_536, modules: [ModuleSpec(kind: .kernel, path: "/boot/domb")])
         domB.isBootDomain = true

@@ -102,6 +102,14 @@ import Testing
         try XenstoreCast.expectGolden(try XenstoreCast.resolvedPlan([guest]), "9pfs")
     }
 
+    /// The kind added as one file (Devices/Vdispl.swift): libxl_vdispl.c's layout.
+    @Test func vdisplWithTwoConnectors() throws {
+        let guest = XenstoreCast.guest(devices: [
+            try DeviceSpec(kind: .vdispl, settings: ["be-alloc": "1", "connectors": "id0:1920x1080;id1:800x600"])
+        ])
+        try XenstoreCast.expectGolden(try XenstoreCast.resolvedPlan([guest]), "vdispl")
+    }
+
     @Test func vtpmInAStubDomain() throws {
         let guest = XenstoreCast.guest(devices: [
             try DeviceSpec(kind: .vtpm, backend: "vtpmmgr", settings: ["uuid": "0B2D5E1C-9C3A-4F6E-8D7B-1A2B3C4D5E6F"])

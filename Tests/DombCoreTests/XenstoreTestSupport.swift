@@ -35,7 +35,8 @@ enum XenstoreCast {
         }
     }
 
-    static let driver = DomainSpec(name: "drv", domid: 3, type: .pvh, memoryKiB: 262_144, modules: [ModuleSpec(kind: .kernel, path: "/boot/vmlinuz")])
+    static let driver = DomainSpec(
+        name: "drv", domid: 3, type: .pvh, memoryKiB: 262_144, isDriverDomain: true, modules: [ModuleSpec(kind: .kernel, path: "/boot/vmlinuz")])
     static let vtpmManager = DomainSpec(name: "vtpmmgr", domid: 4, type: .pvh, memoryKiB: 16_384, modules: [ModuleSpec(kind: .kernel, path: "/boot/vtpmmgr")])
 
     static func values(for plan: XenstorePlan) -> [String: XenstoreBuildValues] {

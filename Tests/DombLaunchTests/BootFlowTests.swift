@@ -44,7 +44,7 @@ final class BootFixture {
                     try DeviceSpec(kind: .vbd, backend: "Domain-0", settings: ["target": "/dev/vg/web", "vdev": "xvda"]),
                 ]),
             DomainSpec(
-                name: "netback", domid: 2, type: .pv, memoryKiB: 131_072,
+                name: "netback", domid: 2, type: .pv, memoryKiB: 131_072, isDriverDomain: true,
                 modules: [ModuleSpec(kind: .kernel, path: "net-kernel", bootargs: "console=hvc0"), ModuleSpec(kind: .ramdisk, path: "net-initrd")]),
             DomainSpec(
                 name: "xenstore", domid: 1, type: .pvh, memoryKiB: 65_536, capabilities: [.xenstore],
@@ -142,7 +142,8 @@ final class FaultyBuilder: DomainBuilding {
 }
 
 func environment(
-    _ tpm: TPM, builder: any DomainBuilding, xenstore: FakeXenstore?, sink: ((TPMMeasurementSink) -> any MeasurementSink)? = nil
+    _ tpm: TPM, builder: any DomainBuilding, xenstore: (any XenstoreWriting)?, sink: ((TPMMeasurementSink) -> any MeasurementSink)? = nil,
+    devices: DeviceConnector? = nil
 ) -> BootEnvironment {
     BootEnvironment(
         makeSink: {
@@ -150,7 +151,7 @@ func environment(
             return sink?(real) ?? real
         },
         readPCRs: { try tpm.readPCRs($0, banks: $1) }, activeBanks: { try tpm.activeBanks() }, builder: builder,
-        xenstore: xenstore, introduceDomains: true)
+        xenstore: xenstore, introduceDomains: true, devices: devices)
 }
 
 @Suite struct BootFlowTests {

@@ -21,7 +21,7 @@ import Testing
                     try DeviceSpec(kind: .vif, backend: "netback"),
                     try DeviceSpec(kind: .vbd, backend: "Domain-0", settings: ["target": "/dev/vg0/web", "vdev": "xvda"]),
                 ]),
-            DomainSpec(name: "netback", type: .pv, memoryKiB: 131_072, modules: kernel, devices: [DeviceSpec(ConsoleSettings())]),
+            DomainSpec(name: "netback", type: .pv, memoryKiB: 131_072, isDriverDomain: true, modules: kernel, devices: [DeviceSpec(ConsoleSettings())]),
             DomainSpec(name: "xenstore", type: .pvh, memoryKiB: 65_536, capabilities: [.xenstore], modules: kernel),
         ])
     }

@@ -11,10 +11,10 @@ import Testing
 
 /// `domb config check --images` accepts exactly the descriptions `domb build` accepts,
 /// and refuses the others with the same problems: both commands, run as a user runs them,
-/// over every launch description in the repository — the examples, the test fixtures,
-/// the fuzz seed corpora, broken variants of the example — and over each of them again
-/// with its module files replaced by real test guests (so that images are not why both
-/// refuse).
+/// over every launch description in the repository — the examples, the test fixtures (the
+/// trees written for upstream Xen with their `--module` options), the fuzz seed corpora,
+/// broken variants of the example — and over each of them again with its module files
+/// replaced by real test guests (so that images are not why both refuse).
 @Suite(.serialized) struct CheckBuildAgreementTests {
     /// What a command said about a description.
     struct Verdict: Equatable, CustomStringConvertible {
@@ -61,18 +61,23 @@ import Testing
         }
     }
 
-    static func check(_ file: String) throws -> Verdict {
-        let result = try DombBinary.run(["config", "check", "--images", file])
-        let lines = result.stderrText.split(separator: "\n").map(String.init).filter { !$0.hasPrefix("note: ") }
-        return Verdict(accepted: result.status == 0, problems: lines)
+    /// A line without the diagnostic's command prefix ("domb config check: ", "domb build: ").
+    static func withoutCommand(_ line: String, _ command: String) -> String {
+        line.hasPrefix("domb \(command): ") ? String(line.dropFirst("domb \(command): ".count)) : line
     }
 
-    static func build(_ file: String, key: String, output: String) throws -> Verdict {
-        let result = try DombBinary.run(["build", file, "--key", key, "-o", output])
+    static func check(_ file: String, _ arguments: [String] = []) throws -> Verdict {
+        let result = try DombBinary.run(["config", "check", "--images", file] + arguments)
+        let lines = result.stderrText.split(separator: "\n").map(String.init).filter { !$0.hasPrefix("note: ") }
+        return Verdict(accepted: result.status == 0, problems: lines.map { withoutCommand($0, "config check") })
+    }
+
+    static func build(_ file: String, _ arguments: [String] = [], key: String, output: String) throws -> Verdict {
+        let result = try DombBinary.run(["build", file, "--key", key, "-o", output] + arguments)
         defer { try? FileManager.default.removeItem(atPath: output) }
         guard result.status != 0 else { return Verdict(accepted: true, problems: []) }
         var lines = result.stderrText.split(separator: "\n").map(String.init)
-        if let first = lines.first, first.hasPrefix("Error: ") { lines[0] = String(first.dropFirst("Error: ".count)) }
+        if let first = lines.first { lines[0] = withoutCommand(first, "build") }
         // A validation failure is a heading and one indented line per problem.
         if let first = lines.first, first.hasPrefix("the launch description is invalid") {
             lines = lines.dropFirst().map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
@@ -82,8 +87,10 @@ import Testing
 
     /// The description with every module file replaced by a test guest that fits its kind
     /// and its domain's mode, as the JSON model (nil if the description does not load).
-    static func withTestImages(_ file: String, in directory: TemporaryDirectory, index: Int) throws -> String? {
-        guard let spec = try? LaunchFile.load(file).spec else { return nil }
+    static func withTestImages(
+        _ file: String, options: LaunchLoadOptions, in directory: TemporaryDirectory, index: Int
+    ) throws -> String? {
+        guard let spec = try? LaunchFile.load(file, options: options).spec else { return nil }
         return try withTestImages(spec, in: directory, index: index)
     }
 
@@ -119,25 +126,33 @@ import Testing
         #expect(files.count >= 40, "\(files)")
         var agreed = (accepted: 0, refused: 0)
         var variants: [String] = []
+        // Trees written for upstream Xen are read with their --module options (stand-in images).
+        let standIns = try UpstreamFixtures.standIns(in: directory)
+        var arguments: [String: [String]] = [:]
+        for file in files { arguments[file] = try UpstreamFixtures.arguments(for: file, standIns: standIns) }
+        var upstreamAccepted = 0
         for (index, file) in files.enumerated() {
-            if let variant = try Self.withTestImages(file, in: directory, index: index) { variants.append(variant) }
+            let options = try UpstreamFixtures.options(for: file, standIns: standIns)
+            if let variant = try Self.withTestImages(file, options: options, in: directory, index: index) { variants.append(variant) }
         }
         // xl.cfg files describe one domain each: the examples' files together are one system.
         let xlFiles = files.filter { $0.hasPrefix("\(Repository.root)/examples/xl/") && $0.hasSuffix(".cfg") }
         let system = try LaunchFile.loadGroups(xlFiles).first { $0.files.count == xlFiles.count }?.result.get().spec
         variants.append(try Self.withTestImages(try #require(system), in: directory, index: files.count))
         for file in files + variants {
-            let check = try Self.check(file)
-            let build = try Self.build(file, key: key, output: directory.file("out.bundle"))
+            let check = try Self.check(file, arguments[file] ?? [])
+            let build = try Self.build(file, arguments[file] ?? [], key: key, output: directory.file("out.bundle"))
             #expect(check == build, "\(file): config check --images \(check), build \(build)")
             if check == build {
                 if check.accepted { agreed.accepted += 1 } else { agreed.refused += 1 }
+                if check.accepted && !(arguments[file] ?? []).isEmpty { upstreamAccepted += 1 }
             }
-
         }
         // Both sides of the agreement are exercised: with real images most descriptions build.
         #expect(agreed.accepted >= 10, "\(agreed)")
         #expect(agreed.refused >= 30, "\(agreed)")
+        // The upstream examples build as they are (their modules through --module).
+        #expect(upstreamAccepted >= 8, "\(upstreamAccepted) upstream trees accepted by both")
     }
 
     /// The example: xl's `discard` disk flag is a setting of the model, so both

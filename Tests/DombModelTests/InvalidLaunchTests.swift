@@ -36,6 +36,8 @@ let invalidDTSCases: [InvalidCase] = [
                 expected: "backend domain \"netback\" has xen,enhanced \"no-xenstore\" and cannot reach Xenstore [backend-capability]"),
     InvalidCase(name: "backend paused", edits: [("domb,cpu-affinity = <2 3>;", "domb,cpu-affinity = <2 3>;\n\t\t\t\tdomb,paused;")],
                 expected: "backend domain \"netback\" does not start on boot [backend-capability]"),
+    InvalidCase(name: "backend not a driver domain", edits: [("\t\t\t\tdomb,driver-domain;\t\t/* serves vifs: xl devd runs in it */\n", "")],
+                expected: "domain \"web\" vif 0: backend domain \"netback\" is not a driver domain: set domb,driver-domain (xl.cfg driver_domain=1)"),
     InvalidCase(name: "overlapping cpupools", edits: [("netpool: net {", "other { compatible = \"xen,cpupool\"; cpupool-cpus = <&cpu3>; };\n\t\tnetpool: net {")],
                 expected: "cpupool \"net\": CPU 3 is also in cpupool \"other\" [cpupool-overlap]"),
     InvalidCase(name: "two xenstore domains", edits: [("mode = <5>;\t\t\t/* PV, 64-bit */\n\t\t\t\tmemory = <0x0 0x40000>;\t\t/* 256 MiB */\n\t\t\t\tcpus = <1>;", "mode = <5>;\n\t\t\t\tfunctions = <0x40000000>;\n\t\t\t\tmemory = <0x0 0x40000>;\n\t\t\t\tcpus = <1>;")],
@@ -73,7 +75,7 @@ let invalidDTSCases: [InvalidCase] = [
     InvalidCase(name: "bad lifecycle action", edits: [("domb,on-crash = \"restart\";", "domb,on-crash = \"explode\";")],
                 expected: "domb,on-crash \"explode\" is not one of"),
     InvalidCase(name: "module without path", edits: [("domb,path = \"images/netback-initrd.cpio.gz\";", "")],
-                expected: "node /chosen/hypervisor/netback/ramdisk: domb,path is required"),
+                expected: "node /chosen/hypervisor/netback/ramdisk: the ramdisk is nowhere (no reg, module-index, xen,uefi-binary or domb,path): name its file with --module netback/ramdisk=PATH"),
     InvalidCase(name: "module index and address", edits: [("domb,path = \"images/netback-initrd.cpio.gz\";", "domb,path = \"i\"; module-index = <4>; reg = <0 0x1000 0 0x1000>;")],
                 expected: "a module has either an index or an address, never both"),
     InvalidCase(name: "dangling cpupool phandle", edits: [("cpupool-cpus = <&cpu2 &cpu3>;", "cpupool-cpus = <&cpu2 0x99>;")],
@@ -222,17 +224,18 @@ let xlBase = """
 
     """
 
+// Messages in xl's words: libxlutil's for the syntax and DISKSPECs, xl_parse.c's otherwise.
 let invalidXLCases: [InvalidCase] = [
-    InvalidCase(name: "xl: no name", edits: [("", "memory = 128\nkernel = \"/k\"\n")], expected: "xl.cfg has no \"name\""),
-    InvalidCase(name: "xl: unterminated string", edits: [("", "name = \"guest\nmemory = 1\n")], expected: "line 1: the string is not closed"),
-    InvalidCase(name: "xl: key set twice", edits: [("", xlBase + "memory = 512\n")], expected: "line 4: \"memory\" is already set on line 3"),
-    InvalidCase(name: "xl: bad type", edits: [("", xlBase + "type = \"pvm\"\n")], expected: "type \"pvm\" is not pv, pvh or hvm"),
-    InvalidCase(name: "xl: bootloader", edits: [("", xlBase + "bootloader = \"pygrub\"\n")], expected: "\"bootloader\" is not supported"),
-    InvalidCase(name: "xl: unknown vif key", edits: [("", xlBase + "vif = [ 'mac=00:16:3e:00:00:01,colour=blue' ]\n")], expected: "unknown key \"colour\""),
-    InvalidCase(name: "xl: bad disk access", edits: [("", xlBase + "disk = [ '/dev/sdb,raw,xvda,rwx' ]\n")], expected: "access \"rwx\" is not ro or rw"),
-    InvalidCase(name: "xl: unclosed list", edits: [("", xlBase + "vif = [ 'bridge=xenbr0',\n")], expected: "is not closed"),
-    InvalidCase(name: "xl: memory not a number", edits: [("", "name = \"g\"\nkernel = \"/k\"\nmemory = \"lots\"\n")], expected: "\"memory\" = lots is not a number"),
-    InvalidCase(name: "xl: PV without kernel", edits: [("", "name = \"g\"\nmemory = 128\n")], expected: "a PV domain needs a kernel module [missing-kernel]"),
+    InvalidCase(name: "xl: no name", edits: [("", "memory = 128\nkernel = \"/k\"\n")], expected: "name: Domain name must be specified."),
+    InvalidCase(name: "xl: unterminated string", edits: [("", "name = \"guest\nmemory = 1\n")], expected: "line 1: config parsing error near `\"guest': lexical error"),
+    InvalidCase(name: "xl: number given with +=", edits: [("", xlBase + "memory += 512\n")], expected: "line 4: warning: can't use += with numbers for parameter `memory'"),
+    InvalidCase(name: "xl: bad type", edits: [("", xlBase + "type = \"pvm\"\n")], expected: "type: Invalid domain type pvm"),
+    InvalidCase(name: "xl: bootloader", edits: [("", xlBase + "bootloader = \"pygrub\"\n")], expected: "line 4: bootloader: xl 4.17 reads this key, and domb's launch model has no place for it"),
+    InvalidCase(name: "xl: unknown vif key", edits: [("", xlBase + "vif = [ 'mac=00:16:3e:00:00:01,colour=blue' ]\n")], expected: "unrecognized argument `colour=blue'"),
+    InvalidCase(name: "xl: bad disk access", edits: [("", xlBase + "disk = [ '/dev/sdb,raw,xvda,rwx' ]\n")], expected: "unknown value for access: near `rwx'"),
+    InvalidCase(name: "xl: unclosed list", edits: [("", xlBase + "vif = [ 'bridge=xenbr0',\n")], expected: "syntax error, unexpected $end, expecting ']'"),
+    InvalidCase(name: "xl: memory not a number", edits: [("", "name = \"g\"\nkernel = \"/k\"\nmemory = \"lots\"\n")], expected: "line 3: warning: parameter `memory' is not a valid number"),
+    InvalidCase(name: "xl: PV without kernel", edits: [("", "name = \"g\"\nmemory = 128\n")], expected: "kernel: Neither kernel nor bootloader specified"),
     InvalidCase(name: "xl: backend unknown", edits: [("", xlBase + "vif = [ 'backend=router' ]\n")], expected: "backend domain \"router\" is not described"),
-    InvalidCase(name: "xl: bad cpus", edits: [("", xlBase + "cpus = \"3-1\"\n")], expected: "\"3-1\" is not a CPU list"),
+    InvalidCase(name: "xl: bad cpus", edits: [("", xlBase + "vcpus = 1\ncpus = \"3-1\"\n")], expected: "cpus: \"3-1\": Invalid pcpu range: 3-1"),
 ]

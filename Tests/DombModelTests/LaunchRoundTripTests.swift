@@ -113,6 +113,37 @@ func compile(_ path: String) throws -> [UInt8] {
         #expect(back.sharedMemory.map(\.domain) == ["storage", "batch"])
     }
 
+    /// The vCPU affinities xl.cfg can give (docs/binding.md): a CPU list, every host CPU but
+    /// some, one CPULIST per vCPU, hard and soft; and the driver-domain flag. Through dtc
+    /// and back, and through the JSON model form.
+    @Test func affinitiesAndDriverDomainRoundTrip() throws {
+        var spec = try LaunchFile.load(examplePath).spec
+        let forms: [(VCPUAffinity?, VCPUAffinity?)] = [
+            (.allVCPUs(.allBut([7])), .allVCPUs(.cpus([2, 3]))),
+            (.allVCPUs(.allBut([])), nil),
+            (.perVCPU([.cpus([2]), .allBut([5, 6])]), .perVCPU([.allBut([])])),
+        ]
+        for (index, (hard, soft)) in forms.enumerated() {
+            spec.domains[index].cpuAffinity = hard
+            spec.domains[index].softCPUAffinity = soft
+            spec.domains[index].maxVcpus = max(spec.domains[index].vcpus, 2)
+            if index == 0 { spec.domains[index].isDriverDomain = true }
+        }
+        #expect(spec.validate().isEmpty, "\(spec.validate())")
+        let temp = try TemporaryDirectory()
+        let dtbPath = try temp.write("l.dtb", try encodeDTB(spec))
+        let dts = try Tools.run("dtc", ["-q", "-I", "dtb", "-O", "dts", dtbPath]).stdoutText
+        #expect(dts.contains("domb,cpu-affinity-except = <0x07>;"))
+        // dtc prints this string list as one string with an embedded NUL.
+        #expect(dts.contains("domb,vcpu-affinity = \"2\\0all,^5-6\";"))
+        #expect(dts.contains("domb,driver-domain;"))
+        let back = try LaunchDecoder.decode(dtb: compile(try temp.write("l.dts", dts))).spec
+        #expect(back == LaunchEncoder.canonicalized(spec))
+        let json = try JSONEncoder().encode(spec)
+        #expect(String(decoding: json, as: UTF8.self).contains("\"cpuAffinity\":\"all,^7\""))
+        #expect(try JSONDecoder().decode(LaunchSpec.self, from: json) == spec)
+    }
+
     /// The other binding spellings decode to the same model as the canonical form.
     @Test func alternativeSpellingsDecodeToTheSameModel() throws {
         let temp = try TemporaryDirectory()

@@ -109,6 +109,44 @@ import Testing
         }
     }
 
+    /// Several objects in one call share the storage root key and one check of the signed
+    /// policy; each result stands alone (a bad object does not stop the others).
+    @Test func aBatchSharesTheStorageRootKeyAndTheTicket() throws {
+        let pki = try TestPKI.shared()
+        let key = try SigningKey(path: pki.key("p256"))
+        let verification = try key.verificationKey
+        let keyName = try ExternalSigningKey(try verification.tpmPublicKey).name(hashing: hashing)
+        let selection = PCRSelection([.init(.sha256, [12, 13])])
+        try Swtpm.with { swtpm in
+            let tpm = try TPM(try TCTIConfiguration(parsing: swtpm.tcti))
+            let authPolicy = try SealedSecret.authPolicy(keyName: keyName, policyRef: [], requiresPIN: false, hashing: hashing)
+            let first = try tpm.seal([1], authPolicy: authPolicy, pin: nil)
+            let second = try tpm.seal([2, 2], authPolicy: authPolicy, pin: nil)
+            let values = try tpm.readPCRs([12, 13], banks: [.sha256])
+            let policy = try signedPolicy(key: key, selection: selection, values: values)
+            let requests = try [first, second].map { sealed in
+                try request(sealed: sealed, key: verification, selection: selection, values: values, approved: policy.approved,
+                    signature: policy.signature)
+            }
+            var broken = requests[0]
+            broken.privateArea = requests[1].privateArea  // another object's private part: integrity fails
+            let before = tpm.commandCount
+            let results = tpm.unsealAuthorized([requests[0], broken, requests[1]])
+            let commands = tpm.commandCount - before
+            #expect(try results[0].get() == [1])
+            #expect(try results[2].get() == [2, 2])
+            guard case .failure(let failure) = results[1] else {
+                Issue.record("a mismatched object unsealed")
+                return
+            }
+            #expect(failure.step == "TPM2_Load (sealed object)", "\(failure)")
+            // CreatePrimary; LoadExternal, VerifySignature, flush (once); per object Load,
+            // StartAuthSession, PolicyPCR, PolicyAuthorize, Unseal and two flushes (7, the
+            // broken one 1: its Load fails); the final flush of the storage root key.
+            #expect(commands == 1 + 3 + 7 + 1 + 7 + 1, "\(commands) TPM commands")
+        }
+    }
+
     @Test func pinIsRequiredAndPolicyRefIsBound() throws {
         let pki = try TestPKI.shared()
         let key = try SigningKey(path: pki.key("p256"))

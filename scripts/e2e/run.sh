@@ -29,9 +29,13 @@ DOMB=""
 PAYLOADS=() FRAGMENTS=() BINS=() HOST_CHECKS=()
 XEN_BIN=/usr/lib/xen-4.17/bin
 DOM0_MODULES="xen-evtchn xen-gntdev xen-gntalloc xen-privcmd xenfs"
+# In dom0 for checks to load (insmod /lib/modules/NAME.ko): a vbd backend on a file.
+DOM0_EXTRA_MODULES="xen-blkback loop"
 # Host tools for dom0 (from xen-utils-4.17 and xenstore-utils; they must match the hypervisor).
+# bash runs Xen's hotplug scripts (/etc/xen/scripts/block, vif-bridge); they lock with util-linux
+# flock (not in busybox).
 XEN_TOOLS="$XEN_BIN/xl $XEN_BIN/xenstored $XEN_BIN/xenconsoled $XEN_BIN/xen-init-dom0 $XEN_BIN/xenconsole
-  $XEN_BIN/libxl-save-helper /usr/bin/xenstore"
+  $XEN_BIN/libxl-save-helper /usr/bin/xenstore /bin/bash /usr/bin/flock"
 XENSTORE_LINKS="xenstore-ls xenstore-read xenstore-write xenstore-list xenstore-rm xenstore-exists
   xenstore-chmod xenstore-watch"
 # Loaded with dlopen, so ldd does not list them: libgcc_s (glibc's pthread_cancel; without it
@@ -82,29 +86,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# --- 1. Debian packages: the hypervisor (the same version as the host's Xen tools), the
-# kernel linux-image-amd64 depends on, busybox-static. Downloaded, never installed.
+# --- 1. Debian packages (scripts/e2e/fetch.sh): the hypervisor at the host's Xen tools'
+# version, the kernel linux-image-amd64 depends on and its modules, busybox-static.
 phase fetch
 XEN_VERSION=$(dpkg-query -W -f='${Version}' xen-utils-4.17)
-KPKG=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-/ { print $2; exit }')
-[ -n "$KPKG" ] || KPKG=$(cat "$CACHE/kernel-package" 2>/dev/null) \
-  || die "apt-cache does not know linux-image-amd64: run apt-get update"
-WANT="xen-hypervisor-4.17-amd64=$XEN_VERSION $KPKG busybox-static"
-if [ "$(cat "$CACHE/wanted" 2>/dev/null)" != "$WANT" ] || [ ! -f "$CACHE/x/bin/busybox" ]; then
-  rm -rf "$CACHE/debs" "$CACHE/x"; mkdir -p "$CACHE/debs" "$CACHE/x"
-  # shellcheck disable=SC2086
-  (cd "$CACHE/debs" && apt-get download -q $WANT 2>&1 | grep -v '^W: Download is performed unsandboxed')
-  for deb in "$CACHE"/debs/xen-hypervisor-*.deb "$CACHE"/debs/busybox-static_*.deb; do
-    dpkg-deb -x "$deb" "$CACHE/x"
-  done
-  # From the kernel only vmlinuz and the dom0 modules (all of it is 400 MB unpacked).
-  patterns=("./boot/vmlinuz-*")
-  for m in $DOM0_MODULES; do patterns+=("*/$m.ko"); done
-  dpkg-deb --fsys-tarfile "$CACHE"/debs/linux-image-*.deb | tar -x -C "$CACHE/x" --wildcards "${patterns[@]}"
-  echo "$KPKG" > "$CACHE/kernel-package"
-  echo "$WANT" > "$CACHE/wanted"
-fi
-KVER=${KPKG#linux-image-}
+KVER=$("$HERE/fetch.sh" "$CACHE")
+KPKG=linux-image-$KVER
 echo "   Xen $XEN_VERSION, kernel $KVER (cache: $CACHE)"
 phase_end fetch
 
@@ -155,7 +142,7 @@ for b in ${BINS[@]+"${BINS[@]}"}; do
   copy_with_libs "$p" "/usr/local/bin/$(basename "$p")"
 done
 cp -a /etc/xen/xl.conf "$R/etc/xen/"; cp -a /etc/xen/scripts "$R/etc/xen/"
-for m in $DOM0_MODULES; do
+for m in $DOM0_MODULES $DOM0_EXTRA_MODULES; do
   ko=$(find "$CACHE/x/lib/modules/$KVER" -name "$m.ko" | head -n1)
   [ -n "$ko" ] || die "kernel module $m.ko not in $KPKG"
   cp "$ko" "$R/lib/modules/"

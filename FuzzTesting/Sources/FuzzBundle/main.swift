@@ -1,5 +1,6 @@
 // Fuzzes the signed-bundle documents: the canonical-JSON parser (any JSON, then canonical
-// only) and the manifest decoder on top of it.
+// only), the manifest decoder on top of it, and the two documents of sealed secrets (the
+// signed PCR policy a bundle carries, the sealed file a host keeps).
 import DombCore
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -16,5 +17,11 @@ public func fuzzBundle(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
         }
     }
     _ = try? BundleManifest(canonicalBytes: bytes)
+    if let policy = try? SignedPCRPolicy(canonicalBytes: bytes) {
+        precondition((try? SignedPCRPolicy(canonicalBytes: policy.canonicalBytes)) == policy, "PCR policy did not round-trip")
+    }
+    if let sealed = try? SealedSecret(fileBytes: bytes) {
+        precondition((try? SealedSecret(fileBytes: sealed.fileBytes)) == sealed, "sealed file did not round-trip")
+    }
     return 0
 }

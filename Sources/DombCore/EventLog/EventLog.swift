@@ -91,11 +91,15 @@ public struct EventLog: Hashable, Sendable {
     public var specID: SpecIDEvent?
     /// Every record after the crypto-agile header (for the SHA-1 format, every record),
     /// EV_NO_ACTION records on PCR 0xFFFFFFFF included.
-    public var events: [UnverifiedEvent]
+    public var events: [UnverifiedEvent] {
+        didSet { appendState.state = nil }  // changed other than by append: rebuilt on the next
+    }
     /// What the log needed to be read and replayed, in the order found; empty for a clean
     /// log. ``EventLogQuirk/isWorkaround`` tells firmware workarounds (never in a strict
     /// log) from rules of the spec.
     public var quirks: [EventLogQuirk] = []
+    /// ``append(_:limits:)``'s knowledge of ``events`` (a cache).
+    var appendState = AppendStateCache()
 
     /// The banks the log claims: the Spec ID header's, or sha1 for the SHA-1 format.
     public var headerBanks: [HashAlgorithm] { specID?.banks ?? [.sha1] }
@@ -248,12 +252,17 @@ public struct EventLog: Hashable, Sendable {
     }
 
     /// Checks that `event` fits this log (a PCR below 24, exactly the log's banks with the
-    /// right digest sizes, data within the limit) and appends it, numbering it.
+    /// right digest sizes, data within the limit) and appends it, numbering it. Nothing
+    /// changes when it throws. Costs the same for the thousandth event as for the first:
+    /// what the checks need to know of the earlier events is kept from one append to the
+    /// next (``AppendState``).
     public mutating func append(_ event: UnverifiedEvent, limits: Limits = .default) throws(ParseError) {
         var event = event
         guard event.pcr < UInt32(PCRValues.pcrCount) else {
             throw .invalid("PCR \(event.pcr) is outside 0 to 23")
         }
+        var state = try currentAppendState()
+        let banks = state.coverage.coverage.filter(\.isComplete).map(\.bank)
         guard Set(event.digests.algorithms) == Set(banks) else {
             throw .invalid(
                 "event for PCR \(event.pcr) has banks \(event.digests.algorithms.map(\.name).joined(separator: ", ")), the log has \(banks.map(\.name).joined(separator: ", "))"
@@ -266,11 +275,46 @@ public struct EventLog: Hashable, Sendable {
             throw .limit("event data is \(event.data.count) bytes, more than \(limits.maximumEventDataSize)")
         }
         event.number = (events.last?.number ?? 0) + 1
-        event.offset = (events.last.map { $0.offset + record($0).count }) ?? (specID.map { Self.headerRecord($0).count } ?? 0)
-        var rules = RecordRules(strict: true)
-        for earlier in events { try rules.check(earlier, headerAllowed: earlier.number == 0 && format == .sha1) }
-        try rules.check(event)
+        event.offset = state.nextOffset
+        try state.note(event, in: self)
         events.append(event)
+        appendState.state = state
+    }
+
+    /// What ``append(_:limits:)`` knows of ``events``: the record rules run over them, the
+    /// banks their extended records carry, where the next record starts. Kept between
+    /// appends, and rebuilt from ``events`` when they were changed some other way.
+    struct AppendState: Sendable {
+        var nextOffset: Int
+        var rules = RecordRules(strict: true)
+        var coverage: BankCoverageTracker
+
+        init(_ log: EventLog) throws(ParseError) {
+            nextOffset = log.specID.map { EventLog.headerRecord($0).count } ?? 0
+            coverage = BankCoverageTracker(banks: log.headerBanks)
+            for event in log.events { try note(event, in: log) }
+        }
+
+        mutating func note(_ event: UnverifiedEvent, in log: EventLog) throws(ParseError) {
+            try rules.check(event, headerAllowed: event.number == 0 && log.format == .sha1)
+            if event.isExtended {
+                let banks = log.headerBanks
+                coverage.note(pcr: event.pcr, count: banks.count { event.digests[$0] != nil }) { event.digests[$0] != nil }
+            }
+            nextOffset = event.offset + log.record(event).count
+        }
+    }
+
+    /// A cache, not part of the log's value: equal and hashed alike whatever it holds.
+    struct AppendStateCache: Hashable, Sendable {
+        var state: AppendState?
+        static func == (_: Self, _: Self) -> Bool { true }
+        func hash(into hasher: inout Hasher) {}
+    }
+
+    private func currentAppendState() throws(ParseError) -> AppendState {
+        if let state = appendState.state { return state }
+        return try AppendState(self)
     }
 }
 

@@ -94,6 +94,9 @@ extension EventLog {
     ///
     /// - Throws: ``ParseError`` for an extended record on a PCR ≥ 24 (possible only in a
     ///   log built in memory), or the hasher's error.
+    /// Bytes of log between two progress updates of a streaming replay.
+    static let progressStep = 1 << 20
+
     public func replay(using hasher: some PCRHashing) throws -> PCRValues {
         var state = ReplayState()
         for index in events.indices {
@@ -107,14 +110,24 @@ extension EventLog {
     /// `domb log replay` does): the same checks as ``init(parsing:limits:strict:)``, in
     /// memory independent of the number of records.
     ///
+    /// - Parameter progress: told the log's size, and advanced to each record's offset
+    ///   (at most once per ``progressStep`` bytes, so a log of small records pays nothing).
     /// - Throws: ``ParseError`` for a malformed log, the hasher's error if hashing fails.
     public static func replay(
-        parsing bytes: ArraySlice<UInt8>, limits: Limits = .default, strict: Bool = false, using hasher: some PCRHashing
+        parsing bytes: ArraySlice<UInt8>, limits: Limits = .default, strict: Bool = false, using hasher: some PCRHashing,
+        progress: ByteProgress? = nil
     ) throws -> EventLogReplay {
         var state = ReplayState()
+        progress?.expect(UInt64(bytes.count))
+        var nextReport = progressStep
         let header = try scan(bytes, limits: limits, strict: strict) { record in
+            if record.offset >= nextReport, let progress {
+                progress.update(completed: UInt64(record.offset))
+                nextReport = record.offset + progressStep
+            }
             try state.apply(pcr: record.pcr, type: record.type, data: record.data, using: hasher) { record.digest($0) }
         }
+        progress?.update(completed: UInt64(bytes.count))
         var replay = EventLogReplay(format: header.format, values: PCRValues(), quirks: header.quirks)
         replay.values = state.values(excluding: replay.untrusted)
         return replay

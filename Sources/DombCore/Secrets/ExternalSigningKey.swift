@@ -28,19 +28,24 @@ public struct ExternalSigningKey: Hashable, Sendable {
     /// - Throws: ``ParseError`` for an RSA modulus outside 1024–4096 bits or ECC coordinates
     ///   longer than the curve's field.
     public init(_ key: AttestationKeyPublic) throws(ParseError) {
+        // type, nameAlg, objectAttributes, authPolicy (empty), symmetric and scheme (null);
+        // then the type's parameters and unique (Part 2, §12.2.4, §12.2.3.5–6).
         var writer = ByteWriter()
         let null: UInt16 = 0x0010
+        func header(type: UInt16) {
+            writer.writeBE(type)
+            writer.writeBE(Self.nameAlgorithm.rawValue)
+            writer.writeBE(Self.objectAttributes)
+            writer.writeBE(UInt16(0))
+            writer.writeBE(null)
+            writer.writeBE(null)
+        }
         switch key {
         case .rsa(let modulus, let exponent):
             guard [128, 256, 384, 512].contains(modulus.count) else {
                 throw ParseError(.unsupported, "a \(modulus.count * 8)-bit RSA key (a TPM takes 1024 to 4096 bits)")
             }
-            writer.writeBE(UInt16(0x0001))  // TPM_ALG_RSA
-            writer.writeBE(Self.nameAlgorithm.rawValue)
-            writer.writeBE(Self.objectAttributes)
-            writer.writeBE(UInt16(0))  // authPolicy: empty
-            writer.writeBE(null)  // symmetric
-            writer.writeBE(null)  // scheme
+            header(type: 0x0001)  // TPM_ALG_RSA
             writer.writeBE(UInt16(modulus.count * 8))  // keyBits
             writer.writeBE(exponent == 65537 ? 0 : exponent)
             writer.writeBE(UInt16(modulus.count))
@@ -50,12 +55,7 @@ public struct ExternalSigningKey: Hashable, Sendable {
             guard !x.isEmpty, !y.isEmpty, x.count <= size, y.count <= size else {
                 throw .invalid("ECC coordinates of \(x.count) and \(y.count) bytes for a \(size)-byte curve")
             }
-            writer.writeBE(UInt16(0x0023))  // TPM_ALG_ECC
-            writer.writeBE(Self.nameAlgorithm.rawValue)
-            writer.writeBE(Self.objectAttributes)
-            writer.writeBE(UInt16(0))  // authPolicy: empty
-            writer.writeBE(null)  // symmetric
-            writer.writeBE(null)  // scheme
+            header(type: 0x0023)  // TPM_ALG_ECC
             writer.writeBE(curve.rawValue)
             writer.writeBE(null)  // kdf
             // Coordinates are fixed-size, left-padded (what OpenSSL and tpm2-tools give).

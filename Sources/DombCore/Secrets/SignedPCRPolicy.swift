@@ -21,6 +21,8 @@ public struct SignedPCRPolicy: Hashable, Sendable {
     public static let policyAlgorithm = HashAlgorithm.sha256
     /// Most policies one bundle carries (banks × policy references).
     public static let maximumPolicies = 64
+    /// Largest `pcr-policy.json` read: 64 policies of a few hundred bytes each fit many times.
+    public static let maximumSize = 1 << 20
 
     /// One signed `TPM2_PolicyPCR` digest.
     public struct Policy: Hashable, Sendable {
@@ -125,7 +127,9 @@ public struct SignedPCRPolicy: Hashable, Sendable {
     /// has the crypto.
     /// - Throws: ``ParseError`` naming the key path that is wrong.
     public init(canonicalBytes bytes: [UInt8]) throws(ParseError) {
-        guard bytes.count <= 1 << 20 else { throw .limit("pcr-policy.json is \(bytes.count) bytes, more than 1 MiB") }
+        guard bytes.count <= Self.maximumSize else {
+            throw .limit("pcr-policy.json is \(bytes.count) bytes, more than \(Self.maximumSize)")
+        }
         let root = try JSONObjectReader(try JSONValue(canonical: bytes), at: "pcr-policy")
         try root.onlyKeys(required: ["format", "formatVersion", "publicKey", "keyName", "keyFingerprint", "policies"])
         guard try root.string("format") == Self.format else { throw .invalid("pcr-policy.format is not \"\(Self.format)\"") }

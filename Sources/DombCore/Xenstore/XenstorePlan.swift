@@ -95,6 +95,13 @@ public struct XenstorePlan: Hashable, Sendable, Codable {
         }
     }
 
+    /// The plan of the named domains alone (a restarted domain's), in the same order.
+    public func restricted(to names: Set<String>) -> XenstorePlan {
+        var plan = self
+        plan.domains = domains.filter { names.contains($0.name) }
+        return plan
+    }
+
     /// All nodes of all domains, in application order.
     public var allNodes: [Node] { domains.flatMap(\.nodes) }
 

@@ -152,7 +152,8 @@ public struct XenstoreTemplate: Hashable, Sendable, Codable, CustomStringConvert
 
     /// The text as it would be if every placeholder took its longest value (for limits).
     public var worstCaseLength: Int {
-        segments.reduce(0) { total, segment in
+        guard text.utf8.contains(UInt8(ascii: "$")) else { return text.utf8.count }
+        return segments.reduce(0) { total, segment in
             switch segment {
             case .literal(let literal): total + literal.utf8.count
             case .placeholder(let placeholder): total + placeholder.kind.maximumLength
@@ -163,6 +164,8 @@ public struct XenstoreTemplate: Hashable, Sendable, Codable, CustomStringConvert
     static let maximumPlaceholderText = 512
 
     static func segments(of text: String) throws(ParseError) -> [Segment] {
+        // Most plan text has no placeholder: one literal, found by a byte scan.
+        guard text.utf8.contains(UInt8(ascii: "$")) else { return text.isEmpty ? [] : [.literal(text)] }
         var result: [Segment] = []
         var literal = ""
         let scalars = Array(text.unicodeScalars)
@@ -214,7 +217,7 @@ public struct XenstoreTemplate: Hashable, Sendable, Codable, CustomStringConvert
 
 extension String {
     fileprivate func replacingDollars() -> String {
-        guard contains("$") else { return self }
+        guard utf8.contains(UInt8(ascii: "$")) else { return self }
         var out = ""
         for character in self {
             if character == "$" { out += "$$" } else { out.append(character) }

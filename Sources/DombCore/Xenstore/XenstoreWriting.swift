@@ -57,6 +57,20 @@ public protocol XenstoreWriting {
     func introduceDomain(domid: UInt32, ringRef: UInt64, port: UInt32) throws(XenstoreError)
 }
 
+/// What waiting for PV devices needs from Xenstore: reads, and a way to sleep until
+/// something under watched paths changes (libxenstore watches in production, a simulated
+/// store in tests).
+public protocol XenstoreWatching: AnyObject {
+    /// A node's value outside any transaction; nil if it does not exist.
+    func read(_ path: String) throws(XenstoreError) -> [UInt8]?
+    /// Returns when a node at or below one of `paths` changes, or after `seconds`. The
+    /// watches are added the first time a path is given and stay until the connection ends.
+    func waitForChange(under paths: [String], seconds: Double) throws(XenstoreError)
+    /// The id of the domain this runs in: its `domid` node, read relative to its home as
+    /// `libxl__get_domid` does.
+    func ownDomid() throws(XenstoreError) -> UInt32
+}
+
 /// Why applying a plan failed. Nothing of the plan stays written: a failed transaction is
 /// aborted, and a failed introduction removes the plan's nodes again.
 public struct XenstoreApplyError: Error, CustomStringConvertible, Sendable {

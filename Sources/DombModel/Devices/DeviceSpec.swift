@@ -4,6 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombXLUtil
 
 /// The name of a kind of PV device: the model's and the JSON form's `kind`, the
 /// device-tree compatible `domb,<name>` and node name `<name>-<index>`. Each kind's file
@@ -151,9 +152,10 @@ public protocol DeviceSettings: Hashable, Sendable {
 
     /// The xl.cfg list this kind is read from (`vif`, `disk`, `vtpm`, …), if any.
     static var xlListKey: String? { get }
-    /// Parses one item of ``xlListKey`` (a VIFSPEC, DISKSPEC, …) into a device.
-    /// - Throws: `ParseError` naming the line, the item and the key at fault.
-    static func parseXL(_ item: String, line: Int) throws(ParseError) -> DeviceSpec
+    /// The devices of the items of ``xlListKey``, each read as xl 4.17 reads it (xl_parse.c;
+    /// DISKSPECs and vif rates by libxlutil, through `xl`); what the kind cannot carry is refused.
+    /// - Throws: `ParseError` naming the item at fault (the importer adds the key and line).
+    static func parseXL(_ items: [String], xl: XLUtilConfig) throws(ParseError) -> [DeviceSpec]
 
     /// The device id the settings fix (a disk's is the number of its vdev), if any.
     var fixedDevid: UInt32? { get }
@@ -175,8 +177,8 @@ public protocol DeviceSettings: Hashable, Sendable {
 
 extension DeviceSettings {
     public static var xlListKey: String? { nil }
-    public static func parseXL(_ item: String, line: Int) throws(ParseError) -> DeviceSpec {
-        try XLDeviceSpec.parseKeyValues(item, line: line, as: Self.self)
+    public static func parseXL(_ items: [String], xl: XLUtilConfig) throws(ParseError) -> [DeviceSpec] {
+        throw .unsupported("\(kind) devices are not read from xl.cfg")
     }
     public var fixedDevid: UInt32? { nil }
     public var identities: [DeviceIdentity] { [] }

@@ -4,6 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombXLUtil
 
 extension DeviceKind {
     /// A 9pfs share (`libxl_9pfs.c`, xl.cfg `p9`).
@@ -52,6 +53,22 @@ public struct P9Settings: DeviceSettings {
     }
 
     public static let xlListKey: String? = "p9"
+
+    /// The p9 list as xl_parse.c reads it (``XLP9Spec``: tag, security_model and path
+    /// required, no field carried over from the item before).
+    public static func parseXL(_ items: [String], xl: XLUtilConfig) throws(ParseError) -> [DeviceSpec] {
+        let specs = try XLP9Spec.parse(items)
+        return try XLDevices.eachItem(items) { (index, _) throws(ParseError) -> DeviceSpec in
+            let spec = specs[index]
+            guard let model = SecurityModel(rawValue: spec.securityModel) else {
+                throw .invalid(
+                    "security_model \"\(TerminalText.escape(spec.securityModel))\" is not one of "
+                        + SecurityModel.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            return DeviceSpec(
+                P9Settings(tag: spec.tag, path: spec.path, securityModel: model), backend: XLDevices.backend(spec.backendDomain))
+        }
+    }
 
     public static let xenstoreOrder = 50
 

@@ -4,6 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombXLUtil
 
 extension DeviceKind {
     /// A PV block device (`libxl_disk.c`, xl.cfg `disk`).
@@ -25,12 +26,13 @@ public enum DiskAccess: String, Hashable, Sendable, CaseIterable {
     }
 }
 
-/// `format`: the image format (`libxl_disk_format`).
+/// `format`: the image format (`libxl_disk_format`); `empty` is a CD-ROM drive without a
+/// medium (xl's `,hdc:cdrom,r`).
 public enum DiskFormat: String, Hashable, Sendable, CaseIterable {
-    case raw, qcow, qcow2, vhd, qed
+    case raw, qcow, qcow2, vhd, qed, empty
 
     /// How a qdisk backend's `params` names the format (`libxl__device_disk_string_of_format`).
-    var qdiskName: String { self == .raw ? "aio" : rawValue }
+    var qdiskName: String { self == .raw || self == .empty ? "aio" : rawValue }
 }
 
 /// `backendtype`: who serves the disk (`libxl_disk_backend`).
@@ -54,7 +56,8 @@ public struct VbdSettings: DeviceSettings {
         case cdrom
     }
 
-    /// The block device or image file the backend serves.
+    /// The block device or image file the backend serves; empty for an empty CD-ROM drive
+    /// (format `empty`).
     public var target: String
     public var vdev: VirtualDisk
     /// Default: `rw` for a disk, `ro` for a cdrom (xl's defaults, written out).
@@ -99,7 +102,8 @@ public struct VbdSettings: DeviceSettings {
 
     public var namedSettings: [(name: String, value: String)] {
         let values: [String?] = [
-            target, vdev.name, access.rawValue, backendType?.rawValue, format.rawValue, deviceType.rawValue, script,
+            target.isEmpty ? nil : target, vdev.name, access.rawValue, backendType?.rawValue, format.rawValue,
+            deviceType.rawValue, script,
             discard.map { $0 ? "1" : "0" }, directIOSafe ? "1" : nil,
         ]
         return zip(Self.settingNames, values).compactMap { name, value in value.map { (name, $0) } }
@@ -108,27 +112,65 @@ public struct VbdSettings: DeviceSettings {
     public static let xlListKey: String? = "disk"
 
     /// A DISKSPEC; `specification=virtio` makes a virtio disk.
-    public static func parseXL(_ item: String, line: Int) throws(ParseError) -> DeviceSpec {
-        try XLDiskSpec.parse(item, line: line)
+    /// DISKSPECs through libxlutil's `xlu_disk_parse`, as xl reads each item of `disk`; a
+    /// spec with `specification=virtio` is a ``VirtioDiskSettings``.
+    public static func parseXL(_ items: [String], xl: XLUtilConfig) throws(ParseError) -> [DeviceSpec] {
+        try XLDevices.eachItem(items) { (_, item) throws(ParseError) -> DeviceSpec in
+            let disk = try xl.parseDisk(item)
+            if disk.colo != nil { throw .unsupported("COLO block replication has no place in the launch model") }
+            if disk.trusted != nil { throw .unsupported("trusted/untrusted: xl 4.17 does not take them in a DISKSPEC") }
+            guard let vdev = VirtualDisk(disk.vdev) else {
+                throw .invalid("vdev \"\(TerminalText.escape(disk.vdev))\" is not \(VirtualDisk.rule)")
+            }
+            let backendType: DiskBackendType?
+            switch disk.backend {
+            case nil: backendType = nil
+            case .phy?: backendType = .phy
+            case .qdisk?: backendType = .qdisk
+            case .standalone?: backendType = .standalone
+            case .tap?: throw .unsupported("backendtype tap: libxl 4.17 has no blktap backend")
+            }
+            guard let format = DiskFormat(rawValue: disk.format.rawValue) else {
+                throw .invalid("format \(disk.format.rawValue)")
+            }
+            let access: DiskAccess = disk.readWrite ? .readWrite : .readOnly
+            let backend = XLDevices.backend(disk.backendDomain)
+            if disk.specification == .virtio {
+                let virtio = VirtioDiskSettings(
+                    target: disk.target ?? "", vdev: vdev, access: access, backendType: backendType, format: format)
+                return DeviceSpec(virtio, backend: backend)
+            }
+            let vbd = VbdSettings(
+                target: disk.target ?? "", vdev: vdev, access: access, backendType: backendType, format: format,
+                deviceType: disk.isCDROM ? .cdrom : .disk, script: disk.script, discard: disk.discard,
+                directIOSafe: disk.directIOSafe)
+            return DeviceSpec(vbd, backend: backend)
+        }
     }
 
     public var fixedDevid: UInt32? { vdev.number }
     public var identities: [DeviceIdentity] { [.disk(number: vdev.number)] }
 
-    /// The backend libxl uses: the one given, else qdisk for a non-raw image, else phy
-    /// (libxl tries phy first: it takes raw images on block devices and anything a driver
-    /// domain serves; it stats the path, which a plan cannot, so in dom0 a path under
-    /// /dev stands for a block device and anything else for a file QEMU serves).
+    /// The backend libxl 4.17 picks when none is given (`libxl__device_disk_set_backend`:
+    /// phy first, then qdisk): phy takes a raw disk whose path is a block device or a
+    /// regular file (`libxl__try_phy_backend` on Linux; the `block` script attaches a file
+    /// through a loop device), or any raw disk of a driver domain or with a script; anything
+    /// else (another format, an empty CD-ROM) is qdisk. libxl stats the path and refuses one
+    /// that does not exist; a plan made away from the host cannot, so a raw disk is phy here.
+    /// Checked against libxl's own choice on Xen 4.17 (docs/e2e.md, `xlcfg-disk-backend`).
     public func resolvedBackendType(backendIsDom0: Bool) -> DiskBackendType {
         if let backendType { return backendType }
-        if format != .raw { return .qdisk }
-        return !backendIsDom0 || target.hasPrefix("/dev/") ? .phy : .qdisk
+        return format == .raw ? .phy : .qdisk
     }
 
     public func problems(in context: DeviceValidationContext) -> [LaunchProblem] {
         var problems: [LaunchProblem] = []
         if deviceType == .cdrom && access == .readWrite {
             problems.append(context.problem(.deviceSetting, "a cdrom is read-only (xl makes it so); drop access=rw"))
+        }
+        // libxl__device_disk_set_backend: an empty disk must be a CD-ROM without a target.
+        if format == .empty && (deviceType != .cdrom || !target.isEmpty) {
+            problems.append(context.problem(.deviceSetting, "format empty is a CD-ROM drive without a medium: devtype cdrom, no target"))
         }
         switch resolvedBackendType(backendIsDom0: context.device.backend == .dom0) {
         case .phy:
@@ -197,7 +239,9 @@ struct DiskCommonSettings {
     var format: DiskFormat
 
     init(settings: inout DeviceSettingsReader, kind: DeviceKind) throws(DeviceSettingError) {
-        target = try settings.require("target", kind: kind)
+        format = try settings.take("format", as: DiskFormat.self) ?? .raw
+        // An empty CD-ROM drive (format empty) has no target; every other disk needs one.
+        target = format == .empty ? settings.take("target") ?? "" : try settings.require("target", kind: kind)
         guard let name = settings.take("vdev") else {
             throw DeviceSettingError("a disk needs a vdev (e.g. xvda)", setting: "vdev")
         }
@@ -207,6 +251,5 @@ struct DiskCommonSettings {
         self.vdev = vdev
         access = try settings.take("access", expected: "ro or rw") { DiskAccess(xl: $0) }
         backendType = try settings.take("backendtype", as: DiskBackendType.self)
-        format = try settings.take("format", as: DiskFormat.self) ?? .raw
     }
 }

@@ -4,6 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombXLUtil
 
 extension DeviceKind {
     /// A PV display (`libxl_vdispl.c`, xl.cfg `vdispl`, `xen/include/public/io/displif.h`).
@@ -33,8 +34,13 @@ public struct VdisplSettings: DeviceSettings {
 
     /// Whether the backend may allocate the display buffers (displif.h `be-alloc`).
     public var backendAllocates: Bool
-    /// At least one (xl: "At least one connector should be specified").
+    /// At least one (xl: "At least one connector should be specified"), at most
+    /// ``maxConnectors``.
     public var connectors: [Connector]
+
+    /// Connectors one display may have: each is three Xenstore nodes, and a description's
+    /// plan must stay within ``XenstoreLimits/maximumNodes``.
+    public static let maxConnectors = 16
 
     public init(backendAllocates: Bool = false, connectors: [Connector]) {
         self.backendAllocates = backendAllocates
@@ -44,9 +50,9 @@ public struct VdisplSettings: DeviceSettings {
     public init(settings: inout DeviceSettingsReader) throws(DeviceSettingError) {
         backendAllocates = try settings.takeFlag("be-alloc") ?? false
         let text = try settings.require("connectors", kind: Self.kind)
-        guard let connectors = Self.parseConnectors(text) else {
+        guard let connectors = Self.parseConnectors(text), connectors.count <= Self.maxConnectors else {
             throw DeviceSettingError(
-                "connectors \"\(text)\" is not <id>:<W>x<H>[;<id>:<W>x<H>…] with ids of letters, digits, - and _",
+                "connectors \"\(text)\" is not 1 to \(Self.maxConnectors) of <id>:<W>x<H> separated by ; (ids of letters, digits, - and _)",
                 setting: "connectors")
         }
         self.connectors = connectors
@@ -78,6 +84,17 @@ public struct VdisplSettings: DeviceSettings {
     }
 
     public static let xlListKey: String? = "vdispl"
+
+    /// vdispl items as xl's `parse_vdispl_config` reads them (``XLVdisplSpec``).
+    public static func parseXL(_ items: [String], xl: XLUtilConfig) throws(ParseError) -> [DeviceSpec] {
+        try XLDevices.eachItem(items) { (_, item) throws(ParseError) -> DeviceSpec in
+            let spec = try XLVdisplSpec.parse(item)
+            let connectors = spec.connectors.map { Connector(uniqueID: $0.uniqueID, width: $0.width, height: $0.height) }
+            return DeviceSpec(
+                VdisplSettings(backendAllocates: spec.backendAllocates, connectors: connectors),
+                backend: XLDevices.backend(spec.backendDomain))
+        }
+    }
 
     public func problems(in context: DeviceValidationContext) -> [LaunchProblem] {
         var seen = Set<String>()

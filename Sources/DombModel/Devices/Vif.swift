@@ -4,6 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombXLUtil
 
 extension DeviceKind {
     /// A PV network interface (`libxl_nic.c`, xl.cfg `vif`).
@@ -80,6 +81,36 @@ public struct VifSettings: DeviceSettings {
 
     public static let xlListKey: String? = "vif"
 
+    /// VIFSPECs as xl's `parse_nic_config` reads them (``XLNicSpec``); the devid is the
+    /// item's index unless `devid=` gives one (xl's ARRAY_EXTEND_INIT).
+    public static func parseXL(_ items: [String], xl: XLUtilConfig) throws(ParseError) -> [DeviceSpec] {
+        try XLDevices.eachItem(items) { (_, item) throws(ParseError) -> DeviceSpec in
+            let nic = try XLNicSpec.parse(item) { (rate) throws(ParseError) in try xl.parseVifRate(rate) }
+            if let key = nic.colo.keys.sorted().first {
+                throw .unsupported("\(key): COLO network replication has no place in the launch model")
+            }
+            var settings = VifSettings(
+                bridge: nic.bridge, script: nic.script, ip: nic.ip, vifname: nic.vifname, model: nic.model,
+                gatewaydev: nic.gatewaydev, trusted: nic.trusted)
+            if let bytes = nic.mac {
+                let text = bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: ":")
+                guard let mac = MACAddress(text) else { throw .invalid("mac \(text) is not a MAC address") }
+                settings.mac = mac
+            }
+            if let mtu = nic.mtu { settings.mtu = UInt32(mtu) }
+            if let text = nic.rateText {
+                guard let rate = VifRate(text) else { throw .invalid("rate \"\(TerminalText.escape(text))\"") }
+                settings.rate = rate
+            }
+            switch nic.nicType {
+            case .vif?: settings.type = .vif
+            case .ioemu?: settings.type = .ioemu
+            case nil: break
+            }
+            return DeviceSpec(settings, backend: XLDevices.backend(nic.backendDomain), devid: nic.devid.map { UInt32($0) })
+        }
+    }
+
     public var identities: [DeviceIdentity] { mac.map { [.mac($0)] } ?? [] }
 
     public func problems(in context: DeviceValidationContext) -> [LaunchProblem] {
@@ -124,50 +155,21 @@ public struct VifSettings: DeviceSettings {
     }
 }
 
-/// A vif's bandwidth limit, as xl's `rate=` gives it (`xlu_vif_parse_rate`,
-/// libxlu_vif.c): `<n>[GMK](B|b)/s[@<n>[m|u][s]]`, G/M/K decimal, `b` bits, the
-/// replenishment interval 50 ms unless given. libxl writes it as bytes per interval and
-/// the interval in microseconds.
+/// A vif's bandwidth limit, as xl's `rate=` gives it: `<n>[GMK](B|b)/s[@<n>[m|u][s]]`, G/M/K
+/// decimal, `b` bits, the replenishment interval 50 ms unless given. Read by libxlutil's own
+/// `xlu_vif_parse_rate` (xl's parser), which gives it as libxl writes it: bytes per interval
+/// and the interval in microseconds.
 public struct VifRate: Hashable, Sendable {
     /// The rate as written.
     public let text: String
     public let bytesPerInterval: UInt64
     public let intervalMicroseconds: UInt32
 
+    /// nil where xl refuses the rate.
     public init?(_ text: String) {
-        let parts = text.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false)
-        let rate = Array(parts[0].utf8)
-        func leadingNumber(_ bytes: [UInt8]) -> (UInt64, Int)? {
-            let digits = bytes.prefix { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
-            guard !digits.isEmpty, digits.count <= 20 else { return nil }
-            let string = String(decoding: digits, as: UTF8.self)
-            // strtoull(..., 0): a leading 0 means octal.
-            let value = string.count > 1 && string.hasPrefix("0") ? UInt64(string.dropFirst(), radix: 8) : UInt64(string)
-            return value.map { ($0, digits.count) }
-        }
-        guard let (amount, used) = leadingNumber(rate), amount > 0, amount <= UInt64(UInt32.max) else { return nil }
-        let units: [String: (UInt64, Bool)] = [
-            "B/s": (1, false), "b/s": (1, true), "KB/s": (1000, false), "Kb/s": (1000, true),
-            "MB/s": (1_000_000, false), "Mb/s": (1_000_000, true), "GB/s": (1_000_000_000, false), "Gb/s": (1_000_000_000, true),
-        ]
-        guard let (scale, bits) = units[String(decoding: rate[used...], as: UTF8.self)] else { return nil }
-        let bytesPerSecond = amount * scale / (bits ? 8 : 1)
-        var interval: UInt64 = 50_000
-        if parts.count == 2 {
-            let spec = Array(parts[1].utf8)
-            guard let (value, count) = leadingNumber(spec), value > 0, value <= UInt64(UInt32.max) else { return nil }
-            switch String(decoding: spec[count...], as: UTF8.self) {
-            case "", "s": interval = value * 1_000_000
-            case "m", "ms": interval = value * 1000
-            case "u", "us": interval = value
-            default: return nil
-            }
-            guard interval <= UInt64(UInt32.max) else { return nil }
-        }
-        let (product, overflow) = bytesPerSecond.multipliedReportingOverflow(by: interval)
-        guard !overflow else { return nil }
+        guard let rate = try? XLUtilConfig(parsing: []).parseVifRate(text) else { return nil }
         self.text = text
-        self.bytesPerInterval = product / 1_000_000
-        self.intervalMicroseconds = UInt32(interval)
+        self.bytesPerInterval = rate.bytesPerInterval
+        self.intervalMicroseconds = rate.intervalMicroseconds
     }
 }

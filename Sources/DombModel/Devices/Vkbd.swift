@@ -4,6 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombXLUtil
 
 extension DeviceKind {
     /// A PV keyboard and pointer (`libxl_vkb.c`, xl.cfg `vkb`).
@@ -54,6 +55,21 @@ public struct VkbdSettings: DeviceSettings {
     }
 
     public static let xlListKey: String? = "vkb"
+
+    /// vkb items as xl's `parse_vkb_config` reads them (``XLVkbSpec``); the `feature-*`
+    /// values are booleans in libxl (any non-zero number is 1), the sizes 32-bit numbers.
+    public static func parseXL(_ items: [String], xl: XLUtilConfig) throws(ParseError) -> [DeviceSpec] {
+        try XLDevices.eachItem(items) { (_, item) throws(ParseError) -> DeviceSpec in
+            let vkb = try XLVkbSpec.parse(item)
+            var numbers: [String: UInt32] = [:]
+            for (name, value) in vkb.numbers where value != 0 {
+                numbers[name] = name.hasPrefix("feature-") ? 1 : value
+            }
+            let type: BackendType = vkb.backendType == .linux ? .linux : .qemu
+            return DeviceSpec(
+                VkbdSettings(backendType: type, uniqueID: vkb.uniqueID, numbers: numbers), backend: XLDevices.backend(vkb.backendDomain))
+        }
+    }
 
     public func problems(in context: DeviceValidationContext) -> [LaunchProblem] {
         // parse_vkb_list (xl_parse.c): multi-touch needs its sizes.

@@ -4,6 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombXLUtil
 
 extension DeviceKind {
     /// A vTPM served by a vTPM stub domain (`libxl_vtpm.c`, xl.cfg `vtpm`).
@@ -38,6 +39,18 @@ public struct VtpmSettings: DeviceSettings {
     public var namedSettings: [(name: String, value: String)] { [("uuid", uuid)] }
 
     public static let xlListKey: String? = "vtpm"
+
+    /// vtpm items as xl_parse.c reads them (``XLVtpmSpec``: `backend` required); the devid
+    /// is the item's index, as xl's ARRAY_EXTEND_INIT gives it.
+    public static func parseXL(_ items: [String], xl: XLUtilConfig) throws(ParseError) -> [DeviceSpec] {
+        try XLDevices.eachItem(items) { (_, item) throws(ParseError) -> DeviceSpec in
+            let vtpm = try XLVtpmSpec.parse(item)
+            guard let uuid = vtpm.uuid, let settings = VtpmSettings(uuid: uuid) else {
+                throw .unsupported("vtpm needs uuid= here: libxl would make a random one at each start, and a measured launch must be fixed")
+            }
+            return DeviceSpec(settings, backend: XLDevices.backend(vtpm.backendDomain))
+        }
+    }
 
     public static let xenstoreOrder = 40
 

@@ -44,6 +44,8 @@ public enum LaunchBinding {
     public static let configCompatible = "xen,config"
     public static let evtchnCompatible = "xen,evtchn-v1"
     public static let sharedMemoryCompatible = "xen,domain-shared-memory-v1"
+    /// Arm dom0less vCPU nodes (`id`, `hard-affinity`), read into the domain's CPU affinity.
+    public static let vcpuCompatible = "xen,vcpu"
     /// PV device extension nodes: `domb,<kind>` for every kind in ``DeviceKinds/all``.
     public static func deviceCompatible(_ kind: DeviceKind) -> String { "domb,\(kind.rawValue)" }
     /// Module nodes: `module,<kind>` plus `multiboot,module`.

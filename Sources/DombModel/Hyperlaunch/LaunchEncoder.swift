@@ -91,9 +91,9 @@ public enum LaunchEncoder {
             if let maximum = domain.maxMemoryKiB { props.append(DTProperty("mem-max", .u64(maximum))) }
             props.append(DTProperty("cpus", .u32(domain.vcpus)))
             if let maxVcpus = domain.maxVcpus { props.append(DTProperty("domb,max-vcpus", .u32(maxVcpus))) }
-            if let affinity = domain.cpuAffinity {
-                props.append(DTProperty("domb,cpu-affinity", .cells(affinity.map { .value($0) })))
-            }
+            props += Self.affinity(domain.cpuAffinity, prefix: "domb,cpu-affinity", perVCPU: "domb,vcpu-affinity")
+            props += Self.affinity(domain.softCPUAffinity, prefix: "domb,cpu-soft-affinity", perVCPU: "domb,vcpu-soft-affinity")
+            if domain.isDriverDomain { props.append(DTProperty("domb,driver-domain", .empty)) }
             if let pool = domain.cpupool {
                 guard let label = poolLabels[pool] else {
                     throw .invalid("domain \"\(domain.name)\": cpupool \"\(pool)\" is not described")
@@ -247,6 +247,17 @@ public enum LaunchEncoder {
             (rank($0.element.domain), $0.offset) < (rank($1.element.domain), $1.offset)
         }.map(\.element)
         return spec
+    }
+
+    /// The property of one vCPU affinity (docs/binding.md; ``LaunchDecoder`` reads it back).
+    static func affinity(_ affinity: VCPUAffinity?, prefix: String, perVCPU: String) -> [DTProperty] {
+        switch affinity {
+        case nil: return []
+        case .allVCPUs(.cpus(let cpus))?: return [DTProperty(prefix, .cells(cpus.map { .value($0) }))]
+        case .allVCPUs(.allBut(let cpus))?:
+            return [DTProperty("\(prefix)-except", cpus.isEmpty ? .empty : .cells(cpus.map { .value($0) }))]
+        case .perVCPU?: return [DTProperty(perVCPU, .strings(affinity?.cpuLists ?? []))]
+        }
     }
 
     static func uuidBytes(_ uuid: String) -> [UInt8]? {

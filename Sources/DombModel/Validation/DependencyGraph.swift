@@ -36,11 +36,10 @@ struct DependencyGraph {
         for (position, needs) in dependencies.enumerated() {
             for target in needs { dependents[target].append(position) }
         }
-        // Kahn's algorithm, always taking the earliest ready domain.
-        var ready = Set(waiting.indices.filter { waiting[$0] == 0 })
+        // Kahn's algorithm, always taking the earliest ready domain: O(n log n + edges).
+        var ready = IndexHeap(waiting.indices.filter { waiting[$0] == 0 })
         var order: [String] = []
-        while let next = ready.min() {
-            ready.remove(next)
+        while let next = ready.popMin() {
             order.append(names[next])
             for dependent in dependents[next] {
                 waiting[dependent] -= 1
@@ -48,6 +47,44 @@ struct DependencyGraph {
             }
         }
         return order.count == names.count ? order : nil
+    }
+
+    /// A binary min-heap of indices (the ready domains of ``order``).
+    struct IndexHeap {
+        private var items: [Int] = []
+
+        init(_ initial: [Int]) {
+            for item in initial { insert(item) }
+        }
+
+        mutating func insert(_ item: Int) {
+            items.append(item)
+            var child = items.count - 1
+            while child > 0 {
+                let parent = (child - 1) / 2
+                guard items[child] < items[parent] else { break }
+                items.swapAt(child, parent)
+                child = parent
+            }
+        }
+
+        mutating func popMin() -> Int? {
+            guard let first = items.first else { return nil }
+            let last = items.removeLast()
+            guard !items.isEmpty else { return first }
+            items[0] = last
+            var parent = 0
+            while true {
+                let left = 2 * parent + 1
+                let right = left + 1
+                var smallest = parent
+                if left < items.count && items[left] < items[smallest] { smallest = left }
+                if right < items.count && items[right] < items[smallest] { smallest = right }
+                guard smallest != parent else { return first }
+                items.swapAt(parent, smallest)
+                parent = smallest
+            }
+        }
     }
 
     /// Every cycle, once each, as the names along it from its first domain in

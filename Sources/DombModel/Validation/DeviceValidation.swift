@@ -26,6 +26,11 @@ extension DeviceSettings {
     /// Whether a static-mode launch (no dom0 after boot) may leave this kind on dom0:
     /// only the console, which Xen's own console serves.
     static var staticModeAllowsDom0Backend: Bool { kind == .console }
+
+    /// Whether a backend of this kind outside dom0 needs a driver domain: vif and vbd
+    /// backends there are set up by `xl devd` (hotplug scripts, QEMU for qdisk), which keeps
+    /// its state in the `libxl` directory libxl makes only for driver domains.
+    static var backendNeedsDriverDomain: Bool { kind == .vif || kind == .vbd }
 }
 
 /// Device ids as libxl assigns them: a kind's fixed devid (a disk's vdev number, console
@@ -113,6 +118,11 @@ extension LaunchValidator {
                 }
                 if !backend.startOnBoot {
                     add(subject, domain: name, .backendCapability, "backend domain \"\(backend.name)\" does not start on boot")
+                }
+                if type(of: device.settings).backendNeedsDriverDomain && !backend.isDriverDomain {
+                    add(
+                        subject, domain: name, .backendCapability,
+                        "backend domain \"\(backend.name)\" is not a driver domain: set domb,driver-domain (xl.cfg driver_domain=1) so that xl devd in it can keep its state under /local/domain/<id>/libxl")
                 }
             } else {
                 add(

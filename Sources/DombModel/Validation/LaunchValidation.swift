@@ -74,6 +74,12 @@ struct LaunchValidator {
         for (count, cap, what) in caps where count > cap {
             add("launch description", .tooMany, "has \(count) \(what); at most \(cap) are allowed")
         }
+        let text = spec.textBytes
+        if text > LaunchLimits.maxDescriptionTextBytes {
+            add(
+                "launch description", .tooMany,
+                "holds \(text) bytes of text (names, paths, command lines, settings); at most \(LaunchLimits.maxDescriptionTextBytes)")
+        }
     }
 
     // MARK: - Names, domids, UUIDs
@@ -215,19 +221,33 @@ struct LaunchValidator {
                 add(subject, domain: name, .vcpus, "maximum vcpus \(maxVcpus) is above \(vcpuCap)")
             }
         }
-        if let affinity = domain.cpuAffinity {
-            if affinity.isEmpty {
-                add(subject, domain: name, .cpuAffinity, "CPU affinity is an empty set: the domain could never run")
+        let maxVcpus = max(domain.vcpus, domain.maxVcpus ?? 0)
+        let pool = domain.cpupool.flatMap { poolName in spec.cpupools.first { $0.name == poolName } }
+        for (what, affinity) in [("CPU affinity", domain.cpuAffinity), ("soft CPU affinity", domain.softCPUAffinity)] {
+            guard let affinity else { continue }
+            if case .perVCPU(let sets) = affinity, sets.count > Int(maxVcpus) {
+                add(subject, domain: name, .cpuAffinity, "\(what) lists \(sets.count) vCPUs; the domain has at most \(maxVcpus)")
             }
-            if let bad = affinity.first(where: { $0 > LaunchLimits.maxCPU }) {
-                add(subject, domain: name, .cpuAffinity, "CPU affinity names CPU \(bad), above \(LaunchLimits.maxCPU)")
-            }
-            if let poolName = domain.cpupool, let pool = spec.cpupools.first(where: { $0.name == poolName }) {
-                let outside = affinity.filter { !pool.cpus.contains($0) }
-                if !outside.isEmpty {
-                    add(
-                        subject, domain: name, .cpuAffinity,
-                        "CPU affinity \(outside.map(String.init).joined(separator: ",")) lies outside cpupool \"\(poolName)\"")
+            for set in affinity.sets {
+                let cpus: [UInt32]
+                switch set {
+                case .cpus(let listed):
+                    if listed.isEmpty {
+                        add(subject, domain: name, .cpuAffinity, "\(what) is an empty set: the vCPU could never run")
+                    }
+                    cpus = listed
+                case .allBut(let excluded): cpus = excluded
+                }
+                if let bad = cpus.first(where: { $0 > LaunchLimits.maxCPU }) {
+                    add(subject, domain: name, .cpuAffinity, "\(what) names CPU \(bad), above \(LaunchLimits.maxCPU)")
+                }
+                if let pool, case .cpus(let listed) = set {
+                    let outside = listed.filter { !pool.cpus.contains($0) }
+                    if !outside.isEmpty {
+                        add(
+                            subject, domain: name, .cpuAffinity,
+                            "\(what) \(outside.map(String.init).joined(separator: ",")) lies outside cpupool \"\(pool.name)\"")
+                    }
                 }
             }
         }
@@ -403,3 +423,22 @@ struct LaunchValidator {
     }
 }
 
+extension LaunchSpec {
+    /// The bytes of every string of the description (``LaunchLimits/maxDescriptionTextBytes``).
+    var textBytes: Int {
+        var total = 0
+        for domain in domains {
+            total += domain.name.utf8.count + (domain.uuid?.utf8.count ?? 0) + (domain.securityID?.utf8.count ?? 0)
+                + (domain.cpupool?.utf8.count ?? 0)
+            for module in domain.modules { total += module.path.utf8.count + (module.bootargs?.utf8.count ?? 0) }
+            for device in domain.devices {
+                total += device.backend.name.utf8.count
+                for (name, value) in device.settings.namedSettings { total += name.utf8.count + value.utf8.count }
+            }
+        }
+        for pool in cpupools { total += pool.name.utf8.count + (pool.scheduler?.utf8.count ?? 0) }
+        for channel in eventChannels { total += channel.local.domain.utf8.count + channel.remote.domain.utf8.count }
+        for region in sharedMemory { total += region.id.utf8.count + region.domain.utf8.count }
+        return total
+    }
+}

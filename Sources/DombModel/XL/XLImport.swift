@@ -4,229 +4,305 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombXLUtil
 
-/// A domain imported from an xl.cfg file, with what the import left out.
+/// A domain imported from an xl.cfg file as `xl` 4.17 reads it: the syntax by libxlutil
+/// (`XLUtilConfig`), every key by the rules of `parse_config_data`
+/// (tools/xl/xl_parse.c). A key xl reads that the launch model cannot carry is refused
+/// with its line; a key xl does not read (or reads and ignores) is reported in ``notes``
+/// and left out, as xl leaves it out.
+///
+/// Where xl only warns and goes on (a number that is not one, a string key given a list,
+/// a vif term it does not recognise), domb refuses the file: what xl would launch then
+/// differs from what the file says.
 public struct XLImport: Hashable, Sendable {
     public var domain: DomainSpec
-    /// Keys the import did not turn into the model, reported so nothing is dropped silently.
+    /// What xl ignores too (left out), and remarks (defaults filled in, libxl defaults taken).
     public var notes: [LaunchNote]
 
-    /// xl's default HVM firmware loader in Debian's Xen 4.17 packages.
-    public static let defaultHVMLoader = "/usr/lib/xen-4.17/boot/hvmloader"
+    /// Xen 4.17's XENFIRMWAREDIR in Debian's packages: hvmloader and `pvgrub*.bin`.
+    public static let firmwareDirectory = "/usr/lib/xen-4.17/boot"
+    /// The HVM firmware loader libxl uses by default.
+    public static let defaultHVMLoader = firmwareDirectory + "/hvmloader"
+    /// libxl's memory when xl.cfg gives none (`libxl__domain_build_info_setdefault`).
+    public static let libxlDefaultMemoryKiB: UInt64 = 32 * 1024
 
-    /// Keys xl understands that a launch description does not carry.
-    public static let ignoredKeys: Set<String> = [
-        "sdl", "vnc", "vncdisplay", "vnclisten", "vncpasswd", "vncunused", "keymap", "serial", "acpi", "apic",
-        "pae", "hap", "nestedhvm", "viridian", "boot", "usb", "usbdevice", "usbctrl", "localtime",
-        "rtc_timeoffset", "stdvga", "videoram", "vga", "xen_platform_pci", "device_model_version",
-        "device_model_override", "device_model_stubdomain_override", "on_watchdog", "on_soft_reset",
-        "driver_domain", "max_grant_frames", "max_maptrack_frames", "max_grant_version", "shadow_memory",
-        "cpus_soft", "cpu_weight", "cap", "soundhw", "nographic", "vfb", "tsc_mode", "nomigrate", "e820_host",
-        "gfx_passthru", "claim_mode", "autoballoon", "opengl", "spice", "timer_mode", "hpet", "vpt_align",
-        "mmio_hole", "altp2m", "vuart", "dm_restrict", "msitranslate", "rdm", "xend_suspend_evtchn_compat",
-        "bios", "vkb_device", "init_seclabel",
-    ]
-
-    /// Imports one xl.cfg file into a domain.
-    /// - Throws: `ParseError` naming the line and key, for syntax errors, bad values and
-    ///   features domb refuses (bootloader, pvshim, per-vCPU affinity lists...).
-    public init(parsing bytes: [UInt8]) throws(ParseError) {
-        let config = try XLConfig(parsing: bytes)
-        try self.init(config)
+    /// Imports one parsed xl.cfg file.
+    /// - Throws: `ParseError` naming the line and the key: values xl refuses, values xl
+    ///   would ignore with a warning, and keys the launch model cannot carry.
+    public init(_ config: XLUtilConfig) throws(ParseError) {
+        var reader = XLReader(config)
+        let domain = try Self.importDomain(&reader)
+        try reader.finish(type: domain.type)
+        self.domain = domain
+        self.notes = reader.notes
     }
 
-    public init(_ config: XLConfig) throws(ParseError) {
-        var notes: [LaunchNote] = []
-        var consumed: Set<String> = []
-
-        func setting(_ key: String) -> XLConfig.Setting? {
-            consumed.insert(key)
-            return config[key]
-        }
-        func scalar(_ key: String) throws(ParseError) -> (String, Int)? {
-            guard let found = setting(key) else { return nil }
-            guard let text = found.value.scalar else {
-                throw .invalid("line \(found.line): \"\(key)\" must be a string or number, not a list")
-            }
-            return (text, found.line)
-        }
-        func list(_ key: String) throws(ParseError) -> ([String], Int)? {
-            guard let found = setting(key) else { return nil }
-            switch found.value {
-            case .list(let items): return (items, found.line)
-            case .string(let text): return ([text], found.line)
-            case .number: throw .invalid("line \(found.line): \"\(key)\" must be a list of strings")
-            }
-        }
-        func number(_ key: String, max: UInt64) throws(ParseError) -> UInt64? {
-            guard let (text, line) = try scalar(key) else { return nil }
-            let parsed = text.hasPrefix("0x") ? UInt64(text.dropFirst(2), radix: 16) : UInt64(text)
-            guard let value = parsed, value <= max else {
-                throw .invalid("line \(line): \"\(key)\" = \(text) is not a number from 0 to \(max)")
-            }
-            return value
-        }
-
-        guard let (name, nameLine) = try scalar("name") else {
-            throw .invalid("xl.cfg has no \"name\"")
+    private static func importDomain(_ reader: inout XLReader) throws(ParseError) -> DomainSpec {
+        let type = try guestType(&reader)
+        guard let (name, nameLine) = try reader.string("name") else {
+            throw .invalid("name: Domain name must be specified.")
         }
         guard LaunchLimits.isValidName(name) else {
-            throw .invalid("line \(nameLine): name \"\(name)\" must be \(LaunchLimits.nameRule)")
+            throw .invalid("line \(nameLine): name: \"\(TerminalText.escape(name))\" must be \(LaunchLimits.nameRule)")
         }
-
-        // Guest type: `type`, or the legacy `builder`.
-        var type = GuestType.pv
-        if let (text, line) = try scalar("type") {
-            guard let parsed = GuestType(rawValue: text) else {
-                throw .invalid("line \(line): type \"\(text)\" is not pv, pvh or hvm")
-            }
-            type = parsed
-            if setting("builder") != nil {
-                notes.append(LaunchNote(kind: .remark, key: "builder", line: line, message: "ignored because type is set"))
-            }
-        } else if let (text, line) = try scalar("builder") {
-            switch text {
-            case "hvm": type = .hvm
-            case "generic", "linux": type = .pv
-            default: throw .invalid("line \(line): builder \"\(text)\" is not generic or hvm")
-            }
-        }
-
-        guard let memoryMB = try number("memory", max: LaunchLimits.maxMemoryKiB / 1024) else {
-            throw .invalid("xl.cfg has no \"memory\" (MiB)")
-        }
-        let maxMemoryMB = try number("maxmem", max: LaunchLimits.maxMemoryKiB / 1024)
-        let vcpus = try number("vcpus", max: UInt64(LaunchLimits.maxVcpus)) ?? 1
-        let maxVcpus = try number("maxvcpus", max: UInt64(LaunchLimits.maxVcpus))
-
-        var domain = DomainSpec(name: name, type: type, memoryKiB: memoryMB * 1024, vcpus: UInt32(vcpus))
-        if let maxMemoryMB, maxMemoryMB != memoryMB { domain.maxMemoryKiB = maxMemoryMB * 1024 }
-        if let maxVcpus, maxVcpus != vcpus { domain.maxVcpus = UInt32(maxVcpus) }
-
-        if let found = setting("cpus") {
-            guard case .string(let text) = found.value else {
-                throw .unsupported("line \(found.line): per-vCPU \"cpus\" lists are not supported; give one CPU list string")
-            }
-            domain.cpuAffinity = try parseCPUList(text, line: found.line)
-        }
-        if let (pool, _) = try scalar("pool"), pool != CPUPoolSpec.pool0Name { domain.cpupool = pool }
-        if let (uuid, line) = try scalar("uuid") {
+        let (memoryKiB, maxMemoryKiB) = try memory(&reader)
+        let (vcpus, maxVcpus) = try vcpus(&reader)
+        var domain = DomainSpec(name: name, type: type, memoryKiB: memoryKiB, vcpus: vcpus)
+        domain.maxMemoryKiB = maxMemoryKiB
+        domain.maxVcpus = maxVcpus
+        if let (uuid, line) = try reader.string("uuid") {
             guard let canonical = XenstoreUUID.canonical(uuid) else {
-                throw .invalid("line \(line): uuid \"\(uuid)\" is not 8-4-4-4-12 hex digits")
+                throw .invalid("line \(line): uuid: Failed to parse UUID: \(TerminalText.escape(uuid))")
             }
             domain.uuid = canonical
         }
-        if let (label, _) = try scalar("seclabel") { domain.securityID = label }
-
-        for key in ["bootloader", "bootloader_args", "pvshim", "pvshim_path", "pvshim_cmdline", "pvshim_extra"] {
-            if let found = setting(key) {
-                throw .unsupported(
-                    "line \(found.line): \"\(key)\" is not supported: domb loads and measures the kernel itself")
+        if let (pool, _) = try reader.string("pool"), pool != CPUPoolSpec.pool0Name { domain.cpupool = pool }
+        if let (label, line) = try reader.string("seclabel") {
+            if reader.has("init_seclabel") {
+                throw .unsupported("line \(line): init_seclabel: a separate label for the build (xl's exec_ssid_label) has no place in the launch model")
             }
+            domain.securityID = label
         }
+        // xl reads cpus and cpus_soft against max_vcpus, which is still 0 when neither vcpus
+        // nor maxvcpus is given: then it pins nothing.
+        let maxvcpus = try reader.config.number("maxvcpus")
+        let vcpuCountGiven = reader.has("vcpus") || maxvcpus.map { $0 != 0 } ?? false
+        domain.cpuAffinity = try affinity(&reader, key: "cpus", vcpuCountGiven: vcpuCountGiven, maxVcpus: domain.maxVcpus ?? domain.vcpus)
+        domain.softCPUAffinity = try affinity(
+            &reader, key: "cpus_soft", vcpuCountGiven: vcpuCountGiven, maxVcpus: domain.maxVcpus ?? domain.vcpus)
+        if let (flag, _) = try reader.number("driver_domain") { domain.isDriverDomain = flag != 0 }
+        try lifecycle(&reader, into: &domain)
+        domain.modules = try modules(&reader, type: type)
+        domain.devices = try XLDevices.import(&reader)
+        return domain
+    }
 
-        // Modules.
-        let cmdline = try scalar("cmdline")
-        let root = try scalar("root")
-        let extra = try scalar("extra")
-        var bootargs: String?
-        if let (text, line) = cmdline {
-            bootargs = text
-            if root != nil || extra != nil {
-                notes.append(LaunchNote(kind: .remark, key: "cmdline", line: line, message: "root and extra are ignored because cmdline is set (as xl does)"))
-            }
-        } else if root != nil || extra != nil {
-            bootargs = [root.map { "root=\($0.0)" }, extra?.0].compactMap { $0 }.joined(separator: " ")
-        }
-        if let (kernel, _) = try scalar("kernel") {
-            domain.modules.append(ModuleSpec(kind: .kernel, path: kernel, bootargs: bootargs))
-        } else if let bootargs, let line = cmdline?.1 ?? root?.1 ?? extra?.1 {
-            if type != .hvm || !bootargs.isEmpty {
-                throw .invalid("line \(line): a command line is given but there is no \"kernel\"")
-            }
-        }
-        if let (ramdisk, _) = try scalar("ramdisk") {
-            domain.modules.append(ModuleSpec(kind: .ramdisk, path: ramdisk))
-        }
-        if let (deviceTree, _) = try scalar("device_tree") {
-            domain.modules.append(ModuleSpec(kind: .deviceTree, path: deviceTree))
-        }
-        let firmware = try scalar("firmware")
-        if type == .hvm {
-            switch firmware?.0 {
-            case nil, "bios", "seabios", "rombios":
-                domain.modules.append(ModuleSpec(kind: .firmware, path: Self.defaultHVMLoader))
-                notes.append(
-                    LaunchNote(kind: .remark, key: "firmware", line: firmware?.1 ?? 0,
-                         message: "HVM firmware is hvmloader (with its built-in BIOS): \(Self.defaultHVMLoader)"))
-            case let path? where path.contains("/"):
-                domain.modules.append(ModuleSpec(kind: .firmware, path: path))
-            case let other?:
-                throw .unsupported("line \(firmware?.1 ?? 0): HVM firmware \"\(other)\" is not supported; give hvmloader's path")
-            }
-        } else if let (value, line) = firmware {
-            throw .unsupported("line \(line): firmware \"\(value)\" for \(type.rawValue) is not supported: give kernel instead")
-        }
+    // MARK: Guest type
 
-        // Lifecycle.
-        for (key, path) in [("on_poweroff", \DomainSpec.onPoweroff), ("on_reboot", \.onReboot), ("on_crash", \.onCrash)] {
-            if let (text, line) = try scalar(key) {
-                guard let action = LifecycleAction(rawValue: text) else {
-                    throw .invalid(
-                        "line \(line): \(key) \"\(text)\" is not one of \(LifecycleAction.allCases.map(\.rawValue).joined(separator: ", "))")
-                }
-                domain[keyPath: path] = action
-            }
-        }
-
-        // Devices: the console libxl always creates, then each kind's list.
-        domain.devices.append(DeviceSpec(ConsoleSettings()))
-        for kind in DeviceKinds.all {
-            guard let key = kind.xlListKey, let (items, line) = try list(key) else { continue }
-            for item in items { domain.devices.append(try kind.parseXL(item, line: line)) }
-        }
-
-        for entry in config.settings where !consumed.contains(entry.key) {
-            if Self.ignoredKeys.contains(entry.key) {
-                notes.append(LaunchNote(kind: .ignoredKey, key: entry.key, line: entry.line, message: "not part of a launch description"))
+    /// `type` and the deprecated `builder`, each compared as xl compares them:
+    /// `strncmp(value, "hvm", strlen(value))`, so any prefix of a name selects it.
+    private static func guestType(_ reader: inout XLReader) throws(ParseError) -> GuestType {
+        func matches(_ value: String, _ name: String) -> Bool { name.hasPrefix(value) }
+        var type: GuestType?
+        if let (text, line) = try reader.string("type") {
+            if matches(text, "hvm") {
+                type = .hvm
+            } else if matches(text, "pv") {
+                type = .pv
+            } else if matches(text, "pvh") {
+                type = .pvh
             } else {
-                notes.append(LaunchNote(kind: .unknownKey, key: entry.key, line: entry.line, message: "not an xl.cfg key domb knows; dropped"))
+                throw .invalid("line \(line): type: Invalid domain type \(TerminalText.escape(text)) (pv, pvh or hvm).")
             }
         }
-        self.domain = domain
-        self.notes = notes
+        if let (text, line) = try reader.string("builder") {
+            let builderType: GuestType
+            if matches(text, "hvm") {
+                builderType = .hvm
+            } else if matches(text, "generic") {
+                builderType = .pv
+            } else {
+                throw .invalid("line \(line): builder: Invalid domain type \(TerminalText.escape(text)) (generic or hvm).")
+            }
+            if let type, type != builderType {
+                throw .invalid("line \(line): builder: Contradicting \"builder\" and \"type\" options specified.")
+            }
+            type = builderType
+        }
+        return type ?? .pv
     }
-}
 
-/// Parses an xl CPU list: "all", "0-3,6", "0-7,^5" (exclusions after inclusions).
-/// Returns nil for "all".
-func parseCPUList(_ text: String, line: Int) throws(ParseError) -> [UInt32]? {
-    let trimmed = text.trimmingSpaces
-    if trimmed == "all" { return nil }
-    var included: Set<UInt32> = []
-    var excluded: Set<UInt32> = []
-    for rawPart in trimmed.split(separator: ",", omittingEmptySubsequences: false) {
-        var part = Substring(String(rawPart).trimmingSpaces)
-        let exclude = part.hasPrefix("^")
-        if exclude { part = part.dropFirst() }
-        if part.hasPrefix("node:") || part.hasPrefix("nodes:") {
-            throw .unsupported("line \(line): NUMA node CPU lists (\"\(text)\") are not supported; list CPUs")
+    // MARK: Memory and vCPUs
+
+    /// `memory` and `maxmem` in MiB. xl sets `target_memkb` and `max_memkb` from them (max
+    /// to the target when not given); libxl gives 32 MiB when neither is.
+    private static func memory(_ reader: inout XLReader) throws(ParseError) -> (UInt64, UInt64?) {
+        let memory = try reader.mebibytes("memory")
+        let maximum = try reader.mebibytes("maxmem")
+        var target: UInt64
+        if let memory {
+            target = memory.kib
+        } else {
+            // libxl: max defaults to 32 MiB, the target to the max.
+            target = maximum?.kib ?? libxlDefaultMemoryKiB
+            reader.remark(
+                "memory", line: 0,
+                maximum == nil ? "not given: libxl's default, 32 MiB" : "not given: libxl makes it maxmem, \(target / 1024) MiB")
         }
-        let bounds = part.split(separator: "-", omittingEmptySubsequences: false)
-        guard (1...2).contains(bounds.count), let low = UInt32(bounds[0]), let high = UInt32(bounds[bounds.count - 1]),
-            low <= high, high <= LaunchLimits.maxCPU
-        else {
-            throw .invalid("line \(line): \"\(text)\" is not a CPU list such as 0-3,6 (CPUs 0 to \(LaunchLimits.maxCPU))")
+        guard let maximum else { return (target, nil) }
+        guard maximum.kib >= target else {
+            throw .invalid(
+                "line \(maximum.line): maxmem: \(maximum.kib / 1024) MiB is below memory (\(target / 1024) MiB); "
+                    + "a launch needs maxmem ≥ memory")
         }
-        for cpu in low...high {
-            if exclude { excluded.insert(cpu) } else { included.insert(cpu) }
+        return (target, maximum.kib == target ? nil : maximum.kib)
+    }
+
+    /// `vcpus` (online at start) and `maxvcpus`: xl makes `max_vcpus` maxvcpus, else vcpus,
+    /// and refuses maxvcpus below vcpus; libxl starts 1 vCPU when vcpus is not given.
+    private static func vcpus(_ reader: inout XLReader) throws(ParseError) -> (UInt32, UInt32?) {
+        let online = try reader.count("vcpus", allowZero: false)
+        let maximum = try reader.count("maxvcpus", allowZero: true)
+        let vcpus = online?.value ?? 1
+        // maxvcpus = 0 leaves max_vcpus to vcpus, as when it is absent.
+        guard let maximum, maximum.value != 0 else { return (vcpus, nil) }
+        guard maximum.value >= (online?.value ?? 0) else {
+            throw .invalid("line \(maximum.line): maxvcpus: xl: maxvcpus < vcpus")
+        }
+        if online == nil && maximum.value > 1 {
+            reader.remark("vcpus", line: 0, "not given: libxl starts vCPU 0 alone of the \(maximum.value)")
+        }
+        return (vcpus, maximum.value == vcpus ? nil : maximum.value)
+    }
+
+    // MARK: Affinity
+
+    /// `cpus` or `cpus_soft` as xl's `parse_vcpu_affinity` reads it: a CPULIST string for
+    /// every vCPU, or a list of them, one per vCPU from vCPU 0.
+    private static func affinity(
+        _ reader: inout XLReader, key: String, vcpuCountGiven: Bool, maxVcpus: UInt32
+    ) throws(ParseError) -> VCPUAffinity? {
+        guard let setting = reader.take(key) else { return nil }
+        let line = setting.line
+        guard vcpuCountGiven else {
+            throw .invalid("line \(line): \(key): xl 4.17 pins no vCPU when vcpus is not given (it reads \(key) against 0 vCPUs); give vcpus")
+        }
+        let lists: [String]
+        switch setting.value {
+        case .string(let text): lists = [text]
+        case .list(let items):
+            lists = try items.enumerated().map { (index, item) throws(ParseError) -> String in
+                guard case .string(let text) = item else {
+                    throw .invalid("line \(line): \(key): a nested list at item \(index + 1); xl stops reading there")
+                }
+                return text
+            }
+            guard lists.count <= Int(maxVcpus) else {
+                throw .invalid(
+                    "line \(line): \(key): \(lists.count) CPU lists for \(maxVcpus) vCPUs; xl 4.17 ignores the ones past the last vCPU")
+            }
+        }
+        do throws(ParseError) {
+            let affinity = try VCPUAffinity(cpuLists: lists, perVCPU: setting.value.string == nil)
+            for set in affinity.sets where set == .cpus([]) {
+                throw ParseError.invalid("\"\(TerminalText.escape(lists.joined(separator: "\", \"")))\" leaves a vCPU no CPU")
+            }
+            return affinity
+        } catch {
+            throw ParseError(error.code, "line \(line): \(key): \(error.reason)")
         }
     }
-    return included.subtracting(excluded).sorted()
-}
 
-extension ParseError {
-    static func unsupported(_ reason: String, file: String = #fileID, line: UInt = #line) -> Self {
-        Self(.unsupported, reason, file: file, line: line)
+    // MARK: Lifecycle
+
+    /// `on_poweroff`, `on_reboot`, `on_crash` into the model; `on_watchdog` and
+    /// `on_soft_reset` only at the value xl always sets (destroy, soft-reset), which is the
+    /// value domb hands libxl.
+    private static func lifecycle(_ reader: inout XLReader, into domain: inout DomainSpec) throws(ParseError) {
+        func action(_ key: String) throws(ParseError) -> (LifecycleAction, Int)? {
+            guard let (text, line) = try reader.string(key) else { return nil }
+            guard let action = LifecycleAction(rawValue: text) else {
+                throw .invalid(
+                    "line \(line): \(key): Unknown \(key) action \"\(TerminalText.escape(text))\" specified "
+                        + "(\(LifecycleAction.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            return (action, line)
+        }
+        domain.onPoweroff = try action("on_poweroff")?.0
+        domain.onReboot = try action("on_reboot")?.0
+        domain.onCrash = try action("on_crash")?.0
+        for (key, fixed) in [("on_watchdog", LifecycleAction.destroy), ("on_soft_reset", .softReset)] {
+            if let (value, line) = try action(key), value != fixed {
+                throw .unsupported(
+                    "line \(line): \(key): the launch model carries only xl's default, \(fixed.rawValue), not \(value.rawValue)")
+            }
+        }
+    }
+
+    // MARK: Kernel, ramdisk, firmware
+
+    private static func modules(_ reader: inout XLReader, type: GuestType) throws(ParseError) -> [ModuleSpec] {
+        var kernel = try reader.string("kernel")
+        let ramdisk = try reader.string("ramdisk")
+        let deviceTree = try reader.string("device_tree")
+        let bootargs = try commandLine(&reader)
+        let firmware = try reader.string("firmware")
+        var modules: [ModuleSpec] = []
+        switch type {
+        case .hvm:
+            if let (path, line) = kernel {
+                guard path.split(separator: "/").last == "hvmloader" else {
+                    throw .unsupported("line \(line): kernel: direct kernel boot of an HVM guest (through QEMU) is not supported")
+                }
+                // xl: "you seem to be using kernel directive to override HVM guest firmware. Ignore that."
+                reader.note(.ignoredKey, "kernel", line: line, "xl ignores an hvmloader given as kernel (use firmware_override)")
+                kernel = nil
+            }
+            if let (_, line) = ramdisk ?? bootargs {
+                throw .invalid("line \(line): direct boot parameters (ramdisk, cmdline, root, extra) specified but kernel missing")
+            }
+            var loader = try reader.string("firmware_override")
+            if let (value, line) = firmware {
+                // xl: libxl_bios_type_from_string (no case), then "uefi" and "bios" by prefix.
+                if ["rombios", "seabios", "ovmf"].contains(value.lowercased()) || "uefi".hasPrefix(value) {
+                    throw .unsupported(
+                        "line \(line): firmware: \"\(TerminalText.escape(value))\" selects libxl's BIOS type; the launch model "
+                            + "loads hvmloader and its default BIOS (firmware = \"bios\" or the path of an hvmloader)")
+                } else if !"bios".hasPrefix(value) {
+                    loader = (value, line)
+                }
+            }
+            if let (path, line) = loader, !path.hasPrefix("/") {
+                // libxl looks a relative firmware up in its firmware directory; a launch
+                // description resolves relative paths against its own directory.
+                throw .unsupported(
+                    "line \(line): firmware: \"\(TerminalText.escape(path))\" is relative (libxl reads it from \(firmwareDirectory)); write the absolute path")
+            }
+            if let (path, _) = loader {
+                modules.append(ModuleSpec(kind: .firmware, path: path))
+            } else {
+                modules.append(ModuleSpec(kind: .firmware, path: defaultHVMLoader))
+                reader.remark("firmware", line: firmware?.1 ?? 0, "HVM firmware is libxl's default hvmloader: \(defaultHVMLoader)")
+            }
+        case .pv, .pvh:
+            if let (value, line) = firmware {
+                if let (_, kernelLine) = kernel {
+                    throw .invalid("line \(kernelLine): kernel: ERROR: both kernel and firmware specified")
+                }
+                guard "pvgrub32".hasPrefix(value) || "pvgrub64".hasPrefix(value) else {
+                    throw .invalid("line \(line): firmware: ERROR: only pvgrub{32|64} supported as firmware options")
+                }
+                kernel = ("\(firmwareDirectory)/\(value).bin", line)
+            }
+            guard let (path, _) = kernel else {
+                if reader.has("bootloader") { throw reader.refusal("bootloader") }
+                throw .invalid("kernel: Neither kernel nor bootloader specified")
+            }
+            modules.append(ModuleSpec(kind: .kernel, path: path, bootargs: bootargs?.0))
+            if let (path, _) = ramdisk { modules.append(ModuleSpec(kind: .ramdisk, path: path)) }
+        }
+        if let (path, _) = deviceTree { modules.append(ModuleSpec(kind: .deviceTree, path: path)) }
+        return modules
+    }
+
+    /// `parse_cmdline`: `cmdline`, else `root=ROOT EXTRA` from `root` and `extra`.
+    private static func commandLine(_ reader: inout XLReader) throws(ParseError) -> (String, Int)? {
+        let cmdline = try reader.string("cmdline")
+        let root = try reader.string("root")
+        let extra = try reader.string("extra")
+        if let cmdline {
+            if root != nil || extra != nil {
+                reader.note(.ignoredKey, root != nil ? "root" : "extra", line: (root ?? extra)?.1 ?? 0,
+                            "ignoring root= and extra= in favour of cmdline= (as xl does)")
+            }
+            return cmdline
+        }
+        switch (root, extra) {
+        case let ((root, line)?, (extra, _)?): return ("root=\(root) \(extra)", line)
+        case let ((root, line)?, nil): return ("root=\(root)", line)
+        case let (nil, (extra, line)?): return (extra, line)
+        case (nil, nil): return nil
+        }
     }
 }

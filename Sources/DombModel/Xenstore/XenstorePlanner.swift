@@ -55,7 +55,7 @@ public struct XenstorePlanner: Sendable {
         if domain.isBootDomain || domain.capabilities.contains(.xenstore) { return false }
         switch domain.enhanced {
         case .disabled, .noXenstore: return false
-        case .enabled, nil: return true
+        case .enabled, .legacy, nil: return true
         }
     }
 
@@ -66,7 +66,9 @@ public struct XenstorePlanner: Sendable {
 
     // MARK: One domain
 
-    func planDomain(_ domain: DomainSpec, in launch: ValidatedLaunch, store: inout XenstoreModel) throws(ParseError) -> XenstorePlan.Domain {
+    func planDomain(
+        _ domain: DomainSpec, in launch: ValidatedLaunch, store: inout XenstoreModel
+    ) throws(ParseError) -> XenstorePlan.Domain {
         let domid = Self.domid(of: domain)
         let uuid: XenstoreTemplate =
             if let given = domain.uuid, let canonical = XenstoreUUID.canonical(given) {
@@ -103,10 +105,11 @@ public struct XenstorePlanner: Sendable {
         for control in controls { store.mknod("\(dom)/control/\(control)", rwperm) }
         store.mknod("\(dom)/device/suspend/event-channel", rwperm)
         for dir in ["data", "drivers", "feature", "attr", "error"] { store.mknod("\(dom)/\(dir)", rwperm) }
-        let isDriverDomain = launch.domains.contains { other in
-            other.name != domain.name && other.devices.contains { $0.backend == .domain(domain.name) }
-        }
-        if isDriverDomain {
+        // libxl__domain_make with c_info.driver_domain: `xl devd` in the domain keeps its
+        // state there.
+        // libxl__domain_make with c_info.driver_domain: `xl devd` in the domain keeps its
+        // state there (the flag decides, not whether the domain serves backends).
+        if domain.isDriverDomain {
             store.mknod("\(dom)/libxl", rwperm)
             store.mknod("\(dom)/device-model", rwperm)
         }
@@ -241,7 +244,9 @@ struct XenstoreModel {
 
     private var entries: [String: Entry] = [:]
     private var order: [String] = []
-    private var scopes: [String] = []
+    /// The subtrees plans may write (a set: looked up per ancestor of a path, so the cost
+    /// of a node does not grow with the number of domains planned before it).
+    private var scopes: Set<String> = []
     private var current: [String] = []
 
     /// Nodes outside every plan (dom0's tree, `/vm`, `/libxl`, `/local/domain`) have the
@@ -250,12 +255,10 @@ struct XenstoreModel {
 
     mutating func begin(domain: String, scopes newScopes: [XenstoreTemplate]) {
         current = []
-        scopes.append(contentsOf: newScopes.map(\.text))
+        scopes.formUnion(newScopes.map(\.text))
     }
 
-    mutating func addScope(_ scope: XenstoreTemplate) {
-        if !scopes.contains(scope.text) { scopes.append(scope.text) }
-    }
+    mutating func addScope(_ scope: XenstoreTemplate) { scopes.insert(scope.text) }
 
     mutating func end() -> [XenstorePlan.Node] {
         defer { current = [] }
@@ -269,7 +272,17 @@ struct XenstoreModel {
         (try? XenstoreTemplate(parsing: text)) ?? XenstoreTemplate(literal: text)
     }
 
-    private func inScope(_ path: String) -> Bool { scopes.contains { XenstorePath.isWithin(path, $0) } }
+    /// Whether `path` is a scope or below one (``XenstorePath/isWithin(_:_:)`` for some
+    /// scope), by looking up `path` and each of its ancestors.
+    private func inScope(_ path: String) -> Bool {
+        if scopes.contains("/") { return true }
+        var candidate = Substring(path)
+        while true {
+            if scopes.contains(String(candidate)) { return true }
+            guard let slash = candidate.lastIndex(of: "/"), slash != candidate.startIndex else { return false }
+            candidate = candidate[..<slash]
+        }
+    }
 
     private func perms(of path: String) -> [XenstorePermissionTemplate] {
         entries[path]?.perms ?? Self.outsidePerms

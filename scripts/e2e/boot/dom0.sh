@@ -4,12 +4,15 @@
 #   trust/        the CA that signed it               plan.json       the bundle's Xenstore plan
 #   plan-e2e-pv(h).json  that plan's e2e-pv(h) domain alone  e2e-pv(h).cfg  the same as xl.cfg
 #   nonce         the verifier's nonce for the quote
-# Order: the negative run first (the TPM's launch PCRs must still be at reset afterwards,
-# which the real launch then depends on), the xl cross-check, then the launch and its checks.
+#   devices.sh    the device and lifecycle checks (and their payload, listed there)
+# Order: the negative runs first (the TPM's launch PCRs must still be at reset afterwards,
+# which the real launch then depends on), the xl cross-checks, then the launch and its
+# checks, the lifecycle actions last.
 _b=$E2E_PAYLOAD/boot
 _o=$E2E_OUT/boot
 mkdir -p "$_o" /var/log/xen/console
-_domains="e2e-pv e2e-pvh e2e-dev"
+_domains="e2e-pv e2e-pvh e2e-netdom e2e-blk e2e-net"
+. "$_b/devices.sh"
 
 # Only dom0 in `xl list` (header + Domain-0).
 boot_only_dom0() {
@@ -37,6 +40,9 @@ else
 fi
 e2e_check boot-tampered-no-domain boot_only_dom0
 e2e_check boot-tampered-pcrs-reset boot_pcrs_reset
+# A device whose backend nobody serves: refused before anything runs (PCRs 14 and 15).
+e2e_check boot-dom0-backends dev_setup_dom0
+dev_refused
 
 # --- 2. The xl cross-check: e2e-pv and e2e-pvh written as xl.cfg, each created paused by xl;
 # its Xenstore against domb's plan for that domain, exact (a paused domain) but for the kernel
@@ -54,10 +60,23 @@ for _d in e2e-pv e2e-pvh; do
 done
 e2e_check boot-xl-gone boot_only_dom0
 
-# --- 3. The launch: domb boot through libxl and the QEMU TPM TIS device.
+# --- 3. The launch: domb boot through libxl and the QEMU TPM TIS device. It returns (prints
+# "supervising") once every device is connected, and stays to carry out the lifecycle
+# actions (--supervise).
 e2e_mark boot-launch-start
-e2e_check boot-launch domb boot "$_b/bundle.dombb" --trust "$_b/trust" --backend libxl --tpm "$E2E_TPM" \
-  --eventlog "$_o/eventlog.bin"
+_t0=$(dev_now)
+domb boot "$_b/bundle.dombb" --trust "$_b/trust" --backend libxl --tpm "$E2E_TPM" \
+  --eventlog "$_o/eventlog.bin" --supervise --device-timeout 300 > "$_o/boot.out" 2>&1 &
+BOOT_PID=$!
+echo "E2E-CHECK name=boot-launch"
+e2e_wait_for 900 sh -c "grep -q '^supervising' '$_o/boot.out' || ! kill -0 $BOOT_PID 2>/dev/null"
+sed 's/^/[boot-launch] /' "$_o/boot.out"
+if grep -q '^supervising' "$_o/boot.out" && dev_wait 60 dev_connected 2 e2e-blk e2e-net; then
+  DOMB_SECONDS=$(dev_seconds "$_t0" "$(dev_now)")
+  e2e_pass boot-launch "domb boot → both devices Connected at both ends in $DOMB_SECONDS s; $(grep -m1 'device(s) connected' "$_o/boot.out")"
+else
+  e2e_fail boot-launch "$(tail -n3 "$_o/boot.out")"
+fi
 e2e_mark boot-launch-end
 xl list > "$_o/xl-list-launched.txt" 2>&1
 e2e_file boot-xl-list.txt "$_o/xl-list-launched.txt"
@@ -65,8 +84,8 @@ e2e_file boot-xl-list.txt "$_o/xl-list-launched.txt"
 xenstore-ls -fp > "$_o/xenstore-launch.txt" 2>&1
 e2e_file boot-xenstore-launch.txt "$_o/xenstore-launch.txt"
 
-# Each guest prints its line on its PV console (xenconsoled logs it).
-for _d in $_domains; do
+# Each test guest prints its line on its PV console (xenconsoled logs it).
+for _d in e2e-pv e2e-pvh; do
   case $_d in e2e-pvh) _want="domb test guest: pvh kernel booted";; *) _want="domb test guest: pv kernel booted";; esac
   _log=/var/log/xen/console/guest-$_d.log
   if e2e_wait_for 120 grep -q "$_want" "$_log" 2>/dev/null; then
@@ -92,7 +111,12 @@ boot_xl_list() { # NAME MEM VCPUS
 }
 e2e_check boot-e2e-pv-list boot_xl_list e2e-pv 32 1
 e2e_check boot-e2e-pvh-list boot_xl_list e2e-pvh 48 1
-e2e_check boot-e2e-dev-list boot_xl_list e2e-dev 32 2
+e2e_check boot-e2e-netdom-list boot_xl_list e2e-netdom 128 1
+e2e_check boot-e2e-blk-list boot_xl_list e2e-blk 96 1
+e2e_check boot-e2e-net-list boot_xl_list e2e-net 96 1
+# The devices and the lifecycle only mean something if the launch came up; otherwise their
+# waits would only cost time (what failed is in boot-launch and the consoles sent back).
+if [ -n "$DOMB_SECONDS" ]; then dev_launch_checks; else dev_collect boot-domb; fi
 
 # Xenstore against the signed plan: exact right after the launch would race the guests, so
 # after they ran with --running (forgives what guests, backends and xenconsoled write).
@@ -112,7 +136,28 @@ e2e_check boot-quote domb quote --tpm "$E2E_TPM" --nonce "$(cat "$_b/nonce")" --
 e2e_file boot-ak.pub.pem "$_o/ak.pub.pem"
 e2e_file boot-quote.json "$_o/quote.json"
 
-# Leave nothing running.
+# Lifecycle actions, carried out by the supervising domb.
+if [ -n "$DOMB_SECONDS" ]; then dev_lifecycle; else e2e_fail boot-lifecycle "not run: the launch failed"; fi
+# Leave nothing running; the supervisor ends when no domain it started is left.
 for _d in $_domains; do xl destroy "$_d" 2>/dev/null; done
 e2e_check boot-cleaned-up boot_only_dom0
+if e2e_wait_for 60 sh -c "! kill -0 $BOOT_PID 2>/dev/null" && grep -q 'no supervised domain is left' "$_o/boot.out"; then
+  wait $BOOT_PID; _rc=$?
+  [ $_rc = 0 ] && e2e_pass boot-supervisor-done "exit 0 once every domain it started was gone" \
+    || e2e_fail boot-supervisor-done "exit $_rc: $(tail -n2 "$_o/boot.out")"
+else
+  e2e_fail boot-supervisor-done "still running or no closing line: $(tail -n2 "$_o/boot.out")"; kill $BOOT_PID 2>/dev/null
+fi
+e2e_file boot-supervise.txt "$_o/boot.out"
+
+# --- 4. The same Linux domains through xl: the baseline for the time to connected devices,
+# and xl's Xenstore for them against domb's plan. Last, so that a host too loaded for
+# libxl's fixed hotplug timeouts (10 s for a backend, 40 s for a script) costs only this.
+dev_xl_path
+e2e_check boot-xl-devices-gone boot_only_dom0
+if [ -n "$DOMB_SECONDS" ] && [ -n "$XL_SECONDS" ]; then
+  e2e_pass boot-timing "$(awk -v d="$DOMB_SECONDS" -v x="$XL_SECONDS" 'BEGIN { printf "to all devices connected: domb boot %.1f s (verify, measure, build, devices), xl create %.1f s; ratio domb/xl %.2f", d, x, d / x }')"
+else
+  e2e_fail boot-timing "no time for both: domb boot \"${DOMB_SECONDS}\" s, xl create \"${XL_SECONDS}\" s"
+fi
 e2e_mark boot-end
