@@ -162,30 +162,54 @@ class _LaunchEvent(tests.Test):
         return f"{name} {reason}{logged}"
 
 
+# Differing events named in one reason; the rest are counted.
+_MAX_REASONS = 4
+
+
+def _joined(reasons: typing.List[str]) -> str:
+    shown = reasons[:_MAX_REASONS]
+    if len(reasons) > _MAX_REASONS:
+        shown.append(f"and {len(reasons) - _MAX_REASONS} more")
+    return " | ".join(shown)
+
+
 class _LaunchPCR(tests.Test):
-    """The events of one launch PCR, in log order, are exactly the golden ones."""
+    """The events of one launch PCR, in log order, are exactly the golden ones. Unlike
+    Keylime's TupleTest it names every event that differs (a changed command line also
+    changes the launch DTB before it), up to _MAX_REASONS."""
 
     def __init__(self, pcr: int, events: typing.Sequence[typing.Mapping[str, typing.Any]]):
         super().__init__()
         self.pcr = pcr
-        self.count = len(events)
-        self.events = tests.TupleTest(*[_LaunchEvent(i, e) for i, e in enumerate(events)], pad=True)
+        self.events = [_LaunchEvent(i, e) for i, e in enumerate(events)]
 
     def why_not(self, globs: tests.Globals, subject: tests.Data) -> str:
         if not isinstance(subject, dict) or not isinstance(subject.get("events"), list):
             return "has no list of events"
         on_pcr = [e for e in subject["events"] if isinstance(e, dict) and e.get("PCRIndex") == self.pcr]
-        reason = self.events.why_not(globs, on_pcr[: self.count])
-        if reason:
-            # TupleTest prefixes "[index] "; the event's own reason names it.
-            return f"PCR {self.pcr}: {reason.split('] ', 1)[-1]}"
-        if len(on_pcr) > self.count:
-            extra = on_pcr[self.count]
-            return (
-                f"PCR {self.pcr}: the log has {len(on_pcr)} events, the bundle {self.count}; the first extra is "
+        reasons = [
+            reason
+            for index, test in enumerate(self.events)
+            if (reason := test.why_not(globs, on_pcr[index] if index < len(on_pcr) else None))
+        ]
+        if len(on_pcr) > len(self.events):
+            extra = on_pcr[len(self.events)]
+            reasons.append(
+                f"the log has {len(on_pcr)} events, the bundle {len(self.events)}; the first extra is "
                 f"{_shown(extra.get('EventType'))} #{_shown(extra.get('EventNum'))}"
             )
-        return ""
+        return f"PCR {self.pcr}: {_joined(reasons)}" if reasons else ""
+
+
+class _All(tests.Test):
+    """Every test passes; the reason lists each failing one (Keylime's And stops at the first)."""
+
+    def __init__(self, *checks: tests.Test):
+        super().__init__()
+        self.checks = checks
+
+    def why_not(self, globs: tests.Globals, subject: tests.Data) -> str:
+        return " || ".join(reason for check in self.checks if (reason := check.why_not(globs, subject)))
 
 
 class _OutsidePCRs(tests.Test):
@@ -238,7 +262,7 @@ class DombLaunch(policies.Policy):
             if example is None:
                 raise Exception("the refstate has 'firmware' but Keylime's example policy is not loaded")
             checks.append(_OutsidePCRs(LAUNCH_PCRS, example.refstate_to_test(firmware)))
-        return tests.And(*checks)
+        return _All(*checks)
 
 
 policies.register(POLICY_NAME, DombLaunch())
