@@ -319,28 +319,35 @@ step "domb's verifier on the same quote endpoint: the genuine host"
 head -1 "$KL/domb-genuine.txt"
 check "domb attest verify --enrolled accepts the genuine host (PCRs 12, 13 = the bundle's prediction)"
 
+wait_for_failure() {  # polls the verifier until it fails the agent; sets STATUS COUNT STATE EVENT
+  for _ in $(seq 240); do
+    read -r STATUS COUNT STATE EVENT < <(status)
+    [ "$STATUS" = FAIL ] && return 0
+    sleep 0.25
+  done
+  return 1
+}
+domb_refuses() {  # domb_refuses NAME PCR: a fresh quote from the agent, which domb's verifier must refuse
+  local nonce; nonce=$(head -c 15 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 20)
+  "${CURL_AGENT[@]}" "$AGENT_URL/v2.5/quotes/integrity?nonce=$nonce&mask=0x3000&partial=0" > "$KL/$1.json"
+  if "$DOMB" attest verify "$KL/$1.json" --enrolled "$KL/enrolled" --ak-name "$AK_NAME" \
+    --nonce "$(printf %s "$nonce" | xxd -p)" --pcrs sha256:12,13,16 --expected-pcrs "$KL/expected-pcrs.json" > "$KL/domb-$1.txt"; then
+    cat "$KL/domb-$1.txt"; fail "domb's verifier accepted the $1 host"
+  fi
+  grep -m2 -E "REFUSED|sha256:$2" "$KL/domb-$1.txt"
+}
+
 step "Tamper: extend PCR 13 with something no log records"
 tpm2_pcrextend "13:sha256=$(printf 'not in any log' | sha256sum | cut -d' ' -f1)"
 T_TAMPER=$(date +%s.%N)
-for _ in $(seq 240); do
-  read -r STATUS COUNT STATE EVENT < <(status)
-  [ "$STATUS" = FAIL ] && break
-  sleep 0.25
-done
-[ "$STATUS" = FAIL ] || fail "the verifier did not fail the tampered agent (status $STATUS)"
+wait_for_failure || fail "the verifier did not fail the tampered agent (status $STATUS)"
 printf 'Keylime failed the agent %.1f s after the extend: state %s, event %s\n' "$(echo "$(date +%s.%N) - $T_TAMPER" | bc)" "$STATE" "$EVENT"
 case "$EVENT" in *invalid_pcr_13*) ;; *) fail "the failure is not about PCR 13: $EVENT" ;; esac
 if [ "$POLICY" = mb ]; then
   case "$EVENT" in measured_boot.*) ;; *) fail "the failure is not a measured-boot one: $EVENT" ;; esac
 fi
 check "Keylime marked the agent failed: $EVENT"
-NONCE2=$(head -c 15 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 20)
-"${CURL_AGENT[@]}" "$AGENT_URL/v2.5/quotes/integrity?nonce=$NONCE2&mask=0x3000&partial=0" > "$KL/tampered.json"
-if "$DOMB" attest verify "$KL/tampered.json" --enrolled "$KL/enrolled" --ak-name "$AK_NAME" \
-  --nonce "$(printf %s "$NONCE2" | xxd -p)" --pcrs sha256:12,13,16 --expected-pcrs "$KL/expected-pcrs.json" > "$KL/domb-tampered.txt"; then
-  cat "$KL/domb-tampered.txt"; fail "domb's verifier accepted the tampered host"
-fi
-grep -m2 -E "REFUSED|sha256:13" "$KL/domb-tampered.txt"
+domb_refuses tampered 13
 check "domb attest verify --enrolled refuses the tampered host too (sha256:13 is not the golden value)"
 
 if [ "$POLICY" = mb ]; then
@@ -365,12 +372,7 @@ if [ "$POLICY" = mb ]; then
   check "the host booted another signed launch after a TPM reset; its log replays to the TPM's PCRs"
   T_OTHER=$(date +%s.%N)
   tenant_add "$KL/add-other.txt" || { cat "$KL/add-other.txt"; fail "keylime_tenant -c add (other launch)"; }
-  for _ in $(seq 240); do
-    read -r STATUS COUNT STATE EVENT < <(status)
-    [ "$STATUS" = FAIL ] && break
-    sleep 0.25
-  done
-  [ "$STATUS" = FAIL ] || fail "the verifier did not fail the host running another launch (status $STATUS)"
+  wait_for_failure || fail "the verifier did not fail the host running another launch (status $STATUS)"
   printf 'Keylime failed the agent %.1f s after tenant add: state %s, event %s\n' \
     "$(echo "$(date +%s.%N) - $T_OTHER" | bc)" "$STATE" "$EVENT"
   [ "$EVENT" = measured_boot.policy_domb-launch ] || fail "the failure is not the domb-launch policy's: $EVENT"
@@ -383,13 +385,7 @@ if [ "$POLICY" = mb ]; then
   grep -q "invalid_pcr_1[23]" <("${CURL_CV[@]}" "https://127.0.0.1:8881/v2.6/agents/$UUID") &&
     fail "the verifier reports a replay mismatch: the log should replay"
   check "Keylime's measured-boot policy failed the host and named the event: $EVENT"
-  NONCE3=$(head -c 15 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 20)
-  "${CURL_AGENT[@]}" "$AGENT_URL/v2.5/quotes/integrity?nonce=$NONCE3&mask=0x3000&partial=0" > "$KL/other.json"
-  if "$DOMB" attest verify "$KL/other.json" --enrolled "$KL/enrolled" --ak-name "$AK_NAME" \
-    --nonce "$(printf %s "$NONCE3" | xxd -p)" --pcrs sha256:12,13,16 --expected-pcrs "$KL/expected-pcrs.json" > "$KL/domb-other.txt"; then
-    cat "$KL/domb-other.txt"; fail "domb's verifier accepted the host running another launch"
-  fi
-  grep -m2 -E "REFUSED|sha256:12" "$KL/domb-other.txt"
+  domb_refuses other-launch 12
   check "domb attest verify --enrolled refuses that host too (sha256:12 is not the golden value)"
 fi
 
