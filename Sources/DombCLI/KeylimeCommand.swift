@@ -35,7 +35,7 @@ struct KeylimeCommand: AsyncParsableCommand {
                 verifier compares with the agent's event log. Load it with \
                 `keylime_tenant -c add -u UUID --mb-policy FILE` (no --tpm_policy for PCRs 12 and 13: \
                 Keylime replays them from the log).
-                """ + "\n\n" + ExitStatus.help(success: "the policy was printed", refused: "the bundle did not verify or measures a PCR Keylime cannot compare"))
+                """ + "\n\n" + ExitStatus.help(success: "the policy was printed", refused: "the bundle did not verify, or measures what Keylime or the domb-launch policy cannot check"))
 
         @Argument(help: "The signed launch bundle.") var bundle: String
         @Option(help: "Trust anchors for its CMS signature (a directory or CA file).") var trust: String?
@@ -43,7 +43,7 @@ struct KeylimeCommand: AsyncParsableCommand {
         @Option(help: "The public key of its raw signature.") var pubkey: String?
         @Option(help: "The PCR bank Keylime quotes (tenant/verifier accept_tpm_hash_algs; the agent's tpm_hash_alg).")
         var bank: String = "sha256"
-        @Flag(help: "Print the measured-boot reference state (keylime_tenant --mb-policy) instead of the tpm_policy.")
+        @Flag(help: "Print the measured-boot reference state (keylime_tenant --mb-policy), every bank, instead of the tpm_policy.")
         var measuredBoot = false
         @Option(help: ArgumentHelp(
             "With --measured-boot: Keylime's own measured-boot reference state for the firmware's events, to judge them too.",
@@ -51,6 +51,10 @@ struct KeylimeCommand: AsyncParsableCommand {
             valueName: "file"))
         var firmwareRefstate: String?
         @Option(name: .shortAndLong, help: "Write the JSON here instead of standard output.") var output: String?
+
+        func validate() throws {
+            guard measuredBoot || firmwareRefstate == nil else { throw ValidationError("--firmware-refstate needs --measured-boot") }
+        }
 
         func run() async throws {
             guard let algorithm = HashAlgorithm(name: bank) else { throw ValidationError("unknown bank \(bank)") }
@@ -64,12 +68,11 @@ struct KeylimeCommand: AsyncParsableCommand {
                 let golden = try BundleGoldenValues(bundle: bundle, trust: trustPolicy)
                 json = try KeylimeMeasuredBootReference(events: golden.events, firmware: firmware).json.canonicalString
             } else {
-                guard firmwareRefstate == nil else { throw ValidationError("--firmware-refstate needs --measured-boot") }
                 let loaded = try LoadedBundle.load(path: bundle, trust: trustPolicy, minimumGeneration: 0)
                 json = try Self.tpmPolicy(loaded.manifest.predictedPCRs, bank: algorithm)
             }
             if let output {
-                try AtomicFile.write(Array((json + "\n").utf8), to: output, inputs: [bundle])
+                try AtomicFile.write(Array((json + "\n").utf8), to: output, inputs: [bundle] + (firmwareRefstate.map { [$0] } ?? []))
             } else {
                 print(json)
             }

@@ -75,6 +75,17 @@ import Testing
         ])
         #expect(refusedList.status != 0)
         #expect(refusedList.stderrText.contains("not a JSON object"), "\(refusedList.stderrText)")
+        // The output never replaces an input; the firmware refstate belongs to --measured-boot.
+        let before = try Data(contentsOf: URL(fileURLWithPath: firmware))
+        let overwrite = try DombBinary.run([
+            "keylime", "policy", bundle, "--trust", pki.trustDirectory, "--measured-boot", "--firmware-refstate", firmware,
+            "-o", firmware,
+        ])
+        #expect(overwrite.status != 0)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: firmware)) == before)
+        let misplaced = try DombBinary.run(["keylime", "policy", bundle, "--trust", pki.trustDirectory, "--firmware-refstate", firmware])
+        #expect(misplaced.status == 64)
+        #expect(misplaced.stderrText.contains("--firmware-refstate needs --measured-boot"))
 
         // The tpm_policy is unchanged, and a bundle that does not verify gets neither.
         let tpmPolicy = try DombBinary.run(["keylime", "policy", bundle, "--trust", pki.trustDirectory])
