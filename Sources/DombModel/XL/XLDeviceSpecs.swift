@@ -319,17 +319,8 @@ func xlKeyValues(_ spec: String, what: String) throws(ParseError) -> [(String, S
 /// A `vdispl` item (xl.cfg(5) VDISPL_SPEC_STRING) as `parse_vdispl_config` fills
 /// `libxl_device_vdispl`.
 public struct XLVdisplSpec: Hashable, Sendable {
-    public struct Connector: Hashable, Sendable {
-        public var uniqueID: String
-        public var width: UInt32
-        public var height: UInt32
-
-        public init(uniqueID: String, width: UInt32, height: UInt32) {
-            self.uniqueID = uniqueID
-            self.width = width
-            self.height = height
-        }
-    }
+    /// The model's connector: xl's `<id>:<W>x<H>`.
+    public typealias Connector = VdisplSettings.Connector
 
     public var backendDomain: String?
     /// `be-alloc=` (`strtoul(…, 0)` into a bool).
