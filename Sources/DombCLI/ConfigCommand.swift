@@ -79,9 +79,7 @@ struct ConfigCommand: ParsableCommand {
         func run() throws {
             let document = try loadOrFail(file, options: try input.loadOptions())
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                print(String(decoding: try encoder.encode(document.spec), as: UTF8.self))
+                print(try jsonText(document.spec))
                 return
             }
             let spec = document.spec
