@@ -148,13 +148,6 @@ enum Diagnostics {
     }
 }
 
-/// A program domb runs that is not installed, with the Debian package that has it.
-struct MissingProgram: Error, CustomStringConvertible, Sendable {
-    var program: String
-    var package: String
-    var description: String { "\(program) is not installed" }
-}
-
 extension TPMError {
     /// Whether the TPM refused on purpose (a policy that does not hold, a wrong
     /// authorization): the input is at fault, not the TPM's availability.

@@ -216,14 +216,22 @@ public enum LaunchFile {
     /// dtc's address-space cap (ulimit -v, KiB).
     public static let dtcMemoryKiB = 512 * 1024
 
-    /// Looks a tool up on PATH.
+    /// Looks a tool up on PATH (then /usr/bin).
     static func findTool(_ name: String) throws -> String {
+        if let found = try? findProgram(name, package: "device-tree-compiler") { return found }
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/\(name)") { return "/usr/bin/\(name)" }
+        throw DTCError(message: "\(name) is not installed: run `apt-get install device-tree-compiler`")
+    }
+
+    /// Looks a program up on PATH.
+    /// - Throws: ``MissingProgram`` naming the Debian `package` that has it.
+    static func findProgram(_ name: String, package: String) throws(MissingProgram) -> String {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        for directory in path.split(separator: ":") + ["/usr/bin"] {
+        for directory in path.split(separator: ":") {
             let candidate = "\(directory)/\(name)"
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
         }
-        throw DTCError(message: "\(name) is not installed: run `apt-get install device-tree-compiler`")
+        throw MissingProgram(program: name, package: package)
     }
 
     /// Rewrites relative module paths written against `from` directory so they resolve
@@ -273,7 +281,8 @@ public enum LaunchFile {
     }
 }
 
-private final class Box: @unchecked Sendable {
+/// Bytes handed from a reader thread.
+final class Box: @unchecked Sendable {
     private let lock = NSLock()
     private var data = Data()
     func set(_ value: Data) { lock.withLock { data = value } }
