@@ -85,6 +85,8 @@ enum Diagnostics {
             return Diagnostic(message: tpm.description, hint: hint(for: tpm), status: tpm.isRefusal ? .refused : .cannotRun)
         case let dtc as DTCError where dtc.message.contains("is not installed"):
             return Diagnostic(message: dtc.message, hint: nil, status: .cannotRun)
+        case let graphviz as GraphvizError:
+            return Diagnostic(message: graphviz.message, hint: nil, status: .cannotRun)
         case let missing as MissingProgram:
             return Diagnostic(message: missing.description, hint: "install the Debian package \(missing.package)", status: .cannotRun)
         case let invalid as LaunchValidationError:
