@@ -144,7 +144,7 @@ struct AgentCommand: AsyncParsableCommand {
             let bytes = try AttestationIO.readFile(path, limit: 64 << 10, what: "agent key")
             return try ContextError.wrap(path) { try AgentKey(privatePEM: bytes) }
         }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try Directory.create(directory, mode: 0o700)
         let key = try AgentKey.generate()
         try AtomicFile.write(key.privatePEM, to: path, mode: 0o600)
         return key

@@ -5,6 +5,7 @@
 
 import ArgumentParser
 import DombCore
+import DombFiles
 import DombLaunch
 import DombTPM
 import DombXenstore
@@ -122,7 +123,7 @@ struct BootCommand: AsyncParsableCommand {
         }
         let directory = (eventlog as NSString).deletingLastPathComponent
         if !directory.isEmpty {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try Directory.create(directory)
         }
         let policyBanks = PCRPolicy.default.requiredBanks
         // Secrets: bindings and the PIN are read before the launch starts, not at its end.

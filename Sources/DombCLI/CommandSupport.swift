@@ -31,8 +31,4 @@ func requireInputFile(_ path: String) throws {
 }
 
 /// A report as `--json` prints it: pretty, keys sorted, slashes unescaped.
-func jsonText(_ value: some Encodable) throws -> String {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    return String(decoding: try encoder.encode(value), as: UTF8.self)
-}
+func jsonText(_ value: some Encodable) throws -> String { try JSONOutput.text(value) }

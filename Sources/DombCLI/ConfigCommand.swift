@@ -97,9 +97,7 @@ struct ConfigCommand: ParsableCommand {
                 return try picture.write(LaunchTopology.dot(launch, title: title, moduleLabel: LaunchTopology.fileLabel), inputs: [file])
             }
             if json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                print(String(decoding: try encoder.encode(document.spec), as: UTF8.self))
+                print(try jsonText(document.spec))
                 return
             }
             let spec = document.spec

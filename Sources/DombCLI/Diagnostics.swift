@@ -75,6 +75,10 @@ enum Diagnostics {
             return inner
         case let file as FileError:
             return Diagnostic(message: file.description, hint: hint(for: file), status: .cannotRun)
+        case let foundation as CocoaError:
+            // A Foundation file error that got this far: its path and reason in plain words,
+            // never its `Error Domain=NSCocoaErrorDomain … UserInfo=` dump.
+            return diagnose(fileError(foundation))
         case let archive as ArchiveError where archive.isNotATarArchive:
             return Diagnostic(message: archive.description, hint: "a bundle is the tar file `domb build` writes", status: .refused)
         case let parse as ParseError where parse.code == .readFailed:
@@ -97,6 +101,29 @@ enum Diagnostics {
         default:
             return Diagnostic(message: "\(error)", hint: nil, status: .refused)
         }
+    }
+
+    /// A Foundation file error as a ``FileError``: the path it names, the `errno` beneath it
+    /// (`NSUnderlyingError` in `NSPOSIXErrorDomain`) or else a reason from its code.
+    static func fileError(_ error: CocoaError) -> FileError {
+        let path = error.filePath ?? error.url?.path ?? "a file"
+        let code = error.code.rawValue
+        // Foundation's ranges: 256–511 reading, 512–767 writing (FoundationErrors.h).
+        let operation = (256..<512).contains(code) ? "read" : (512..<768).contains(code) ? "write" : "use"
+        if let underlying = error.underlying.map({ $0 as NSError }), underlying.domain == NSPOSIXErrorDomain {
+            return FileError(path: path, operation: operation, code: Int32(truncatingIfNeeded: underlying.code))
+        }
+        let errnoValue: Int32? =
+            switch error.code {
+            case .fileNoSuchFile, .fileReadNoSuchFile: ENOENT
+            case .fileReadNoPermission, .fileWriteNoPermission: EACCES
+            case .fileWriteOutOfSpace: ENOSPC
+            case .fileWriteVolumeReadOnly: EROFS
+            case .fileWriteFileExists: EEXIST
+            default: nil
+            }
+        if let errnoValue { return FileError(path: path, operation: operation, code: errnoValue) }
+        return FileError(path: path, operation: operation, message: "failed (Foundation file error \(code))")
     }
 
     /// What to do about a file that could not be used.

@@ -37,9 +37,7 @@ struct LogCommand: AsyncParsableCommand {
         func run() async throws {
             let parsed = try LogCommand.load(log)
             if json {
-                let data = try JSONSerialization.data(
-                    withJSONObject: EventLogRendering.jsonObject(parsed), options: [.sortedKeys, .prettyPrinted])
-                print(String(decoding: data, as: UTF8.self))
+                print(try jsonText(EventLogReport(parsed)))
             } else {
                 print(EventLogRendering.text(parsed), terminator: "")
             }
@@ -196,79 +194,5 @@ enum EventLogRendering {
             bytes.allSatisfy({ ($0 >= 0x20 && $0 < 0x7F) || $0 == 0x0A || $0 == 0x09 })
         else { return nil }
         return String(decoding: bytes, as: UTF8.self)
-    }
-
-    /// One quirk as JSON: `kind`, `description`, `workaround` and its facts.
-    static func quirkObject(_ quirk: EventLogQuirk) -> [String: Any] {
-        var object: [String: Any] = ["kind": quirk.kind, "description": quirk.description, "workaround": quirk.isWorkaround]
-        switch quirk {
-        case .startupLocality(let locality, let event):
-            object["locality"] = Int(locality)
-            object["event"] = event
-        case .hcrtmStartValue(let event):
-            object["locality"] = 4
-            object["event"] = event
-        case .vendorInfoOutsideEventSize:
-            break
-        case .trailingFill(let fill):
-            object["offset"] = fill.offset
-            object["count"] = fill.count
-            object["byte"] = Int(fill.byte)
-        case .noActionOnPCRMinusOne(let count, let first, let withDigests):
-            object["count"] = count
-            object["first"] = first
-            object["withDigests"] = withDigests
-        case .bankSubset(let banks):
-            object["banks"] = banks.map { coverage -> [String: Any] in
-                [
-                    "bank": coverage.bank.name, "recordsWith": coverage.recordsWith,
-                    "recordsWithout": coverage.recordsWithout, "untrustedPCRs": coverage.untrustedPCRs,
-                ]
-            }
-        }
-        return object
-    }
-
-    static func jsonObject(_ log: EventLog) -> [String: Any] {
-        var object: [String: Any] = [
-            "format": log.format.rawValue,
-            "banks": log.headerBanks.map(\.name),
-            "quirks": log.quirks.map(quirkObject),
-        ]
-        if let specID = log.specID {
-            object["specID"] = [
-                "platformClass": specID.platformClass, "specVersionMajor": specID.specVersionMajor,
-                "specVersionMinor": specID.specVersionMinor, "specErrata": specID.specErrata,
-                "uintnSize": specID.uintnSize,
-                "algorithms": specID.algorithms.map { ["algorithm": $0.algorithm.name, "digestSize": $0.digestSize] },
-                "vendorInfo": specID.vendorInfo.hexString,
-            ] as [String: Any]
-        }
-        object["events"] = log.events.map { event -> [String: Any] in
-            var entry: [String: Any] = [
-                "number": event.number, "offset": event.offset, "pcr": event.pcr,
-                "type": event.type.description, "typeValue": event.type.rawValue,
-                "digests": Dictionary(uniqueKeysWithValues: event.digests.digests.map { ($0.algorithm.name, $0.bytes.hexString) }),
-                "data": event.data.hexString,
-            ]
-            if let decoded = try? DombEvent(event) {
-                switch decoded {
-                case .module(let record):
-                    entry["domb"] = [
-                        "record": "module", "domain": record.domain, "role": record.role, "size": record.size,
-                        "label": record.label,
-                    ] as [String: Any]
-                case .configuration(let record):
-                    entry["domb"] = [
-                        "record": "configuration", "kind": record.kind, "subject": record.subject,
-                        "content": record.content.hexString,
-                    ]
-                case .separator:
-                    entry["domb"] = ["record": "separator"]
-                }
-            }
-            return entry
-        }
-        return object
     }
 }

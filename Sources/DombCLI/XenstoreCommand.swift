@@ -5,6 +5,7 @@
 
 import ArgumentParser
 import DombCore
+import DombFiles
 import DombLaunch
 import DombModel
 import DombXenstore
@@ -112,21 +113,17 @@ struct XenstoreCommand: ParsableCommand {
 }
 
 func loadPlan(_ path: String) throws -> XenstorePlan {
-    let data = try CommandInput.read(path)
-    do {
-        let plan = try JSONDecoder().decode(XenstorePlan.self, from: data)
-        try ContextError.wrap(path) { try plan.validate() }
+    let bytes = try InputFile.read(path, limit: CommandInput.maximumSize)
+    return try ContextError.wrap(path) {
+        let plan = try JSONInput.decode(XenstorePlan.self, from: bytes, what: "not a Xenstore plan")
+        try plan.validate()
         return plan
-    } catch let error as DecodingError {
-        throw CommandError("\(path): not a Xenstore plan: \(LaunchFile.describe(error))")
     }
 }
 
 func loadValues(_ path: String) throws -> [String: XenstoreBuildValues] {
-    let data = try CommandInput.read(path)
-    do {
-        return try JSONDecoder().decode([String: XenstoreBuildValues].self, from: data)
-    } catch let error as DecodingError {
-        throw CommandError("\(path): not a JSON object of build values per domain: \(LaunchFile.describe(error))")
+    let bytes = try InputFile.read(path, limit: CommandInput.maximumSize)
+    return try ContextError.wrap(path) {
+        try JSONInput.decode([String: XenstoreBuildValues].self, from: bytes, what: "not a JSON object of build values per domain")
     }
 }

@@ -189,9 +189,9 @@ public enum TrustAnchors {
         guard isDirectory.boolValue else { return try X509Certificate.load(path: path) }
         let names: [String]
         do {
-            names = try FileManager.default.contentsOfDirectory(atPath: path).sorted()
+            names = try Directory.entries(path)
         } catch {
-            throw CryptoError("load trust anchors", "cannot list \(path): \(error)")
+            throw CryptoError("load trust anchors", error.description)
         }
         var anchors: [X509Certificate] = []
         for name in names where name.hasSuffix(".pem") || name.hasSuffix(".crt") {

@@ -563,7 +563,7 @@ private struct Launch {
         }
         let planBytes = loaded.metadata[BundleLayout.xenstorePlan]
         let xenstorePlan = try planBytes.map { bytes in
-            try ContextError.wrap(BundleLayout.xenstorePlan) { try JSONDecoder().decode(XenstorePlan.self, from: Data(bytes)) }
+            try ContextError.wrap(BundleLayout.xenstorePlan) { try JSONInput.decode(XenstorePlan.self, from: bytes, what: "not a Xenstore plan") }
         }
         let policy = PCRPolicy(manifest: loaded.manifest.pcrPolicy)
         let missing = policy.requiredBanks.filter { !banks.contains($0) }

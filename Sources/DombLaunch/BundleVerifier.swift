@@ -183,8 +183,7 @@ public enum BundleVerifier {
             var output: FileHandle?
             if let staging {
                 let target = "\(staging)/\(member.path)"
-                try FileManager.default.createDirectory(
-                    atPath: URL(fileURLWithPath: target).deletingLastPathComponent().path, withIntermediateDirectories: true)
+                try Directory.create(URL(fileURLWithPath: target).deletingLastPathComponent().path)
                 guard FileManager.default.createFile(atPath: target, contents: nil) else {
                     throw ArchiveError(path: target, "cannot create the extracted file")
                 }

@@ -163,7 +163,7 @@ public struct EnrollmentStore: Sendable {
 
     public func savePending(_ pending: PendingEnrollment) throws {
         let name = try EnrollmentFormat.name(pending.request.akName, field: "akName")
-        try FileManager.default.createDirectory(atPath: "\(directory)/pending", withIntermediateDirectories: true)
+        try Directory.create("\(directory)/pending")
         try AtomicFile.write(try pending.jsonBytes(), to: path(name, pending: true))
     }
 
@@ -181,7 +181,7 @@ public struct EnrollmentStore: Sendable {
 
     public func saveEnrolled(_ key: EnrolledKey) throws {
         let name = try EnrollmentFormat.name(key.akName, field: "akName")
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try Directory.create(directory)
         try AtomicFile.write(try key.jsonBytes(), to: path(name, pending: false))
     }
 

@@ -4,6 +4,7 @@
 //===----------------------------------------------------------------------===//
 
 import DombCore
+import DombFiles
 import DombCrypto
 import DombLibxl
 import DombModel
@@ -185,7 +186,7 @@ public final class Supervisor {
     private func dump(_ domain: BuiltDomain) {
         let path = "\(dumpDirectory)/\(Int(Date().timeIntervalSince1970))-\(domain.name).\(domain.domid).core"
         do {
-            try FileManager.default.createDirectory(atPath: dumpDirectory, withIntermediateDirectories: true)
+            try Directory.create(dumpDirectory)
             try backend.coreDump(domain, to: path)
             note(domain, "memory written to \(path)")
         } catch {

@@ -60,12 +60,7 @@ public enum LaunchFile {
                 document.baseDirectory = directory
                 return document
             case .json:
-                let spec: LaunchSpec
-                do {
-                    spec = try JSONDecoder().decode(LaunchSpec.self, from: Data(bytes))
-                } catch let error as DecodingError {
-                    throw ParseError.invalid("not a LaunchSpec JSON document: \(describe(error))")
-                }
+                let spec = try JSONInput.decode(LaunchSpec.self, from: bytes, what: "not a LaunchSpec JSON document")
                 var origins: [String: String] = [:]
                 for domain in spec.domains { origins[domain.name] = path }
                 return LaunchDocument(spec: spec, origins: origins, baseDirectory: directory)
@@ -135,21 +130,6 @@ public enum LaunchFile {
     /// - Throws: ``FileError`` naming the path and the reason.
     public static func readFile(_ path: String) throws(FileError) -> [UInt8] {
         try InputFile.read(path, limit: maxFileSize)
-    }
-
-    /// A `DecodingError` in words: where in the document, and what was wrong.
-    public static func describe(_ error: DecodingError) -> String {
-        func path(_ context: DecodingError.Context) -> String {
-            context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
-        }
-        switch error {
-        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
-            return "\(path(context).isEmpty ? "" : path(context) + ": ")\(context.debugDescription)"
-        case .keyNotFound(let key, let context):
-            return "\(path(context).isEmpty ? "" : path(context) + ": ")missing key \"\(key.stringValue)\""
-        @unknown default:
-            return "\(error)"
-        }
     }
 
     /// Compiles a `.dts` file with `dtc -I dts -O dtb` (includes resolve against its

@@ -143,6 +143,13 @@ import Testing
         #expect(quirks.map { $0["kind"] as? String } == ["no-action-on-pcr-minus-one"])
         #expect(quirks.first?["workaround"] as? Bool == true)
         #expect(quirks.first?["first"] as? Int == 60)
+        // Each quirk carries the facts of its kind and no others.
+        let hcrtmJSON = try DombBinary.run(["log", "show", "--json", Self.realWorld + "/tpm2-tss-hcrtm.bin"])
+        let hcrtmObject = try #require(try JSONSerialization.jsonObject(with: Data(hcrtmJSON.stdout)) as? [String: Any])
+        let hcrtmQuirk = try #require((hcrtmObject["quirks"] as? [[String: Any]])?.first)
+        #expect(hcrtmQuirk["kind"] as? String == "hcrtm-start-value", "\(hcrtmQuirk)")
+        #expect(hcrtmQuirk["locality"] as? Int == 4 && hcrtmQuirk["event"] as? Int == 1, "\(hcrtmQuirk)")
+        #expect(hcrtmQuirk["count"] == nil && hcrtmQuirk["banks"] == nil, "\(hcrtmQuirk)")
         // The log verifies against its own replay: the PCR −1 record (with a SHA-1 digest, as
         // Windows writes it) is on no PCR, so no record rule applies to its digest.
         let directory = try TemporaryDirectory()

@@ -47,6 +47,10 @@ import Testing
             Mistake(arguments: ["bundle", "show", text], status: 1, says: [text, "not a tar archive", "`domb build` writes"]),
             Mistake(arguments: ["log", "show", text], status: 1, says: [text, "not a readable TCG event log"]),
             Mistake(arguments: ["inspect", missing], status: 2, says: [missing, "check the path"]),
+            // A directory domb would create under a regular file: plain words, not Foundation's dump.
+            Mistake(
+                arguments: ["agent", "--no-mtls", "--state-directory", text + "/agent", "--tpm", "swtpm:host=127.0.0.1,port=1"],
+                status: 2, says: ["domb agent: \(text)/agent: create the directory: \(text) is a regular file, not a directory"]),
             Mistake(
                 arguments: ["tpm", "info", "--tpm", "swtpm:host=127.0.0.1,port=1"], status: 2,
                 says: ["domb tpm info:", "swtpm:host=127.0.0.1,port=1", "give --tpm"]),
@@ -62,6 +66,7 @@ import Testing
             #expect(result.stderrText.contains(phrase), "\(phrase) missing from: \(result.stderrText)")
         }
         #expect(!result.stderrText.contains("Error:"), "the parser's own format leaked: \(result.stderrText)")
+        #expect(!result.stderrText.contains("Error Domain="), "Foundation's error text leaked: \(result.stderrText)")
         #expect(result.stdout.isEmpty, "\(result.stdoutText)")
     }
 

@@ -14,7 +14,7 @@ import Testing
     @Test(arguments: [
         ("xvda", 51712), ("xvdb", 51728), ("xvda1", 51713), ("xvda15", 51727), ("xvdp", 51952),
         ("xvdq", 268_439_552), ("xvda16", 268_435_472), ("xvdaa", 268_442_112), ("xvdq1", 268_439_553),
-        ("d0p0", 51712), ("d1p2", 51730), ("d16p0", 268_439_552),
+        ("d0p0", 51712), ("d0p1", 51713), ("d1p2", 51730), ("d16p0", 268_439_552),
         ("hda", 768), ("hdb", 832), ("hdc", 5632), ("hdd", 5696), ("hda1", 769), ("hdb63", 895),
         ("sda", 2048), ("sdb", 2064), ("sdp15", 2303), ("51712", 51712), ("0xca00", 51712),
     ])
@@ -22,7 +22,7 @@ import Testing
         #expect(VirtualDisk(vdev)?.number == UInt32(expected), "\(vdev)")
     }
 
-    @Test(arguments: ["xvda0", "hde", "hda64", "sdq", "sda16", "xvd", "vda", "", "xvdA", "d0p256", "4294967296", "xvda256"])
+    @Test(arguments: ["xvda0", "xvda01", "hde", "hda64", "sdq", "sda16", "xvd", "vda", "", "xvdA", "d0p256", "4294967296", "xvda256"])
     func rejected(_ vdev: String) {
         #expect(VirtualDisk(vdev) == nil, "\(vdev)")
     }

@@ -119,3 +119,40 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: directory.file("log")))
     }
 }
+
+/// Directories domb creates: `mkdir -p` with plain-word failures naming the component.
+@Suite struct DirectoryTests {
+    @Test func createsParentsAndAcceptsAnExistingDirectory() throws {
+        let directory = try TemporaryDirectory()
+        let nested = directory.file("a/b//c/")
+        try Directory.create(nested, mode: 0o700)
+        var status = stat()
+        #expect(stat(directory.file("a/b/c"), &status) == 0 && status.st_mode & S_IFMT == S_IFDIR)
+        #expect(status.st_mode & 0o777 == 0o700 & ~currentUmask())
+        try Directory.create(nested)
+        #expect(try Directory.entries(directory.file("a")) == ["b"])
+    }
+
+    @Test func aFileInThePathIsNamed() throws {
+        let directory = try TemporaryDirectory()
+        let file = try directory.write("state", [1])
+        #expect {
+            try Directory.create(file + "/agent/keys")
+        } throws: { error in
+            let error = error as? FileError
+            return error?.code == ENOTDIR && error?.path == file + "/agent/keys"
+                && error?.message == "\(file) is a regular file, not a directory"
+        }
+        #expect { try Directory.create(file) } throws: { "\($0)".hasSuffix("\(file) is a regular file, not a directory") }
+        #expect { try Directory.entries(directory.file("missing")) } throws: {
+            ($0 as? FileError)?.code == ENOENT && "\($0)".contains("missing: list the directory")
+        }
+        #expect { try Directory.create("") } throws: { "\($0)".contains("the path is empty") }
+    }
+
+    private func currentUmask() -> mode_t {
+        let mask = umask(0o022)
+        umask(mask)
+        return mask
+    }
+}

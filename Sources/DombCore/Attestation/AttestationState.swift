@@ -41,21 +41,13 @@ public struct AttestationState: Codable, Hashable, Sendable {
     }
 
     public init(json: [UInt8]) throws(ParseError) {
-        do {
-            self = try JSONDecoder().decode(AttestationState.self, from: Data(json))
-        } catch {
-            throw .invalid("not a domb attestation state file (JSON): \(error)")
-        }
+        self = try JSONInput.decode(AttestationState.self, from: json, what: "not a domb attestation state file (JSON)")
         guard format == Self.formatName else {
             throw ParseError(.unsupported, "state file format \"\(format)\", expected \"\(Self.formatName)\"")
         }
     }
 
-    public func jsonBytes() throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return Array(try encoder.encode(self)) + [0x0A]
-    }
+    public func jsonBytes() throws -> [UInt8] { try JSONOutput.fileBytes(self) }
 
     public func record(for attest: TPMSAttest) -> Record? { signers[attest.qualifiedSigner.hexString] }
 

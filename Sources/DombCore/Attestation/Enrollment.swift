@@ -17,27 +17,14 @@ public enum EnrollmentFormat {
         guard bytes.count <= maximumFileSize else {
             throw .limit("\(what) is \(bytes.count) bytes, more than the \(maximumFileSize)-byte limit")
         }
-        let header: FormatHeader
-        do {
-            header = try JSONDecoder().decode(FormatHeader.self, from: Data(bytes))
-        } catch {
-            throw .invalid("not a \(what) (JSON with a \"format\" field): \(error)")
-        }
+        let header = try JSONInput.decode(FormatHeader.self, from: bytes, what: "\(what) (JSON with a \"format\" field)")
         guard header.format == format else {
             throw ParseError(.unsupported, "\(what) format \"\(header.format)\", expected \"\(format)\"")
         }
-        do {
-            return try JSONDecoder().decode(T.self, from: Data(bytes))
-        } catch {
-            throw .invalid("\(what): \(error)")
-        }
+        return try JSONInput.decode(T.self, from: bytes, what: what)
     }
 
-    static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return Array(try encoder.encode(value)) + [0x0A]
-    }
+    static func encode<T: Encodable>(_ value: T) throws -> [UInt8] { try JSONOutput.fileBytes(value) }
 
     /// Decodes base64 of at most `max` bytes.
     public static func base64(_ text: String, field: String, max: Int) throws(ParseError) -> [UInt8] {

@@ -101,22 +101,14 @@ public struct QuoteFile: Codable, Hashable, Sendable {
         guard json.count <= Self.maximumFileSize else {
             throw .limit("quote file is \(json.count) bytes, more than the \(Self.maximumFileSize)-byte limit")
         }
-        do {
-            self = try JSONDecoder().decode(QuoteFile.self, from: Data(json))
-        } catch {
-            throw .invalid("not a domb quote file (JSON): \(error)")
-        }
+        self = try JSONInput.decode(QuoteFile.self, from: json, what: "not a domb quote file (JSON)")
         guard format == Self.formatName else {
             throw ParseError(.unsupported, "quote file format \"\(format)\", expected \"\(Self.formatName)\"")
         }
     }
 
     /// Pretty, key-sorted JSON.
-    public func jsonBytes() throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        return Array(try encoder.encode(self)) + [0x0A]
-    }
+    public func jsonBytes() throws -> [UInt8] { try JSONOutput.fileBytes(self) }
 
     /// Decodes the binary fields, checking every size against domb's caps.
     public func evidence() throws(ParseError) -> QuoteEvidence {

@@ -63,14 +63,7 @@ public struct PCRPolicy: Hashable, Sendable, Codable {
         guard json.count <= Self.maximumSize else {
             throw .limit("PCR policy is \(json.count) bytes, more than \(Self.maximumSize)")
         }
-        let decoded: PCRPolicy
-        do {
-            decoded = try JSONDecoder().decode(PCRPolicy.self, from: Data(json))
-        } catch let error as DecodingError {
-            throw .invalid("PCR policy: \(Self.describe(error))")
-        } catch {
-            throw .invalid("PCR policy: \(error)")
-        }
+        let decoded = try JSONInput.decode(PCRPolicy.self, from: json, what: "PCR policy")
         try decoded.validate()
         self = decoded
     }
@@ -94,20 +87,5 @@ public struct PCRPolicy: Hashable, Sendable, Codable {
         for bank in requiredBanks where bank.digestSize == nil {
             throw .invalid("PCR policy: requiredBanks names unknown bank \(bank)")
         }
-    }
-
-    private static func describe(_ error: DecodingError) -> String {
-        switch error {
-        case .keyNotFound(let key, let context):
-            return "missing \(path(context.codingPath + [key]))"
-        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
-            return "\(path(context.codingPath)): \(context.debugDescription)"
-        @unknown default:
-            return "\(error)"
-        }
-    }
-
-    private static func path(_ keys: [any CodingKey]) -> String {
-        keys.isEmpty ? "document" : keys.map(\.stringValue).joined(separator: ".")
     }
 }

@@ -82,3 +82,50 @@ public struct P9Settings: DeviceSettings {
             front: front + [("tag", XenstoreTemplate(literal: tag))])
     }
 }
+
+// MARK: - xl.cfg
+
+/// A `p9` item (xl.cfg(5) 9PFS_SPEC_STRING) as xl_parse.c fills `libxl_device_p9`.
+public struct XLP9Spec: Hashable, Sendable {
+    public var tag: String
+    public var securityModel: String
+    public var path: String
+    public var backendDomain: String?
+
+    public init(tag: String, securityModel: String, path: String, backendDomain: String?) {
+        self.tag = tag
+        self.securityModel = securityModel
+        self.path = path
+        self.backendDomain = backendDomain
+    }
+
+    /// The whole `p9` list. xl keeps `tag`, `security_model`, `path` and `backend` from one
+    /// item to the next (its variables live outside the loop), so an item that leaves one
+    /// out inherits the previous item's; domb refuses such an item rather than copy a value
+    /// the item does not show.
+    /// - Throws: `ParseError`: a missing field ("9pfs spec missing required field!"), an
+    ///   unknown key, a term without `=` (xl stops there), an inherited field.
+    public static func parse(_ items: [String]) throws(ParseError) -> [XLP9Spec] {
+        var seen: Set<String> = []
+        var result: [XLP9Spec] = []
+        for item in items {
+            var fields: [String: String] = [:]
+            for (key, value) in try xlKeyValues(item, what: "9pfs") {
+                guard ["security_model", "path", "tag", "backend"].contains(key) else {
+                    throw .invalid("Unknown string `\(TerminalText.escape(key))' in 9pfs spec")
+                }
+                fields[key] = value
+            }
+            if let inherited = seen.subtracting(fields.keys).sorted().first {
+                throw .invalid(
+                    "\"\(TerminalText.escape(item))\" has no \(inherited): xl 4.17 would reuse the previous item's; write it out")
+            }
+            seen.formUnion(fields.keys)
+            guard let tag = fields["tag"], let securityModel = fields["security_model"], let path = fields["path"] else {
+                throw .invalid("\"\(TerminalText.escape(item))\": 9pfs spec missing required field! (tag, security_model, path)")
+            }
+            result.append(XLP9Spec(tag: tag, securityModel: securityModel, path: path, backendDomain: fields["backend"]))
+        }
+        return result
+    }
+}

@@ -89,9 +89,8 @@ public struct VdisplSettings: DeviceSettings {
     public static func parseXL(_ items: [String], xl: XLUtilConfig) throws(ParseError) -> [DeviceSpec] {
         try XLDevices.eachItem(items) { (_, item) throws(ParseError) -> DeviceSpec in
             let spec = try XLVdisplSpec.parse(item)
-            let connectors = spec.connectors.map { Connector(uniqueID: $0.uniqueID, width: $0.width, height: $0.height) }
             return DeviceSpec(
-                VdisplSettings(backendAllocates: spec.backendAllocates, connectors: connectors),
+                VdisplSettings(backendAllocates: spec.backendAllocates, connectors: spec.connectors),
                 backend: XLDevices.backend(spec.backendDomain))
         }
     }
@@ -121,5 +120,70 @@ public struct VdisplSettings: DeviceSettings {
         }
         let (back, front) = context.commonKeys
         return XenstoreDevice(kind: "vdispl", context: context, back: back, front: front, roFront: roFront)
+    }
+}
+
+// MARK: - xl.cfg
+
+/// A `vdispl` item (xl.cfg(5) VDISPL_SPEC_STRING) as `parse_vdispl_config` fills
+/// `libxl_device_vdispl`.
+public struct XLVdisplSpec: Hashable, Sendable {
+    public typealias Connector = VdisplSettings.Connector
+
+    public var backendDomain: String?
+    /// `be-alloc=` (`strtoul(…, 0)` into a bool).
+    public var backendAllocates: Bool
+    public var connectors: [Connector]
+
+    /// - Throws: `ParseError`: an unknown key ("Unknown string … in vdispl spec"), a connector
+    ///   xl cannot read ("Can't parse connector resolution"), none at all ("At least one
+    ///   connector should be specified."); and the forms xl crashes or reads garbage on (an
+    ///   empty `connectors=`, a connector without `:`), which domb refuses.
+    public static func parse(_ spec: String) throws(ParseError) -> XLVdisplSpec {
+        var result = XLVdisplSpec(backendDomain: nil, backendAllocates: false, connectors: [])
+        for token in xlTokens(spec) {
+            let term = String(token)
+            if term.hasPrefix("backend=") {
+                result.backendDomain = String(term.dropFirst("backend=".count))
+            } else if term.hasPrefix("be-alloc=") {
+                let number = CStrtoul(term.dropFirst("be-alloc=".count), base: 0)
+                result.backendAllocates = number.value != 0
+            } else if term.hasPrefix("connectors=") {
+                result.connectors = try connectors(String(term.dropFirst("connectors=".count)))
+            } else {
+                throw .invalid("Unknown string \"\(TerminalText.escape(term))\" in vdispl spec")
+            }
+        }
+        guard !result.connectors.isEmpty else { throw .invalid("At least one connector should be specified.") }
+        return result
+    }
+
+    /// `split_string_into_string_list(…, ";")` then `split_string_into_pair(…, ":")` and
+    /// `sscanf("%ux%u")` for each.
+    static func connectors(_ text: String) throws(ParseError) -> [Connector] {
+        let items = text.split(separator: ";", omittingEmptySubsequences: true)
+        guard !items.isEmpty else {
+            throw .invalid("connectors= is empty (xl 4.17 crashes on it)")
+        }
+        var connectors: [Connector] = []
+        for item in items {
+            let parts = item.split(separator: ":", omittingEmptySubsequences: true)
+            guard parts.count >= 2 else {
+                throw .invalid("connector \"\(TerminalText.escape(String(item)))\" is not ID:WxH (xl 4.17 would read garbage)")
+            }
+            guard let (width, afterWidth) = scanUnsigned(parts[1]), afterWidth.first == "x",
+                let (height, _) = scanUnsigned(afterWidth.dropFirst())
+            else { throw .invalid("Can't parse connector resolution \"\(TerminalText.escape(String(parts[1])))\"") }
+            connectors.append(Connector(uniqueID: String(parts[0]), width: width, height: height))
+        }
+        return connectors
+    }
+
+    /// `sscanf`'s `%u`: leading white space, an optional sign (domb refuses `-`), digits;
+    /// the value must fit 32 bits (C would wrap it).
+    private static func scanUnsigned(_ text: Substring) -> (UInt32, Substring)? {
+        let number = CStrtoul(text, base: 10)
+        guard number.converted, !number.negative, let value = UInt32(exactly: number.value) else { return nil }
+        return (value, number.rest)
     }
 }

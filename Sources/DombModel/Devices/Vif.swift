@@ -173,3 +173,143 @@ public struct VifRate: Hashable, Sendable {
         self.intervalMicroseconds = rate.intervalMicroseconds
     }
 }
+
+// MARK: - xl.cfg
+
+/// A VIFSPEC (xl-network-configuration(5)) as `parse_nic_config` fills `libxl_device_nic`.
+public struct XLNicSpec: Hashable, Sendable {
+    /// `libxl_nic_type`: `type=vif` or `type=ioemu`.
+    public enum NICType: String, Hashable, Sendable {
+        case vif
+        case ioemu
+    }
+
+    public var nicType: NICType?
+    /// Six bytes; nil when not given (libxl then draws a random one in Xen's OUI).
+    public var mac: [UInt8]?
+    public var bridge: String?
+    /// `gatewaydev=`, or `netdev=`, its deprecated alias.
+    public var gatewaydev: String?
+    public var ip: String?
+    public var script: String?
+    /// `backend=`: a domain name (xl passes a number through as a name too).
+    public var backendDomain: String?
+    /// `vifname=` (libxl's `ifname`).
+    public var vifname: String?
+    public var model: String?
+    public var rate: XLVifRate?
+    /// The rate as written.
+    public var rateText: String?
+    /// `devid=`; nil means the item's index in the list (xl's ARRAY_EXTEND_INIT).
+    public var devid: Int32?
+    public var mtu: Int32?
+    public var trusted: Bool?
+    /// COLO keys (`colo_*`, `forwarddev`), by name: libxl's unstable COLO settings.
+    public var colo: [String: String] = [:]
+
+    public init() {}
+
+    /// COLO keys of parse_nic_config (4.17).
+    static let coloKeys: Set<String> = {
+        var keys: Set<String> = ["forwarddev", "colo_checkpoint_host", "colo_checkpoint_port", "colo_compare_pri_in",
+            "colo_compare_sec_in", "colo_compare_out", "colo_compare_notify_dev", "colo_filter_sec_rewriter0_queue"]
+        for socket in ["sock_mirror", "sock_compare_sec_in", "sock_redirector0", "sock_redirector1", "sock_redirector2",
+            "sock_compare_pri_in", "sock_compare_notify", "sock_sec_redirector0", "sock_sec_redirector1"] {
+            for suffix in ["id", "ip", "port"] { keys.insert("colo_\(socket)_\(suffix)") }
+        }
+        for filter in ["filter_redirector0", "filter_redirector1", "filter_sec_redirector0", "filter_sec_redirector1"] {
+            for suffix in ["queue", "indev", "outdev"] { keys.insert("colo_\(filter)_\(suffix)") }
+        }
+        keys.insert("colo_filter_mirror_queue")
+        keys.insert("colo_filter_mirror_outdev")
+        return keys
+    }()
+
+    /// Parses one VIFSPEC.
+    /// - Parameter rate: `xlu_vif_parse_rate` (the libxlutil wrapper's), for `rate=`.
+    /// - Throws: `ParseError` naming the term: an unknown keyword, an invalid `type` or
+    ///   `mac`, `accel` (xl ignores those three with a message; domb refuses), a rate or
+    ///   number xl refuses.
+    public static func parse(
+        _ spec: String, rate parseRate: (String) throws(ParseError) -> XLVifRate
+    ) throws(ParseError) -> XLNicSpec {
+        var nic = XLNicSpec()
+        for token in xlTokens(spec) {
+            let term = String(token)
+            if term == "trusted" || term == "untrusted" {
+                nic.trusted = term == "trusted"
+                continue
+            }
+            guard let equals = term.firstIndex(of: "=") else { throw unrecognized(term) }
+            let key = String(term[..<equals])
+            let value = String(term[term.index(after: equals)...])
+            // Strings are copied as written (`replace_string`), trailing spaces included.
+            switch key {
+            case "bridge": nic.bridge = value
+            case "netdev", "gatewaydev": nic.gatewaydev = value
+            case "ip": nic.ip = value
+            case "script": nic.script = value
+            case "backend": nic.backendDomain = value
+            case "vifname": nic.vifname = value
+            case "model": nic.model = value
+            case "type":
+                guard let type = NICType(rawValue: value) else {
+                    throw .invalid("\(TerminalText.escape(term)): type is vif or ioemu (xl: \"Invalid parameter `type'\")")
+                }
+                nic.nicType = type
+            case "mac":
+                nic.mac = try mac(value, term: term)
+            case "rate":
+                nic.rate = try parseRate(value)
+                nic.rateText = value
+            case "devid":
+                nic.devid = try number(value, term: term)
+            case "mtu":
+                nic.mtu = try number(value, term: term)
+            case "accel":
+                throw .unsupported("\(TerminalText.escape(term)): xl 4.17 does not support accel and ignores it; drop it")
+            case let colo where coloKeys.contains(colo):
+                nic.colo[colo] = value
+            default:
+                throw unrecognized(term)
+            }
+        }
+        return nic
+    }
+
+    private static func unrecognized(_ term: String) -> ParseError {
+        .invalid("unrecognized argument `\(TerminalText.escape(term))' (xl 4.17 ignores it; domb does not drop it silently)")
+    }
+
+    /// `mac=`: six `strtoul(…, 16)` values up to 255, each followed by one separator
+    /// character of any kind (xl skips exactly one). xl reads past the string when it has
+    /// fewer than six groups; domb refuses that.
+    static func mac(_ text: String, term: String) throws(ParseError) -> [UInt8] {
+        var rest = Substring(text)
+        var bytes: [UInt8] = []
+        for index in 0..<6 {
+            let number = CStrtoul(rest, base: 16)
+            guard number.converted, !number.negative, number.value <= 255 else {
+                throw .invalid("\(TerminalText.escape(term)): not six hex bytes xx:xx:xx:xx:xx:xx (xl: \"Invalid parameter `mac'\")")
+            }
+            bytes.append(UInt8(number.value))
+            if index < 5 {
+                guard !number.rest.isEmpty else {
+                    throw .invalid("\(TerminalText.escape(term)): fewer than six bytes (xl would read past the value)")
+                }
+                rest = number.rest.dropFirst()
+            }
+        }
+        return bytes
+    }
+
+    /// `parse_ulong`: `strtoul(…, 10)`, anything after the digits ignored (as xl does),
+    /// ULONG_MAX or no digits refused; then stored in an `int`, so above INT_MAX is refused.
+    static func number(_ text: String, term: String) throws(ParseError) -> Int32 {
+        let number = CStrtoul(Substring(text), base: 10)
+        guard number.converted, !number.negative, !number.overflow, let value = Int32(exactly: number.value) else {
+            throw .invalid("\(TerminalText.escape(term)): not a number from 0 to \(Int32.max) (xl: \"failed to convert\")")
+        }
+        return value
+    }
+}

@@ -108,3 +108,71 @@ public struct VkbdSettings: DeviceSettings {
         domain.type == .hvm ? DeviceSpec(VkbdSettings()) : nil
     }
 }
+
+// MARK: - xl.cfg
+
+/// A `vkb` item (xl.cfg(5) VKB_SPEC_STRING) as `parse_vkb_config` fills `libxl_device_vkb`.
+public struct XLVkbSpec: Hashable, Sendable {
+    /// `libxl_vkb_backend`.
+    public enum BackendType: String, Hashable, Sendable {
+        case qemu
+        case linux
+    }
+
+    public var backendDomain: String?
+    public var backendType: BackendType
+    public var uniqueID: String?
+    /// The `feature-*`, `multi-touch-*`, `width` and `height` numbers given, by name
+    /// (`strtoul(…, 0)`, stored as 32-bit); `feature-multi-touch` is set to 1 when a
+    /// multi-touch size is, as xl sets it.
+    public var numbers: [String: UInt32]
+
+    static let numberKeys = [
+        "feature-disable-keyboard", "feature-disable-pointer", "feature-abs-pointer", "feature-raw-pointer",
+        "feature-multi-touch", "multi-touch-width", "multi-touch-height", "multi-touch-num-contacts", "width", "height",
+    ]
+
+    /// - Throws: `ParseError`: an unknown key or backend type, no `backend-type`
+    ///   ("backend-type should be set in vkb spec"), multi-touch without its sizes.
+    public static func parse(_ spec: String) throws(ParseError) -> XLVkbSpec {
+        var backend: String?
+        var type: BackendType?
+        var uniqueID: String?
+        var numbers: [String: UInt32] = [:]
+        for token in xlTokens(spec) {
+            let term = String(token)
+            guard let equals = term.firstIndex(of: "=") else {
+                throw .invalid("Unknown string \"\(TerminalText.escape(term))\" in vkb spec")
+            }
+            let key = String(term[..<equals])
+            let value = String(term[term.index(after: equals)...])
+            switch key {
+            case "backend": backend = value
+            case "backend-type":
+                // libxl_vkb_backend_from_string compares without case.
+                guard let parsed = BackendType(rawValue: value.lowercased()) else {
+                    throw .invalid("Unknown backend_type \"\(TerminalText.escape(value))\" in vkb spec")
+                }
+                type = parsed
+            case "unique-id": uniqueID = value
+            case let name where numberKeys.contains(name):
+                // strtoul(oparg, NULL, 0) into a uint32_t field: junk is ignored, as in xl;
+                // a value that does not fit is refused (xl would truncate it).
+                let number = CStrtoul(Substring(value), base: 0)
+                guard !number.negative, !number.overflow, let fitted = UInt32(exactly: number.value) else {
+                    throw .invalid("\(TerminalText.escape(term)): not a 32-bit number")
+                }
+                numbers[name] = fitted
+            default:
+                throw .invalid("Unknown string \"\(TerminalText.escape(term))\" in vkb spec")
+            }
+        }
+        guard let type else { throw .invalid("backend-type should be set in vkb spec") }
+        let sizes = ["multi-touch-height", "multi-touch-width", "multi-touch-num-contacts"]
+        if sizes.contains(where: { (numbers[$0] ?? 0) != 0 }) { numbers["feature-multi-touch"] = 1 }
+        if (numbers["feature-multi-touch"] ?? 0) != 0 && !sizes.contains(where: { (numbers[$0] ?? 0) != 0 }) {
+            throw .invalid("multi-touch-width, multi-touch-height, multi-touch-num-contacts should be set for multi touch in vkb spec")
+        }
+        return XLVkbSpec(backendDomain: backend, backendType: type, uniqueID: uniqueID, numbers: numbers)
+    }
+}

@@ -63,3 +63,38 @@ public struct VtpmSettings: DeviceSettings {
             front: front + [("handle", "\(context.devid)")])
     }
 }
+
+// MARK: - xl.cfg
+
+/// A `vtpm` item (xl.cfg(5) VTPM_SPEC_STRING) as xl_parse.c fills `libxl_device_vtpm`.
+public struct XLVtpmSpec: Hashable, Sendable {
+    public var backendDomain: String
+    /// Lowercase RFC 4122 text; nil lets libxl generate one at every boot.
+    public var uuid: String?
+
+    public init(backendDomain: String, uuid: String?) {
+        self.backendDomain = backendDomain
+        self.uuid = uuid
+    }
+
+    /// - Throws: `ParseError`: no `backend` ("vtpm spec missing required backend field"),
+    ///   an unknown key or a bad uuid (xl exits on both), or a term without `=`, at which xl
+    ///   stops reading the spec and drops the rest (domb refuses it).
+    public static func parse(_ spec: String) throws(ParseError) -> XLVtpmSpec {
+        var backend: String?
+        var uuid: String?
+        for (key, value) in try xlKeyValues(spec, what: "vtpm") {
+            switch key {
+            case "backend": backend = value
+            case "uuid":
+                guard let canonical = XenstoreUUID.canonical(value) else {
+                    throw .invalid("Failed to parse vtpm UUID: \(TerminalText.escape(value))")
+                }
+                uuid = canonical
+            default: throw .invalid("Unknown string `\(TerminalText.escape(key))' in vtpm spec")
+            }
+        }
+        guard let backend else { throw .invalid("vtpm spec missing required backend field!") }
+        return XLVtpmSpec(backendDomain: backend, uuid: uuid)
+    }
+}

@@ -37,7 +37,7 @@ REPORT=$RUN/xlcfg-report.txt
   for f in "$O"/files/*.compare; do
     b=$(basename "$f" .compare)
     grep -q '^refused: ' "$f" || continue
-    echo "$b: domb: $(grep -m1 '^refused: ' "$f" | cut -c11-)"
+    echo "$b: domb: $(grep -m1 '^refused: ' "$f" | cut -c10-)"
     [ -f "$O/xl/$b.json" ] || echo "$b: xl:   $(grep -v '^Parsing config' "$O/files/$b.xl.err" | head -n1)"
   done
   echo
