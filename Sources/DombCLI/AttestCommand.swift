@@ -85,15 +85,11 @@ struct AttestCommand: AsyncParsableCommand {
                     defer { progress?.finish() }
                     let launch = try BundleGoldenValues(bundle: bundle, trust: try bundleTrust(), progress: progress?.bytes)
                     golden = launch.events
-                    if expected == nil {
-                        // The bundle's predicted values for exactly the PCRs quoted.
-                        var values = PCRValues()
-                        for (bank, pcr) in selection.pairs { values[bank, pcr] = launch.pcrs[bank, pcr] }
-                        expected = values
-                    }
-                    if pcrs == nil, givenExpected == nil {
-                        selection = try PCRSelection(parsing: "sha256:" + launch.pcrs.pcrs(in: .sha256).map(String.init).joined(separator: ","))
-                    }
+                    // The selection first: the golden values are those of the PCRs quoted
+                    // (they were taken for the default 12,13 before the selection became
+                    // the bundle's PCRs).
+                    if pcrs == nil, givenExpected == nil { selection = try launch.defaultSelection() }
+                    if expected == nil { expected = launch.expectedPCRs(for: selection) }
                 } catch {
                     throw Self.unusable(ContextError(bundle, error))
                 }

@@ -30,4 +30,19 @@ public struct BundleGoldenValues: Sendable {
         }
         pcrs = loaded.manifest.predictedPCRs
     }
+
+    /// The PCRs a quote of this launch is asked for when the verifier names none: every
+    /// SHA-256 PCR the bundle predicts.
+    /// - Throws: `ParseError` when the bundle predicts no SHA-256 PCR.
+    public func defaultSelection() throws -> PCRSelection {
+        try PCRSelection(parsing: "sha256:" + pcrs.pcrs(in: .sha256).map(String.init).joined(separator: ","))
+    }
+
+    /// The golden values of exactly the PCRs `selection` covers (none for a PCR the bundle
+    /// does not predict: the quote's log replay and golden events still cover it).
+    public func expectedPCRs(for selection: PCRSelection) -> PCRValues {
+        var values = PCRValues()
+        for (bank, pcr) in selection.pairs { values[bank, pcr] = pcrs[bank, pcr] }
+        return values
+    }
 }
