@@ -263,16 +263,4 @@ public final class Libxl: @unchecked Sendable {
         let rc = libxl_domain_rename(context, domid, old, new)
         guard rc == 0 else { throw LibxlError(code: rc, operation: "libxl_domain_rename(\(domid), \(new))", message: "") }
     }
-
-    private static func action(_ action: LifecycleAction) -> libxl_action_on_shutdown {
-        switch action {
-        case .destroy: LIBXL_ACTION_ON_SHUTDOWN_DESTROY
-        case .restart: LIBXL_ACTION_ON_SHUTDOWN_RESTART
-        case .preserve: LIBXL_ACTION_ON_SHUTDOWN_PRESERVE
-        case .renameRestart: LIBXL_ACTION_ON_SHUTDOWN_RESTART_RENAME
-        case .coredumpDestroy: LIBXL_ACTION_ON_SHUTDOWN_COREDUMP_DESTROY
-        case .coredumpRestart: LIBXL_ACTION_ON_SHUTDOWN_COREDUMP_RESTART
-        case .softReset: LIBXL_ACTION_ON_SHUTDOWN_SOFT_RESET
-        }
-    }
 }

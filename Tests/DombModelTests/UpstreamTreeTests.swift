@@ -280,6 +280,15 @@ import Testing
         #expect(master.document.spec.domains[0].cpuAffinity?.cpuLists == ["0-3", "1,4-7"])
     }
 
+    /// FuzzLaunchDTB (docs/fuzzing.md): `cpus = <0x16000000>` with two xen,vcpu nodes made the
+    /// decoder build one affinity slot per vCPU (a 2.9 GB allocation). Only the nodes' ids are
+    /// walked now; the domain is refused by validation, not by running out of memory.
+    @Test func aHugeVcpuCountWithVcpuNodesIsRefusedWithoutAllocatingPerVcpu() throws {
+        let bytes = Array(try Data(contentsOf: URL(fileURLWithPath: Repository.root + "/Tests/DombCoreTests/Fixtures/fuzz/FuzzLaunchDTB-huge-vcpu-count.dtb")))
+        // The fuzz entry point (made-up module files stand in for --module): read, then refused.
+        #expect(!LaunchFuzz.dtb(bytes))
+    }
+
     @Test func hardAffinityAsStrtoulReadsIt() {
         func parse(_ text: String) -> [UInt32]? { try? UpstreamBindingProbe.hardAffinity(text) }
         #expect(parse("0-3") == [0, 1, 2, 3])

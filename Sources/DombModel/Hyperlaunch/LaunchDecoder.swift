@@ -614,6 +614,9 @@ private struct Decoder {
             try node.rejectUnknown(["compatible", "id", "hard-affinity", "phandle", "linux,phandle"])
             guard let id = try node.u32("id") else { throw node.fail("id is required (the vCPU number)") }
             guard id < domain.vcpus else { throw node.fail("id \(id) is not a vCPU of a domain with cpus = <\(domain.vcpus)>") }
+            guard id < LaunchLimits.maxVcpus else {
+                throw node.fail("id \(id) is above the most vCPUs a domain can have (\(LaunchLimits.maxVcpus))")
+            }
             guard ids.insert(id).inserted else { throw node.fail("another xen,vcpu node of \(view.path) has id \(id)") }
             if let text = try node.string("hard-affinity") {
                 switch UpstreamBinding.parseHardAffinity(text) {
@@ -622,15 +625,15 @@ private struct Decoder {
                 }
             }
         }
-        guard !affinities.isEmpty else { return nil }
-        let count = domain.maxVcpus ?? domain.vcpus
-        let lists = (0..<count).map { affinities[$0] }
-        if let first = lists.first ?? nil, lists.allSatisfy({ $0 == first }) {
+        // Every vCPU has a node with the same set: one set for all. Only the nodes' ids are
+        // walked (at most one per node, each below LaunchLimits.maxVcpus), never `cpus`.
+        let count = UInt64(domain.maxVcpus ?? domain.vcpus)
+        if UInt64(affinities.count) == count, let first = affinities.first?.value, affinities.values.allSatisfy({ $0 == first }) {
             return .allVCPUs(.cpus(first))
         }
         // Up to the last vCPU with an affinity; the ones between without a node run anywhere.
-        let last = Int(affinities.keys.max() ?? 0)
-        return .perVCPU(lists[0...last].map { $0.map(CPUSet.cpus) ?? .allBut([]) })
+        let last = affinities.keys.max() ?? 0
+        return .perVCPU((0...last).map { affinities[$0].map(CPUSet.cpus) ?? .allBut([]) })
     }
 
     func moduleKind(_ compatible: [String]) -> ModuleKind? {
