@@ -151,13 +151,13 @@ func compile(_ path: String) throws -> [UInt8] {
         spec.domains[0].cpuAffinity = .allVCPUs(try XLCPUList.parse("nodes:0,^3"))
         spec.domains[0].softCPUAffinity = .allVCPUs(try XLCPUList.parse("all,^node:1"))
         spec.domains[1].maxVcpus = max(spec.domains[1].vcpus, 2)
-        spec.domains[1].cpuAffinity = .perVCPU([try XLCPUList.parse("^3,nodes:0-1"), .cpus([2])])
+        spec.domains[1].cpuAffinity = .perVCPU([try XLCPUList.parse("^3,nodes:0-1"), try XLCPUList.parse("nodes:1")])
         #expect(spec.validate().isEmpty, "\(spec.validate())")
         let temp = try TemporaryDirectory()
         let dts = try Tools.run("dtc", ["-q", "-I", "dtb", "-O", "dts", try temp.write("l.dtb", try encodeDTB(spec))]).stdoutText
         #expect(dts.contains("domb,cpu-affinity-cpulist = \"nodes:0,^3\";"))
         #expect(dts.contains("domb,cpu-soft-affinity-cpulist = \"all,^nodes:1\";"))
-        #expect(dts.contains("domb,vcpu-affinity = \"^3,nodes:0-1\\02\";"))
+        #expect(dts.contains("domb,vcpu-affinity = \"^3,nodes:0-1\\0nodes:1\";"))
         let back = try LaunchDecoder.decode(dtb: compile(try temp.write("l.dts", dts))).spec
         #expect(back == LaunchEncoder.canonicalized(spec))
         #expect(back.domains[0].cpuAffinity?.cpuLists == ["nodes:0,^3"])
