@@ -31,3 +31,8 @@ keylime:  # a domb host attested by an unmodified Keylime 7.14.3 from PyPI (docs
 	./scripts/keylime/scenario.sh $(KEYLIME_ARGS)
 install:
 	./scripts/install.sh "$(PREFIX)" "$(DESTDIR)"
+# The README's picture of examples/demo/launch.dts (docs/demo-topology.{dot,svg}), drawn by
+# `domb config show --svg` through Graphviz's dot; a test checks the committed one is current.
+docs:
+	swift build -Xswiftc -warnings-as-errors --product domb
+	./scripts/docs.sh

@@ -25,15 +25,34 @@ PY
     cat "${FILES[@]}" >/dev/null
 }
 
-# fresh_swtpm STATE-DIR: a fresh swtpm on a free-ish port; sets SWTPM_PID and TCTI.
+# fresh_swtpm STATE-DIR: a fresh swtpm on a free port; sets SWTPM_PID and TCTI. The machine
+# is shared: a port someone else's swtpm holds would answer the wait below, and the run would
+# talk to that TPM, so taken ports are skipped and a swtpm that exited (its bind failed) is
+# replaced on another port.
 fresh_swtpm() {
-    local port=$(((RANDOM % 20000 + 20000) & ~1))
-    rm -rf "$1"; mkdir -p "$1"
-    swtpm socket --tpm2 --tpmstate dir="$1" --server type=tcp,port=$port,bindaddr=127.0.0.1 \
-        --ctrl type=tcp,port=$((port + 1)),bindaddr=127.0.0.1 --flags not-need-init,startup-clear &
-    SWTPM_PID=$!
-    TCTI="swtpm:host=127.0.0.1,port=$port"
-    for _ in $(seq 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return; sleep 0.1; done
+    local port attempt
+    for attempt in $(seq 20); do
+        port=$(((RANDOM % 20000 + 20000) & ~1))
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && continue
+        (exec 3<>"/dev/tcp/127.0.0.1/$((port + 1))") 2>/dev/null && continue
+        rm -rf "$1"; mkdir -p "$1"
+        swtpm socket --tpm2 --tpmstate dir="$1" --server type=tcp,port=$port,bindaddr=127.0.0.1 \
+            --ctrl type=tcp,port=$((port + 1)),bindaddr=127.0.0.1 --flags not-need-init,startup-clear &
+        SWTPM_PID=$!
+        TCTI="swtpm:host=127.0.0.1,port=$port"
+        for _ in $(seq 50); do
+            kill -0 "$SWTPM_PID" 2>/dev/null || break
+            if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+                sleep 0.1
+                kill -0 "$SWTPM_PID" 2>/dev/null && return 0
+                break
+            fi
+            sleep 0.1
+        done
+        stop_swtpm
+    done
+    echo "fresh_swtpm: no swtpm started after 20 ports (is swtpm installed? apt-get install swtpm)" >&2
+    return 1
 }
 
 stop_swtpm() {

@@ -3,7 +3,7 @@
 # (or sudo). Swift itself (6.x) must already be on PATH: https://www.swift.org/install/
 set -eu
 # Release keys in tokens (docs/secrets.md): softhsm2 + gnutls-bin (p11tool) for the PKCS#11
-# tests, libengine-pkcs11-openssl and tpm2-openssl for `--key pkcs11:…|handle:…`; jq for the
+# tests, opensc (pkcs11-tool) as their second reader of a key's extractability, libengine-pkcs11-openssl and tpm2-openssl for `--key pkcs11:…|handle:…`; jq for the
 # documented tpm2-tools and OpenSSL recipes. graphviz renders the topology picture (config
 # show --svg), man-db checks the installed manual pages, python3-jsonschema validates every
 # --json output against docs/schemas/.
@@ -11,7 +11,7 @@ PACKAGES="pkg-config libtss2-dev libssl-dev libfdt-dev libarchive-dev libxen-dev
   swtpm swtpm-tools tpm2-tools openssl device-tree-compiler
   xz-utils zstd gzip bzip2 lz4 cpio make gcc binutils python3 xxd
   xen-utils-4.17
-  softhsm2 gnutls-bin libengine-pkcs11-openssl tpm2-openssl jq
+  softhsm2 gnutls-bin opensc libengine-pkcs11-openssl tpm2-openssl jq
   graphviz man-db python3-jsonschema"
 # --e2e: also what scripts/e2e/run.sh needs (QEMU, and the xenstore tools copied into dom0).
 [ "${1:-}" = --e2e ] && PACKAGES="$PACKAGES qemu-system-x86 xenstore-utils"

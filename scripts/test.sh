@@ -19,11 +19,14 @@ fi
 # crashes, leaks or hangs on the seeds or nearby inputs fails CI.
 make fuzz-smoke
 # End-to-end on real Xen 4.17 under QEMU (docs/e2e.md, "The domb boot scenario"): the debug
-# domb just built launches a signed three-domain bundle in dom0 through libxl, with a host
-# swtpm as the TPM; a tampered bundle is refused. 85 to 195 s of QEMU CPU, 2 to 4 minutes
-# of wall time on 2 cores; the harness kills QEMU at --timeout and leaves nothing running.
+# domb just built launches a signed five-domain bundle in dom0 through libxl, with a host
+# swtpm as the TPM (three Linux guests: a network driver domain, a vbd and a vif that must
+# connect; reboot, crash, poweroff carried out by --supervise), the same Linux domains
+# through xl as the baseline, a tampered bundle refused, the xl.cfg oracle. Its wall time
+# follows the host's load under TCG: about 40 minutes at load 20 on 2 cores (docs/e2e.md,
+# "Timings"); the harness kills QEMU at --timeout and leaves nothing running.
 ./scripts/install-deps.sh --e2e
-./scripts/e2e/boot-scenario.sh --domb "$(swift build --show-bin-path)/domb" --timeout 600
+./scripts/e2e/boot-scenario.sh --domb "$(swift build --show-bin-path)/domb" --timeout 3600
 # A domb host attested by an unmodified Keylime 7.14.3 from PyPI (docs/keylime.md): the
 # debug domb as agent with mutual TLS, registrar/verifier/tenant on loopback, the tampered
 # host failed by Keylime and by domb. About 100 s with the venv cached in .keylime/, plus

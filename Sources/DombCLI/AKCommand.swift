@@ -34,7 +34,7 @@ struct AKCommand: AsyncParsableCommand {
         @Option(help: "RSA key size: 2048 or 3072.") var rsaBits: Int = 2048
         @Flag(help: "Create the key under the storage (owner) hierarchy instead of the endorsement hierarchy.")
         var storage = false
-        @Option(help: "Persistent handle for the key.") var handle: String = "0x81010002"
+        @Option(help: "Persistent handle for the key.") var handle: String = TPM.defaultAttestationKeyHandleText
         @Option(name: .shortAndLong, help: "Where to write the AK public key (PEM).") var output: String
 
         func validate() throws {
@@ -69,7 +69,7 @@ struct AKCommand: AsyncParsableCommand {
             discussion: ExitStatus.help(success: "the key was printed", refused: "the TPM refused (no AK at the handle)"))
 
         @OptionGroup var tpm: TPMOptions
-        @Option(help: "Persistent handle of the key.") var handle: String = "0x81010002"
+        @Option(help: "Persistent handle of the key.") var handle: String = TPM.defaultAttestationKeyHandleText
 
         func run() async throws {
             let connection = try tpm.open()
@@ -83,7 +83,7 @@ struct AKCommand: AsyncParsableCommand {
 
 /// File and argument helpers of the attestation commands.
 enum AttestationIO {
-    /// Parses a TPM handle given in hex ("0x81010002") or decimal.
+    /// Parses a TPM handle given in hex ("0x81000100") or decimal.
     static func parseHandle(_ text: String) throws -> UInt32 {
         let lowered = text.lowercased()
         let value = lowered.hasPrefix("0x") ? UInt32(lowered.dropFirst(2), radix: 16) : UInt32(lowered)

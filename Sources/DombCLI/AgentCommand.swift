@@ -33,7 +33,7 @@ struct AgentCommand: AsyncParsableCommand {
     @OptionGroup var tpm: TPMOptions
     @OptionGroup var endorsement: EndorsementOptions
     @Option(help: "Persistent handle of the AK (RSA for a default Keylime, whose accept_tpm_signing_algs is ecschnorr, rsassa).")
-    var akHandle: String = "0x81010002"
+    var akHandle: String = TPM.defaultAttestationKeyHandleText
     @Option(help: "The agent's UUID (default: the hex SHA-256 of the EK public area).") var uuid: String?
     @Option(help: "The registrar's plain-HTTP agent endpoint, HOST:PORT.") var registrar: String = "127.0.0.1:8890"
     @Option(help: "Where to listen, HOST:PORT (Keylime's agent port is 9002).") var listen: String = "0.0.0.0:9002"

@@ -131,11 +131,10 @@ struct BootCommand: AsyncParsableCommand {
             let parsed = try SecretSpec.parseBinding(text)
             return LaunchSecrets.Binding(domain: parsed.domain, secret: parsed.secret)
         }
-        let launchSecrets = bindings.isEmpty
-            ? nil
-            : LaunchSecrets(
-                bindings: bindings, unsealer: TPMSecretUnsealer(tpm: connection),
-                deliverer: SecretDeliverer(directory: secretsDir, xenstore: xenstore), pin: try pin.read(confirm: false))
+        // Always there: the verified description may bind secrets of its own (domb,secrets).
+        let launchSecrets = LaunchSecrets(
+            bindings: bindings, unsealer: TPMSecretUnsealer(tpm: connection),
+            deliverer: SecretDeliverer(directory: secretsDir, xenstore: xenstore), pin: try pin.read(confirm: false))
         var environment = BootEnvironment(
             makeSink: { try TPMMeasurementSink(tpm: connection, requiredBanks: policyBanks) },
             readPCRs: { pcrs, banks in try connection.readPCRs(pcrs, banks: banks) },
@@ -144,8 +143,8 @@ struct BootCommand: AsyncParsableCommand {
             // libxl introduces the domains it builds; the plan backend writes nothing.
             introduceDomains: false,
             progress: log, interruption: { LaunchSignals.pending },
-            beforeUnpause: launchSecrets.map { secrets in { launch in try secrets.release(launch) } },
-            withdrawSecrets: launchSecrets.map { secrets in { secrets.withdraw() } }, devices: devices)
+            beforeUnpause: { launch in try launchSecrets.release(launch) },
+            withdrawSecrets: { launchSecrets.withdraw() }, devices: devices)
         environment.loadProgress = bytes?.bytes
         if !json {
             print("domb boot \(TerminalText.escape(bundle)) (backend \(builder.backendName), TPM \(connection.configuration))")

@@ -7,7 +7,9 @@ import ArgumentParser
 import DombArchive
 import DombCore
 import DombCrypto
+import DombFDT
 import DombLaunch
+import DombModel
 import Foundation
 
 /// `domb bundle …`: verify, inspect and unpack launch bundles.
@@ -64,17 +66,23 @@ struct BundleCommand: AsyncParsableCommand {
 
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print a bundle's manifest WITHOUT verifying it (use `bundle verify` to trust it).",
+            abstract: "Print a bundle's manifest, or draw its launch (--dot, --svg, --png), WITHOUT verifying it (use `bundle verify` to trust it).",
             discussion: ExitStatus.help(success: "the manifest was printed", refused: "the file is not a bundle or its manifest is malformed"))
 
         @Argument(help: "The bundle (tar).") var bundle: String
         @Flag(help: "Print the manifest's canonical JSON.") var json = false
+        @OptionGroup var picture: PictureOptions
+
+        func validate() throws {
+            guard !(json && picture.isDrawing) else { throw ValidationError("give --json or a picture, not both") }
+        }
 
         func run() async throws {
             try requireInputFile(bundle)
             let reader = try TarReader(path: bundle, policy: BundleVerifier.readPolicy)
             var manifestBytes: [UInt8]?
             var policyBytes: [UInt8]?
+            var launchDTB: [UInt8]?
             var members: [TarMember] = []
             while let member = try reader.next() {
                 members.append(member)
@@ -82,6 +90,8 @@ struct BundleCommand: AsyncParsableCommand {
                     manifestBytes = try reader.readAll(limit: BundleLayout.maximumManifestSize)
                 } else if member.path == BundleLayout.signedPCRPolicy {
                     policyBytes = try reader.readAll(limit: SignedPCRPolicy.maximumSize)
+                } else if member.path == BundleLayout.launchDTB, picture.isDrawing {
+                    launchDTB = try reader.readAll(limit: FDT.maxSize)
                 }
             }
             guard let manifestBytes else { throw ContextError(bundle, ParseError.invalid("the bundle has no manifest.json")) }
@@ -90,6 +100,7 @@ struct BundleCommand: AsyncParsableCommand {
                 print(String(decoding: manifestBytes, as: UTF8.self))
                 return
             }
+            if picture.isDrawing { return try draw(manifest, launchDTB: launchDTB) }
             // Everything below comes from an unverified archive: escaped before it is printed.
             let e: (String) -> String = { TerminalText.escape($0) }
             print("UNVERIFIED manifest of \(e(bundle)) (run `domb bundle verify` before trusting it)")
@@ -125,6 +136,30 @@ struct BundleCommand: AsyncParsableCommand {
                 }
             }
             print("archive members: \(members.count)")
+        }
+        /// The picture of the launch in the bundle's `launch.dtb`, each module labelled with
+        /// its digest from the manifest. Nothing is verified: the title says so.
+        private func draw(_ manifest: BundleManifest, launchDTB: [UInt8]?) throws {
+            guard launchDTB != nil else {
+                throw ContextError(bundle, ParseError.invalid("the bundle has no \(BundleLayout.launchDTB) to draw (bundles `domb build` writes have one)"))
+            }
+            let launch: ValidatedLaunch
+            switch BundleVerifier.launchDescription(launchDTB, manifest: manifest) {
+            case .success(let decoded?): launch = decoded
+            case .success(nil): throw ContextError(bundle, ParseError.invalid("the bundle has no \(BundleLayout.launchDTB)"))
+            case .failure(let refusal):
+                throw ContextError("\(bundle): \(BundleLayout.launchDTB)", ParseError.invalid(refusal.failures.map(\.message).joined(separator: "; ")))
+            }
+            var digests: [String: String] = [:]
+            for domain in manifest.domains {
+                for module in domain.modules {
+                    digests[module.member.path] = "\(module.role) sha256:\((module.member.digests[.sha256] ?? []).hexString)"
+                }
+            }
+            let name = bundle.split(separator: "/").last.map(String.init) ?? bundle
+            let title = "bundle \(name), generation \(manifest.generation) (UNVERIFIED: run domb bundle verify)"
+            let graph = LaunchTopology.dot(launch, title: title) { _, module in digests[module.path] ?? "\(module.kind.rawValue): \(module.path)" }
+            try picture.write(graph, inputs: [bundle])
         }
     }
 

@@ -69,15 +69,33 @@ struct ConfigCommand: ParsableCommand {
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the model a description decodes to.",
-            discussion: ExitStatus.help(success: "the description was read", refused: "it is malformed"))
+        static let configuration = CommandConfiguration(
+            abstract: "Print the model a description decodes to, or draw the system (--dot, --svg, --png).",
+            discussion: """
+                The picture has one node per domain (type, domid, memory, vCPUs, capabilities, start \
+                position, modules), each cpupool as a cluster, each PV device as an edge from the \
+                frontend to the backend domain, static event channels as dashed edges and shared \
+                memory as notes; the Xenstore domain has a double border. Drawing needs a valid \
+                description. --svg and --png run Graphviz's dot (Debian package graphviz).
+                """ + "\n\n" + ExitStatus.help(success: "the description was read (and drawn)", refused: "it is malformed, or invalid when drawing"))
 
         @Argument(help: "Description file.") var file: String
         @Flag(help: "Print the model as JSON (sorted keys).") var json = false
+        @OptionGroup var picture: PictureOptions
         @OptionGroup var input: LaunchInputOptions
+
+        func validate() throws {
+            guard !(json && picture.isDrawing) else { throw ValidationError("give --json or a picture, not both") }
+        }
 
         func run() throws {
             let document = try loadOrFail(file, options: try input.loadOptions())
+            if picture.isDrawing {
+                // The picture shows the start order and resolved devices: a valid system only.
+                let launch = try validatedOrFail(document, file: file)
+                let title = "launch description \(file.split(separator: "/").last.map(String.init) ?? file)"
+                return try picture.write(LaunchTopology.dot(launch, title: title, moduleLabel: LaunchTopology.fileLabel), inputs: [file])
+            }
             if json {
                 print(try jsonText(document.spec))
                 return

@@ -89,6 +89,8 @@ enum Diagnostics {
             return Diagnostic(message: tpm.description, hint: hint(for: tpm), status: tpm.isRefusal ? .refused : .cannotRun)
         case let dtc as DTCError where dtc.message.contains("is not installed"):
             return Diagnostic(message: dtc.message, hint: nil, status: .cannotRun)
+        case let graphviz as GraphvizError:
+            return Diagnostic(message: graphviz.message, hint: nil, status: .cannotRun)
         case let missing as MissingProgram:
             return Diagnostic(message: missing.description, hint: "install the Debian package \(missing.package)", status: .cannotRun)
         case let invalid as LaunchValidationError:
@@ -173,13 +175,6 @@ enum Diagnostics {
             : "\(subject): \(verdict) (\(reasons.count) reasons):" + reasons.map { "\n  \($0)" }.joined()
         print(Diagnostic(message: message, hint: nil, status: .refused))
     }
-}
-
-/// A program domb runs that is not installed, with the Debian package that has it.
-struct MissingProgram: Error, CustomStringConvertible, Sendable {
-    var program: String
-    var package: String
-    var description: String { "\(program) is not installed" }
 }
 
 extension TPMError {

@@ -35,7 +35,7 @@ extension AKCommand {
 
         @OptionGroup var tpm: TPMOptions
         @OptionGroup var endorsement: EndorsementOptions
-        @Option(help: "Persistent handle of the AK (`domb ak create --handle`).") var handle: String = "0x81010002"
+        @Option(help: "Persistent handle of the AK (`domb ak create --handle`).") var handle: String = TPM.defaultAttestationKeyHandleText
         @Option(name: .shortAndLong, help: "Where to write the request (JSON).") var output: String
 
         func run() async throws {
@@ -57,7 +57,7 @@ extension AKCommand {
 
         @OptionGroup var tpm: TPMOptions
         @Option(help: "Persistent handle of the EK, if not the TCG reserved one.") var ekHandle: String?
-        @Option(help: "Persistent handle of the AK.") var handle: String = "0x81010002"
+        @Option(help: "Persistent handle of the AK.") var handle: String = TPM.defaultAttestationKeyHandleText
         @Argument(help: "The challenge (JSON) from `domb attest enroll-challenge`.") var challenge: String
         @Option(name: .shortAndLong, help: "Where to write the response (JSON).") var output: String
 

@@ -28,7 +28,7 @@ struct QuoteCommand: AsyncParsableCommand {
     static let maximumAttempts = 3
 
     @OptionGroup var tpm: TPMOptions
-    @Option(help: "Persistent handle of the attestation key.") var ak: String = "0x81010002"
+    @Option(help: "Persistent handle of the attestation key.") var ak: String = TPM.defaultAttestationKeyHandleText
     @Option(help: "The verifier's nonce in hex (1 to 64 bytes).") var nonce: String
     @Option(help: "PCRs to quote, tpm2-tools syntax: sha256:12,13[+sha1:12,13].") var pcrs: String = "sha256:12,13"
     @Option(help: "TCG event log to send with the quote.") var eventlog: String?

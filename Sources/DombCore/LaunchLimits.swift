@@ -15,6 +15,9 @@ public enum LaunchLimits {
     /// PV devices described per domain (libxl adds at most a console and a vkb of its own).
     public static let maxDevicesPerDomain = 32
     public static let maxModulesPerDomain = 8
+    /// Secrets a domain receives (`domb,secrets`): each is one TPM object loaded and
+    /// unsealed before the first unpause (docs/secrets.md, "What it costs").
+    public static let maxSecretsPerDomain = 16
     public static let maxCPUPools = 64
     public static let maxEventChannels = 1024
     public static let maxSharedMemoryRegions = 256

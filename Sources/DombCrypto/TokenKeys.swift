@@ -42,6 +42,34 @@ public enum SigningKeyReference: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The file a PKCS#11 URI's `pin-source` names (RFC 7512 §2.4, `pin-source=file:PATH`
+    /// or a bare path, percent-encoded; in the path or the query part), or nil.
+    static func pinSourcePath(_ uri: String) -> String? {
+        guard let range = uri.range(of: "pin-source=") else { return nil }
+        let rest = uri[range.upperBound...]
+        let value = String(rest[..<(rest.firstIndex { $0 == "&" || $0 == ";" || $0 == "?" } ?? rest.endIndex)])
+        let decoded = value.removingPercentEncoding ?? value
+        let path = decoded.hasPrefix("file:") ? String(decoded.dropFirst("file:".count)) : decoded
+        return path.isEmpty ? nil : path
+    }
+
+    /// Refuses a `pin-source` file that ends with a line break. libp11 sends the file's bytes
+    /// verbatim as the PIN, so `echo PIN > file` is a wrong PIN, and wrong PINs count toward
+    /// the token's lockout: better refused here, before the token is asked. Only a regular
+    /// file of at most 4 KiB is read (a FIFO would be consumed); others are libp11's to judge.
+    func checkPINSource() throws(CryptoError) {
+        guard case .pkcs11(let uri) = self, let path = Self.pinSourcePath(uri) else { return }
+        var status = stat()
+        guard stat(path, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG, status.st_size <= 4096,
+            let bytes = FileManager.default.contents(atPath: path), let last = bytes.last
+        else { return }
+        if last == 0x0A || last == 0x0D {
+            throw CryptoError(
+                "load \(description)",
+                "the PIN file \(path) ends with a line break, which the token would take as part of the PIN (a wrong PIN counts toward its lockout); write it without one: printf '%s' \"$PIN\" > \(path)")
+        }
+    }
+
     /// The URI without a `pin-value` (never printed).
     static func redactingPIN(_ uri: String) -> String {
         guard let range = uri.range(of: "pin-value=") else { return uri }
@@ -149,6 +177,7 @@ extension SigningKey {
         case .file(let path):
             try self.init(path: path)
         case .pkcs11(let uri):
+            try reference.checkPINSource()
             // tss2 and libp11 log to stderr; domb reports errors itself.
             let token = try KeyToken.pkcs11Engine()
             try self.init(owning: try token.engineKey(uri, source: reference.description), token: token, source: reference.description)

@@ -137,6 +137,12 @@ public struct BundleBuilder: Sendable {
             }
         }
         let launch = try loader.load(configuration: configuration)
+        // Secrets are released only with the bundle's signed PCR policy: without one, every
+        // boot of this bundle would be refused at the release.
+        if options.pcrPolicySigning == nil, let domain = launch.launch.domains.first(where: { !($0.secrets ?? []).isEmpty }) {
+            throw ParseError.invalid(
+                "domain \(domain.name) receives secrets (domb,secrets), which only a bundle with a signed PCR policy can release: build it with --pcr-key")
+        }
         let banks = Array(Set(options.banks + options.pcrPolicy.requiredBanks + [.sha256])).sorted()
         for bank in banks where bank.digestSize == nil || !MultiHasher.supports(bank) {
             throw CryptoError("build", "bank \(bank) cannot be hashed by this OpenSSL")

@@ -143,7 +143,7 @@ public enum BundleVerifier {
     /// The launch description in `launchDTB` (a verified member), decoded, through the
     /// validation gate (the rules `build` checked) and checked against the manifest
     /// (``BundleManifest/launchDescriptionFailures(_:)``); nil when the bundle has none.
-    static func launchDescription(_ launchDTB: [UInt8]?, manifest: BundleManifest) -> Result<ValidatedLaunch?, BundleRefusal> {
+    public static func launchDescription(_ launchDTB: [UInt8]?, manifest: BundleManifest) -> Result<ValidatedLaunch?, BundleRefusal> {
         guard let launchDTB else { return .success(nil) }
         let launch: ValidatedLaunch
         do {

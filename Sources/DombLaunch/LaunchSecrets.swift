@@ -5,6 +5,7 @@
 
 import DombCore
 import DombFiles
+import DombModel
 import Foundation
 
 #if canImport(Glibc)
@@ -106,7 +107,7 @@ public struct SecretDeliverer {
     }
 }
 
-/// The secrets of one launch (`domb boot --secret`, and the launch description's bindings):
+/// The secrets of one launch (the launch description's `domb,secrets` and `domb boot --secret`):
 /// released in ``BootEnvironment/beforeUnpause`` — after the PCRs were read back and match
 /// the log, before the first unpause — and withdrawn if the launch fails after that.
 public final class LaunchSecrets: @unchecked Sendable {
@@ -121,6 +122,7 @@ public final class LaunchSecrets: @unchecked Sendable {
         }
     }
 
+    /// The command line's (`--secret`); the description's are read from the launch.
     public let bindings: [Binding]
     public let unsealer: any SecretUnsealing
     public let deliverer: SecretDeliverer
@@ -140,6 +142,9 @@ public final class LaunchSecrets: @unchecked Sendable {
     /// - Returns: the line for the launch record.
     /// - Throws: the first failure, naming the secret, the domain and the TPM step.
     public func release(_ launch: MeasuredLaunch) throws -> String? {
+        // The description's own bindings (`domb,secrets`, measured with it), then `--secret`.
+        let described = launch.spec.domains.flatMap { domain in (domain.secrets ?? []).map { Binding(domain: domain.name, secret: $0) } }
+        let bindings = described + self.bindings
         guard !bindings.isEmpty else { return nil }
         var seen = Set<String>()
         for binding in bindings {

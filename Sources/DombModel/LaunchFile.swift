@@ -138,57 +138,22 @@ public enum LaunchFile {
     /// - Throws: `DTCError` with dtc's own message, or when dtc is not installed.
     public static func compileDTS(path: String) throws -> [UInt8] {
         let dtc = try findTool("dtc")
-        let process = Process()
         // dtc reads a whole `/incbin/` into memory first, so memory and CPU time are capped
         // by the shell's ulimit before exec (a watchdog alone would let it grow meanwhile).
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
         // "./" keeps a file named like an option from being read as one.
         let argument = path.hasPrefix("/") ? path : "./" + path
-        process.arguments = [
-            "-c", "ulimit -v \(dtcMemoryKiB) && ulimit -t \(Int(dtcTimeout)) && exec \"$0\" \"$@\"",
-            dtc, "-q", "-I", "dts", "-O", "dtb", "-o", "-", argument,
-        ]
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        // SIGKILL: children of Foundation's Process may inherit a mask that blocks SIGTERM.
-        let pid = process.processIdentifier
-        let watchdog = DispatchWorkItem { [process] in if process.isRunning { kill(pid, SIGKILL) } }
-        DispatchQueue.global().asyncAfter(deadline: .now() + dtcTimeout, execute: watchdog)
-        defer { watchdog.cancel() }
-        // Drain stderr concurrently so that neither pipe fills and blocks dtc.
-        let errorText = Box()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async {
-            errorText.set(errors.fileHandleForReading.readDataToEndOfFile())
-            group.leave()
+        let run = try ToolRun(
+            "/bin/sh",
+            [
+                "-c", "ulimit -v \(dtcMemoryKiB) && ulimit -t \(Int(dtcTimeout)) && exec \"$0\" \"$@\"",
+                dtc, "-q", "-I", "dts", "-O", "dtb", "-o", "-", argument,
+            ],
+            timeout: dtcTimeout, outputLimit: FDT.maxSize)
+        if run.oversized { throw DTCError(message: "dtc output exceeds \(FDT.maxSize) bytes") }
+        guard run.succeeded else {
+            throw DTCError(message: "dtc failed (\(run.how), limits: \(dtcMemoryKiB) KiB, \(Int(dtcTimeout)) s): \(run.errorText)")
         }
-        var data = Data()
-        var oversized = false
-        while true {
-            let chunk = output.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            data.append(chunk)
-            if data.count > FDT.maxSize {
-                oversized = true
-                kill(pid, SIGKILL)
-                break
-            }
-        }
-        if oversized { _ = try? output.fileHandleForReading.readToEnd() }
-        group.wait()
-        process.waitUntilExit()
-        if oversized { throw DTCError(message: "dtc output exceeds \(FDT.maxSize) bytes") }
-        guard process.terminationStatus == 0, process.terminationReason == .exit else {
-            let message = String(decoding: errorText.get(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            let how = process.terminationReason == .exit ? "exit \(process.terminationStatus)" : "killed by signal \(process.terminationStatus)"
-            throw DTCError(message: "dtc failed (\(how), limits: \(dtcMemoryKiB) KiB, \(Int(dtcTimeout)) s): \(message)")
-        }
-        return Array(data)
+        return run.output
     }
 
     /// How long dtc may run (wall clock for the watchdog, CPU seconds for ulimit).
@@ -196,14 +161,22 @@ public enum LaunchFile {
     /// dtc's address-space cap (ulimit -v, KiB).
     public static let dtcMemoryKiB = 512 * 1024
 
-    /// Looks a tool up on PATH.
+    /// Looks a tool up on PATH (then /usr/bin).
     static func findTool(_ name: String) throws -> String {
+        if let found = try? findProgram(name, package: "device-tree-compiler") { return found }
+        if FileManager.default.isExecutableFile(atPath: "/usr/bin/\(name)") { return "/usr/bin/\(name)" }
+        throw DTCError(message: "\(name) is not installed: run `apt-get install device-tree-compiler`")
+    }
+
+    /// Looks a program up on PATH.
+    /// - Throws: ``MissingProgram`` naming the Debian `package` that has it.
+    static func findProgram(_ name: String, package: String) throws(MissingProgram) -> String {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        for directory in path.split(separator: ":") + ["/usr/bin"] {
+        for directory in path.split(separator: ":") {
             let candidate = "\(directory)/\(name)"
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
         }
-        throw DTCError(message: "\(name) is not installed: run `apt-get install device-tree-compiler`")
+        throw MissingProgram(program: name, package: package)
     }
 
     /// Rewrites relative module paths written against `from` directory so they resolve
@@ -251,13 +224,6 @@ public enum LaunchFile {
         let joined = (ups + rest).joined(separator: "/")
         return joined.isEmpty ? "." : joined
     }
-}
-
-private final class Box: @unchecked Sendable {
-    private let lock = NSLock()
-    private var data = Data()
-    func set(_ value: Data) { lock.withLock { data = value } }
-    func get() -> Data { lock.withLock { data } }
 }
 
 extension LaunchDocument {

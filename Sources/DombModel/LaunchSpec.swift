@@ -125,6 +125,10 @@ public struct DomainSpec: Hashable, Sendable, Codable {
     public var onPoweroff: LifecycleAction?
     public var onReboot: LifecycleAction?
     public var onCrash: LifecycleAction?
+    /// Secrets released to this domain at launch (`domb,secrets`, docs/secrets.md): part of
+    /// the launch DTB, so measured with it (PCR 12). Nil when there are none, never empty,
+    /// so the JSON forms of domains without secrets (Xenstore plans) keep their bytes.
+    public var secrets: [SecretSpec]?
 
     public init(
         name: String, domid: UInt32? = nil, uuid: String? = nil, type: GuestType, is64Bit: Bool = true,
@@ -134,8 +138,9 @@ public struct DomainSpec: Hashable, Sendable, Codable {
         capabilities: DomainCapabilities = [], isBootDomain: Bool = false, startOnBoot: Bool = true,
         modules: [ModuleSpec] = [], enhanced: XenEnhanced? = nil, p2mMemoryMB: UInt32? = nil,
         securityID: String? = nil, devices: [DeviceSpec] = [], onPoweroff: LifecycleAction? = nil,
-        onReboot: LifecycleAction? = nil, onCrash: LifecycleAction? = nil
+        onReboot: LifecycleAction? = nil, onCrash: LifecycleAction? = nil, secrets: [SecretSpec]? = nil
     ) {
+        self.secrets = secrets?.isEmpty == true ? nil : secrets
         self.name = name
         self.domid = domid
         self.uuid = uuid

@@ -58,8 +58,13 @@ public enum TPMSignatureValue: Hashable, Sendable {
 }
 
 extension TPM {
-    /// The default persistent handle of domb's attestation key (the EK is usually 0x81010001).
-    public static let defaultAttestationKeyHandle: UInt32 = 0x8101_0002
+    /// The default persistent handle of domb's attestation key: in the owner range, clear of
+    /// the EK handles (0x81010000–0x8101FFFF, where 0x81010002 is the ECC P-256 EK's) and of
+    /// the SRK handles 0x81000001/0x81000002 that the TCG "Registry of Reserved TPM 2.0
+    /// Handles and Localities" assigns.
+    public static let defaultAttestationKeyHandle: UInt32 = 0x8100_0100
+    /// ``defaultAttestationKeyHandle`` as the CLI spells handles.
+    public static var defaultAttestationKeyHandleText: String { "0x" + String(defaultAttestationKeyHandle, radix: 16) }
     /// `TPM_HT_PERSISTENT` handles are 0x81000000–0x81FFFFFF; owner-evicted ones end at 0x817FFFFF.
     public static let persistentHandleRange: ClosedRange<UInt32> = 0x8100_0000...0x817F_FFFF
     /// `sizeof(TPMU_HA)`: the longest nonce `TPM2_Quote` takes.
@@ -78,27 +83,10 @@ extension TPM {
         guard Self.persistentHandleRange.contains(handle) else {
             throw .usage("ak create", "handle 0x\(String(handle, radix: 16)) is not an owner persistent handle (0x81000000–0x817fffff)")
         }
-        var template = try Self.attestationKeyTemplate(algorithm)
-        var sensitive = TPM2B_SENSITIVE_CREATE()
-        var outside = TPM2B_DATA()
-        var creationPCR = TPML_PCR_SELECTION()
-        var transient: ESYS_TR = UInt32(ESYS_TR_NONE)
-        var outPublic: UnsafeMutablePointer<TPM2B_PUBLIC>?
-        var creationData: UnsafeMutablePointer<TPM2B_CREATION_DATA>?
-        var creationHash: UnsafeMutablePointer<TPM2B_DIGEST>?
-        var ticket: UnsafeMutablePointer<TPMT_TK_CREATION>?
         let primary: ESYS_TR = hierarchy == .endorsement ? UInt32(ESYS_TR_RH_ENDORSEMENT) : UInt32(ESYS_TR_RH_OWNER)
-        try command("Esys_CreatePrimary(\(hierarchy) AK, \(algorithm))") { esys in
-            Esys_CreatePrimary(
-                esys, primary, UInt32(ESYS_TR_PASSWORD), UInt32(ESYS_TR_NONE), UInt32(ESYS_TR_NONE),
-                &sensitive, &template, &outside, &creationPCR, &transient, &outPublic, &creationData,
-                &creationHash, &ticket)
-        }
-        Esys_Free(outPublic)
-        Esys_Free(creationData)
-        Esys_Free(creationHash)
-        Esys_Free(ticket)
-        defer { try? command("Esys_FlushContext") { esys in Esys_FlushContext(esys, transient) } }
+        let (transient, _) = try createPrimary(
+            hierarchy: primary, template: try Self.attestationKeyTemplate(algorithm), what: "\(hierarchy) AK, \(algorithm)")
+        defer { flush(transient) }
         var persistent: ESYS_TR = UInt32(ESYS_TR_NONE)
         do {
             try command("Esys_EvictControl(0x\(String(handle, radix: 16)))") { esys in

@@ -126,44 +126,23 @@ extension TPM {
                 object: object, source: .persistent(handle), publicArea: marshalled, attributes: attributes,
                 nameAlgorithm: area.nameAlg)
         }
-        guard var template = Self.endorsementKeyTemplate(type) else {
+        guard let template = Self.endorsementKeyTemplate(type) else {
             throw .usage(
                 "ek",
                 "no \(type) EK at 0x\(String(handle, radix: 16)), and domb creates only the RSA 2048 and ECC P-256 EKs from their templates")
         }
-        var sensitive = TPM2B_SENSITIVE_CREATE()
-        var outside = TPM2B_DATA()
-        var creationPCR = TPML_PCR_SELECTION()
-        var transient: ESYS_TR = UInt32(ESYS_TR_NONE)
-        var outPublic: UnsafeMutablePointer<TPM2B_PUBLIC>?
-        var creationData: UnsafeMutablePointer<TPM2B_CREATION_DATA>?
-        var creationHash: UnsafeMutablePointer<TPM2B_DIGEST>?
-        var ticket: UnsafeMutablePointer<TPMT_TK_CREATION>?
-        try command("Esys_CreatePrimary(endorsement, \(type) EK template)") { esys in
-            Esys_CreatePrimary(
-                esys, UInt32(ESYS_TR_RH_ENDORSEMENT), UInt32(ESYS_TR_PASSWORD), UInt32(ESYS_TR_NONE), UInt32(ESYS_TR_NONE),
-                &sensitive, &template, &outside, &creationPCR, &transient, &outPublic, &creationData, &creationHash, &ticket)
-        }
-        defer {
-            Esys_Free(outPublic)
-            Esys_Free(creationData)
-            Esys_Free(creationHash)
-            Esys_Free(ticket)
-        }
-        guard let outPublic else {
-            try? command("Esys_FlushContext(EK)") { esys in Esys_FlushContext(esys, transient) }
-            throw .usage("Esys_CreatePrimary", "TPM returned no public area for the EK")
-        }
+        let (transient, outPublic) = try createPrimary(
+            hierarchy: UInt32(ESYS_TR_RH_ENDORSEMENT), template: template, what: "endorsement, \(type) EK template")
         let marshalled: [UInt8]
         do {
-            marshalled = try Self.marshal(outPublic.pointee)
+            marshalled = try Self.marshal(outPublic)
         } catch {
-            try? command("Esys_FlushContext(EK)") { esys in Esys_FlushContext(esys, transient) }
+            flush(transient)
             throw error
         }
         return LoadedEndorsementKey(
             object: transient, source: .template, publicArea: marshalled,
-            attributes: outPublic.pointee.publicArea.objectAttributes, nameAlgorithm: outPublic.pointee.publicArea.nameAlg)
+            attributes: outPublic.publicArea.objectAttributes, nameAlgorithm: outPublic.publicArea.nameAlg)
     }
 
     /// The marshalled `TPM2B_PUBLIC` of the key at a persistent handle (Keylime's `aik_tpm`).

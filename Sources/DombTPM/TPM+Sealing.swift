@@ -109,23 +109,8 @@ extension TPM {
         template.publicArea.parameters.eccDetail.scheme.scheme = UInt16(TPM2_ALG_NULL)
         template.publicArea.parameters.eccDetail.curveID = UInt16(TPM2_ECC_NIST_P256)
         template.publicArea.parameters.eccDetail.kdf.scheme = UInt16(TPM2_ALG_NULL)
-        var sensitive = TPM2B_SENSITIVE_CREATE()
-        var outside = TPM2B_DATA()
-        var creationPCR = TPML_PCR_SELECTION()
-        var handle: ESYS_TR = UInt32(ESYS_TR_NONE)
-        var outPublic: UnsafeMutablePointer<TPM2B_PUBLIC>?
-        var creationData: UnsafeMutablePointer<TPM2B_CREATION_DATA>?
-        var creationHash: UnsafeMutablePointer<TPM2B_DIGEST>?
-        var ticket: UnsafeMutablePointer<TPMT_TK_CREATION>?
-        try command("Esys_CreatePrimary(storage root key, owner hierarchy)") { esys in
-            Esys_CreatePrimary(
-                esys, UInt32(ESYS_TR_RH_OWNER), UInt32(ESYS_TR_PASSWORD), UInt32(ESYS_TR_NONE), UInt32(ESYS_TR_NONE),
-                &sensitive, &template, &outside, &creationPCR, &handle, &outPublic, &creationData, &creationHash, &ticket)
-        }
-        Esys_Free(outPublic)
-        Esys_Free(creationData)
-        Esys_Free(creationHash)
-        Esys_Free(ticket)
+        let (handle, _) = try createPrimary(
+            hierarchy: UInt32(ESYS_TR_RH_OWNER), template: template, what: "storage root key, owner hierarchy")
         do {
             return (handle, try name(of: handle))
         } catch {

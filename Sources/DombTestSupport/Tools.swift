@@ -72,6 +72,7 @@ public enum Tools {
         "tpm2_readpublic": "tpm2-tools",
         "softhsm2-util": "softhsm2",
         "p11tool": "gnutls-bin",
+        "pkcs11-tool": "opensc",
         "jq": "jq",
         "xxd": "xxd",
         "mount": "mount",
@@ -91,6 +92,27 @@ public enum Tools {
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
         }
         throw MissingToolError(tool: name, package: packages[name] ?? name)
+    }
+
+    /// `path` if it exists (a library, a module), or a ``MissingToolError`` naming `package`.
+    @discardableResult
+    public static func requireFile(_ path: String, package: String) throws -> String {
+        guard FileManager.default.fileExists(atPath: path) else { throw MissingToolError(tool: path, package: package) }
+        return path
+    }
+
+    /// The path of OpenSSL's engine (`provider` false) or provider module `name`, in the
+    /// directory `openssl version -e|-m` names, or a ``MissingToolError`` naming `package`.
+    public static func requireOpenSSLModule(_ name: String, provider: Bool, package: String) throws -> String {
+        let kind = provider ? "provider" : "engine"
+        let version = try run("openssl", ["version", provider ? "-m" : "-e"]).stdoutText
+        // `MODULESDIR: "/usr/lib/…/ossl-modules"` or `ENGINESDIR: "…"`.
+        let quoted = version.split(separator: "\"", omittingEmptySubsequences: false)
+        if quoted.count >= 2 {
+            let candidate = "\(quoted[1])/\(name).so"
+            if FileManager.default.fileExists(atPath: candidate) { return candidate }
+        }
+        throw MissingToolError(tool: "OpenSSL's \(name) \(kind)", package: package)
     }
 
     /// Runs a tool to completion and returns its output; stdin is `input` or empty.

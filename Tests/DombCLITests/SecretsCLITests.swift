@@ -30,8 +30,11 @@ import Testing
     /// Runs a docs block in a fresh directory with `environment`; every tool it uses must be
     /// installed (a missing one fails the test with its package).
     /// - Returns: the result and the directory it ran in (to read what it wrote).
-    static func runDocsBlock(_ name: String, _ environment: [String: String]) throws -> (ProcessResult, TemporaryDirectory) {
-        for tool in ["jq", "xxd", "tar", "openssl", "tpm2_createprimary", "tpm2_unseal"] { _ = try Tools.require(tool) }
+    static func runDocsBlock(
+        _ name: String, _ environment: [String: String],
+        tools: [String] = ["jq", "xxd", "tar", "openssl", "tpm2_createprimary", "tpm2_unseal"]
+    ) throws -> (ProcessResult, TemporaryDirectory) {
+        for tool in tools { _ = try Tools.require(tool) }
         let work = try TemporaryDirectory(prefix: "domb-docs-\(name)")
         let script = try work.write("block.sh", "cd '\(work.path)'\n" + docsBlock(name))
         let result = try Tools.run("bash", [script], environment: environment.merging(["TSS2_LOG": "all+none"]) { $1 }, check: false)
@@ -224,6 +227,56 @@ import Testing
             // release key: the launch measures what it loads, PCR 13 differs, refused.
             try swtpm.reboot()
             try refused(tampered, because: "TPM2_PolicyPCR (sha256:12,13) failed: PCRs sha256:12,13 do not hold the values the signed policy approves")
+        }
+    }
+
+    /// The launch description binds a secret itself (`domb,secrets`, measured with it in the
+    /// launch DTB): `domb boot` without `--secret` releases it; a relative path, a duplicate
+    /// name or a build without `--pcr-key` is refused at build time.
+    @Test func theLaunchDescriptionsOwnBindingIsReleased() throws {
+        _ = try GuestImages.directory()
+        let work = try TemporaryDirectory(prefix: "domb-secrets-desc")
+        let keys = try Self.makeKeys(work)
+        let secretFile = try work.write("disk.key", Self.secret)
+        let sealed = work.file("disk.sealed")
+        func description(_ secrets: String) throws -> String {
+            let text = try String(contentsOfFile: Repository.root + "/examples/demo/launch.dts", encoding: .utf8)
+                .replacingOccurrences(of: "../../images/", with: Repository.root + "/images/")
+                .replacingOccurrences(of: "storage: storage {\n", with: "storage: storage {\n\t\t\t\tdomb,secrets = \(secrets);\n")
+            return try work.write("launch-\(abs(secrets.hashValue)).dts", text)
+        }
+        func build(_ description: String, pcrKey: Bool = true) throws -> ProcessResult {
+            try run(
+                ["build", description, "--key", keys.key("release"), "-o", work.file("system.bundle"), "--no-progress"]
+                    + (pcrKey ? ["--pcr-key", keys.key("pcr")] : []))
+        }
+        for (secrets, reason) in [
+            ("\"disk.sealed\"", "must be an absolute path on the host"),
+            ("\"\(sealed),name=disk\", \"\(sealed),to=xenstore,name=disk\"", "two secrets named \"disk\""),
+            ("\"\(sealed),mode=0400\"", "unknown option \"mode=0400\""),
+        ] {
+            let refused = try build(try description(secrets))
+            #expect(refused.status != 0, "\(secrets)")
+            #expect(refused.stderrText.contains(reason), "\(secrets): \(refused.stderrText)")
+        }
+        let bound = try description("\"\(sealed),name=disk\"")
+        let unsigned = try build(bound, pcrKey: false)
+        #expect(unsigned.status != 0)
+        #expect(unsigned.stderrText.contains("domain storage receives secrets (domb,secrets)"), "\(unsigned.stderrText)")
+        let built = try build(bound)
+        #expect(built.status == 0, "\(built.stderrText)")
+
+        try Swtpm.with { swtpm in
+            let seal = try run(["seal", "--pcr-pubkey", keys.pub("pcr"), secretFile, "-o", sealed, "--tpm", swtpm.tcti])
+            #expect(seal.status == 0, "\(seal.stderrText)")
+            let directory = work.file("run")
+            let boot = try run([
+                "boot", work.file("system.bundle"), "--pubkey", keys.pub("release"), "--tpm", swtpm.tcti, "--backend", "plan",
+                "--eventlog", work.file("eventlog.bin"), "--lock-dir", work.path, "--secrets-dir", directory,
+            ])
+            #expect(boot.status == 0, "\(boot.stderrText)")
+            #expect(boot.stdoutText.contains("unsealed 1 secret(s) with the bundle's signed PCR policy: disk → storage (file "), "\(boot.stdoutText)")
+            #expect((try? Data(contentsOf: URL(fileURLWithPath: "\(directory)/storage/disk"))).map(Array.init) == Self.secret)
         }
     }
 }

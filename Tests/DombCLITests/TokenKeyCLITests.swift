@@ -26,9 +26,15 @@ import Testing
             ["SOFTHSM2_CONF": directory.file("softhsm2.conf"), "GNUTLS_PIN": Self.pin]
         }
 
+        /// SoftHSM2's PKCS#11 module, for pkcs11-tool (domb and p11tool find it through p11-kit).
+        static let module = "/usr/lib/softhsm/libsofthsm2.so"
+
         init(label: String) throws {
             _ = try Tools.require("softhsm2-util")
             _ = try Tools.require("p11tool")
+            _ = try Tools.require("pkcs11-tool")
+            _ = try Tools.requireOpenSSLModule("pkcs11", provider: false, package: "libengine-pkcs11-openssl")
+            try Tools.requireFile(Self.module, package: "softhsm2")
             directory = try TemporaryDirectory(prefix: "domb-softhsm")
             self.label = label
             try FileManager.default.createDirectory(atPath: directory.file("tokens"), withIntermediateDirectories: true)
@@ -45,6 +51,17 @@ import Testing
                 environment: environment)
         }
 
+        /// A key made with CKA_EXTRACTABLE true (pkcs11-tool `--extractable`): the control that
+        /// shows both readers below report the attribute when it is set.
+        func generateExtractableKey(_ object: String) throws {
+            try Tools.run(
+                "pkcs11-tool",
+                [
+                    "--module", Self.module, "--token-label", label, "--login", "--pin", Self.pin, "--keypairgen", "--key-type",
+                    "EC:prime256v1", "--label", object, "--id", "0f", "--extractable",
+                ], environment: environment)
+        }
+
         func uri(_ object: String, pin: String = SoftHSMToken.pin) -> String {
             "pkcs11:token=\(label);object=\(object);type=private;pin-value=\(pin)"
         }
@@ -54,6 +71,43 @@ import Testing
             let listing = try Tools.run(
                 "p11tool", ["--login", "--list-all-privkeys", "pkcs11:token=\(label);object=\(object)"], environment: environment)
             return listing.stdoutText.split(separator: "\n").first { $0.contains("Flags:") }.map(String.init) ?? ""
+        }
+
+        /// OpenSC pkcs11-tool's `Access:` items for the private key `object` (a second reader,
+        /// another PKCS#11 stack than GnuTLS's): e.g. `sensitive`, `never extractable`.
+        func access(_ object: String) throws -> Set<String> {
+            let listing = try Tools.run(
+                "pkcs11-tool",
+                [
+                    "--module", Self.module, "--token-label", label, "--login", "--pin", Self.pin, "--list-objects", "--type",
+                    "privkey",
+                ], environment: environment)
+            // One block per key (`Private Key Object; EC`, then indented `name: value` lines);
+            // `--label` does not filter a listing.
+            var fields: [String: String] = [:]
+            for line in listing.stdoutText.split(separator: "\n").map(String.init) + ["end"] {
+                guard line.hasPrefix(" ") else {
+                    if fields["label"] == object, let access = fields["Access"] {
+                        return Set(access.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+                    }
+                    fields = [:]
+                    continue
+                }
+                let parts = line.split(separator: ":", maxSplits: 1)
+                if parts.count == 2 { fields[parts[0].trimmingCharacters(in: .whitespaces)] = parts[1].trimmingCharacters(in: .whitespaces) }
+            }
+            return []
+        }
+
+        /// Whether both readers say `object` is sensitive and was never extractable, and
+        /// neither says it is extractable now.
+        func expectNonExtractable(_ object: String, _ when: String) throws {
+            let flags = try flags(object)
+            #expect(flags.contains("CKA_SENSITIVE") && flags.contains("CKA_NEVER_EXTRACTABLE"), "\(when): \(object): \(flags)")
+            #expect(!flags.contains("CKA_EXTRACTABLE"), "\(when): \(object): \(flags)")
+            let access = try access(object)
+            #expect(access.isSuperset(of: ["sensitive", "always sensitive", "never extractable"]), "\(when): \(object): \(access)")
+            #expect(!access.contains("extractable"), "\(when): \(object): \(access)")
         }
     }
 
@@ -78,11 +132,11 @@ import Testing
         let token = try SoftHSMToken(label: "domb-release")
         try token.generateKey("release")
         try token.generateKey("pcr-policy")
-        for object in ["release", "pcr-policy"] {
-            let flags = try token.flags(object)
-            #expect(flags.contains("CKA_SENSITIVE") && flags.contains("CKA_NEVER_EXTRACTABLE"), "\(flags)")
-            #expect(!flags.contains("CKA_EXTRACTABLE"), "\(flags)")
-        }
+        // The control: an extractable key is reported as such by both readers.
+        try token.generateExtractableKey("control")
+        #expect(try token.flags("control").contains("CKA_EXTRACTABLE"))
+        #expect(try token.access("control").contains("extractable"))
+        for object in ["release", "pcr-policy"] { try token.expectNonExtractable(object, "before signing") }
         let env = token.environment
         let certificate = try Self.certificate(
             csrArguments: ["-engine", "pkcs11", "-keyform", "engine", "-key", token.uri("release")], pki: pki, work: work,
@@ -119,10 +173,7 @@ import Testing
         #expect(verified.stdoutText.contains("Verified OK"), "\(verified.stderrText)")
 
         // The keys are as non-extractable after signing as before.
-        for object in ["release", "pcr-policy"] {
-            let flags = try token.flags(object)
-            #expect(flags.contains("CKA_SENSITIVE") && flags.contains("CKA_NEVER_EXTRACTABLE") && !flags.contains("CKA_EXTRACTABLE"), "\(flags)")
-        }
+        for object in ["release", "pcr-policy"] { try token.expectNonExtractable(object, "after signing") }
 
         // A wrong PIN: a clear refusal, no bundle, and the URI's PIN is not echoed.
         let refused = work.file("refused.bundle")
@@ -131,12 +182,59 @@ import Testing
         #expect(wrong.stderrText.contains("pin-value=***"), "\(wrong.stderrText)")
         #expect(!wrong.stderrText.contains("9999"))
         #expect(!FileManager.default.fileExists(atPath: refused))
+
+        // A PIN file written with echo (a trailing newline, which libp11 would send as part
+        // of the PIN): refused before the token is asked, naming the file.
+        let echoed = try work.write("pin-echoed", SoftHSMToken.pin + "\n")
+        let newline = try run(
+            ["build", demo, "--key", "pkcs11:token=\(token.label);object=release;type=private;pin-source=file:\(echoed)", "-o", refused, "--no-progress"],
+            env)
+        #expect(newline.status != 0)
+        #expect(newline.stderrText.contains("the PIN file \(echoed) ends with a line break"), "\(newline.stderrText)")
+        #expect(!newline.stderrText.contains("PIN incorrect"), "\(newline.stderrText)")
+        #expect(!FileManager.default.fileExists(atPath: refused))
+    }
+
+    /// docs/secrets.md step 1 for an HSM, run as written, then step 2's build with the URIs
+    /// it documents: the token's keys sign, the public halves the block exported are the
+    /// ones in the bundle, the CSR was signed inside the token.
+    @Test func theDocumentedHSMSetupMakesTheKeysABuildSignsWith() throws {
+        _ = try GuestImages.directory()
+        let token = try SoftHSMToken(label: "unused")  // checks the tools, makes a private token directory
+        let pinFile = token.directory.file("pin")
+        let (block, work) = try SecretsCLITests.runDocsBlock(
+            "hsm-keys",
+            token.environment.merging(["PIN": SoftHSMToken.pin, "SO_PIN": "56785678", "PIN_FILE": pinFile]) { $1 },
+            tools: ["softhsm2-util", "p11tool", "openssl"])
+        #expect(block.status == 0, "\(block.stdoutText)\n\(block.stderrText)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: pinFile)) == Data(SoftHSMToken.pin.utf8))
+        #expect(try FileManager.default.attributesOfItem(atPath: pinFile)[.posixPermissions] as? Int == 0o600)
+        let csr = try Tools.run("openssl", ["req", "-in", work.file("release.csr"), "-verify", "-noout"], check: false)
+        #expect(csr.status == 0 && (csr.stdoutText + csr.stderrText).contains("verify OK"), "\(csr.stderrText)")
+        let csrKey = try Tools.run("openssl", ["req", "-in", work.file("release.csr"), "-pubkey", "-noout"]).stdout
+        #expect(csrKey == Array(try Data(contentsOf: URL(fileURLWithPath: work.file("release.pub.pem")))))
+
+        let uri = { (object: String) in "pkcs11:token=release;object=\(object);type=private;pin-source=file:\(pinFile)" }
+        let bundle = work.file("system-1.bundle")
+        let build = try run(
+            [
+                "build", Repository.root + "/examples/demo/launch.dts", "-o", bundle, "--generation", "1", "--key", uri("release-key"),
+                "--pcr-key", uri("pcr-policy"), "--no-progress",
+            ], token.environment)
+        #expect(build.status == 0, "\(build.stderrText)")
+        let verify = try run(["bundle", "verify", bundle, "--pubkey", work.file("release.pub.pem")], [:])
+        #expect(verify.status == 0, "\(verify.stderrText)")
+        try Tools.run("tar", ["-xf", bundle, "-C", work.path, "pcr-policy.json"])
+        let policy = try JSONValue(parsing: Array(try Data(contentsOf: URL(fileURLWithPath: work.file("pcr-policy.json")))))
+        let exported = try String(contentsOfFile: work.file("pcr-policy.pub.pem"), encoding: .utf8)
+        #expect(policy["publicKey"] == .string(exported), "the bundle's PCR-policy key is the one step 1 exported for the hosts")
     }
 
     @Test func tpmResidentKeySignsThroughTheProvider() throws {
         _ = try GuestImages.directory()
         let pki = try TestPKI.shared()
         let work = try TemporaryDirectory(prefix: "domb-tpmkey")
+        _ = try Tools.requireOpenSSLModule("tpm2", provider: true, package: "tpm2-openssl")
         try Swtpm.with { swtpm in
             let env = ["TPM2TOOLS_TCTI": swtpm.tcti, "TPM2OPENSSL_TCTI": swtpm.tcti, "TSS2_LOG": "all+none"]
             func tool(_ name: String, _ arguments: [String]) throws { try Tools.run(name, arguments, environment: env) }

@@ -20,4 +20,10 @@ import Testing
         #expect(TerminalText.escape(bytes: [0xE2, 0x82]) == #"\xe2\x82"#)
         #expect(TerminalText.escape(bytes: [0x1B]) == #"\e"#)
     }
+
+    @Test func enrolmentMessagesQuoteUntrustedTextThroughTerminalText() {
+        #expect(EnrollmentFormat.quoted("rsa\u{1B}[2J\u{202E}\"x\"") == #""rsa\e[2J\u{202e}\"x\"""#)
+        let long = String(repeating: "é", count: 200)
+        #expect(EnrollmentFormat.quoted(long) == "\"" + String(repeating: "é", count: 140) + "…\"")
+    }
 }

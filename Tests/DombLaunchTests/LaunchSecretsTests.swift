@@ -39,13 +39,17 @@ import Testing
     }
 
     func launch(
-        _ setup: Setup, tpm: TPM, builder: any DomainBuilding, store: FakeXenstore, bindings: [LaunchSecrets.Binding]
+        _ setup: Setup, tpm: TPM, builder: any DomainBuilding, store: FakeXenstore, bindings: [LaunchSecrets.Binding],
+        afterReadBack: (() throws -> Void)? = nil
     ) throws -> (Result<BootReport, BootFailure>, LaunchSecrets) {
         let secrets = LaunchSecrets(
             bindings: bindings, unsealer: TPMSecretUnsealer(tpm: tpm),
             deliverer: SecretDeliverer(directory: setup.secrets.file("run"), xenstore: store))
         var environment = environment(tpm, builder: builder, xenstore: store)
-        environment.beforeUnpause = { try secrets.release($0) }
+        environment.beforeUnpause = {
+            try afterReadBack?()
+            return try secrets.release($0)
+        }
         environment.withdrawSecrets = { secrets.withdraw() }
         do {
             let report = try BootFlow.run(
@@ -148,6 +152,62 @@ import Testing
             #expect(failure.record.summary.contains("no domain was unpaused"))
             #expect(builder.unpaused.isEmpty)
             #expect(!FileManager.default.fileExists(atPath: setup.secrets.file("run/netback/disk-key")), "the good secret was not delivered either")
+        }
+    }
+
+    /// PCR 13 extended after the launch was measured and read back, before the release (the
+    /// window no read-back can cover): the TPM's PolicyPCR refuses, so the launch is refused,
+    /// nothing delivered, nothing unpaused, everything built destroyed.
+    @Test func pcr13ExtendedAfterTheLaunchRefusesTheLaunch() throws {
+        let setup = try Self.setup()
+        try Swtpm.with { swtpm in
+            let disk: String
+            do {  // this connection closes before the reboot (swtpm serves one at a time)
+                let tpm = try TPM(try TCTIConfiguration(parsing: swtpm.tcti))
+                disk = try Self.seal(Self.secret, key: setup.pcrKey, tpm: tpm, in: setup.secrets, "disk.sealed")
+                let builder = FaultyBuilder()
+                let store = FakeXenstore()
+                var extended = false
+                let (result, secrets) = try launch(
+                    setup, tpm: tpm, builder: builder, store: store,
+                    bindings: [
+                        .init(domain: "netback", secret: SecretSpec(name: "disk-key", sealedPath: disk)),
+                        .init(domain: "web", secret: SecretSpec(name: "copy", sealedPath: disk, delivery: .xenstore)),
+                    ],
+                    afterReadBack: {
+                        let banks = try tpm.activeBanks()
+                        let digests = banks.compactMap { bank in
+                            bank.digestSize.map { TaggedDigest(bank, [UInt8](repeating: 0xAB, count: $0)) }
+                        }
+                        try tpm.extend(pcr: 13, digests: DigestSet(digests))
+                        extended = true
+                    })
+                #expect(extended)
+                guard case .failure(let failure) = result else {
+                    Issue.record("released after PCR 13 was extended")
+                    return
+                }
+                #expect(failure.stage == .secrets)
+                #expect(failure.reason.contains("TPM2_PolicyPCR"), "\(failure.reason)")
+                #expect(failure.reason.contains("do not hold the values the signed policy approves"), "\(failure.reason)")
+                #expect(failure.record.summary.contains("no domain was unpaused"), "\(failure.record.summary)")
+                #expect(builder.unpaused.isEmpty)
+                #expect(Set(builder.destroyed) == ["xenstore", "netback", "web"])
+                #expect(secrets.delivered.isEmpty)
+                #expect(!FileManager.default.fileExists(atPath: setup.secrets.file("run/netback/disk-key")))
+                #expect(store.committed["/local/domain/3/domb/secrets/copy"] == nil)
+            }
+
+            // The same TPM, the same sealed object, a fresh launch on reset PCRs: released. So
+            // the refusal above was the extension, not the setup.
+            try swtpm.reboot()
+            let again = try TPM(try TCTIConfiguration(parsing: swtpm.tcti))
+            let rebuilt = FaultyBuilder()
+            let (retry, _) = try launch(
+                setup, tpm: again, builder: rebuilt, store: FakeXenstore(),
+                bindings: [.init(domain: "netback", secret: SecretSpec(name: "disk-key", sealedPath: disk))])
+            #expect(throws: Never.self) { try retry.get() }
+            #expect(Array(try Data(contentsOf: URL(fileURLWithPath: setup.secrets.file("run/netback/disk-key")))) == Self.secret)
         }
     }
 

@@ -13,19 +13,20 @@ import Testing
 /// EK reading, software MakeCredential and TPM ActivateCredential on a manufactured swtpm,
 /// each direction cross-checked with tpm2-tools.
 @Suite(.serialized) struct CredentialTests {
-    /// A host: a manufactured swtpm with an AK at 0x81000100, away from the TCG's reserved EK
-    /// handles (0x81010001–0x810100FF; 0x81010002 is the ECC P-256 EK's).
+    /// A host: a manufactured swtpm with an AK at domb's default handle (0x81000100), away
+    /// from the TCG's reserved EK handles (0x81010000–0x8101FFFF; 0x81010002 is the ECC P-256
+    /// EK's).
     final class Host {
         let swtpm: Swtpm
         let tpm: TPM
         let ak: AttestationKeyInfo
         let akPublic: TPMPublicArea
-        static let akHandle: UInt32 = 0x8100_0100
+        static let akHandle = TPM.defaultAttestationKeyHandle
 
         init(ak algorithm: AttestationKeyAlgorithm = .eccP256) throws {
             swtpm = try ProvisionedSwtpm.start()
             tpm = try TPM(try TCTIConfiguration(parsing: swtpm.tcti))
-            ak = try tpm.createAttestationKey(algorithm: algorithm, hierarchy: .endorsement, handle: Self.akHandle)
+            ak = try tpm.createAttestationKey(algorithm: algorithm, hierarchy: .endorsement)
             akPublic = try TPMPublicArea(tpm2bPublic: try tpm.publicArea(persistent: Self.akHandle))
         }
 
@@ -48,6 +49,8 @@ import Testing
             #expect(EndorsementCertificate.failures(certificate: certificate, endorsementKey: area, anchors: anchors) == [])
         }
         // The P-256 EK is not provisioned by swtpm: recreated from template L-2, no certificate.
+        // Its reserved handle 0x81010002 is free beside an AK at domb's default handle (with
+        // the AK there, this read refused it as "not an endorsement key").
         let p256 = try host.tpm.readEndorsementKey(.eccP256)
         #expect(p256.source == .template)
         #expect(p256.certificate == nil)

@@ -7,7 +7,7 @@
 # On the host: a throw-away CA and code-signing certificate, the Linux guests
 # (scripts/e2e/linux/build.sh), the signed bundle of scripts/e2e/boot/launch.dts (the PV and
 # PVH test guests of images/, a Linux network driver domain, a Linux guest with a vbd on a
-# dom0 file and one with a vif on the driver domain), a copy with one module byte flipped, a
+# dom0 file and one with a vif on the driver domain), which byte of it to flip, a
 # one-domain bundle whose vbd nobody serves, the bundle's Xenstore plan (and parts of it),
 # the domains as xl.cfg, a nonce. In dom0 (scripts/e2e/boot/dom0.sh, devices.sh): the
 # tampered bundle refused (no domain, PCRs 12/13 at reset), the unserved vbd refused naming
@@ -67,16 +67,22 @@ cp "$W/ca.pem" "$P/trust/"
   --banks sha1,sha256,sha384,sha512 -o "$P/bundle.dombb" --no-progress
 "$DOMB" bundle verify "$P/bundle.dombb" --trust "$P/trust" >/dev/null
 # One byte flipped inside the data of e2e-pvh's kernel (the manifest and signature intact).
-cp "$P/bundle.dombb" "$P/tampered.dombb"
-python3 - "$P/tampered.dombb" <<'PY'
+# Made here to check that it is refused on the host too; dom0 gets only the byte's offset
+# and value and the result's sha256, and makes its own copy (a second 30 MB bundle in the
+# initramfs would not fit dom0's memory).
+cp "$P/bundle.dombb" "$W/tampered.dombb"
+python3 - "$W/tampered.dombb" "$P/tamper.txt" <<'PY'
 import sys
 p = sys.argv[1]; b = bytearray(open(p, 'rb').read())
 i = b.find(b'modules/e2e-pvh/kernel')
 if i < 0: sys.exit('no modules/e2e-pvh/kernel member in the bundle')
-b[i + 512 + 100] ^= 1   # 512: the tar header; 100: a byte of the member's data
+off = i + 512 + 100   # 512: the tar header; 100: a byte of the member's data
+b[off] ^= 1
 open(p, 'wb').write(b)
+open(sys.argv[2], 'w').write('%d %d\n' % (off, b[off]))
 PY
-if "$DOMB" bundle verify "$P/tampered.dombb" --trust "$P/trust" >/dev/null 2>&1; then
+sha256sum "$W/tampered.dombb" | cut -d' ' -f1 >> "$P/tamper.txt"
+if "$DOMB" bundle verify "$W/tampered.dombb" --trust "$P/trust" >/dev/null 2>&1; then
   echo "e2e-boot: the tampered bundle verifies on the host" >&2; exit 2
 fi
 # A launch whose vbd backend nobody serves (qdisk, and no QEMU): refused before anything
@@ -127,6 +133,10 @@ openssl rand -hex 20 > "$P/nonce"
 awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "e2e-boot: host preparation (domb build, bundle, plan) %.1f s\n", b - a }'
 
 export E2E_BOOT_WORK=$W
+# dom0 holds the initramfs unpacked (~210 MB with the debug domb CI uses, the bundle and
+# the Linux images), the sealed images domb keeps for restarts (~30 MB) and the xl copies:
+# more than run.sh's default 512 MB leaves room for. The five domains need 400 MB besides.
+export E2E_DOM0_MEM=${E2E_DOM0_MEM:-640M}
 # The xl.cfg oracle adds a few minutes of dom0 time (two programs per corpus file): a longer
 # default limit (a --timeout given here comes later and wins).
 exec "$HERE/run.sh" --no-builtin --domb "$DOMB" --timeout 1800 --payload "$P=boot" \

@@ -34,18 +34,12 @@ public enum EnrollmentFormat {
         return Array(data)
     }
 
-    /// Untrusted text for a message: quoted, at most 140 characters, every byte outside
-    /// printable ASCII as `\xNN`, so a hostile file cannot drive the terminal.
+    /// Untrusted text for a message: quoted, at most 140 characters, escaped by
+    /// ``TerminalText`` (and `"` as `\"`), so a hostile file cannot drive the terminal.
     public static func quoted(_ text: String) -> String {
-        var out = "\""
-        for byte in text.utf8.prefix(140) {
-            if (0x20...0x7E).contains(byte), byte != 0x22, byte != 0x5C {
-                out.append(Character(Unicode.Scalar(byte)))
-            } else {
-                out += "\\x" + String(byte, radix: 16).leftPadded(to: 2)
-            }
-        }
-        return out + (text.utf8.count > 140 ? "…\"" : "\"")
+        let limit = 140
+        let escaped = TerminalText.escape(text.prefix(limit)).replacingOccurrences(of: "\"", with: "\\\"")
+        return "\"" + escaped + (text.count > limit ? "…\"" : "\"")
     }
 
     /// Decodes a TPM name in hex: nameAlg ‖ digest of that algorithm's size.

@@ -43,8 +43,16 @@ public struct SecretSpec: Hashable, Sendable, Codable {
         }
         let domain = String(text[..<equals])
         guard BundleLayout.isSafeComponent(domain) else { throw .invalid("--secret \"\(text)\": \"\(domain)\" is not a domain name") }
-        var parts = text[text.index(after: equals)...].split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-        guard let path = parts.first, !path.isEmpty else { throw .invalid("--secret \"\(text)\": no sealed file") }
+        return (domain, try SecretSpec(parsing: String(text[text.index(after: equals)...]), context: "--secret \"\(text)\""))
+    }
+
+    /// Parses `SEALED[,to=file|xenstore][,name=NAME]`: a `--secret` value after `DOMAIN=`, or
+    /// one entry of a domain's `domb,secrets` in the launch description.
+    /// - Parameter context: what the text is, for errors (`--secret "…"`, a node's property).
+    /// - Throws: ``ParseError`` naming `context` and what is wrong.
+    public init(parsing text: String, context: String) throws(ParseError) {
+        var parts = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard let path = parts.first, !path.isEmpty else { throw .invalid("\(context): no sealed file") }
         parts.removeFirst()
         var delivery = SecretDelivery.file
         let base = path.split(separator: "/").last.map(String.init) ?? path
@@ -56,12 +64,15 @@ public struct SecretSpec: Hashable, Sendable, Codable {
             } else if option.hasPrefix("name=") {
                 name = String(option.dropFirst(5))
             } else {
-                throw .invalid("--secret \"\(text)\": unknown option \"\(option)\" (to=file, to=xenstore, name=NAME)")
+                throw .invalid("\(context): unknown option \"\(option)\" (to=file, to=xenstore, name=NAME)")
             }
         }
         guard BundleLayout.isSafeComponent(name) else {
-            throw .invalid("--secret \"\(text)\": the secret name \"\(name)\" must be 1-64 characters of [A-Za-z0-9._-]; give name=NAME")
+            throw .invalid("\(context): the secret name \"\(name)\" must be 1-64 characters of [A-Za-z0-9._-]; give name=NAME")
         }
-        return (domain, SecretSpec(name: name, sealedPath: path, delivery: delivery))
+        self.init(name: name, sealedPath: path, delivery: delivery)
     }
+
+    /// The text ``init(parsing:context:)`` reads back, name and delivery always spelled out.
+    public var text: String { "\(sealedPath),to=\(delivery.rawValue),name=\(name)" }
 }

@@ -437,7 +437,7 @@ private struct Decoder {
         "domb,cpu-affinity-cpulist", "domb,vcpu-affinity", "domb,cpu-soft-affinity", "domb,cpu-soft-affinity-except",
         "domb,cpu-soft-affinity-cpulist", "domb,vcpu-soft-affinity",
         "domb,driver-domain", "domain-cpupool", "xen,enhanced", "xen,domain-p2m-mem-mb", "security-id", "domb,paused", "domb,on-poweroff", "domb,on-reboot",
-        "domb,on-crash", "#address-cells", "#size-cells", "phandle", "linux,phandle",
+        "domb,on-crash", "domb,secrets", "#address-cells", "#size-cells", "phandle", "linux,phandle",
     ]
 
     mutating func decodeDomain(_ view: NodeView, layout: LaunchLayout, pools: [String: String], domains: [String: String]) throws -> DomainSpec {
@@ -511,6 +511,12 @@ private struct Decoder {
                     throw view.fail("\(name) \"\(text)\" is not one of \(LifecycleAction.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
                 domain[keyPath: path] = action
+            }
+        }
+        if let entries = try view.strings("domb,secrets") {
+            guard !entries.isEmpty else { throw view.fail("domb,secrets is empty") }
+            domain.secrets = try entries.map { entry in
+                try ContextError.wrap("node \(view.path)") { try SecretSpec(parsing: entry, context: "domb,secrets \"\(entry)\"") }
             }
         }
 

@@ -109,6 +109,7 @@ public enum LaunchEncoder {
             ] {
                 if let action { props.append(DTProperty(name, .string(action.rawValue))) }
             }
+            if let secrets = domain.secrets, !secrets.isEmpty { props.append(DTProperty("domb,secrets", .strings(secrets.map(\.text)))) }
             let regions = spec.sharedMemory.filter { $0.domain == domain.name }
             if !regions.isEmpty {
                 props.append(DTProperty("#address-cells", .u32(2)))

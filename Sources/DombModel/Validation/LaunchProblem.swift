@@ -44,6 +44,7 @@ public struct LaunchProblem: Hashable, Sendable, CustomStringConvertible {
         public static let eventChannel = Rule("evtchn")
         public static let sharedMemory = Rule("shared-memory")
         public static let image = Rule("image")
+        public static let secret = Rule("secret")
     }
 
     /// What the problem is about, e.g. `domain "web"` or `domain "web" vif 0`.

@@ -263,6 +263,28 @@ struct LaunchValidator {
         if let label = domain.securityID, label.isEmpty || label.utf8.count > LaunchLimits.maxSettingLength || label.utf8.contains(0) {
             add(subject, domain: name, .invalidName, "security-id is empty, longer than \(LaunchLimits.maxSettingLength) bytes or holds a NUL")
         }
+        let secrets = domain.secrets ?? []
+        if secrets.count > LaunchLimits.maxSecretsPerDomain {
+            add(subject, domain: name, .tooMany, "has \(secrets.count) secrets; at most \(LaunchLimits.maxSecretsPerDomain)")
+        }
+        if secrets.isEmpty && domain.secrets != nil {
+            add(subject, domain: name, .secret, "domb,secrets is empty (leave it out)")
+        }
+        var secretNames = Set<String>()
+        for secret in secrets {
+            // The bundle serves a fleet and is built elsewhere: only a host path means the
+            // same file on every host; sealed files are never bundle members.
+            if !secret.sealedPath.hasPrefix("/") || secret.sealedPath.utf8.count > LaunchLimits.maxPathLength
+                || secret.sealedPath.utf8.contains(0)
+            {
+                add(
+                    subject, domain: name, .secret,
+                    "domb,secrets: the sealed file \"\(secret.sealedPath)\" must be an absolute path on the host of at most \(LaunchLimits.maxPathLength) bytes")
+            }
+            if !secretNames.insert(secret.name).inserted {
+                add(subject, domain: name, .secret, "domb,secrets: two secrets named \"\(secret.name)\"")
+            }
+        }
         if domain.devices.count > LaunchLimits.maxDevicesPerDomain {
             add(subject, domain: name, .tooMany, "has \(domain.devices.count) devices; at most \(LaunchLimits.maxDevicesPerDomain)")
         }
@@ -433,6 +455,7 @@ extension LaunchSpec {
             total += domain.name.utf8.count + (domain.uuid?.utf8.count ?? 0) + (domain.securityID?.utf8.count ?? 0)
                 + (domain.cpupool?.utf8.count ?? 0)
             for module in domain.modules { total += module.path.utf8.count + (module.bootargs?.utf8.count ?? 0) }
+            for secret in domain.secrets ?? [] { total += secret.text.utf8.count }
             for device in domain.devices {
                 total += device.backend.name.utf8.count
                 for (name, value) in device.settings.namedSettings { total += name.utf8.count + value.utf8.count }

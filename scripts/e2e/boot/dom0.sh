@@ -1,6 +1,7 @@
 # dom0 half of the `domb boot` scenario (scripts/e2e/boot-scenario.sh; docs/e2e.md).
 # Sourced by the dom0 /init after lib.sh. Payload (from the host) in $E2E_PAYLOAD/boot:
-#   bundle.dombb  the signed launch of launch.dts     tampered.dombb  one module byte flipped
+#   bundle.dombb  the signed launch of launch.dts
+#   tamper.txt    "OFFSET VALUE" of one byte of e2e-pvh's kernel in it, flipped; the sha256 of the result
 #   trust/        the CA that signed it               plan.json       the bundle's Xenstore plan
 #   plan-e2e-pv(h).json  that plan's e2e-pv(h) domain alone  e2e-pv(h).cfg  the same as xl.cfg
 #   nonce         the verifier's nonce for the quote
@@ -29,8 +30,16 @@ boot_pcrs_reset() {
 
 # --- 1. Negative: a bundle with one tampered module is refused, nothing is built or measured.
 e2e_mark boot-negative
+# The tampered copy, made here from the bundle and the host's offset, must be the host's.
+boot_tamper() { # OUT
+  read -r _off _val < "$_b/tamper.txt" && cp "$_b/bundle.dombb" "$1" || return 1
+  printf "\\$(printf %o "$_val")" | dd of="$1" bs=1 seek="$_off" conv=notrunc 2>/dev/null || return 1
+  [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$(sed -n 2p "$_b/tamper.txt")" ] || { echo "$1 is not the host's tampered bundle"; return 1; }
+  echo "byte $_off of the bundle set to $_val: $(sha256sum "$1" | cut -d' ' -f1)"
+}
+e2e_check boot-tampered-made boot_tamper "$_o/tampered.dombb"
 echo "E2E-CHECK name=boot-tampered-refused"
-domb boot "$_b/tampered.dombb" --trust "$_b/trust" --backend libxl --tpm "$E2E_TPM" \
+domb boot "$_o/tampered.dombb" --trust "$_b/trust" --backend libxl --tpm "$E2E_TPM" \
   --eventlog "$_o/refused.log" --json > "$_o/refused.out" 2>&1; _rc=$?
 sed 's/^/[boot-tampered-refused] /' "$_o/refused.out"
 if [ $_rc != 0 ] && grep -qE '"result" ?: ?"refused"' "$_o/refused.out" && [ ! -e "$_o/refused.log" ]; then
@@ -40,6 +49,7 @@ else
 fi
 e2e_check boot-tampered-no-domain boot_only_dom0
 e2e_check boot-tampered-pcrs-reset boot_pcrs_reset
+rm -f "$_o/tampered.dombb"
 # A device whose backend nobody serves: refused before anything runs (PCRs 14 and 15).
 e2e_check boot-dom0-backends dev_setup_dom0
 dev_refused
@@ -69,7 +79,8 @@ domb boot "$_b/bundle.dombb" --trust "$_b/trust" --backend libxl --tpm "$E2E_TPM
   --eventlog "$_o/eventlog.bin" --supervise --device-timeout 300 > "$_o/boot.out" 2>&1 &
 BOOT_PID=$!
 echo "E2E-CHECK name=boot-launch"
-e2e_wait_for 900 sh -c "grep -q '^supervising' '$_o/boot.out' || ! kill -0 $BOOT_PID 2>/dev/null"
+boot_launch_over() { grep -q '^supervising' "$_o/boot.out" || ! kill -0 $BOOT_PID 2>/dev/null; }
+dev_wait 1200 boot_launch_over
 sed 's/^/[boot-launch] /' "$_o/boot.out"
 if grep -q '^supervising' "$_o/boot.out" && dev_wait 60 dev_connected 2 e2e-blk e2e-net; then
   DOMB_SECONDS=$(dev_seconds "$_t0" "$(dev_now)")
@@ -88,7 +99,7 @@ e2e_file boot-xenstore-launch.txt "$_o/xenstore-launch.txt"
 for _d in e2e-pv e2e-pvh; do
   case $_d in e2e-pvh) _want="domb test guest: pvh kernel booted";; *) _want="domb test guest: pv kernel booted";; esac
   _log=/var/log/xen/console/guest-$_d.log
-  if e2e_wait_for 120 grep -q "$_want" "$_log" 2>/dev/null; then
+  if dev_wait_line 120 "$_log" "$_want"; then
     e2e_pass "boot-$_d-printed" "$(grep -m1 "$_want" "$_log")"
   else
     e2e_fail "boot-$_d-printed" "no '$_want' in $_log within 120 s; console tail: $(tail -n5 "$_log" 2>/dev/null)"
@@ -141,7 +152,8 @@ if [ -n "$DOMB_SECONDS" ]; then dev_lifecycle; else e2e_fail boot-lifecycle "not
 # Leave nothing running; the supervisor ends when no domain it started is left.
 for _d in $_domains; do xl destroy "$_d" 2>/dev/null; done
 e2e_check boot-cleaned-up boot_only_dom0
-if e2e_wait_for 60 sh -c "! kill -0 $BOOT_PID 2>/dev/null" && grep -q 'no supervised domain is left' "$_o/boot.out"; then
+boot_supervisor_gone() { ! kill -0 $BOOT_PID 2>/dev/null; }
+if dev_wait 60 boot_supervisor_gone && grep -q 'no supervised domain is left' "$_o/boot.out"; then
   wait $BOOT_PID; _rc=$?
   [ $_rc = 0 ] && e2e_pass boot-supervisor-done "exit 0 once every domain it started was gone" \
     || e2e_fail boot-supervisor-done "exit $_rc: $(tail -n2 "$_o/boot.out")"

@@ -29,9 +29,14 @@ base() { # ROOT
   cp "$X/bin/busybox" "$1/bin/busybox"
   for a in $("$1/bin/busybox" --list); do [ -e "$1/bin/$a" ] || ln -s busybox "$1/bin/$a"; done
   cp "$HERE/init" "$1/init"
-  # Linux runs /sbin/poweroff on a Xen poweroff request (orderly_poweroff): power off now.
-  printf '#!/bin/sh\necho "E2E-GUEST POWEROFF"\nexec /bin/busybox poweroff -f\n' > "$1/sbin/poweroff"
-  chmod +x "$1/init" "$1/sbin/poweroff"
+  # Linux runs /sbin/poweroff on a Xen poweroff request (orderly_poweroff) and /sbin/reboot
+  # on a reboot request (orderly_reboot). busybox's own poweroff and reboot signal init,
+  # which this /init (a shell) ignores: act at once instead. The kernel runs them with no
+  # open files, hence /dev/console (hvc0) for the line.
+  for a in poweroff reboot; do
+    printf '#!/bin/sh\necho "E2E-GUEST %s" > /dev/console\nexec /bin/busybox %s -f\n' "$(echo $a | tr a-z A-Z)" "$a" > "$1/sbin/$a"
+  done
+  chmod +x "$1/init" "$1/sbin/poweroff" "$1/sbin/reboot"
   for m in xen-blkfront xen-netfront; do module "$1" "$m"; done
 }
 pack() { (cd "$1" && find . | cpio -o -H newc --quiet | gzip -9) > "$2"; }
