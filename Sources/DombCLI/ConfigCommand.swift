@@ -180,6 +180,12 @@ struct ConfigCommand: ParsableCommand {
         var compareXL: String?
         @Option(help: "The host's CPU count, for CPU maps of \"all\" (default: libxl's, on Xen).")
         var hostCPUs: Int?
+        @Option(
+            name: .customLong("host-numa"),
+            help: ArgumentHelp(
+                "A NUMA node of the host and its CPUs, for `nodes:` CPULIST terms (repeatable; default: libxl's nodes on Xen, else this host's /sys/devices/system/node).",
+                valueName: "NODE=CPULIST"))
+        var hostNUMA: [String] = []
 
         func validate() throws {
             if libxlJSON || compareXL != nil {
@@ -212,6 +218,14 @@ struct ConfigCommand: ParsableCommand {
         /// each starting with the file.
         private func libxl() throws {
             let hostCPUs = self.hostCPUs ?? Libxl.hostCPUsOnXen()
+            // Read only when a file names nodes: given, else libxl's on Xen, else Linux's sysfs.
+            var hostNodes: NUMANodeMap?
+            func nodes() throws -> NUMANodeMap {
+                if let hostNodes { return hostNodes }
+                let map = try hostNUMA.isEmpty ? (Libxl.numaNodesOnXen() ?? NUMANodeMap(sysfs: "/sys/devices/system/node")) : NUMANodeMap(entries: hostNUMA)
+                hostNodes = map
+                return map
+            }
             var directory: String?
             if let compareXL {
                 var isDirectory: ObjCBool = false
@@ -233,7 +247,8 @@ struct ConfigCommand: ParsableCommand {
                 do {
                     let (domain, notes) = try LaunchFile.loadXLDomain(file)
                     for note in notes { FileHandle.standardError.write(Data("note: \(TerminalText.escape("\(note)"))\n".utf8)) }
-                    json = try LibxlDomainConfig(describing: domain, hostCPUs: hostCPUs).json()
+                    let namesNodes = [domain.cpuAffinity, domain.softCPUAffinity].contains { $0?.namesNodes == true }
+                    json = try LibxlDomainConfig(describing: domain, hostCPUs: hostCPUs, nodes: namesNodes ? try nodes() : nil).json()
                     uuidGiven = domain.uuid != nil
                 } catch {
                     // The message without the file name ContextError puts in front.

@@ -45,14 +45,17 @@ public protocol DomainBuilding: AnyObject {
 
 /// One step the plan backend recorded.
 public enum PlanAction: Hashable, Sendable, CustomStringConvertible {
-    case build(name: String, domid: UInt32, type: GuestType, memoryKiB: UInt64, vcpus: UInt32, images: [String])
+    /// `affinity`: the xl settings of the CPU affinities as described (`cpus = "nodes:0,^3"`),
+    /// unresolved: off Xen the plan does not know the host's CPUs and NUMA nodes.
+    case build(name: String, domid: UInt32, type: GuestType, memoryKiB: UInt64, vcpus: UInt32, images: [String], affinity: [String])
     case unpause(name: String, domid: UInt32)
     case destroy(name: String, domid: UInt32)
 
     public var description: String {
         switch self {
-        case let .build(name, domid, type, memory, vcpus, images):
-            "build \(name) as domid \(domid): \(type.rawValue), \(memory / 1024) MiB, \(vcpus) vCPU(s), paused; images \(images.joined(separator: ", "))"
+        case let .build(name, domid, type, memory, vcpus, images, affinity):
+            "build \(name) as domid \(domid): \(type.rawValue), \(memory / 1024) MiB, \(vcpus) vCPU(s)"
+                + affinity.map { ", \($0)" }.joined() + ", paused; images \(images.joined(separator: ", "))"
         case let .unpause(name, domid): "unpause \(name) (domid \(domid))"
         case let .destroy(name, domid): "destroy \(name) (domid \(domid))"
         }
@@ -94,7 +97,18 @@ public final class PlanBackend: DomainBuilding, @unchecked Sendable {
         let names = domain.modules.compactMap { module in
             images[module.kind].map { "\(module.kind.rawValue) \($0.count) bytes" }
         }
-        record(.build(name: domain.name, domid: domid, type: domain.type, memoryKiB: domain.memoryKiB, vcpus: domain.vcpus, images: names))
+        var affinity: [String] = []
+        for (key, value) in [("cpus", domain.cpuAffinity), ("cpus_soft", domain.softCPUAffinity)] {
+            switch value {
+            case .allVCPUs(let set)?: affinity.append("\(key) = \"\(set.cpuList)\"")
+            case .perVCPU(let sets)?: affinity.append("\(key) = [\(sets.map { "\"\($0.cpuList)\"" }.joined(separator: ", "))]")
+            case nil: break
+            }
+        }
+        record(
+            .build(
+                name: domain.name, domid: domid, type: domain.type, memoryKiB: domain.memoryKiB, vcpus: domain.vcpus, images: names,
+                affinity: affinity))
         return BuiltDomain(name: domain.name, domid: domid, values: values)
     }
 

@@ -185,12 +185,41 @@ public final class Libxl: @unchecked Sendable {
         return count > 0 ? Int(count) : nil
     }
 
-    /// Builds `request` and leaves it paused; returns its domid.
+    /// The host's NUMA nodes (0 ..< `libxl_get_max_nodes`) and the CPUs of each as
+    /// `libxl_node_to_cpumap` gives them, what xl's `nodes:` CPULIST terms resolve through.
+    /// - Throws: `LibxlError` when libxl cannot say.
+    public func numaNodes() throws(LibxlError) -> NUMANodeMap {
+        guard let context else { throw LibxlError(code: 0, operation: "NUMA nodes", message: "libxl context is closed") }
+        let count = libxl_get_max_nodes(context)
+        guard count > 0 else { throw LibxlError(code: count, operation: "libxl_get_max_nodes", message: "") }
+        var nodes: [UInt32: [UInt32]] = [:]
+        for node in 0..<count {
+            var map = libxl_bitmap()
+            libxl_bitmap_init(&map)
+            defer { libxl_bitmap_dispose(&map) }
+            var rc = libxl_cpu_bitmap_alloc(context, &map, 0)
+            if rc == 0 { rc = libxl_node_to_cpumap(context, node, &map) }
+            guard rc == 0 else { throw LibxlError(code: rc, operation: "libxl_node_to_cpumap(\(node))", message: "") }
+            let bits = UInt32(map.size) * 8
+            nodes[UInt32(node)] = (0..<bits).filter { libxl_bitmap_test(&map, Int32(clamping: $0)) != 0 }
+        }
+        return NUMANodeMap(nodes)
+    }
+
+    /// ``numaNodes()`` when running in a Xen control domain (nil elsewhere).
+    public static func numaNodesOnXen() -> NUMANodeMap? {
+        guard access("/dev/xen/privcmd", F_OK) == 0 else { return nil }
+        return try? Libxl().numaNodes()
+    }
+
+    /// Builds `request` and leaves it paused; returns its domid. CPULIST terms that name
+    /// NUMA nodes resolve through ``numaNodes()``.
     ///
     /// The corresponding C function is `libxl_domain_create_new` (synchronous: no ao_how).
     public func createPaused(_ request: LibxlDomainRequest) throws(LibxlError) -> UInt32 {
         guard let context else { throw LibxlError(code: 0, operation: "create", message: "libxl context is closed") }
-        let config = try LibxlDomainConfig(request, hostCPUs: hostCPUs)
+        let namesNodes = [request.cpuAffinity, request.softCPUAffinity].contains { $0?.namesNodes == true }
+        let config = try LibxlDomainConfig(request, hostCPUs: hostCPUs, nodes: namesNodes ? try numaNodes() : nil)
         var domid: UInt32 = 0
         let rc = config.withUnsafeMutableConfig { pointer in libxl_domain_create_new(context, pointer, &domid, nil, nil) }
         guard rc == 0 else {

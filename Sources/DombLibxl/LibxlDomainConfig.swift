@@ -24,11 +24,13 @@ public final class LibxlDomainConfig {
     /// - Parameters:
     ///   - hostCPUs: the host's CPU count (`libxl_get_max_cpus`), the size of CPU bitmaps
     ///     as xl allocates them; nil sizes them to the CPUs named (off Xen).
+    ///   - nodes: the host's NUMA nodes (`libxl_node_to_cpumap` on Xen, ``Libxl/numaNodes()``),
+    ///     for CPULIST terms that name nodes (`nodes:0`); nil refuses such terms.
     /// - Throws: `LibxlError` for a value libxl refuses (a uuid it cannot parse).
-    public init(_ request: LibxlDomainRequest, hostCPUs: Int?) throws(LibxlError) {
+    public init(_ request: LibxlDomainRequest, hostCPUs: Int?, nodes: NUMANodeMap? = nil) throws(LibxlError) {
         libxl_domain_config_init(&config)
         do {
-            try fill(request, hostCPUs: hostCPUs)
+            try fill(request, hostCPUs: hostCPUs, nodes: nodes)
         } catch {
             libxl_domain_config_dispose(&config)
             throw error
@@ -37,10 +39,10 @@ public final class LibxlDomainConfig {
 
     /// The configuration of a described domain with its devices, its images named by the
     /// paths the description gives (what `xl -N` shows for an xl.cfg file).
-    public convenience init(describing domain: DomainSpec, hostCPUs: Int?) throws(LibxlError) {
+    public convenience init(describing domain: DomainSpec, hostCPUs: Int?, nodes: NUMANodeMap? = nil) throws(LibxlError) {
         var paths: [ModuleKind: String] = [:]
         for module in domain.modules { paths[module.kind] = module.path }
-        try self.init(LibxlDomainRequest(domain: domain, paths: paths, includeDevices: true), hostCPUs: hostCPUs)
+        try self.init(LibxlDomainRequest(domain: domain, paths: paths, includeDevices: true), hostCPUs: hostCPUs, nodes: nodes)
     }
 
     deinit { libxl_domain_config_dispose(&config) }
@@ -63,7 +65,7 @@ public final class LibxlDomainConfig {
 
     // MARK: Building
 
-    private func fill(_ request: LibxlDomainRequest, hostCPUs: Int?) throws(LibxlError) {
+    private func fill(_ request: LibxlDomainRequest, hostCPUs: Int?, nodes: NUMANodeMap?) throws(LibxlError) {
         let type: libxl_domain_type =
             switch request.type {
             case .pv: LIBXL_DOMAIN_TYPE_PV
@@ -99,13 +101,13 @@ public final class LibxlDomainConfig {
         // xl's parse_vcpu_affinity: a CPULIST string gives every vCPU the same host-sized map,
         // a list one map per vCPU; a list, or any soft affinity, turns NUMA placement off.
         if let affinity = request.cpuAffinity {
-            let (maps, count) = try Self.affinity(affinity, maxVcpus: Int(request.maxVcpus), hostCPUs: hostCPUs)
+            let (maps, count) = try Self.affinity(affinity, maxVcpus: Int(request.maxVcpus), hostCPUs: hostCPUs, nodes: nodes)
             config.b_info.vcpu_hard_affinity = maps
             config.b_info.num_vcpu_hard_affinity = count
             if case .perVCPU = affinity { libxl_defbool_set(&config.b_info.numa_placement, false) }
         }
         if let affinity = request.softCPUAffinity {
-            let (maps, count) = try Self.affinity(affinity, maxVcpus: Int(request.maxVcpus), hostCPUs: hostCPUs)
+            let (maps, count) = try Self.affinity(affinity, maxVcpus: Int(request.maxVcpus), hostCPUs: hostCPUs, nodes: nodes)
             config.b_info.vcpu_soft_affinity = maps
             config.b_info.num_vcpu_soft_affinity = count
             libxl_defbool_set(&config.b_info.numa_placement, false)
@@ -134,36 +136,53 @@ public final class LibxlDomainConfig {
 
     /// The per-vCPU bitmaps of `affinity`, each sized to the host (xl allocates them with
     /// `libxl_cpu_bitmap_alloc(ctx, map, 0)`): every vCPU's for one set, the listed vCPUs'
-    /// for a list. Without the host's CPU count, a set that names CPUs is sized to fit them;
-    /// `all` needs the count.
+    /// for a list. Without the host's CPU count, a set that names CPUs is sized to fit them
+    /// (and the CPUs of the nodes it names); `all` needs the count, node terms the node map.
     static func affinity(
-        _ affinity: VCPUAffinity, maxVcpus: Int, hostCPUs: Int?
+        _ affinity: VCPUAffinity, maxVcpus: Int, hostCPUs: Int?, nodes: NUMANodeMap?
     ) throws(LibxlError) -> (UnsafeMutablePointer<libxl_bitmap>, Int32) {
         let sets: [CPUSet]
         switch affinity {
         case .allVCPUs(let set): sets = Array(repeating: set, count: maxVcpus)
         case .perVCPU(let list): sets = Array(list.prefix(maxVcpus))
         }
-        if hostCPUs == nil, let all = sets.first(where: { if case .allBut = $0 { true } else { false } }) {
-            throw LibxlError(
-                code: 0, operation: "CPU affinity \(all.cpuList)",
-                message: "\"all\" is every CPU of the host: give the host's CPU count (--host-cpus), or run on Xen")
+        var resolved: [[UInt32]] = []
+        var sizes: [Int] = []
+        for set in sets {
+            let size: Int
+            switch (hostCPUs, set) {
+            case (let cpus?, _): size = cpus
+            case (nil, .allBut), (nil, .withNodes(fromAll: true, _)):
+                throw LibxlError(
+                    code: 0, operation: "CPU affinity \(set.cpuList)",
+                    message: "\"all\" is every CPU of the host: give the host's CPU count (--host-cpus), or run on Xen")
+            case (nil, _):
+                let nodeCPUs = set.namesNodes ? nodes?.nodes.values.joined().max() : nil
+                size = Int(max(set.highestNamedCPU ?? 0, nodeCPUs ?? 0)) + 1
+            }
+            // xl's `all` (libxl_bitmap_set_any) sets every bit of the map's whole bytes.
+            let bits = UInt32(clamping: (size + 7) / 8 * 8)
+            do {
+                resolved.append(try set.resolved(hostCPUs: bits, nodes: nodes))
+            } catch {
+                let hint = nodes == nil ? ": give the host's NUMA nodes (--host-numa NODE=CPULIST), or run on Xen" : ""
+                throw LibxlError(code: 0, operation: "CPU affinity \(set.cpuList)", message: error.reason + hint)
+            }
+            sizes.append(size)
         }
         // libxl_domain_config_dispose frees the array with free(): calloc it.
         guard let array = calloc(max(sets.count, 1), MemoryLayout<libxl_bitmap>.stride)?.assumingMemoryBound(to: libxl_bitmap.self)
         else { throw LibxlError(code: 0, operation: "libxl bitmap", message: "out of memory") }
-        for (index, set) in sets.enumerated() {
-            libxl_bitmap_init(&array[index])
-            let size: Int
-            switch (hostCPUs, set) {
-            case (let host?, _): size = host
-            case (nil, .cpus(let cpus)): size = Int(cpus.max().map { $0 + 1 } ?? 1)
-            case (nil, .allBut): size = 0  // refused above
+        for index in sets.indices { libxl_bitmap_init(&array[index]) }
+        do {
+            for index in sets.indices {
+                try allocate(&array[index], bits: sizes[index])
+                for cpu in resolved[index] { libxl_bitmap_set(&array[index], Int32(clamping: cpu)) }
             }
-            try allocate(&array[index], bits: size)
-            // xl's `all` (libxl_bitmap_set_any) sets every bit of the map's whole bytes.
-            let bits = UInt32(clamping: Int(array[index].size) * 8)
-            for cpu in set.resolved(hostCPUs: bits) { libxl_bitmap_set(&array[index], Int32(clamping: cpu)) }
+        } catch {
+            for index in sets.indices { libxl_bitmap_dispose(&array[index]) }
+            free(array)
+            throw error
         }
         return (array, Int32(sets.count))
     }

@@ -123,7 +123,7 @@ final class InjectingBuilder: DomainBuilding {
     func destroy(_ domain: BuiltDomain) throws { try inner.destroy(domain) }
 
     private func names(_ pick: (PlanAction) -> String?) -> [String] { inner.actions.compactMap(pick) }
-    var built: [String] { names { if case .build(let name, _, _, _, _, _) = $0 { name } else { nil } } }
+    var built: [String] { names { if case .build(let name, _, _, _, _, _, _) = $0 { name } else { nil } } }
     var unpaused: [String] { names { if case .unpause(let name, _) = $0 { name } else { nil } } }
     var destroyed: [String] { names { if case .destroy(let name, _) = $0 { name } else { nil } } }
 }

@@ -173,7 +173,7 @@ func environment(
             // Built paused first, then unpaused in dependency order.
             let kinds = builder.actions.map { action -> String in
                 switch action {
-                case .build(let name, _, _, _, _, _): "build \(name)"
+                case .build(let name, _, _, _, _, _, _): "build \(name)"
                 case .unpause(let name, _): "unpause \(name)"
                 case .destroy(let name, _): "destroy \(name)"
                 }

@@ -71,6 +71,23 @@ import Testing
         #expect(throws: BootError.self) { try backend.build(auto.with(domid: 1), images: DomainImages(modules: [.kernel: kernel])) }
     }
 
+    /// Off Xen the host's CPUs and NUMA nodes are unknown: the plan records the affinities
+    /// as described, node terms unresolved, in xl's spelling.
+    @Test func recordsAffinitiesUnresolved() throws {
+        let backend = PlanBackend()
+        let kernel = try SealedImage.sealing(name: "k", bytes: [1, 2, 3])
+        var domain = DomainSpec(name: "a", type: .pv, memoryKiB: 1024, modules: [ModuleSpec(kind: .kernel, path: "k")])
+        domain.cpuAffinity = .allVCPUs(try XLCPUList.parse("nodes:0,^3"))
+        domain.softCPUAffinity = .perVCPU([try XLCPUList.parse("all,^node:1"), .cpus([2])])
+        _ = try backend.build(domain, images: DomainImages(modules: [.kernel: kernel]))
+        guard case .build(_, _, _, _, _, _, let affinity) = try #require(backend.actions.first) else {
+            Issue.record("expected a build")
+            return
+        }
+        #expect(affinity == ["cpus = \"nodes:0,^3\"", "cpus_soft = [\"all,^nodes:1\", \"2\"]"])
+        #expect("\(backend.actions[0])".contains("1 vCPU(s), cpus = \"nodes:0,^3\", cpus_soft = [\"all,^nodes:1\", \"2\"], paused"))
+    }
+
     @Test func refusesADomainWhoseImageWasNotVerified() throws {
         let backend = PlanBackend()
         let domain = DomainSpec(name: "a", type: .pv, memoryKiB: 1024, modules: [ModuleSpec(kind: .kernel, path: "k")])

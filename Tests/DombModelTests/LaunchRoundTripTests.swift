@@ -144,6 +144,34 @@ func compile(_ path: String) throws -> [UInt8] {
         #expect(try JSONDecoder().decode(LaunchSpec.self, from: json) == spec)
     }
 
+    /// CPULISTs with NUMA node terms keep xl's text, in order, through the device tree
+    /// (`-cpulist` for every vCPU, the per-vCPU string list) and the JSON model form.
+    @Test func nodeTermsRoundTrip() throws {
+        var spec = try LaunchFile.load(examplePath).spec
+        spec.domains[0].cpuAffinity = .allVCPUs(try XLCPUList.parse("nodes:0,^3"))
+        spec.domains[0].softCPUAffinity = .allVCPUs(try XLCPUList.parse("all,^node:1"))
+        spec.domains[1].maxVcpus = max(spec.domains[1].vcpus, 2)
+        spec.domains[1].cpuAffinity = .perVCPU([try XLCPUList.parse("^3,nodes:0-1"), try XLCPUList.parse("nodes:1")])
+        #expect(spec.validate().isEmpty, "\(spec.validate())")
+        let temp = try TemporaryDirectory()
+        let dts = try Tools.run("dtc", ["-q", "-I", "dtb", "-O", "dts", try temp.write("l.dtb", try encodeDTB(spec))]).stdoutText
+        #expect(dts.contains("domb,cpu-affinity-cpulist = \"nodes:0,^3\";"))
+        #expect(dts.contains("domb,cpu-soft-affinity-cpulist = \"all,^nodes:1\";"))
+        #expect(dts.contains("domb,vcpu-affinity = \"^3,nodes:0-1\\0nodes:1\";"))
+        let back = try LaunchDecoder.decode(dtb: compile(try temp.write("l.dts", dts))).spec
+        #expect(back == LaunchEncoder.canonicalized(spec))
+        #expect(back.domains[0].cpuAffinity?.cpuLists == ["nodes:0,^3"])
+        let json = try JSONEncoder().encode(spec)
+        #expect(String(decoding: json, as: UTF8.self).contains("\"cpuAffinity\":\"nodes:0,^3\""))
+        #expect(try JSONDecoder().decode(LaunchSpec.self, from: json) == spec)
+        // A node term in the plain cell forms has no spelling: the -cpulist string is one of
+        // the four affinity forms, and a malformed one names its property.
+        let bad = dts.replacingOccurrences(of: "\"nodes:0,^3\"", with: "\"nodes:0,^all\"")
+        #expect { try LaunchDecoder.decode(dtb: compile(try temp.write("bad.dts", bad))) } throws: {
+            "\($0)".contains("domb,cpu-affinity-cpulist") && "\($0)".contains("all")
+        }
+    }
+
     /// The other binding spellings decode to the same model as the canonical form.
     @Test func alternativeSpellingsDecodeToTheSameModel() throws {
         let temp = try TemporaryDirectory()

@@ -122,6 +122,27 @@ import Testing
         try Self.expect("cpus-soft", "b_info.vcpu_soft_affinity", .array(Array(repeating: .array((0..<4).map { .integer($0) }), count: 2)))
     }
 
+    /// `nodes:` terms resolve through the host's node map into the bitmaps libxl gets, in
+    /// xl's order; without a map, or for a node the host lacks, the error names the cause.
+    @Test func nodeTermsResolveThroughTheHostNodeMap() throws {
+        let temp = try TemporaryDirectory()
+        let file = try temp.write(
+            "nodes.cfg", "name = \"nodes\"\nkernel = \"/boot/vmlinuz\"\nmemory = 128\nvcpus = 2\ncpus = \"nodes:1,^5,0\"\ncpus_soft = [\"all,^nodes:0\"]\n")
+        let (domain, _) = try LaunchFile.loadXLDomain(file)
+        #expect(domain.cpuAffinity?.cpuLists == ["nodes:1,^5,0"])
+        let host = NUMANodeMap([0: [0, 1, 2, 3], 1: [4, 5, 6, 7]])
+        let json = try JSONValue(parsing: Array(try LibxlDomainConfig(describing: domain, hostCPUs: 8, nodes: host).json().utf8))
+        let hard = JSONValue.array([0, 4, 6, 7].map { .integer($0) })
+        #expect(json["b_info"]?["vcpu_hard_affinity"] == .array([hard, hard]))
+        #expect(json["b_info"]?["vcpu_soft_affinity"] == .array([.array([4, 5, 6, 7].map { .integer($0) })]))
+        // Without the host's CPU count, `all` still needs it (node terms alone do not).
+        #expect { try LibxlDomainConfig(describing: domain, hostCPUs: nil, nodes: host).json() } throws: { "\($0)".contains("--host-cpus") }
+        #expect { try LibxlDomainConfig(describing: domain, hostCPUs: 8).json() } throws: { "\($0)".contains("--host-numa") }
+        #expect { try LibxlDomainConfig(describing: domain, hostCPUs: 8, nodes: NUMANodeMap([0: [0, 1]])).json() } throws: {
+            "\($0)".contains("NUMA node 1 does not exist")
+        }
+    }
+
     /// Off Xen, "all" needs the host's CPU count: the libxl JSON says so instead of guessing.
     @Test func allNeedsTheHostCPUCount() throws {
         let (domain, _) = try LaunchFile.loadXLDomain("\(XLOracleReplayTests.corpus)/cpus-all-except.cfg")

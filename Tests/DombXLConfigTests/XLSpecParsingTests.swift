@@ -5,7 +5,9 @@
 
 import DombCore
 import DombModel
+import DombTestSupport
 import DombXLUtil
+import Foundation
 import Testing
 
 /// The parts of xl.cfg that xl_parse.c (Xen 4.17) parses itself, case by case: what its C
@@ -37,16 +39,87 @@ import Testing
         #expect(throws: ParseError.self) { try XLCPUList.parse(text) }
     }
 
-    @Test(arguments: ["nodes:0-3,^node:2", "1,node:1,^6", "all,^node:1", "nodes:all"])
-    func numaNodesNeedTheHost(text: String) {
-        #expect { try XLCPUList.parse(text) } throws: { ($0 as? ParseError)?.code == .unsupported && "\($0)".contains("NUMA") }
+    /// NUMA node terms as update_cpumap_range (xl_parse.c, 4.17) reads them: STR_SKIP_PREFIX
+    /// "^" then "node:" or "nodes:"; `all` after the prefixes is every CPU (`nodes:all`), a
+    /// range is parse_range's; the terms stay in order, since each sets or clears its
+    /// node's CPUs over what the terms before did.
+    @Test(arguments: [
+        ("nodes:0", CPUSet.withNodes(fromAll: false, terms: [.init(nodes: true, first: 0, last: 0)]), "nodes:0"),
+        ("node:1", .withNodes(fromAll: false, terms: [.init(nodes: true, first: 1, last: 1)]), "nodes:1"),
+        (
+            "nodes:0-3,^node:2",
+            .withNodes(fromAll: false, terms: [.init(nodes: true, first: 0, last: 3), .init(nodes: true, exclude: true, first: 2, last: 2)]),
+            "nodes:0-3,^nodes:2"
+        ),
+        (
+            "1,node:1,^6",
+            .withNodes(
+                fromAll: false,
+                terms: [.init(first: 1, last: 1), .init(nodes: true, first: 1, last: 1), .init(exclude: true, first: 6, last: 6)]),
+            "1,nodes:1,^6"
+        ),
+        ("all,^node:1", .withNodes(fromAll: true, terms: [.init(nodes: true, exclude: true, first: 1, last: 1)]), "all,^nodes:1"),
+        // `all` sets every bit (libxl_bitmap_set_any), so the terms before it no longer matter.
+        ("nodes:1,^3,all,^nodes:0", .withNodes(fromAll: true, terms: [.init(nodes: true, exclude: true, first: 0, last: 0)]), "all,^nodes:0"),
+        ("nodes:all", .allBut([]), "all"),
+        ("^nodes:1,all", .allBut([]), "all"),
+    ])
+    func numaNodeTerms(text: String, expected: CPUSet, canonical: String) throws {
+        let set = try XLCPUList.parse(text)
+        #expect(set == expected)
+        #expect(set.cpuList == canonical)
+        #expect(try XLCPUList.parse(canonical) == set)
     }
 
-    @Test func cpuSetOnAHost() {
-        #expect(CPUSet.allBut([7]).resolved(hostCPUs: 8) == [0, 1, 2, 3, 4, 5, 6])
-        #expect(CPUSet.cpus([2, 9]).resolved(hostCPUs: 8) == [2])
-        #expect(CPUSet.allBut([1, 2, 3, 7]).cpuList == "all,^1-3,^7")
-        #expect(CPUSet.cpus([0, 2, 3, 5]).cpuList == "0,2-3,5")
+    /// What xl refuses in a node term: `^` with `all`, parse_range's failures after the prefix,
+    /// the prefixes in the other order or twice (STR_SKIP_PREFIX skips each once).
+    @Test(arguments: ["^nodes:all", "^node:all", "nodes:", "nodes:1-0", "nodes:x", "node:-1", "nodes:^1", "node:nodes:1", "nodes:1,nodes"])
+    func invalidNodeTerms(text: String) {
+        #expect(throws: ParseError.self) { try XLCPUList.parse(text) }
+    }
+
+    /// Resolution on a host with two nodes of four CPUs: the terms in order, as xl sets and
+    /// clears the bits, so the same terms in another order give another set.
+    @Test func nodeTermsResolveInOrder() throws {
+        let host = NUMANodeMap([0: [0, 1, 2, 3], 1: [4, 5, 6, 7], 2: []])
+        func on(_ text: String) throws -> [UInt32] { try XLCPUList.parse(text).resolved(hostCPUs: 8, nodes: host) }
+        #expect(try on("nodes:0,^3") == [0, 1, 2])
+        #expect(try on("^3,nodes:0") == [0, 1, 2, 3])
+        #expect(try on("nodes:0-1,^node:0") == [4, 5, 6, 7])
+        #expect(try on("1,node:1,^6") == [1, 4, 5, 7])
+        #expect(try on("all,^nodes:1") == [0, 1, 2, 3])
+        #expect(try on("nodes:2,5") == [5])  // a memory-only node holds no CPU
+        #expect(try on("9,nodes:0") == [0, 1, 2, 3])  // bits past the host's map are dropped, as libxl_bitmap_set drops them
+        #expect { try on("nodes:0,nodes:3") } throws: { "\($0)".contains("NUMA node 3 does not exist") && "\($0)".contains("node 1: 4-7") }
+        #expect { try XLCPUList.parse("nodes:0").resolved(hostCPUs: 8) } throws: { "\($0)".contains("NUMA nodes") }
+    }
+
+    /// The host's node map from `NODE=CPULIST` entries and from a sysfs tree as Linux lays it out.
+    @Test func nodeMaps() throws {
+        #expect(try NUMANodeMap(entries: ["0=0-3", "1=4-5,7"]) == NUMANodeMap([0: [0, 1, 2, 3], 1: [4, 5, 7]]))
+        for bad in [["0"], ["x=1"], ["0=1-"], ["0=all"], ["0=nodes:1"], ["0=1", "0=2"]] {
+            #expect(throws: ParseError.self, "\(bad)") { try NUMANodeMap(entries: bad) }
+        }
+        let temp = try TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: temp.path + "/node0", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: temp.path + "/node1", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: temp.path + "/power", withIntermediateDirectories: true)
+        _ = try temp.write("node0/cpulist", "0-1,4\n")
+        _ = try temp.write("node1/cpulist", "\n")
+        #expect(try NUMANodeMap(sysfs: temp.path) == NUMANodeMap([0: [0, 1, 4], 1: []]))
+        _ = try temp.write("node1/cpulist", "2-x\n")
+        #expect { try NUMANodeMap(sysfs: temp.path) } throws: { "\($0)".contains("node1/cpulist") }
+        #expect { try NUMANodeMap(sysfs: temp.path + "/none") } throws: { "\($0)".contains("none") }
+    }
+
+    /// The running host's sysfs, where Linux has it: every node's CPUs are CPUs this
+    /// process can see (the oracle is the kernel's own online list).
+    @Test func runningHostNodeMap() throws {
+        let online = try String(contentsOfFile: "/sys/devices/system/cpu/online", encoding: .utf8)
+        let cpus = try #require(XLCPUList.parse(online.trimmingCharacters(in: .whitespacesAndNewlines)).highestNamedCPU)
+        let map = try NUMANodeMap(sysfs: "/sys/devices/system/node")
+        #expect(!map.nodes.isEmpty)
+        #expect(map.nodes.values.joined().allSatisfy { $0 <= cpus })
     }
 
     // MARK: VIFSPEC (parse_nic_config)

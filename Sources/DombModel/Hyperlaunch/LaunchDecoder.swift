@@ -322,21 +322,24 @@ private struct Decoder {
     }
 
     /// One vCPU affinity (docs/binding.md): `PREFIX` (CPUs, every vCPU), `PREFIX-except`
-    /// (every host CPU but these, every vCPU) or `perVCPU` (an xl CPULIST per vCPU); at most one.
+    /// (every host CPU but these, every vCPU), `PREFIX-cpulist` (one xl CPULIST, every vCPU)
+    /// or `perVCPU` (an xl CPULIST per vCPU); at most one.
     func decodeAffinity(_ view: NodeView, prefix: String, perVCPU: String) throws -> VCPUAffinity? {
         let cpus = try view.cells(prefix)
         let except = try view.cells("\(prefix)-except")
+        let cpuList = try view.strings("\(prefix)-cpulist")
         let lists = try view.strings(perVCPU)
-        guard [cpus != nil, except != nil, lists != nil].filter({ $0 }).count <= 1 else {
-            throw view.fail("give one of \(prefix), \(prefix)-except and \(perVCPU)")
+        guard [cpus != nil, except != nil, cpuList != nil, lists != nil].filter({ $0 }).count <= 1 else {
+            throw view.fail("give one of \(prefix), \(prefix)-except, \(prefix)-cpulist and \(perVCPU)")
         }
         if let cpus { return .allVCPUs(.cpus(Array(Set(cpus)).sorted())) }
         if let except { return .allVCPUs(.allBut(Array(Set(except)).sorted())) }
-        guard let lists else { return nil }
+        let (property, texts, each) = cpuList.map { ("\(prefix)-cpulist", $0, false) } ?? (perVCPU, lists ?? [], true)
+        guard cpuList != nil || lists != nil else { return nil }
         do {
-            return try VCPUAffinity(cpuLists: lists, perVCPU: true)
+            return try VCPUAffinity(cpuLists: texts, perVCPU: each)
         } catch {
-            throw view.fail("\(perVCPU): \(error.reason)")
+            throw view.fail("\(property): \(error.reason)")
         }
     }
 
@@ -431,7 +434,8 @@ private struct Decoder {
     static let domainProperties: Set<String> = [
         "compatible", "domid", "domain-uuid", "mode", "permissions", "functions", "role", "capability", "capabilities",
         "memory", "mem-min", "mem-max", "cpus", "domb,max-vcpus", "domb,cpu-affinity", "domb,cpu-affinity-except",
-        "domb,vcpu-affinity", "domb,cpu-soft-affinity", "domb,cpu-soft-affinity-except", "domb,vcpu-soft-affinity",
+        "domb,cpu-affinity-cpulist", "domb,vcpu-affinity", "domb,cpu-soft-affinity", "domb,cpu-soft-affinity-except",
+        "domb,cpu-soft-affinity-cpulist", "domb,vcpu-soft-affinity",
         "domb,driver-domain", "domain-cpupool", "xen,enhanced", "xen,domain-p2m-mem-mb", "security-id", "domb,paused", "domb,on-poweroff", "domb,on-reboot",
         "domb,on-crash", "domb,secrets", "#address-cells", "#size-cells", "phandle", "linux,phandle",
     ]

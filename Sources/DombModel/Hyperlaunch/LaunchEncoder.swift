@@ -257,6 +257,7 @@ public enum LaunchEncoder {
         case .allVCPUs(.cpus(let cpus))?: return [DTProperty(prefix, .cells(cpus.map { .value($0) }))]
         case .allVCPUs(.allBut(let cpus))?:
             return [DTProperty("\(prefix)-except", cpus.isEmpty ? .empty : .cells(cpus.map { .value($0) }))]
+        case .allVCPUs(let set)?: return [DTProperty("\(prefix)-cpulist", .strings([set.cpuList]))]  // node terms
         case .perVCPU?: return [DTProperty(perVCPU, .strings(affinity?.cpuLists ?? []))]
         }
     }

@@ -246,6 +246,8 @@ struct LaunchValidator {
                     }
                     cpus = listed
                 case .allBut(let excluded): cpus = excluded
+                // The parser bounds every CPU and node; which CPUs the nodes hold is the host's.
+                case .withNodes(_, let terms): cpus = terms.filter { !$0.isNodes }.map(\.last)
                 }
                 if let bad = cpus.first(where: { $0 > LaunchLimits.maxCPU }) {
                     add(subject, domain: name, .cpuAffinity, "\(what) names CPU \(bad), above \(LaunchLimits.maxCPU)")

@@ -7,34 +7,35 @@ import DombCore
 
 /// A CPULIST of xl.cfg `cpus` / `cpus_soft` (xl.cfg(5) "cpus=CPULIST"), read as Xen 4.17's
 /// `parse_cpurange` and `update_cpumap_range` (tools/xl/xl_parse.c) read it: comma-separated
-/// terms applied in order to a bitmap of the host's CPUs — `N` or `N-M` adds, `^N` /
-/// `^N-M` removes, `all` sets every CPU of the host; `node:N` / `nodes:N-M` name NUMA nodes.
+/// terms applied in order to a bitmap of the host's CPUs — `N` or `N-M` sets, `^N` /
+/// `^N-M` clears, `all` sets every CPU of the host; `node:N` / `nodes:N-M` (also with `^`)
+/// set or clear every CPU of those NUMA nodes (`libxl_node_to_cpumap`); `nodes:all` is `all`.
 ///
 /// The host is not known when a launch is described, so the result keeps what xl would
-/// do without it: the CPUs a list names, or "every host CPU but these" after `all`.
+/// do without it: the CPUs a list names, "every host CPU but these" after `all`, or the
+/// terms in order when some name nodes (``CPUSet/withNodes(fromAll:terms:)``), resolved
+/// where the host is known (``CPUSet/resolved(hostCPUs:nodes:)``).
 public enum XLCPUList {
     /// - Throws: `ParseError` with xl's reason (`Invalid pcpu range`, `Can't combine "^" and
-    ///   "all"`), or `.unsupported` for NUMA node terms, which only the host's topology
-    ///   resolves.
+    ///   "all"`), or for a CPU or node number above ``LaunchLimits/maxCPU``.
     public static func parse(_ text: String) throws(ParseError) -> CPUSet {
         var all = false
-        var added: Set<UInt32> = []
-        var removed: Set<UInt32> = []
+        var terms: [CPUListTerm] = []
         // strtok_r(buf, ",", ...): empty fields are skipped.
         for rawTerm in text.split(separator: ",", omittingEmptySubsequences: true) {
             var term = Substring(rawTerm)
+            // STR_SKIP_PREFIX "^", then "node:" or "nodes:", in that order.
             let exclude = term.hasPrefix("^")
             if exclude { term = term.dropFirst() }
-            if term.hasPrefix("node:") || term.hasPrefix("nodes:") {
-                throw .unsupported(
-                    "\"\(TerminalText.escape(text))\" names NUMA nodes (\(TerminalText.escape(String(term)))): "
-                        + "only the host's topology says which CPUs they hold; list the CPUs")
-            }
+            let prefix = ["node:", "nodes:"].first { term.hasPrefix($0) }
+            let nodes = prefix != nil
+            if let prefix { term = term.dropFirst(prefix.count) }
             if term == "all" {
+                // "^all" and "^nodes:all" are refused; "nodes:all" is "all".
                 guard !exclude else { throw .invalid("\"\(TerminalText.escape(text))\": Can't combine \"^\" and \"all\"") }
+                // libxl_bitmap_set_any: every bit, whatever the terms before set or cleared.
                 all = true
-                added = []
-                removed = []
+                terms = []
                 continue
             }
             guard let (low, high) = range(term) else {
@@ -42,19 +43,12 @@ public enum XLCPUList {
             }
             guard high <= UInt64(LaunchLimits.maxCPU) else {
                 throw .invalid(
-                    "\"\(TerminalText.escape(text))\": CPU \(high) is above \(LaunchLimits.maxCPU), the highest CPU domb describes")
+                    "\"\(TerminalText.escape(text))\": \(nodes ? "NUMA node" : "CPU") \(high) is above \(LaunchLimits.maxCPU), "
+                        + "the highest \(nodes ? "node" : "CPU") domb describes")
             }
-            for cpu in UInt32(low)...UInt32(high) {
-                if exclude {
-                    removed.insert(cpu)
-                    added.remove(cpu)
-                } else {
-                    added.insert(cpu)
-                    removed.remove(cpu)
-                }
-            }
+            terms.append(CPUListTerm(nodes: nodes, exclude: exclude, first: UInt32(low), last: UInt32(high)))
         }
-        return all ? .allBut(removed.sorted()) : .cpus(added.sorted())
+        return CPUSet(fromAll: all, terms: terms)
     }
 
     /// `parse_range`: `strtoul(…, 10)` for each bound, an optional `-` and a second bound
