@@ -23,6 +23,11 @@ dev_wait() {
   until "$@"; do [ "$(cut -d. -f1 /proc/uptime)" -lt $_end ] || return 1; sleep 2; done
 }
 
+# True once LOG holds more e2e-net PING/FAIL result lines than COUNT.
+dev_new_ping_result() {
+  [ "$(grep -cE 'E2E-GUEST (PING|FAIL) name=e2e-net' "$1")" -gt "$2" ]
+}
+
 # dom0 serves e2e-blk's vbd: blkback, and the disk image on /dev/loop0 (what both the launch
 # and xl.cfg name; Xen's block script checks it and publishes its device number).
 dev_setup_dom0() {
@@ -180,6 +185,7 @@ dev_lifecycle() {
   _memfds=$(ls -l "/proc/$BOOT_PID/fd" 2>/dev/null | grep -c 'memfd:domb')
   _old=$(e2e_domid e2e-net)
   _pings=$(grep -c 'E2E-GUEST PING name=e2e-net' "$_console/guest-e2e-net.log")
+  _results=$(grep -cE 'E2E-GUEST (PING|FAIL) name=e2e-net' "$_console/guest-e2e-net.log")
   e2e_mark boot-reboot
   xl reboot e2e-net
   if dev_wait_line 300 "$_o/boot.out" "e2e-net \(domid $_old\): .*restarted as domid [0-9]+"; then
@@ -194,8 +200,10 @@ dev_lifecycle() {
   else
     e2e_fail boot-restart "no restart of e2e-net (domid $_old) in the supervisor's output: $(tail -n3 "$_o/boot.out")"
   fi
+  # The console log keeps the first guest's lines: wait for the restarted guest's own
+  # result line (one more than before the reboot), not for any line.
   if dev_wait 300 dev_connected 2 e2e-blk e2e-net \
-    && dev_wait_line 120 "$_console/guest-e2e-net.log" "E2E-GUEST (PING|FAIL)" \
+    && dev_wait 120 dev_new_ping_result "$_console/guest-e2e-net.log" "$_results" \
     && [ "$(grep -c 'E2E-GUEST PING name=e2e-net peer=10.0.0.1 ok' "$_console/guest-e2e-net.log")" -gt "$_pings" ]; then
     e2e_pass boot-restart-connected "the restarted e2e-net's vif connected again and pinged: $(tr '\n' ';' < "$_o/states.txt")"
   else
