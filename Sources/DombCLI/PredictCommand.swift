@@ -24,7 +24,7 @@ struct PredictCommand: AsyncParsableCommand {
     @Option(help: "Trust anchors (directory or CA file) to verify a CMS bundle first.") var trust: String?
     @Option(help: "Pinned certificate to verify the bundle first.") var cert: String?
     @Option(help: "Public key to verify the bundle first.") var pubkey: String?
-    @Flag(help: "Print JSON: {\"sha256\":{\"13\":\"…\"}}.") var json = false
+    @Flag(help: "Print JSON: {\"format\":…,\"pcrs\":{\"sha256\":{\"13\":\"…\"}}} (docs/json.md).") var json = false
     @OptionGroup var progressOptions: ProgressOptions
 
     func validate() throws {
@@ -55,7 +55,7 @@ struct PredictCommand: AsyncParsableCommand {
         }
         let pcrs = manifest.predictedPCRs
         if json {
-            print(pcrs.goldenJSON.canonicalString)
+            print(pcrs.predictionJSON.canonicalString)
             return
         }
         guard !pcrs.algorithms.isEmpty else {
