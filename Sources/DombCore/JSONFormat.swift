@@ -129,7 +129,9 @@ extension JSONOutput {
         var value: Value
 
         func encode(to encoder: any Encoder) throws {
-            // The keyed container first: a value that is not an object cannot be formatted.
+            // Both write into one keyed container: only a value that encodes as an object
+            // can carry the keys (every report is a keyed struct; JSONSchemaCLITests checks
+            // that each command's output is an object with the table's format).
             try format.encode(to: encoder)
             try value.encode(to: encoder)
         }
