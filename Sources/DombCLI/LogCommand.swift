@@ -29,17 +29,29 @@ struct LogCommand: AsyncParsableCommand {
     struct Show: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print every record of a log (unverified: types and data are claims).",
-            discussion: ExitStatus.help(success: "the log was read", refused: "it is malformed"))
+            discussion: """
+                One row per record: number (tpm2_eventlog's EventNum), PCR (-1: Windows' records on \
+                PCR 0xFFFFFFFF, never extended), event type, a prefix of its SHA-256 digest (or of the \
+                log's first bank), and what it is: domain and role of domb's records, the UEFI variable \
+                name of EV_EFI_VARIABLE_* records, strings, sizes. --verbose prints every bank's full \
+                digest and the data in full, record by record.
+                """ + "\n\n" + ExitStatus.help(success: "the log was read", refused: "it is malformed"))
 
         @Argument(help: "The event log file.") var log: String
+        @Flag(name: .shortAndLong, help: "Every record in full: each bank's whole digest and all its data, not a table.")
+        var verbose = false
         @Flag(help: "Print JSON.") var json = false
+
+        func validate() throws {
+            if json && verbose { throw ValidationError("give --json or --verbose, not both") }
+        }
 
         func run() async throws {
             let parsed = try LogCommand.load(log)
             if json {
                 print(try jsonText(EventLogReport(parsed)))
             } else {
-                print(EventLogRendering.text(parsed), terminator: "")
+                print(EventLogRendering.text(parsed, verbose: verbose), terminator: "")
             }
         }
     }
@@ -148,9 +160,10 @@ struct LogCommand: AsyncParsableCommand {
     }
 }
 
-/// Text and JSON renderings of a log for `domb log show`.
+/// The text rendering of a log for `domb log show`: the header facts, then a table of
+/// the records (or, verbose, each record in full).
 enum EventLogRendering {
-    static func text(_ log: EventLog) -> String {
+    static func text(_ log: EventLog, verbose: Bool = false) -> String {
         var out = "format: \(log.format.rawValue)\nbanks:  \(log.headerBanks.map(\.name).joined(separator: ", "))\n"
         if let specID = log.specID {
             out += "spec:   Spec ID Event03, platform class \(specID.platformClass), version \(specID.specVersionMajor).\(specID.specVersionMinor) errata \(specID.specErrata), uintn \(specID.uintnSize)"
@@ -158,41 +171,13 @@ enum EventLogRendering {
             out += "\n"
         }
         for quirk in log.quirks { out += "quirk:  \(quirk)\n" }
+        guard verbose else { return out + "\n" + log.summaryTable.text }
         for event in log.events {
             let pcr = event.pcr == EventLog.pcrMinusOne ? "0xFFFFFFFF (never extended)" : "\(event.pcr)"
             out += "#\(event.number) PCR \(pcr) \(event.type) (\(event.data.count) bytes)\n"
             for digest in event.digests.digests { out += "    \(digest.algorithm.name): \(digest.bytes.hexString)\n" }
-            out += "    \(describe(event))\n"
+            out += "    \(TerminalText.escape(EventSummary.describe(event, long: true)))\n"
         }
         return out
-    }
-
-    /// A one-line reading of the event data.
-    static func describe(_ event: UnverifiedEvent) -> String {
-        if let decoded = try? DombEvent(event) {
-            switch decoded {
-            case .module(let record):
-                return "domb module: domain \"\(TerminalText.escape(record.domain))\" role \(TerminalText.escape(record.role)) size \(record.size) \"\(TerminalText.escape(record.label))\""
-            case .configuration(let record):
-                return "domb \(TerminalText.escape(record.kind)) \"\(TerminalText.escape(record.subject))\": \(printable(record.content).map { TerminalText.escape($0) } ?? "\(record.content.count) bytes")"
-            case .separator:
-                return "separator \(event.data.hexString)"
-            }
-        }
-        if event.type == .noAction, let locality = EventLog.startupLocality(in: event.data[...]) {
-            return "StartupLocality \(locality)"
-        }
-        if let text = printable(event.data) { return "\"\(TerminalText.escape(text))\"" }
-        return event.data.count <= 64 ? event.data.hexString : "\(event.data.prefix(32).hexString)…"
-    }
-
-    /// The data as text when it is printable ASCII (optionally NUL-terminated).
-    static func printable(_ data: [UInt8]) -> String? {
-        var bytes = data[...]
-        while bytes.last == 0 || bytes.last == 0x0A { bytes.removeLast() }
-        guard !bytes.isEmpty, bytes.count <= 4096,
-            bytes.allSatisfy({ ($0 >= 0x20 && $0 < 0x7F) || $0 == 0x0A || $0 == 0x09 })
-        else { return nil }
-        return String(decoding: bytes, as: UTF8.self)
     }
 }
