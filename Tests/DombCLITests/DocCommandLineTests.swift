@@ -100,7 +100,8 @@ struct EnvironmentalLine: Sendable {
 ///
 /// The sandbox, one per page: a directory holding the demo (examples/demo/launch.dts and the
 /// test guests at images/out, as in the repository), `launch.dts` (the demo with its module
-/// paths made relative to the sandbox), `signer.key`/`signer.pem`/`signer.pub.pem` (a P-256
+/// paths made relative to the sandbox), `Tests` (the repository's, for lines that read its
+/// fixtures from the repository root), `signer.key`/`signer.pem`/`signer.pub.pem` (a P-256
 /// code-signing key of the test CA) and `trust/` (the CA), `launch.bundle` (the demo, built
 /// and signed with it), `launch-v2.dts` (the next release), `dom0less.dts` (docs/binding.md's
 /// tree, with stand-in images), `plan.json` (the demo's Xenstore plan), a swtpm with every
@@ -140,16 +141,32 @@ struct EnvironmentalLine: Sendable {
             tpm2_pcrread sha256:12 # domb is mentioned here but not run
             keylime_tenant --tpm_policy "$(domb keylime policy b.bundle --trust t/)" -c add
             ```
+            ```
+            $ domb log show x.bin
+             #  PCR
+              indented output, not a continuation
+            $ domb log replay x.bin
+            ```
             domb outside a block
             """
         let lines = DocCommandLine.extract(file: "x.md", text: page)
         #expect(lines.map(\.text) == [
             "domb build a.dts --key k.pem -o b.bundle", "domb boot BUNDLE [--tpm TCTI] [--json]",
-            "domb keylime policy b.bundle --trust t/",
+            "domb keylime policy b.bundle --trust t/", "domb log show x.bin", "domb log replay x.bin",
         ])
-        #expect(lines.map(\.line) == [3, 5, 9])
-        #expect(lines.map(\.isSynopsis) == [false, true, false])
+        #expect(lines.map(\.line) == [3, 5, 9, 12, 15])
+        #expect(lines.map(\.isSynopsis) == [false, true, false, false, false])
         #expect(lines[1].shownOutput == ["verified: output shown"])
+        #expect(lines[3].shownOutput == [" #  PCR", "  indented output, not a continuation"])
+    }
+
+    @Test func shownOutputIsMatchedLineByLineInOrder() {
+        let printed = "format: crypto-agile\n\n #  PCR  TYPE   \n 1    0  EV_S_CRTM_VERSION\n 2    0  EV_SEPARATOR\nkey fingerprint 4757ab5f28, TPM name 000b\n"
+        #expect(DocCommandLine.missingShownLine(["format: crypto-agile", "", " #  PCR  TYPE", "…"], in: printed) == nil)
+        #expect(DocCommandLine.missingShownLine(["  key fingerprint 4757…5f28, TPM name 000b…"], in: printed) == nil)
+        #expect(DocCommandLine.missingShownLine([" 2    0  EV_SEPARATOR", " 1    0  EV_S_CRTM_VERSION"], in: printed) == " 1    0  EV_S_CRTM_VERSION")
+        #expect(DocCommandLine.missingShownLine(["format: crypto-agile, v2"], in: printed) == "format: crypto-agile, v2")
+        #expect(DocCommandLine.missingShownLine(["key hash 4757…"], in: printed) == "key hash 4757…")
     }
 
     @Test func synopsisVariantsCoverEveryOptionAndAlternative() throws {
@@ -236,6 +253,8 @@ struct EnvironmentalLine: Sendable {
             for folder in ["bin", "run/domb", "run/keys", "examples/demo", "images", "etc/domb", "var/lib/domb/enrolled", "policies"] {
                 try manager.createDirectory(atPath: directory.file(folder), withIntermediateDirectories: true)
             }
+            // Lines written for the repository root read its fixtures (read only).
+            try manager.createSymbolicLink(atPath: directory.file("Tests"), withDestinationPath: Repository.root + "/Tests")
             try manager.createSymbolicLink(atPath: directory.file("bin/domb"), withDestinationPath: try DombBinary.path)
             try manager.copyItem(atPath: images, toPath: directory.file("images/out"))
             let demo = try String(contentsOfFile: Repository.root + "/examples/demo/launch.dts", encoding: .utf8)
@@ -355,15 +374,8 @@ struct EnvironmentalLine: Sendable {
             } else {
                 #expect(result.status == 0, "\(line) exited \(result.status): \(result.stderrText)\(result.stdoutText.suffix(400))")
             }
-            for shown in line.shownOutput {
-                // The text up to the first elision, without its last (cut) word.
-                var stable = shown
-                if let cut = shown.range(of: "…") {
-                    stable = String(shown[..<cut.lowerBound])
-                    if let space = stable.lastIndex(of: " ") { stable = String(stable[..<space]) }
-                }
-                stable = stable.trimmingCharacters(in: .whitespaces)
-                #expect(result.stdoutText.contains(stable), "\(line): the page shows `\(shown)`; it printed:\n\(result.stdoutText)")
+            if let missing = DocCommandLine.missingShownLine(line.shownOutput, in: result.stdoutText) {
+                Issue.record("\(line): the page shows `\(missing)`, which it did not print (in that order):\n\(result.stdoutText)")
             }
         }
     }

@@ -15,9 +15,13 @@ import Foundation
 /// - a command starts on a line whose text, after its indentation and an optional prompt
 ///   (`$ `, `# ` or `sudo `), begins with the word `domb`, and at every `$(domb` anywhere in a
 ///   block's line (that command ends at the matching `)`);
-/// - a line ending in `\` continues on the next line, and so does every following line
-///   indented deeper than the command's first line (a man-page synopsis wrapped without `\`);
-/// - a trailing `# comment` (outside quotes) is not part of the command.
+/// - a line ending in `\` continues on the next line, and (without a `$ ` prompt) so does
+///   every following line indented deeper than the command's first line (a man-page
+///   synopsis wrapped without `\`);
+/// - a trailing `# comment` (outside quotes) is not part of the command;
+/// - what the page shows the command printing: after a `$ ` prompt, the block's lines up
+///   to the next prompt (a terminal transcript); otherwise the comment lines right after
+///   the command that start with `#` and three spaces.
 ///
 /// A command written with usage grammar — `[optional]`, `(a | b)`, a spaced ` | `, `a|b`
 /// inside a word, `…`, `WORD...` or a placeholder word of ``DocPlaceholders`` — is a
@@ -30,8 +34,7 @@ struct DocCommandLine: Sendable, CustomStringConvertible {
     var line: Int
     /// The command with continuations joined and the trailing comment removed.
     var text: String
-    /// What the page shows after the command: the block's following lines that are comments
-    /// (`#` then at least three spaces), with that prefix removed (an example's printed output).
+    /// What the page shows the command printing (see the type's rule; `#   ` removed).
     var shownOutput: [String]
 
     var description: String { "\(file):\(line): \(text)" }
@@ -58,6 +61,7 @@ struct DocCommandLine: Sendable, CustomStringConvertible {
                 continue
             }
             if let start = commandStart(trimmed) {
+                let transcript = trimmed.hasPrefix("$ ")
                 let indentation = line.count - trimmed.count
                 var joined = String(start)
                 var next = index + 1
@@ -66,7 +70,7 @@ struct DocCommandLine: Sendable, CustomStringConvertible {
                     let continued = joined.hasSuffix("\\")
                     let following = lines[next]
                     let followingText = following.drop { $0 == " " || $0 == "\t" }
-                    let deeper = !followingText.isEmpty && following.count - followingText.count > indentation
+                    let deeper = !transcript && !followingText.isEmpty && following.count - followingText.count > indentation
                         && !followingText.hasPrefix("```")
                     guard continued || deeper else { break }
                     if continued { joined.removeLast() }
@@ -75,9 +79,16 @@ struct DocCommandLine: Sendable, CustomStringConvertible {
                 }
                 var output: [String] = []
                 var after = next
-                while after < lines.count, lines[after].hasPrefix("#   ") {
-                    output.append(String(lines[after].dropFirst(4)))
-                    after += 1
+                if transcript {
+                    while after < lines.count, !lines[after].hasPrefix("$ "), !lines[after].hasPrefix("```") {
+                        output.append(lines[after])
+                        after += 1
+                    }
+                } else {
+                    while after < lines.count, lines[after].hasPrefix("#   ") {
+                        output.append(String(lines[after].dropFirst(4)))
+                        after += 1
+                    }
                 }
                 commands.append(
                     DocCommandLine(file: file, line: index + 1, text: stripComment(joined), shownOutput: output))
@@ -138,6 +149,35 @@ struct DocCommandLine: Sendable, CustomStringConvertible {
             previous = character
         }
         return text.trimmingCharacters(in: .whitespaces)
+    }
+
+    /// The first shown line `printed` does not have, or nil when it has them all, in order.
+    /// A line that is only `…` stands for any lines; in a line with `…` the text before it,
+    /// without its last (cut) word, must begin a printed line (values such as key
+    /// fingerprints differ from run to run); every other line must be a printed line
+    /// (trailing blanks aside).
+    static func missingShownLine(_ shown: [String], in printed: String) -> String? {
+        let actual = printed.split(separator: "\n", omittingEmptySubsequences: false).map {
+            String($0.reversed().drop { $0 == " " }.reversed())
+        }
+        var cursor = 0
+        for line in shown {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            if trimmed == "…" { continue }
+            let matches: (String) -> Bool
+            if let cut = line.range(of: "…") {
+                var stable = String(line[..<cut.lowerBound])
+                if let space = stable.lastIndex(of: " ") { stable = String(stable[..<space]) }
+                let prefix = stable.trimmingCharacters(in: .whitespaces)
+                matches = { $0.trimmingCharacters(in: .whitespaces).hasPrefix(prefix) }
+            } else {
+                let wanted = String(line.reversed().drop { $0 == " " }.reversed())
+                matches = { $0 == wanted }
+            }
+            guard let found = actual[cursor...].firstIndex(where: matches) else { return line }
+            cursor = found + 1
+        }
+        return nil
     }
 
     /// Every command line of README.md and docs/*.md.
