@@ -148,4 +148,73 @@ import Testing
         #expect(!result.stdoutText.contains("wex"), "the forged text is never printed as launched")
         #expect(!result.stdoutText.contains("[replay]"))
     }
+
+    /// A bundle built for fewer banks than the TPM has: the launch extends every active
+    /// bank and its module records list every bank's digest, so the records are not the
+    /// bundle's byte for byte. The genuine launch verifies on the bundle's banks; a quote
+    /// of only the banks the bundle lacks is refused; and a record that names, for a bank
+    /// the bundle lacks, a digest other than the one extended is refused (the replay alone
+    /// cannot see it).
+    @Test func aBundleWithFewerBanksThanTheTPMVerifiesOnItsOwnBanks() throws {
+        let work = try TemporaryDirectory(prefix: "domb-verdict-banks")
+        _ = try GuestImages.directory()
+        let key = work.file("signer.pem")
+        try Tools.run("openssl", ["genpkey", "-algorithm", "ed25519", "-out", key])
+        try Tools.run("openssl", ["pkey", "-in", key, "-pubout", "-out", work.file("signer.pub.pem")])
+        let bundle = work.file("sha256.bundle")
+        let build = try DombBinary.run(
+            ["build", Repository.root + "/examples/demo/launch.dts", "--key", key, "--banks", "sha256", "-o", bundle, "--no-progress"])
+        try #require(build.status == 0, "\(build.stderrText)")
+        let nonce = "00112233445566778899aabbccddeeff00112233"
+        try Swtpm.with { swtpm in
+            let info = try DombBinary.run(["tpm", "info", "--tpm", swtpm.tcti], environment: Self.tss)
+            try #require(info.stdoutText.contains("sha1") && info.stdoutText.contains("sha384"), "the swtpm must have more banks than the bundle: \(info.stdoutText)")
+            let boot = try DombBinary.run(
+                ["boot", bundle, "--pubkey", work.file("signer.pub.pem"), "--tpm", swtpm.tcti, "--backend", "plan",
+                 "--eventlog", work.file("eventlog.bin"), "--lock-dir", work.file("locks")], environment: Self.tss)
+            try #require(boot.status == 0, "\(boot.stderrText)")
+            #expect(try DombBinary.run(["ak", "create", "--tpm", swtpm.tcti, "-o", work.file("ak.pub.pem")], environment: Self.tss).status == 0)
+            for (name, pcrs) in [("all", "sha1:12,13+sha256:12,13+sha384:12,13"), ("sha1", "sha1:12,13")] {
+                let quote = try DombBinary.run(
+                    ["quote", "--tpm", swtpm.tcti, "--nonce", nonce, "--pcrs", pcrs, "--eventlog", work.file("eventlog.bin"),
+                     "-o", work.file("\(name).json")], environment: Self.tss)
+                try #require(quote.status == 0, "\(quote.stderrText)")
+            }
+        }
+        let all = "sha1:12,13+sha256:12,13+sha384:12,13"
+        func verify(_ quote: String, pcrs: String = all) throws -> ProcessResult {
+            try DombBinary.run([
+                "attest", "verify", work.file(quote), "--ak-pub", work.file("ak.pub.pem"), "--nonce", nonce,
+                "--bundle", bundle, "--pubkey", work.file("signer.pub.pem"), "--pcrs", pcrs,
+            ])
+        }
+        let genuine = try verify("all.json")
+        #expect(genuine.status == 0, "\(genuine.stdoutText) \(genuine.stderrText)")
+        #expect(genuine.stdoutText.contains("launched: web kernel modules/web/kernel ("), "\(genuine.stdoutText)")
+
+        let unjudged = try verify("sha1.json", pcrs: "sha1:12,13")
+        #expect(unjudged.status == 1, "\(unjudged.stdoutText)")
+        #expect(unjudged.stdoutText.contains("[golden-event] the golden values are for sha256 and the quote covers none of those banks"), "\(unjudged.stdoutText)")
+
+        // Flip the last byte of the sha384 digest inside the web kernel's record: the
+        // event's digests (and so the replay) are untouched.
+        var file = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: work.file("all.json")))) as? [String: Any])
+        let encoded = try #require(file["eventLog"] as? String)
+        var log = try #require(Data(base64Encoded: encoded)).map { $0 }
+        let parsed = try EventLog(parsing: log)
+        let web = try #require(parsed.events.first { event in
+            if case .module(let record)? = try? DombEvent(event) { return record.domain == "web" && record.role == "kernel" }
+            return false
+        })
+        let sha384 = try #require(web.digests[.sha384])
+        let data = try #require(log[web.offset...].firstRange(of: web.data))
+        let inRecord = try #require(log[data].firstRange(of: sha384))
+        log[inRecord.upperBound - 1] ^= 0xFF
+        file["eventLog"] = Data(log).base64EncodedString()
+        try JSONSerialization.data(withJSONObject: file).write(to: URL(fileURLWithPath: work.file("forged.json")))
+        let forged = try verify("forged.json")
+        #expect(forged.status == 1, "\(forged.stdoutText)")
+        #expect(forged.stdoutText.contains("is not the golden record of web kernel"), "\(forged.stdoutText)")
+        #expect(!forged.stdoutText.contains("[replay]"), "\(forged.stdoutText)")
+    }
 }

@@ -141,10 +141,24 @@ public struct GoldenEventPolicy: Sendable {
         self.rules = LaunchLogRules(allowedEventTypes: allowedEventTypes, closingEventTypes: closingEventTypes)
     }
 
+    /// The banks the golden values fix: those every golden event has a digest for (a
+    /// bundle's banks). Empty when there are no golden events.
+    public var goldenBanks: Set<HashAlgorithm> {
+        guard let first = events?.first else { return [] }
+        return (events ?? []).reduce(Set(first.digests.algorithms)) { $0.intersection($1.digests.algorithms) }
+    }
+
     /// Compares the log's events on the checked PCRs with the golden list, PCR by PCR (the
     /// order within a PCR is what its hash chain binds). Returns the failures, the golden
     /// events matched, and the indices (in `logEvents`) of the events that equal their
     /// golden event in type, every digest and the whole data.
+    ///
+    /// Digests are judged in the quoted banks the golden values fix (``goldenBanks``). A TPM
+    /// may have more active banks than the bundle: those digests are authenticated by the
+    /// replay only, and a module record may list them (it lists every bank the launch
+    /// extended) as long as they are the event's own (``recordMatches(_:_:)``). A quote
+    /// with no bank in common with the golden values is refused: nothing could be judged.
+    /// - Parameter banks: the quoted banks.
     /// - Parameter coveredPCRs: judge only log events on these PCRs (the quoted ones; an
     ///   event elsewhere is refused by the replay check); nil for all.
     public func check(
@@ -156,6 +170,14 @@ public struct GoldenEventPolicy: Sendable {
         var matched: [GoldenEvent] = []
         var matchedIndices = Set<Int>()
         guard let events else { return (failures, matched, matchedIndices) }
+        let goldenBanks = goldenBanks
+        let banks = banks.filter { goldenBanks.contains($0) }
+        if banks.isEmpty, !events.isEmpty {
+            failures.append(.init(
+                .goldenEvent,
+                "the golden values are for \(goldenBanks.sorted().map(\.description).joined(separator: ", ")) and the quote covers none of those banks: no event can be judged"))
+            return (failures, matched, matchedIndices)
+        }
         for pcr in pcrs.sorted() {
             let log = logEvents.enumerated().filter { $0.element.pcr == pcr }
             let golden = events.filter { $0.pcr == pcr }
@@ -188,7 +210,7 @@ public struct GoldenEventPolicy: Sendable {
                     }
                 }
                 if let data = expected.data {
-                    if data != event.data {
+                    if !Self.recordMatches(data, event) {
                         ok = false
                         failures.append(.init(
                             .goldenEvent,
@@ -209,5 +231,22 @@ public struct GoldenEventPolicy: Sendable {
             }
         }
         return (failures, matched, matchedIndices)
+    }
+
+    /// Whether `event`'s data is the golden record `golden`: equal byte for byte, or — for
+    /// a module record (``ModuleRecord``) of a launch on a TPM with more banks than the
+    /// bundle — the same domain, role, size and label, the golden digests in the golden
+    /// banks, and in every bank exactly the digests the event extended (a record never
+    /// names one digest and extends another).
+    public static func recordMatches(_ golden: [UInt8], _ event: AttestedEvent) -> Bool {
+        if golden == event.data { return true }
+        guard event.eventType == .eventTag,
+            let expected = (try? ModuleRecord(parsing: golden)) ?? nil,
+            let logged = (try? ModuleRecord(parsing: event.data)) ?? nil
+        else { return false }
+        guard logged.domain == expected.domain, logged.role == expected.role, logged.size == expected.size,
+            logged.label == expected.label, logged.digests == event.digests
+        else { return false }
+        return expected.digests.algorithms.allSatisfy { logged.digests[$0] == expected.digests[$0] }
     }
 }
