@@ -101,29 +101,21 @@ struct BundleCommand: AsyncParsableCommand {
                 return
             }
             if picture.isDrawing { return try draw(manifest, launchDTB: launchDTB) }
-            // Everything below comes from an unverified archive: escaped before it is printed.
+            // Everything below comes from an unverified archive: escaped before it is printed
+            // (the tables escape every cell).
             let e: (String) -> String = { TerminalText.escape($0) }
             print("UNVERIFIED manifest of \(e(bundle)) (run `domb bundle verify` before trusting it)")
             print("generation: \(manifest.generation)")
             print("banks:      \(manifest.banks.map(\.name).joined(separator: ", "))")
             print("pcr policy: \(manifest.pcrPolicy.sorted { $0.key < $1.key }.map { "\(e($0.key))=\($0.value)" }.joined(separator: ", "))")
-            for domain in manifest.domains {
-                print("domain \(e(domain.name)):")
-                for module in domain.modules {
-                    print("  \(e(module.role)): \(e(module.member.path)), \(module.member.size) bytes, sha256:\((module.member.digests[.sha256] ?? []).hexString)")
-                }
+            print("\n" + manifest.moduleTable.text, terminator: "")
+            print("\n" + manifest.configurationTable.text, terminator: "")
+            if manifest.predictedPCRs.algorithms.isEmpty {
+                print("\nthe bundle predicts no PCR values")
+            } else {
+                print("\npredicted PCR values:\n" + manifest.predictedPCRs.table.text, terminator: "")
             }
-            for member in [
-                manifest.launchDTB, manifest.xenstorePlan, manifest.predictedEventLog, manifest.signerCertificates,
-                manifest.signedPCRPolicy,
-            ].compactMap({ $0 }) {
-                print("\(e(member.path)): \(member.size) bytes, sha256:\((member.digests[.sha256] ?? []).hexString)")
-            }
-            for bank in manifest.predictedPCRs.algorithms {
-                for pcr in manifest.predictedPCRs.pcrs(in: bank) {
-                    print("predicted \(bank.name) PCR \(pcr): \((manifest.predictedPCRs[bank, pcr] ?? []).hexString)")
-                }
-            }
+            print()
             if let policyBytes {
                 let policy = try ContextError.wrap("\(bundle): \(BundleLayout.signedPCRPolicy)") {
                     try SignedPCRPolicy(canonicalBytes: policyBytes)

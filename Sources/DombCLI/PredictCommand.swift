@@ -18,6 +18,11 @@ struct PredictCommand: AsyncParsableCommand {
         discussion: """
             With --trust, --cert or --pubkey the bundle is verified first and nothing is printed \
             unless it verifies; without them the values are read from the manifest UNVERIFIED.
+
+            Prints a table: one row per PCR and bank, each value in full (lower-case hex). \
+            --pcrread prints tpm2_pcrread's layout instead ("sha256:" then "  13: 0xHEX"), to diff \
+            with `tpm2_pcrread` on the booted host or to give to `domb log verify --pcrs`; --json \
+            is the form for scripts.
             """ + "\n\n" + ExitStatus.help(success: "the values were printed", refused: "the bundle does not verify, or its manifest is malformed"))
 
     @Argument(help: "The bundle (tar).") var bundle: String
@@ -25,9 +30,12 @@ struct PredictCommand: AsyncParsableCommand {
     @Option(help: "Pinned certificate to verify the bundle first.") var cert: String?
     @Option(help: "Public key to verify the bundle first.") var pubkey: String?
     @Flag(help: "Print JSON: {\"sha256\":{\"13\":\"…\"}}.") var json = false
+    @Flag(help: "Print tpm2_pcrread's layout (diff it with tpm2_pcrread; `log verify --pcrs` reads it).")
+    var pcrread = false
     @OptionGroup var progressOptions: ProgressOptions
 
     func validate() throws {
+        guard !(json && pcrread) else { throw ValidationError("give --json or --pcrread, not both") }
         guard [trust, cert, pubkey].compactMap({ $0 }).count <= 1 else {
             throw ValidationError("give at most one of --trust, --cert, --pubkey")
         }
@@ -62,6 +70,6 @@ struct PredictCommand: AsyncParsableCommand {
             print("the bundle predicts no PCR values")
             return
         }
-        print(pcrs.text, terminator: "")
+        print(pcrread ? pcrs.text : pcrs.table.text, terminator: "")
     }
 }

@@ -31,8 +31,9 @@ struct TPMCommand: AsyncParsableCommand {
             if json {
                 print(try jsonText(TPMInfoReport(tcti: configuration.description, activeBanks: banks.map(\.name))))
             } else {
-                print("TPM:          \(configuration)")
-                print("active banks: \(banks.map(\.name).joined(separator: ", "))")
+                print("TPM: \(TerminalText.escape(configuration.description))")
+                print("active PCR banks (each extended by domb):")
+                print(HashAlgorithm.bankTable(banks).text, terminator: "")
             }
         }
     }

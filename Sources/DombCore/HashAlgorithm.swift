@@ -87,3 +87,16 @@ func hex4(_ value: UInt16) -> String {
     let digits = String(value, radix: 16)
     return "0x" + String(repeating: "0", count: max(0, 4 - digits.count)) + digits
 }
+
+extension HashAlgorithm {
+    /// PCR banks as a table (`domb tpm info`): name, TPM_ALG_ID (TPM 2.0 Part 2 §6.3) and
+    /// digest size in bytes.
+    public static func bankTable(_ banks: [HashAlgorithm]) -> TextTable {
+        var table = TextTable([.init("BANK"), .init("TPM_ALG_ID", .right), .init("DIGEST BYTES", .right)])
+        for bank in banks {
+            let id = String(bank.rawValue, radix: 16)
+            table.append([bank.name, "0x" + String(repeating: "0", count: max(0, 4 - id.count)) + id, bank.digestSize.map(String.init) ?? "?"])
+        }
+        return table
+    }
+}

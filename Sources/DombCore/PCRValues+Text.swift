@@ -66,6 +66,29 @@ extension PCRValues {
     }
 }
 
+extension PCRValues {
+    /// The values as a table for a person: one row per PCR and bank, PCRs ascending and
+    /// within a PCR the banks in TPM_ALG_ID order, each value in full (lower-case hex, as
+    /// `openssl dgst` prints a digest), so the banks of one PCR sit together:
+    /// ```
+    /// PCR  BANK    VALUE
+    ///  12  sha1    …
+    ///  12  sha256  …
+    /// ```
+    /// ``text`` is the tpm2_pcrread layout, for diffing with that tool and for `--pcrs`.
+    public var table: TextTable {
+        var table = TextTable([.init("PCR", .right), .init("BANK"), .init("VALUE")])
+        let allPCRs = Set(algorithms.flatMap { self.pcrs(in: $0) }).sorted()
+        for pcr in allPCRs {
+            for bank in algorithms {
+                guard let value = self[bank, pcr] else { continue }
+                table.append(["\(pcr)", bank.name, value.hexString])
+            }
+        }
+        return table
+    }
+}
+
 extension StringProtocol {
     fileprivate var trimmingSpaces: Substring {
         var slice = Substring(self)

@@ -45,6 +45,7 @@ public enum Tools {
         "tpm2_pcrread": "tpm2-tools",
         "tpm2_eventlog": "tpm2-tools",
         "tpm2_checkquote": "tpm2-tools",
+        "tpm2_getcap": "tpm2-tools",
         "tpm2_pcrextend": "tpm2-tools",
         "openssl": "openssl",
         "dtc": "device-tree-compiler",

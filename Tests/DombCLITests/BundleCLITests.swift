@@ -92,10 +92,12 @@ import Testing
         let show = try DombBinary.run(["bundle", "show", bundle])
         #expect(show.status == 0)
         #expect(show.stdoutText.contains("UNVERIFIED"))
-        #expect(show.stdoutText.contains("kernel: modules/dom0/kernel, "))
-        #expect(show.stdoutText.contains("predicted sha256 PCR 13: "))
-        #expect(show.stdoutText.contains("xenstore-plan.json: "))
-        #expect(show.stdoutText.contains("launch.dtb: "))
+        let modules = try TableCLITests.alignedTable(
+            in: show.stdoutText, headers: ["DOMAIN", "ROLE", "MEMBER", "SIZE", "SHA256"], rightAligned: ["SIZE"])
+        #expect(modules.rows.contains { $0[0] == "dom0" && $0[1] == "kernel" && $0[2] == "modules/dom0/kernel" }, "\(show.stdoutText)")
+        let members = try TableCLITests.alignedTable(in: show.stdoutText, headers: ["MEMBER", "SIZE", "SHA256"], rightAligned: ["SIZE"])
+        #expect(Set(members.rows.map { $0[0] }).isSuperset(of: ["xenstore-plan.json", "launch.dtb"]), "\(show.stdoutText)")
+        #expect(show.stdoutText.contains("predicted PCR values:\nPCR  BANK    VALUE\n"), "\(show.stdoutText)")
 
         let procedure = try Self.runReadmeProcedure(bundle: bundle, ca: pki.caCertificate)
         #expect(procedure.status == 0, "\(procedure.stdoutText)\n\(procedure.stderrText)")
@@ -120,7 +122,9 @@ import Testing
         #expect(log.stdoutText.contains("13 : 0x\(pcr13)"), "\(log.stdoutText.suffix(600))")
         let unverified = try DombBinary.run(["predict", bundle])
         #expect(unverified.stderrText.contains("UNVERIFIED"))
-        #expect(unverified.stdoutText.contains("13: 0x\(pcr13.uppercased())"))
+        #expect(unverified.stdoutText.contains(" 13  sha256  \(pcr13)\n"), "\(unverified.stdoutText)")
+        let pcrread = try DombBinary.run(["predict", bundle, "--pcrread"])
+        #expect(pcrread.stdoutText.contains("13: 0x\(pcr13.uppercased())"))
         let paths = try Tools.run("fdtget", ["\(extracted)/launch.dtb", "/chosen/hypervisor/dom0/kernel", "domb,path"], check: false)
         #expect(paths.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines) == "modules/dom0/kernel", "\(paths.stderrText)")
     }

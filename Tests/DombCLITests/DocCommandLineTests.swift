@@ -102,8 +102,9 @@ struct EnvironmentalLine: Sendable {
 /// test guests at images/out, as in the repository), `launch.dts` (the demo with its module
 /// paths made relative to the sandbox), `Tests` (the repository's, for lines that read its
 /// fixtures from the repository root), `signer.key`/`signer.pem`/`signer.pub.pem` (a P-256
-/// code-signing key of the test CA) and `trust/` (the CA), `launch.bundle` (the demo, built
-/// and signed with it), `launch-v2.dts` (the next release), `dom0less.dts` (docs/binding.md's
+/// code-signing key of the test CA; `signer.pub` too) and `trust/` (the CA), `launch.bundle`
+/// (the demo, built and signed with it), `demo.bundle` (the same in four banks, as
+/// docs/bundle.md shows it), `launch-v2.dts` (the next release), `dom0less.dts` (docs/binding.md's
 /// tree, with stand-in images), `plan.json` (the demo's Xenstore plan), a swtpm with every
 /// bank active (docs/keylime.md: a manufactured one, with EK certificates) named by
 /// `TPM2TOOLS_TCTI` as the README tells users, and for docs/secrets.md the SoftHSM token
@@ -289,11 +290,16 @@ struct EnvironmentalLine: Sendable {
                 "PATH": directory.file("bin") + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"),
                 "TPM2TOOLS_TCTI": tpm.tcti, "TSS2_LOG": "all+none",
             ]) { $1 }
-            let build = try DombBinary.run([
-                "build", directory.file("launch.dts"), "--key", directory.file("signer.key"), "--cert", directory.file("signer.pem"),
-                "-o", directory.file("launch.bundle"), "--no-progress",
-            ])
-            guard build.status == 0 else { throw SandboxError(message: "the sandbox's launch.bundle: \(build.stderrText)") }
+            try manager.copyItem(atPath: pki.publicKey("p256"), toPath: directory.file("signer.pub"))
+            for (bundle, source, banks) in [
+                ("launch.bundle", "launch.dts", "sha256"), ("demo.bundle", "examples/demo/launch.dts", "sha1,sha256,sha384,sha512"),
+            ] {
+                let build = try DombBinary.run([
+                    "build", directory.file(source), "--key", directory.file("signer.key"), "--cert", directory.file("signer.pem"),
+                    "--banks", banks, "-o", directory.file(bundle), "--no-progress",
+                ])
+                guard build.status == 0 else { throw SandboxError(message: "the sandbox's \(bundle): \(build.stderrText)") }
+            }
             if page == "docs/secrets.md" { try makeReleaseToken(pki: pki) }
             // docs/xenstore.md: the demo's plan, and a listing of a host where it does not run.
             let plan = try DombBinary.run(["xenstore", "plan", directory.file("launch.dts")])

@@ -45,24 +45,25 @@ import Testing
         var rows: [[String]] = []
         for line in lines[(headerIndex + 1)...] {
             if line.isEmpty { break }
-            var cells: [String] = []
+            // Where each cell starts: a left-aligned one at its header; a right-aligned one
+            // (numbers, no spaces) at the start of the run of non-spaces ending at its header's end.
+            var starts: [Int] = []
             for (index, name) in headers.enumerated() {
-                let start = spans[index].start, end = spans[index].end
-                let nextStart = index + 1 < spans.count ? spans[index + 1].start : line.count
+                let (start, end) = spans[index]
                 if rightAligned.contains(name) {
-                    #expect(end <= line.count && line[end - 1] != " " && (end == line.count || line[end] == " "),
-                        "\(name) not right-aligned: \(String(line))", sourceLocation: sourceLocation)
-                    let cellStart = index == 0 ? 0 : spans[index - 1].end
-                    cells.append(String(line[cellStart..<min(end, line.count)]).trimmingCharacters(in: .whitespaces))
+                    let aligned = end <= line.count && line[end - 1] != " " && (end == line.count || line[end] == " ")
+                    #expect(aligned, "\(name) not right-aligned: \(String(line))", sourceLocation: sourceLocation)
+                    var cellStart = min(end, line.count)
+                    while cellStart > 0 && line[cellStart - 1] != " " { cellStart -= 1 }
+                    starts.append(cellStart)
                 } else {
-                    guard start < line.count else { cells.append(""); continue }
-                    #expect(line[start] != " " && (start == 0 || line[start - 1] == " "),
-                        "\(name) not left-aligned: \(String(line))", sourceLocation: sourceLocation)
-                    let cellEnd = index + 1 < spans.count && rightAligned.contains(headers[index + 1]) ? line.count : nextStart
-                    cells.append(String(line[start..<min(max(cellEnd, start), line.count)]).trimmingCharacters(in: .whitespaces))
+                    let aligned = start >= line.count || (line[start] != " " && (start == 0 || line[start - 1] == " "))
+                    #expect(aligned, "\(name) not left-aligned: \(String(line))", sourceLocation: sourceLocation)
+                    starts.append(min(start, line.count))
                 }
             }
-            rows.append(cells)
+            let ends = starts.indices.map { $0 + 1 < starts.count ? max(starts[$0 + 1], starts[$0]) : line.count }
+            rows.append(starts.indices.map { String(line[starts[$0]..<ends[$0]]).trimmingCharacters(in: .whitespaces) })
         }
         return ParsedTable(header: headerText, rows: rows)
     }
@@ -179,5 +180,80 @@ import Testing
         let verbose = try DombBinary.run(["log", "show", "--verbose", Self.eventlogs + "/real-world/go-attestation-windows-option-rom.bin"])
         #expect(verbose.stdoutText.contains("#60 PCR 0xFFFFFFFF (never extended) EV_NO_ACTION"))
         #expect(verbose.stdoutText.contains("SecureBoot (vendor 8be4df61-93ca-11d2-aa0d-00e098032b8c), 1 byte of data"))
+    }
+
+    /// `predict` and `bundle show` on a real four-bank bundle: the PCR table lines up, holds
+    /// every value in full, and equals what tpm2_eventlog replays from the bundle's predicted
+    /// log; `--pcrread` is tpm2_pcrread's layout with the same values; the module table
+    /// lines up and its digests are what `sha256sum` says of the extracted members.
+    @Test func predictAndBundleShowTablesAgreeWithTpm2EventlogAndSha256sum() throws {
+        let work = try TemporaryDirectory(prefix: "domb-tables")
+        let (bundle, key) = try BootCLITests.demoBundle(in: work)
+        let predict = try DombBinary.run(["predict", bundle, "--pubkey", key])
+        #expect(predict.status == 0, "\(predict.stderrText)")
+        let table = try Self.alignedTable(in: predict.stdoutText, headers: ["PCR", "BANK", "VALUE"], rightAligned: ["PCR"])
+        var shown = PCRValues()
+        for row in table.rows {
+            let bank = try #require(HashAlgorithm(name: row[1]), "\(row)")
+            let value = try #require([UInt8](hex: row[2]), "\(row)")
+            #expect(value.count == bank.digestSize, "\(row): not a full digest")
+            shown[bank, try #require(Int(row[0]))] = value
+        }
+        #expect(shown.algorithms == [.sha1, .sha256, .sha384, .sha512] && shown.pcrs(in: .sha512) == [12, 13])
+        // The rows of one PCR sit together.
+        #expect(table.rows.map { $0[0] } == ["12", "12", "12", "12", "13", "13", "13", "13"])
+
+        let extract = try DombBinary.run(["bundle", "extract", bundle, "--pubkey", key, "-o", work.file("x"), "--no-progress"])
+        #expect(extract.status == 0, "\(extract.stderrText)")
+        let tools = try Tools.run("tpm2_eventlog", [work.file("x/eventlog.predicted")])
+        let section = try #require(tools.stdoutText.range(of: "\npcrs:"))
+        let replayed = try PCRValues(parsingText: String(tools.stdoutText[section.upperBound...]))
+        for bank in shown.algorithms {
+            for pcr in [12, 13] { #expect(shown[bank, pcr] == replayed[bank, pcr], "\(bank) PCR \(pcr): table differs from tpm2_eventlog") }
+        }
+        let pcrread = try DombBinary.run(["predict", bundle, "--pubkey", key, "--pcrread"])
+        #expect(pcrread.stdoutText.hasPrefix("sha1:\n  12: 0x"), "\(pcrread.stdoutText)")
+        #expect(try PCRValues(parsingText: pcrread.stdoutText) == shown)
+        #expect(try DombBinary.run(["predict", bundle, "--json", "--pcrread"]).status == 64, "--json and --pcrread exclude each other")
+
+        let show = try DombBinary.run(["bundle", "show", bundle])
+        #expect(show.status == 0, "\(show.stderrText)")
+        let modules = try Self.alignedTable(in: show.stdoutText, headers: ["DOMAIN", "ROLE", "MEMBER", "SIZE", "SHA256"], rightAligned: ["SIZE"])
+        #expect(modules.rows.count == 7, "\(show.stdoutText)")
+        for row in modules.rows {
+            let sum = try Tools.run("sha256sum", [work.file("x/\(row[2])")]).stdoutText.prefix(64)
+            #expect(row[4] == String(sum), "\(row[2])")
+            let size = try FileManager.default.attributesOfItem(atPath: work.file("x/\(row[2])"))[.size] as? Int
+            #expect(Int(row[3]) == size, "\(row[2])")
+        }
+        let members = try Self.alignedTable(in: show.stdoutText, headers: ["MEMBER", "SIZE", "SHA256"], rightAligned: ["SIZE"])
+        #expect(Set(members.rows.map { $0[0] }) == ["launch.dtb", "xenstore-plan.json", "eventlog.predicted"])
+        let predicted = try Self.alignedTable(
+            in: String(show.stdoutText[try #require(show.stdoutText.range(of: "predicted PCR values:")).upperBound...]),
+            headers: ["PCR", "BANK", "VALUE"], rightAligned: ["PCR"])
+        #expect(predicted.rows == table.rows, "bundle show and predict print the same PCR table")
+    }
+
+    /// `tpm info` against swtpm: the bank table lines up and names the banks tpm2_getcap
+    /// reports with PCRs allocated.
+    @Test func tpmInfoBanksAreTpm2GetcapsAllocatedBanks() throws {
+        try Swtpm.with { swtpm in
+            let info = try DombBinary.run(["tpm", "info", "--tpm", swtpm.tcti])
+            #expect(info.status == 0, "\(info.stderrText)")
+            let table = try Self.alignedTable(in: info.stdoutText, headers: ["BANK", "TPM_ALG_ID", "DIGEST BYTES"], rightAligned: ["TPM_ALG_ID", "DIGEST BYTES"])
+            let getcap = try Tools.run("tpm2_getcap", ["-T", swtpm.tcti, "pcrs"], environment: ["TSS2_LOG": "all+none"]).stdoutText
+            let allocated = getcap.split(separator: "\n").compactMap { line -> String? in
+                let trimmed = line.trimmingCharacters(in: .whitespaces)
+                guard trimmed.hasPrefix("- "), let colon = trimmed.firstIndex(of: ":") else { return nil }
+                let list = trimmed[trimmed.index(after: colon)...].filter { !" []".contains($0) }
+                return list.isEmpty ? nil : String(trimmed.dropFirst(2)[..<colon])
+            }
+            #expect(!allocated.isEmpty, "\(getcap)")
+            #expect(table.rows.map { $0[0] } == allocated, "\(info.stdoutText)\n\(getcap)")
+            for row in table.rows {
+                let bank = try #require(HashAlgorithm(name: row[0]))
+                #expect(row[2] == "\(bank.digestSize ?? 0)" && UInt16(row[1].dropFirst(2), radix: 16) == bank.rawValue, "\(row)")
+            }
+        }
     }
 }

@@ -30,7 +30,8 @@ where each EVENT is one record of the bundle's predicted (golden) event log, in 
 
 The policy requires the events the log shows on each launch PCR to be exactly these, in this
 order: same event type, the same digest in every bank listed, for a module record the same
-record bytes (domain, role, size, label, digests: event data no digest covers), for a
+record bytes (domain, role, size, label, digests: event data no digest covers; on a TPM with
+more banks than the bundle, the same fields and, in every bank, the digest extended), for a
 configuration record the same header (its content is covered by the digest, the hash of the
 event data), and a separator that is TCG's EV_SEPARATOR. Keylime's verifier replays the
 policy's relevant PCRs from the same log and compares them with the quote before the policy
@@ -118,6 +119,85 @@ class _HeaderTest(tests.Test):
         return f"is not a record {self.header!a}"
 
 
+# domb's module record (docs/eventlog.md, DombCore's ModuleRecord): a TCG_PCClientTaggedEvent
+# (PFP §10.4.2.1) with tag "dmbM", holding version 1 | domain | role | size u64 | label |
+# digests ({TPM_ALG_ID u16, digest}), strings u8-length-prefixed, little-endian.
+_MODULE_TAG = 0x4D626D64
+_ALGORITHMS = {0x0004: ("sha1", 20), 0x000B: ("sha256", 32), 0x000C: ("sha384", 48), 0x000D: ("sha512", 64), 0x0012: ("sm3_256", 32)}
+
+
+def _module_record(data: bytes) -> typing.Optional[typing.Tuple[bytes, bytes, int, bytes, typing.Dict[str, str]]]:
+    """(domain, role, size, label, {bank: hex digest}) of a module record, or None when `data`
+    is not one (every length checked)."""
+    try:
+        tag, size = struct.unpack_from("<II", data, 0)
+        if tag != _MODULE_TAG or len(data) != 8 + size or data[8] != 1:
+            return None
+        offset = 9
+
+        def string() -> bytes:
+            nonlocal offset
+            length = data[offset]
+            text = data[offset + 1 : offset + 1 + length]
+            if len(text) != length:
+                raise IndexError("short string")
+            offset += 1 + length
+            return text
+
+        domain, role = string(), string()
+        (module_size,) = struct.unpack_from("<Q", data, offset)
+        offset += 8
+        label = string()
+        count = data[offset]
+        offset += 1
+        digests: typing.Dict[str, str] = {}
+        for _ in range(count):
+            (algorithm,) = struct.unpack_from("<H", data, offset)
+            name, length = _ALGORITHMS.get(algorithm, (None, 0))
+            value = data[offset + 2 : offset + 2 + length]
+            if name is None or name in digests or len(value) != length:
+                return None
+            digests[name] = value.hex()
+            offset += 2 + length
+        return (domain, role, module_size, label, digests) if offset == len(data) else None
+    except (IndexError, struct.error):
+        return None
+
+
+class _ModuleRecordTest(tests.Test):
+    """The module record (EV_EVENT_TAG data, covered by no digest) is the bundle's: the same
+    bytes, or, on a TPM with more banks than the bundle (the launch lists every active bank's
+    digest), the same domain, role, size and label, the bundle's digests in its banks, and in
+    every bank exactly the digest the event extended. The rule of `domb attest verify`
+    (GoldenEventPolicy.recordMatches)."""
+
+    def __init__(self, expected_hex: str):
+        super().__init__()
+        self.expected_hex = expected_hex
+        self.expected = _module_record(bytes.fromhex(expected_hex))
+        if self.expected is None:
+            raise Exception(f"the refstate's module record {expected_hex[:32]}... is not a domb module record")
+
+    def why_not(self, globs: tests.Globals, subject: tests.Data) -> str:
+        event = subject.get("Event") if isinstance(subject, dict) else None
+        if not isinstance(event, str):
+            return "has no module record"
+        if event == self.expected_hex:
+            return ""
+        try:
+            logged = _module_record(bytes.fromhex(event))
+        except ValueError:
+            logged = None
+        if logged is None or self.expected is None or logged[:4] != self.expected[:4]:
+            return "is not the bundle's module record (domain, role, size or label)"
+        extended = {d.get("AlgorithmId"): d.get("Digest") for d in subject.get("Digests") or [] if isinstance(d, dict)}
+        if logged[4] != extended:
+            return "has a module record naming other digests than the event extended"
+        if any(logged[4].get(bank) != value for bank, value in self.expected[4].items()):
+            return "is not the bundle's module record (its digests)"
+        return ""
+
+
 class _LaunchEvent(tests.Test):
     """One golden event, checked with Keylime's tests; the reason names the event and shows
     what the log has instead."""
@@ -131,7 +211,7 @@ class _LaunchEvent(tests.Test):
         # Every bank listed must match (Keylime's DigestTest accepts any one of its list).
         checks += [tests.DigestTest({algorithm: value}) for algorithm, value in sorted(expected["digests"].items())]
         if event_type == "EV_EVENT_TAG":
-            checks.append(tests.FieldTest("Event", tests.StringEqual(expected["event"])))
+            checks.append(_ModuleRecordTest(expected["event"]))
         elif event_type == "EV_IPL":
             checks.append(tests.FieldTest("Event", _HeaderTest(expected["header"])))
         else:
