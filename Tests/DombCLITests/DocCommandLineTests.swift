@@ -96,15 +96,16 @@ struct EnvironmentalLine: Sendable {
 ///   calls, validation included) and must name a command, not a group;
 /// - every *example* runs, in page order, in a sandbox prepared as a user would have it
 ///   (below), and must exit 0 — or be on ``environmental`` and fail for that reason;
-/// - output the page shows after an example (`#   …` lines) must appear in what it printed.
+/// - what the page shows an example printing (a `$ ` transcript, or `#   ` lines after it)
+///   must be what it prints, line by line in order (``DocCommandLine/missingShownLine``).
 ///
 /// The sandbox, one per page: a directory holding the demo (examples/demo/launch.dts and the
 /// test guests at images/out, as in the repository), `launch.dts` (the demo with its module
 /// paths made relative to the sandbox), `Tests` (the repository's, for lines that read its
 /// fixtures from the repository root), `signer.key`/`signer.pem`/`signer.pub.pem` (a P-256
 /// code-signing key of the test CA; `signer.pub` too) and `trust/` (the CA), `launch.bundle`
-/// (the demo, built and signed with it), `demo.bundle` (the same in four banks, as
-/// docs/bundle.md shows it), `launch-v2.dts` (the next release), `dom0less.dts` (docs/binding.md's
+/// (the demo, built and signed with it), `demo.bundle` (the demo in four banks with a
+/// raw signature, as docs/bundle.md shows it), `launch-v2.dts` (the next release), `dom0less.dts` (docs/binding.md's
 /// tree, with stand-in images), `plan.json` (the demo's Xenstore plan), a swtpm with every
 /// bank active (docs/keylime.md: a manufactured one, with EK certificates) named by
 /// `TPM2TOOLS_TCTI` as the README tells users, and for docs/secrets.md the SoftHSM token
@@ -291,13 +292,12 @@ struct EnvironmentalLine: Sendable {
                 "TPM2TOOLS_TCTI": tpm.tcti, "TSS2_LOG": "all+none",
             ]) { $1 }
             try manager.copyItem(atPath: pki.publicKey("p256"), toPath: directory.file("signer.pub"))
-            for (bundle, source, banks) in [
-                ("launch.bundle", "launch.dts", "sha256"), ("demo.bundle", "examples/demo/launch.dts", "sha1,sha256,sha384,sha512"),
+            for (bundle, source, banks, cms) in [
+                ("launch.bundle", "launch.dts", "sha256", true), ("demo.bundle", "examples/demo/launch.dts", "sha1,sha256,sha384,sha512", false),
             ] {
-                let build = try DombBinary.run([
-                    "build", directory.file(source), "--key", directory.file("signer.key"), "--cert", directory.file("signer.pem"),
-                    "--banks", banks, "-o", directory.file(bundle), "--no-progress",
-                ])
+                let build = try DombBinary.run(
+                    ["build", directory.file(source), "--key", directory.file("signer.key"), "--banks", banks, "-o", directory.file(bundle), "--no-progress"]
+                        + (cms ? ["--cert", directory.file("signer.pem")] : []))
                 guard build.status == 0 else { throw SandboxError(message: "the sandbox's \(bundle): \(build.stderrText)") }
             }
             if page == "docs/secrets.md" { try makeReleaseToken(pki: pki) }
