@@ -328,7 +328,13 @@ public enum EventLogFuzz {
             let log = try EventLog(parsing: bytes)
             // Exercise the writer and domb's record decoders on whatever parsed.
             _ = log.serialized()
-            for event in log.events { _ = try? DombEvent(event) }
+            for event in log.events {
+                _ = try? DombEvent(event)
+                // `log show`'s readings, the UEFI_VARIABLE_DATA decoder on any data.
+                _ = try? UEFIVariableData(parsing: event.data)
+                _ = EventSummary.describe(event, long: true)
+            }
+            _ = log.summaryTable.text
             _ = log.quirks.map(\.description)
             // Replay (PCR 0 start, bank coverage, fill) both ways, with a stand-in hash:
             // DombCore has no crypto, and the paths under test do not depend on it.
