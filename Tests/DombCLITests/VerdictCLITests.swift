@@ -41,6 +41,27 @@ import Testing
         return UnverifiedEvent(pcr: pcr, type: .eventTag, digests: set, data: try record.serialized())
     }
 
+    /// Writes to `forged` the quote file `quote` with its event log edited by `edit`, which
+    /// gets the log's bytes, the range of the web kernel's module record in them and its
+    /// event. The log rides unsigned in the quote file: the quote and its signature still hold.
+    static func editWebKernelRecord(
+        quote: String, to forged: String, _ edit: (inout [UInt8], Range<Int>, UnverifiedEvent) throws -> Void
+    ) throws {
+        var file = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: quote))) as? [String: Any])
+        let encoded = try #require(file["eventLog"] as? String)
+        var log = try #require(Data(base64Encoded: encoded)).map { $0 }
+        let parsed = try EventLog(parsing: log)
+        let web = try #require(parsed.events.first { event in
+            if case .module(let record)? = try? DombEvent(event) { return record.domain == "web" && record.role == "kernel" }
+            return false
+        })
+        // TCG_PCR_EVENT2 data follows the digests.
+        let record = try #require(log[web.offset...].firstRange(of: web.data))
+        try edit(&log, record, web)
+        file["eventLog"] = Data(log).base64EncodedString()
+        try JSONSerialization.data(withJSONObject: file).write(to: URL(fileURLWithPath: forged))
+    }
+
     static func separator(_ pcr: UInt32) throws -> UnverifiedEvent {
         UnverifiedEvent(pcr: pcr, type: .separator, digests: try digests([0, 0, 0, 0]), data: [0, 0, 0, 0])
     }
@@ -125,21 +146,11 @@ import Testing
         #expect(genuine.stdoutText.contains("launched: web kernel modules/web/kernel ("), "\(genuine.stdoutText)")
 
         // The log rides unsigned in the quote file: rename domain "web" to "wex" in its module record.
-        var file = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: work.file("quote.json")))) as? [String: Any])
-        let encoded = try #require(file["eventLog"] as? String)
-        var log = try #require(Data(base64Encoded: encoded)).map { $0 }
-        let parsed = try EventLog(parsing: log)
-        let web = try #require(parsed.events.first { event in
-            if case .module(let record)? = try? DombEvent(event) { return record.domain == "web" && record.role == "kernel" }
-            return false
-        })
-        // TCG_PCR_EVENT2 data follows the digests; the record's domain string is "web".
-        let data = try #require(log[web.offset...].firstRange(of: web.data))
-        let domain = try #require(log[data].firstRange(of: Array("web".utf8)))
-        log[domain.lowerBound + 2] = UInt8(ascii: "x")
-        file["eventLog"] = Data(log).base64EncodedString()
         let forged = work.file("forged.json")
-        try JSONSerialization.data(withJSONObject: file).write(to: URL(fileURLWithPath: forged))
+        try Self.editWebKernelRecord(quote: work.file("quote.json"), to: forged) { log, record, _ in
+            let domain = try #require(log[record].firstRange(of: Array("web".utf8)))
+            log[domain.lowerBound + 2] = UInt8(ascii: "x")
+        }
         // The edit is in data no digest covers: the quote, the signature and the replay still hold.
         let result = try verify(forged)
         #expect(result.status == 1, "\(result.stdoutText)")
@@ -198,20 +209,11 @@ import Testing
 
         // Flip the last byte of the sha384 digest inside the web kernel's record: the
         // event's digests (and so the replay) are untouched.
-        var file = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: work.file("all.json")))) as? [String: Any])
-        let encoded = try #require(file["eventLog"] as? String)
-        var log = try #require(Data(base64Encoded: encoded)).map { $0 }
-        let parsed = try EventLog(parsing: log)
-        let web = try #require(parsed.events.first { event in
-            if case .module(let record)? = try? DombEvent(event) { return record.domain == "web" && record.role == "kernel" }
-            return false
-        })
-        let sha384 = try #require(web.digests[.sha384])
-        let data = try #require(log[web.offset...].firstRange(of: web.data))
-        let inRecord = try #require(log[data].firstRange(of: sha384))
-        log[inRecord.upperBound - 1] ^= 0xFF
-        file["eventLog"] = Data(log).base64EncodedString()
-        try JSONSerialization.data(withJSONObject: file).write(to: URL(fileURLWithPath: work.file("forged.json")))
+        try Self.editWebKernelRecord(quote: work.file("all.json"), to: work.file("forged.json")) { log, record, event in
+            let sha384 = try #require(event.digests[.sha384])
+            let inRecord = try #require(log[record].firstRange(of: sha384))
+            log[inRecord.upperBound - 1] ^= 0xFF
+        }
         let forged = try verify("forged.json")
         #expect(forged.status == 1, "\(forged.stdoutText)")
         #expect(forged.stdoutText.contains("is not the golden record of web kernel"), "\(forged.stdoutText)")
