@@ -58,7 +58,7 @@ echo "== 2. Debian kernel xz payload: domb vs xz -dc"
 kernel=${DOMB_DEBIAN_KERNEL:-$("$root/images/fetch-debian-kernel.sh")}
 eval "$("$DOMB" inspect --json --no-digest "$kernel" | python3 -c '
 import json, sys
-r = json.load(sys.stdin)[0]
+r = json.load(sys.stdin)["images"][0]
 print("offset=%d length=%d" % (r["bzImage"]["payloadOffset"], r["bzImage"]["payloadLength"]))')"
 # The payload without its 4-byte size trailer (which xz would call trailing garbage).
 python3 -c 'import sys

@@ -120,7 +120,7 @@ struct AttestCommand: AsyncParsableCommand {
                 try AtomicFile.write(try updated.jsonBytes(), to: state, inputs: [quote] + [akPub].compactMap { $0 })
             }
             if json {
-                print(try jsonText(QuoteVerdictReport(verdict, selection: selection, eventLogNote: logNote, hashing: verifier.hashing)))
+                print(try jsonText(QuoteVerdictReport(verdict, selection: selection, eventLogNote: logNote, hashing: verifier.hashing), format: .attestVerdict))
             } else {
                 switch verdict {
                 case .verified(let verified):

@@ -175,7 +175,7 @@ struct BootCommand: AsyncParsableCommand {
             }
         } catch let failure as BootFailure {
             if json {
-                print(try jsonText(failure))
+                print(try jsonText(failure, format: .bootReport))
             } else {
                 Diagnostics.print(Diagnostic(message: "\(failure)", hint: nil, status: .refused))
             }
@@ -185,7 +185,7 @@ struct BootCommand: AsyncParsableCommand {
 
     private func printReport(_ report: BootReport) throws {
         if json {
-            print(try jsonText(report))
+            print(try jsonText(report, format: .bootReport))
             return
         }
         print("launched \(report.domains.count) domain(s) in order \(report.startOrder.joined(separator: " → "))")

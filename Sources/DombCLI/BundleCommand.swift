@@ -195,7 +195,7 @@ private func report(_ result: BundleVerification, bundle: String, json: Bool) {
         ]
         if let signer = result.signer { object["signer"] = .string(signer) }
         if let manifest = result.manifest { object["generation"] = .integer(Int64(clamping: manifest.generation)) }
-        print(JSONValue.object(object).canonicalString)
+        print(JSONFormat.bundleVerdict.document(object).canonicalString)
         return
     }
     if result.isVerified, let manifest = result.manifest {

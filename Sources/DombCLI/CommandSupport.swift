@@ -30,5 +30,6 @@ func requireInputFile(_ path: String) throws {
     _ = try InputFile(path: path)
 }
 
-/// A report as `--json` prints it: pretty, keys sorted, slashes unescaped.
-func jsonText(_ value: some Encodable) throws -> String { try JSONOutput.text(value) }
+/// A report as `--json` prints it: pretty, keys sorted, slashes unescaped, with its
+/// `format` and `formatVersion` (docs/json.md).
+func jsonText(_ value: some Encodable, format: JSONFormat) throws -> String { try JSONOutput.text(value, format: format) }

@@ -97,7 +97,7 @@ struct ConfigCommand: ParsableCommand {
                 return try picture.write(LaunchTopology.dot(launch, title: title, moduleLabel: LaunchTopology.fileLabel), inputs: [file])
             }
             if json {
-                print(try jsonText(document.spec))
+                print(try jsonText(document.spec, format: LaunchSpec.jsonFormat))
                 return
             }
             let spec = document.spec

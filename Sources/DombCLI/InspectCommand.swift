@@ -24,7 +24,7 @@ struct InspectCommand: ParsableCommand {
             """ + ExitStatus.help(success: "every image was read", refused: "an image is malformed"))
 
     @Argument(help: "Image files.") var images: [String]
-    @Flag(help: "Print JSON (an array, one object per image).") var json = false
+    @Flag(help: "Print JSON: {\"format\":…,\"images\":[one object per image]} (docs/json.md).") var json = false
     @Flag(help: "Print only the Xen notes, in the format of Xen's readnotes tool.") var readnotes = false
     @Flag(help: "Skip the sha256 (which reads the whole file).") var noDigest = false
     @Flag(help: "Print, on stderr, the bytes read and the time taken per image.") var stats = false
@@ -78,7 +78,7 @@ struct InspectCommand: ParsableCommand {
                 Diagnostics.print(diagnostic)
             }
         }
-        if json { print(try jsonText(inspections)) }
+        if json { print(try jsonText(ImageInspection.Document(images: inspections), format: .imageInspection)) }
         if worst != .success { throw ExitCode(worst.rawValue) }
     }
 

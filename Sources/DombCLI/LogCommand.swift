@@ -49,7 +49,7 @@ struct LogCommand: AsyncParsableCommand {
         func run() async throws {
             let parsed = try LogCommand.load(log)
             if json {
-                print(try jsonText(EventLogReport(parsed)))
+                print(try jsonText(EventLogReport(parsed), format: .eventLog))
             } else {
                 print(EventLogRendering.text(parsed, verbose: verbose), terminator: "")
             }

@@ -29,7 +29,7 @@ struct PredictCommand: AsyncParsableCommand {
     @Option(help: "Trust anchors (directory or CA file) to verify a CMS bundle first.") var trust: String?
     @Option(help: "Pinned certificate to verify the bundle first.") var cert: String?
     @Option(help: "Public key to verify the bundle first.") var pubkey: String?
-    @Flag(help: "Print JSON: {\"sha256\":{\"13\":\"…\"}}.") var json = false
+    @Flag(help: "Print JSON: {\"format\":…,\"pcrs\":{\"sha256\":{\"13\":\"…\"}}} (docs/json.md).") var json = false
     @Flag(help: "Print tpm2_pcrread's layout (diff it with tpm2_pcrread; `log verify --pcrs` reads it).")
     var pcrread = false
     @OptionGroup var progressOptions: ProgressOptions
@@ -63,7 +63,7 @@ struct PredictCommand: AsyncParsableCommand {
         }
         let pcrs = manifest.predictedPCRs
         if json {
-            print(pcrs.goldenJSON.canonicalString)
+            print(pcrs.predictionJSON.canonicalString)
             return
         }
         guard !pcrs.algorithms.isEmpty else {

@@ -29,7 +29,7 @@ struct TPMCommand: AsyncParsableCommand {
             let connection = try TPM(configuration)
             let banks = try connection.activeBanks()
             if json {
-                print(try jsonText(TPMInfoReport(tcti: configuration.description, activeBanks: banks.map(\.name))))
+                print(try jsonText(TPMInfoReport(tcti: configuration.description, activeBanks: banks.map(\.name)), format: .tpmInfo))
             } else {
                 print("TPM: \(TerminalText.escape(configuration.description))")
                 print("active PCR banks (each extended by domb):")

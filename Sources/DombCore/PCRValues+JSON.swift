@@ -4,8 +4,16 @@
 //===----------------------------------------------------------------------===//
 
 extension PCRValues {
+    /// The document `domb predict --json` prints: ``JSONFormat/pcrPrediction``'s `format`
+    /// and `formatVersion`, and ``goldenJSON`` under `pcrs` (the key `boot --json` gives
+    /// the same map).
+    public var predictionJSON: JSONValue {
+        JSONFormat.pcrPrediction.document(["pcrs": goldenJSON])
+    }
+
     /// Golden PCR values as JSON, `{"sha256": {"12": "<hex>", "13": "<hex>"}}`: what
-    /// `domb predict --json` prints and `domb attest verify --expected-pcrs` reads.
+    /// `domb attest verify --expected-pcrs` reads, on its own or as the `pcrs` of
+    /// ``predictionJSON``.
     public var goldenJSON: JSONValue {
         .object(goldenDictionary.mapValues { .object($0.mapValues { .string($0) }) })
     }
@@ -21,12 +29,25 @@ extension PCRValues {
         return banks
     }
 
-    /// Reads ``goldenJSON``'s form (whitespace allowed).
-    /// - Throws: ``ParseError`` naming the bank or PCR at fault.
+    /// Reads ``predictionJSON``'s form (`domb predict --json`'s output), or ``goldenJSON``'s
+    /// alone (written by hand); whitespace allowed.
+    /// - Throws: ``ParseError`` naming the bank or PCR at fault, or the format or version.
     public init(goldenJSON bytes: [UInt8]) throws(ParseError) {
         let value = try JSONValue(parsing: bytes)
-        guard let banks = value.objectValue else {
+        guard var banks = value.objectValue else {
             throw .invalid("expected PCRs: not JSON of the form {\"sha256\": {\"12\": \"<hex>\"}}")
+        }
+        if banks[JSONFormat.Key.format.rawValue] != nil || banks[JSONFormat.Key.formatVersion.rawValue] != nil {
+            do throws(ParseError) {
+                try JSONFormat.pcrPrediction.check(banks, optional: false)
+            } catch {
+                throw ParseError(error.code, "expected PCRs: \(error.reason)")
+            }
+            let keys = Set(banks.keys).subtracting(JSONFormat.Key.allCases.map(\.rawValue))
+            guard keys == ["pcrs"], let pcrs = banks["pcrs"]?.objectValue else {
+                throw .invalid("expected PCRs: a \(JSONFormat.pcrPrediction.name) document holds \"pcrs\" and nothing else")
+            }
+            banks = pcrs
         }
         self.init()
         for (bankName, entries) in banks.sorted(by: { $0.key < $1.key }) {

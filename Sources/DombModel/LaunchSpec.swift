@@ -32,6 +32,26 @@ public struct LaunchSpec: Hashable, Sendable, Codable {
     }
 
     public func domain(named name: String) -> DomainSpec? { domains.first { $0.name == name } }
+
+    /// The `format` and `formatVersion` of the model as JSON (`domb config show --json`).
+    public static let jsonFormat = JSONFormat.launchSpec
+
+    private enum CodingKeys: String, CodingKey {
+        case domains, cpupools, eventChannels, sharedMemory, staticMode
+    }
+
+    /// Reads the model as JSON: with ``jsonFormat``'s `format` and `formatVersion` (what
+    /// `config show --json` prints), or without them (a hand-written description).
+    /// - Throws: ``ParseError`` (`unsupported`) for another format or version.
+    public init(from decoder: any Decoder) throws {
+        try Self.jsonFormat.check(decoder, optional: true)
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        domains = try container.decode([DomainSpec].self, forKey: .domains)
+        cpupools = try container.decode([CPUPoolSpec].self, forKey: .cpupools)
+        eventChannels = try container.decode([EventChannelSpec].self, forKey: .eventChannels)
+        sharedMemory = try container.decode([SharedMemorySpec].self, forKey: .sharedMemory)
+        staticMode = try container.decode(Bool.self, forKey: .staticMode)
+    }
 }
 
 /// Domain capabilities: the union of the Hyperlaunch `permissions`/`functions`, the 2023

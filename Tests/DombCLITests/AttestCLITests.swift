@@ -147,6 +147,17 @@ import Testing
             _ = try directory.write("golden.json", "{\"sha256\": {\"12\": \"\(pcr12)\", \"13\": \"\(pcr13)\"}}")
             let good = try verify(["--expected-pcrs", directory.file("golden.json")])
             #expect(good.status == 0, "\(good.stdoutText)\(good.stderrText)")
+            // The same values as `domb predict --json` prints them; another format refused.
+            let predicted = "{\"format\":\"domb-pcr-prediction\",\"formatVersion\":1,\"pcrs\":{\"sha256\":{\"12\":\"\(pcr12)\",\"13\":\"\(pcr13)\"}}}"
+            _ = try directory.write("predicted.json", predicted)
+            let fromPredict = try verify(["--expected-pcrs", directory.file("predicted.json")])
+            #expect(fromPredict.status == 0, "\(fromPredict.stdoutText)\(fromPredict.stderrText)")
+            _ = try directory.write("plan.json", predicted.replacingOccurrences(of: "domb-pcr-prediction", with: "domb-xenstore-plan"))
+            let notPredicted = try verify(["--expected-pcrs", directory.file("plan.json")])
+            #expect(notPredicted.status != 0 && notPredicted.status != 1, "\(notPredicted.stdoutText)")
+            #expect(
+                notPredicted.stderrText.contains("\(directory.file("plan.json")): expected PCRs: format \"domb-xenstore-plan\" is not \"domb-pcr-prediction\""),
+                "\(notPredicted.stderrText)")
             _ = try directory.write("wrong.json", "{\"sha256\": {\"12\": \"\(pcr12)\", \"13\": \"\(pcr12)\"}}")
             let wrong = try verify(["--expected-pcrs", directory.file("wrong.json")])
             #expect(wrong.status == 1)

@@ -18,7 +18,9 @@ import Testing
         let result = try DombBinary.run(["inspect", "--json", "\(out)/pv-kernel.elf", "\(out)/pvh-kernel.elf",
             "\(out)/ramdisk.cpio.gz"])
         #expect(result.status == 0, "\(result.stderrText)")
-        let reports = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout)) as? [[String: Any]])
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout)) as? [String: Any])
+        #expect(document["format"] as? String == "domb-image-inspection")
+        let reports = try #require(document["images"] as? [[String: Any]])
         #expect(reports.count == 3)
         #expect(reports[0]["supportedModes"] as? [String] == ["pv"])
         #expect(reports[1]["supportedModes"] as? [String] == ["pvh"])

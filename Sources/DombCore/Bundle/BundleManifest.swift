@@ -47,9 +47,9 @@ public struct BundleDomain: Hashable, Sendable {
 /// exactly those bytes.
 public struct BundleManifest: Hashable, Sendable {
     /// The value of the `format` key.
-    public static let format = "domb-launch-bundle"
+    public static let format = JSONFormat.launchBundle.name
     /// The only `formatVersion` this build reads and writes.
-    public static let currentFormatVersion: Int64 = 1
+    public static let currentFormatVersion = JSONFormat.launchBundle.version
 
     public var formatVersion: Int64 = currentFormatVersion
     /// Monotonically increasing release number; verifiers refuse one below their minimum

@@ -120,7 +120,9 @@ public struct EventLogReport: Encodable, Sendable {
         public var domb: DombRecord?
     }
 
-    public var format: String
+    /// The log's record format: `sha1` (TCG PC Client) or `crypto-agile` (`logFormat`, so
+    /// that `format` names the document, docs/json.md).
+    public var logFormat: String
     /// The banks the header announces (SHA-1 for a legacy log).
     public var banks: [String]
     public var quirks: [Quirk]
@@ -128,7 +130,7 @@ public struct EventLogReport: Encodable, Sendable {
     public var events: [Event]
 
     public init(_ log: EventLog) {
-        format = log.format.rawValue
+        logFormat = log.format.rawValue
         banks = log.headerBanks.map(\.name)
         quirks = log.quirks.map(Quirk.init)
         specID = log.specID.map { header in

@@ -402,6 +402,13 @@ public struct ImageInspection: Encodable, Sendable {
 
     private enum CodingKeys: String, CodingKey { case path, error }
 
+    /// What `domb inspect --json` prints: every image, in the order given.
+    public struct Document: Encodable, Sendable {
+        public var images: [ImageInspection]
+
+        public init(images: [ImageInspection]) { self.images = images }
+    }
+
     public func encode(to encoder: any Encoder) throws {
         // The report's own keys and `path` side by side in one object.
         try report?.encode(to: encoder)

@@ -12,8 +12,8 @@
 /// The rest says what they need: which parent, which key, which reference, whether a PIN.
 /// Only the TPM that sealed it can load the object (its parent's seed never leaves it).
 public struct SealedSecret: Hashable, Sendable {
-    public static let format = "domb-sealed-secret"
-    public static let currentFormatVersion: Int64 = 1
+    public static let format = JSONFormat.sealedSecret.name
+    public static let currentFormatVersion = JSONFormat.sealedSecret.version
     /// Largest sealed file read.
     public static let maximumFileSize = 64 << 10
     /// Most bytes a sealed data object holds on every TPM (`MAX_SYM_DATA`, Part 2 §10.4.3).

@@ -15,8 +15,8 @@
 ///
 /// Serialised as canonical JSON (hex for binary fields, the key as PEM text).
 public struct SignedPCRPolicy: Hashable, Sendable {
-    public static let format = "domb-signed-pcr-policy"
-    public static let currentFormatVersion: Int64 = 1
+    public static let format = JSONFormat.signedPCRPolicy.name
+    public static let currentFormatVersion = JSONFormat.signedPCRPolicy.version
     /// The policy session's hash: every policy digest here is SHA-256 (as systemd's).
     public static let policyAlgorithm = HashAlgorithm.sha256
     /// Most policies one bundle carries (banks × policy references).

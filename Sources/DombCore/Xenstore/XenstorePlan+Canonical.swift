@@ -6,8 +6,7 @@
 extension XenstorePlan {
     /// The plan as a JSON value, with the keys `JSONDecoder` reads back.
     public var jsonValue: JSONValue {
-        .object([
-            "format": .string(format),
+        Self.format.document([
             "domains": .array(
                 domains.map { domain in
                     .object([

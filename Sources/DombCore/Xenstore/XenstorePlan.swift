@@ -11,16 +11,38 @@
 /// event channels, start times) are placeholders; `resolve(_:)` fills them in after the
 /// domains are built and before any is unpaused. See docs/xenstore.md.
 public struct XenstorePlan: Hashable, Sendable, Codable {
-    /// The format tag written into every plan.
-    public static let currentFormat = "domb-xenstore-plan/1"
+    /// The `format` and `formatVersion` of every plan written (``JSONFormat/xenstorePlan``).
+    public static let format = JSONFormat.xenstorePlan
+    /// Version 1 as plans wrote it before `formatVersion` existed: one string, no
+    /// `formatVersion`. Bundles signed then carry it; it is read as version 1.
+    public static let legacyFormat = "domb-xenstore-plan/1"
 
-    public var format: String
     /// In application order: backend domains before the domains they serve.
     public var domains: [Domain]
 
     public init(domains: [Domain]) {
-        self.format = Self.currentFormat
         self.domains = domains
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case format, formatVersion, domains
+    }
+
+    /// Reads a plan of ``format``, or of ``legacyFormat``.
+    /// - Throws: ``ParseError`` (`unsupported`) for another format or version.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let legacy = try container.decodeIfPresent(String.self, forKey: .format) == Self.legacyFormat
+        if !(legacy && !container.contains(.formatVersion)) {
+            try Self.format.check(decoder, optional: false)
+        }
+        domains = try container.decode([Domain].self, forKey: .domains)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        try Self.format.encode(to: encoder)
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(domains, forKey: .domains)
     }
 
     /// Everything written for one domain built by domb.
@@ -130,9 +152,6 @@ public struct XenstorePlan: Hashable, Sendable, Codable {
     /// the per-domain path quota, `XENSTORE_PAYLOAD_MAX` for each WRITE and SET_PERMS, no
     /// duplicate node, parents before children, and domb's own size caps.
     public func validate() throws(ParseError) {
-        guard format == Self.currentFormat else {
-            throw .init(.unsupported, "Xenstore plan format \"\(format)\" (expected \"\(Self.currentFormat)\")")
-        }
         guard domains.count <= LaunchLimits.maxDomains else {
             throw .limit("Xenstore plan has \(domains.count) domains, over \(LaunchLimits.maxDomains)")
         }

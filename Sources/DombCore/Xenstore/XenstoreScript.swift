@@ -14,7 +14,7 @@ extension XenstorePlan {
     public func shellScript() -> String {
         var variables: [String: XenstorePlaceholder] = [:]
         for placeholder in placeholders { variables[Self.variable(placeholder)] = placeholder }
-        var out = "#!/bin/sh\n# Xenstore plan written by domb (\(format)); see docs/xenstore.md.\nset -eu\n"
+        var out = "#!/bin/sh\n# Xenstore plan written by domb (\(Self.format)); see docs/xenstore.md.\nset -eu\n"
         if !variables.isEmpty {
             out += "# Values only known once the domains are built:\n"
             for (name, placeholder) in variables.sort(by: { $0.key < $1.key }) {
