@@ -237,6 +237,125 @@ struct EnvironmentalLine: Sendable {
         #expect(variants >= synopses.count)
     }
 
+    // MARK: - Inline mentions
+
+    /// The command tree as the real parser describes it (`domb --experimental-dump-help`,
+    /// swift-argument-parser's ToolInfo JSON): each command's subcommands and long options.
+    struct CommandTree {
+        var name: String
+        var options: Set<String>
+        var subcommands: [String: CommandTree]
+
+        init(_ object: [String: Any]) {
+            name = object["commandName"] as? String ?? ""
+            var options = Set<String>()
+            for argument in object["arguments"] as? [[String: Any]] ?? [] {
+                for name in argument["names"] as? [[String: Any]] ?? [] where name["kind"] as? String == "long" {
+                    if let text = name["name"] as? String { options.insert(text) }
+                }
+            }
+            self.options = options
+            var subcommands: [String: CommandTree] = [:]
+            for child in object["subcommands"] as? [[String: Any]] ?? [] {
+                let tree = CommandTree(child)
+                subcommands[tree.name] = tree
+            }
+            self.subcommands = subcommands
+        }
+
+        /// This command's options and those of every command below it.
+        var allOptions: Set<String> { subcommands.values.reduce(options) { $0.union($1.allOptions) } }
+
+        static func load() throws -> CommandTree {
+            let dump = try DombBinary.run(["--experimental-dump-help"])
+            let object = try JSONSerialization.jsonObject(with: Data(dump.stdout)) as? [String: Any]
+            return CommandTree(try #require(object?["command"] as? [String: Any], "no command in --experimental-dump-help"))
+        }
+    }
+
+    /// Why the mention `text` (`domb …`) names a command or option that does not exist, or nil.
+    /// The command path is the words after `domb` that are subcommands, up to the first that
+    /// is not; every `--option` in the mention must belong to that command or one below it
+    /// (a table cell lists several: `domb config check\|show [--dot]\|import-xl`).
+    static func unknownName(in text: String, tree: CommandTree) -> String? {
+        let words = text.split(separator: " ").map(String.init).dropFirst()
+        var command = tree
+        var path = "domb"
+        for word in words {
+            guard let child = command.subcommands[word] else {
+                if command.subcommands.isEmpty || word.hasPrefix("-") || word.contains("|") || word == "…" || word.hasPrefix("[") {
+                    break
+                }
+                return "`\(path)` has no command `\(word)`"
+            }
+            command = child
+            path += " " + word
+        }
+        guard path != "domb" else { return "names no command" }
+        let allowed = command.allOptions
+        let regex = try? NSRegularExpression(pattern: "(?<![A-Za-z0-9-])--([a-z0-9][a-z0-9-]*)")
+        let range = NSRange(text.startIndex..., in: text)
+        for match in regex?.matches(in: text, range: range) ?? [] {
+            guard let nameRange = Range(match.range(at: 1), in: text) else { continue }
+            let name = String(text[nameRange])
+            if !allowed.contains(name) { return "`\(path)` has no option `--\(name)`" }
+        }
+        return nil
+    }
+
+    @Test func everyInlineMentionNamesRealCommandsAndOptions() throws {
+        let tree = try CommandTree.load()
+        #expect(Self.unknownName(in: "domb boot --supervise", tree: tree) == nil)
+        #expect(Self.unknownName(in: "domb boot --superviser", tree: tree) != nil, "the control: an unknown option")
+        #expect(Self.unknownName(in: "domb bundel show", tree: tree) != nil, "the control: an unknown command")
+        let mentions = try DocCommandLine.allInlineMentions()
+        #expect(mentions.count >= 30, "the extraction found only \(mentions.count) inline mentions")
+        for mention in mentions {
+            if let problem = Self.unknownName(in: mention.text, tree: tree) { Issue.record("\(mention): \(problem)") }
+        }
+        // The fenced command lines name real options too (their parse says more; this
+        // also covers the examples before they run).
+        for line in try DocCommandLine.all() {
+            if let problem = Self.unknownName(in: line.text, tree: tree) { Issue.record("\(line): \(problem)") }
+        }
+    }
+
+    /// Options of other programs that domb's messages name (keylime_tenant's).
+    static let otherProgramsOptions: Set<String> = ["mb-policy"]
+
+    /// What domb says is documentation too: every `--option` inside a string literal of the
+    /// program's sources (an error that says "give --host-cpus", a help text) is an option
+    /// of some domb command. (`--host-cp-us` and `--max-decompressed-mi-b`, the parser's
+    /// derived spellings, once made the errors name options that did not exist.)
+    @Test func everyOptionTheProgramNamesExists() throws {
+        let all = try CommandTree.load().allOptions
+        #expect(all.contains("host-cpus") && all.contains("max-decompressed-mib"))
+        let sources = Repository.root + "/Sources"
+        let literal = try NSRegularExpression(pattern: #""((?:[^"\\]|\\.)*)""#)
+        let option = try NSRegularExpression(pattern: "(?<![A-Za-z0-9-])--([a-z0-9][a-z0-9-]*)")
+        var checked = 0
+        for case let file as String in FileManager.default.enumerator(atPath: sources) ?? NSEnumerator()
+        where file.hasSuffix(".swift") && !file.hasPrefix("DombTestSupport/") {
+            let text = try String(contentsOfFile: "\(sources)/\(file)", encoding: .utf8)
+            for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                let line = String(line)
+                for match in literal.matches(in: line, range: NSRange(line.startIndex..., in: line)) {
+                    guard let range = Range(match.range(at: 1), in: line) else { continue }
+                    let content = String(line[range])
+                    for found in option.matches(in: content, range: NSRange(content.startIndex..., in: content)) {
+                        guard let nameRange = Range(found.range(at: 1), in: content) else { continue }
+                        let name = String(content[nameRange])
+                        checked += 1
+                        if !all.contains(name) && !Self.otherProgramsOptions.contains(name) {
+                            Issue.record("Sources/\(file):\(number + 1): names --\(name), which no domb command has")
+                        }
+                    }
+                }
+            }
+        }
+        #expect(checked >= 50, "found only \(checked) options named in the sources")
+    }
+
     // MARK: - Examples
 
     /// A page's sandbox (see the type's documentation).

@@ -180,6 +180,70 @@ struct DocCommandLine: Sendable, CustomStringConvertible {
         return nil
     }
 
+    /// The inline code spans of `text`'s prose (outside fenced blocks) that start with
+    /// `domb ` and name an option: commands mentioned in a sentence or a table, often only a
+    /// part of one (`domb boot --supervise`). Their command path and option names are
+    /// checked, not the whole line.
+    static func inlineMentions(file: String, text: String) -> [DocCommandLine] {
+        var mentions: [DocCommandLine] = []
+        var inBlock = false
+        var prose: [(line: Int, text: String)] = []
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            if line.drop(while: { $0 == " " }).hasPrefix("```") {
+                inBlock.toggle()
+                prose.append((index + 1, ""))
+                continue
+            }
+            prose.append((index + 1, inBlock ? "" : String(line)))
+        }
+        // A span may continue on the next line of the paragraph: scan the prose as one text.
+        var offsets: [Int] = []
+        var joined = ""
+        for (_, content) in prose {
+            offsets.append(joined.count)
+            joined += content + "\n"
+        }
+        let characters = Array(joined)
+        var position = 0
+        while position < characters.count {
+            guard characters[position] == "`" else {
+                position += 1
+                continue
+            }
+            var ticks = 0
+            while position + ticks < characters.count, characters[position + ticks] == "`" { ticks += 1 }
+            let start = position + ticks
+            var end = start
+            var found = false
+            while end + ticks <= characters.count {
+                if characters[end..<end + ticks].allSatisfy({ $0 == "`" }) && (end + ticks == characters.count || characters[end + ticks] != "`") {
+                    found = true
+                    break
+                }
+                if characters[end] == "\n" && end + 1 < characters.count && characters[end + 1] == "\n" { break }
+                end += 1
+            }
+            guard found else {
+                position = start
+                continue
+            }
+            let span = String(characters[start..<end]).replacingOccurrences(of: "\n", with: " ").trimmingCharacters(in: .whitespaces)
+            if span.hasPrefix("domb "), span.contains(" -") {
+                let line = (offsets.lastIndex { $0 <= start } ?? 0) + 1
+                mentions.append(DocCommandLine(file: file, line: line, text: span, shownOutput: []))
+            }
+            position = end + ticks
+        }
+        return mentions
+    }
+
+    /// Every inline mention of README.md and docs/*.md.
+    static func allInlineMentions() throws -> [DocCommandLine] {
+        try pages().flatMap { page in
+            inlineMentions(file: page, text: try String(contentsOfFile: "\(Repository.root)/\(page)", encoding: .utf8))
+        }
+    }
+
     /// Every command line of README.md and docs/*.md.
     static func all() throws -> [DocCommandLine] {
         try pages().flatMap { page in
