@@ -178,7 +178,10 @@ let package = Package(
         ),
         .testTarget(
             name: "DombCLITests",
-            dependencies: ["DombCore", "DombModel", "DombTestSupport"],
+            dependencies: [
+                "DombCore", "DombModel", "DombCLI", "DombTestSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

@@ -178,7 +178,7 @@ struct ConfigCommand: ParsableCommand {
         var libxlJSON = false
         @Option(name: .customLong("compare-xl"), help: "Compare with `xl -N create`'s output: a file, or a directory of NAME.json.")
         var compareXL: String?
-        @Option(help: "The host's CPU count, for CPU maps of \"all\" (default: libxl's, on Xen).")
+        @Option(name: .customLong("host-cpus"), help: "The host's CPU count, for CPU maps of \"all\" (default: libxl's, on Xen).")
         var hostCPUs: Int?
         @Option(
             name: .customLong("host-numa"),

@@ -28,7 +28,7 @@ struct InspectCommand: ParsableCommand {
     @Flag(help: "Print only the Xen notes, in the format of Xen's readnotes tool.") var readnotes = false
     @Flag(help: "Skip the sha256 (which reads the whole file).") var noDigest = false
     @Flag(help: "Print, on stderr, the bytes read and the time taken per image.") var stats = false
-    @Option(help: "Largest decompressed payload or ramdisk, in MiB.")
+    @Option(name: .customLong("max-decompressed-mib"), help: "Largest decompressed payload or ramdisk, in MiB.")
     var maxDecompressedMiB: Int = ImageInspector.defaultMaxDecompressedSize >> 20
 
     func validate() throws {

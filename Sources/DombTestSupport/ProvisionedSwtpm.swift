@@ -28,12 +28,18 @@ public enum ProvisionedSwtpm {
     // Kept alive for the process: the temporary directory is removed on deinit.
     private static let root = LockedBox<TemporaryDirectory?>(nil)
 
+    /// Serialises the first use: two tests manufacturing at once would each replace the
+    /// other's directory (``root``), deleting the state the first one returned.
+    private static let manufacturing = NSLock()
+
     /// Manufactures the TPM once per process.
     public static func manufactured() throws -> Manufactured {
-        if let done = shared.value { return try done.get() }
-        let result = Result { () throws -> Manufactured in try manufacture() }
-        shared.value = result
-        return try result.get()
+        try manufacturing.withLock {
+            if let done = shared.value { return try done.get() }
+            let result = Result { () throws -> Manufactured in try manufacture() }
+            shared.value = result
+            return try result.get()
+        }
     }
 
     /// A running swtpm on a copy of the manufactured state.

@@ -67,6 +67,7 @@ public enum Tools {
         "readnotes": "xen-utils-4.17",
         "swtpm_ioctl": "swtpm-tools",
         "tpm2_startup": "tpm2-tools",
+        "tpm2_shutdown": "tpm2-tools",
         "tpm2_createprimary": "tpm2-tools",
         "tpm2_evictcontrol": "tpm2-tools",
         "tpm2_unseal": "tpm2-tools",
