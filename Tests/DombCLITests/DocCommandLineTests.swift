@@ -94,6 +94,8 @@ struct EnvironmentalLine: Sendable {
 /// - every *synopsis* is expanded into its variants (``DocSynopsis``) and each is parsed by
 ///   the real argument parser in process (`DombCommand.parseAsRoot`, what `domb`'s `main`
 ///   calls, validation included) and must name a command, not a group;
+/// - and each variant also runs in the page's sandbox after its examples, and must not be
+///   refused as a usage error (some usage rules are only checked when a command runs);
 /// - every *example* runs, in page order, in a sandbox prepared as a user would have it
 ///   (below), and must exit 0 — or be on ``environmental`` and fail for that reason;
 /// - what the page shows an example printing (a `$ ` transcript, or `#   ` lines after it)
@@ -477,8 +479,8 @@ struct EnvironmentalLine: Sendable {
 
     @Test(arguments: try DocCommandLineTests.pagesWithCommands())
     func everyExampleRuns(page: String) throws {
-        let examples = try DocCommandLine.all().filter { $0.file == page && !$0.isSynopsis }
-        guard !examples.isEmpty else { return }
+        let lines = try DocCommandLine.all().filter { $0.file == page }
+        let examples = lines.filter { !$0.isSynopsis }
         let sandbox = try Sandbox(page: page)
         for line in examples {
             // `domb boot` runs when the host boots: the host reboots first, orderly
@@ -490,7 +492,8 @@ struct EnvironmentalLine: Sendable {
             }
             let result = try sandbox.run(line)
             let allowed = Self.environmental.first { $0.file == page && line.text == $0.command }
-            #expect(!Self.isUsageError(result), "\(line): the parser refused it: \(result.stderrText)")
+            let refused = Self.isUsageError(result)
+            #expect(!refused, "\(line): the parser refused it: \(result.stderrText)")
             if let allowed {
                 #expect(result.status != 0, "\(line) now succeeds: remove its entry (\(allowed.reason)) from the environmental list")
                 #expect(
@@ -501,6 +504,20 @@ struct EnvironmentalLine: Sendable {
             }
             if let missing = DocCommandLine.missingShownLine(line.shownOutput, in: result.stdoutText) {
                 Issue.record("\(line): the page shows `\(missing)`, which it did not print (in that order):\n\(result.stdoutText)")
+            }
+        }
+        // Then every synopsis variant runs too, after the examples (on what they left): it
+        // may fail for want of a Xen host or a file the placeholder names, but never as a
+        // usage error — some usage rules are only checked when the command runs
+        // (`boot --supervise` needs the libxl backend).
+        for line in lines where line.isSynopsis {
+            for words in try DocSynopsis.variants(line.text) {
+                let arguments = try DocPlaceholders.arguments(Array(words.dropFirst()))
+                let command = (["domb"] + arguments.map(DombBinary.shellQuoted)).joined(separator: " ")
+                let variant = DocCommandLine(file: line.file, line: line.line, text: command, shownOutput: [])
+                let result = try sandbox.run(variant)
+                let refused = Self.isUsageError(result)
+                #expect(!refused, "\(variant): a usage error when run: \(result.stderrText)")
             }
         }
     }
