@@ -68,6 +68,8 @@ public enum Tools {
         "swtpm_ioctl": "swtpm-tools",
         "tpm2_startup": "tpm2-tools",
         "tpm2_shutdown": "tpm2-tools",
+        "unshare": "util-linux",
+        "bash": "bash",
         "tpm2_createprimary": "tpm2-tools",
         "tpm2_evictcontrol": "tpm2-tools",
         "tpm2_unseal": "tpm2-tools",

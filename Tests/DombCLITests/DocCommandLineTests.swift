@@ -12,9 +12,9 @@ import Testing
 
 /// The words of a synopsis and the sandbox value each stands for: the one table that maps
 /// what the docs write to what the tests have. A key is a word, or `OPTION WORD` for a word
-/// that means something else after that option (looked up first). Only the in-process parse
-/// sees these values, so they must be what the parser accepts (a number where it wants a
-/// number), not necessarily files that exist.
+/// that means something else after that option (looked up first). The values are what the
+/// parser accepts (a number where it wants a number) and, where the sandbox has one, the
+/// sandbox's file, so that a variant run there gets as far as it can.
 enum DocPlaceholders {
     static let values: [String: String] = [
         "BUNDLE": "launch.bundle", "CONFIG": "launch.dts", "KEY": "signer.key", "CERT.pem": "signer.pem",
@@ -22,7 +22,7 @@ enum DocPlaceholders {
         "--string TEXT": "hello", "N": "7", "--pcr N": "12", "--max-attempts N": "4", "DIR": "trust",
         "--lock-dir DIR": "/run/domb", "--trust FILE": "trust/ca.pem", "--cert FILE": "signer.pem",
         "--pubkey FILE": "signer.pub.pem", "--pcrs FILE": "pcrs.txt", "FILE": "images/out/pv-kernel.elf",
-        "NEWDIR": "extracted", "OUT": "launch.svg", "EPOCH": "1767225600", "TCTI": "swtpm:host=127.0.0.1,port=2321",
+        "NEWDIR": "extracted", "OUT": "launch.svg", "EPOCH": "1767225600", "TCTI": "$TPM2TOOLS_TCTI",
         "PATH": "/run/domb/eventlog.bin", "--root PATH": "/", "SECONDS": "30", "HEX": String(repeating: "ab", count: 20),
         "LOG": "/run/domb/eventlog.bin", "D": "dom0", "R": "kernel", "PLAN": "plan.json", "VALUES.json": "values.json",
         "LISTING": "listing.txt", "GLOB": "/vm/*/image/kernel", "IMAGE": "images/out/pv-kernel.elf",
@@ -30,9 +30,11 @@ enum DocPlaceholders {
         "--pcr-key …": "pcr-policy.key",
     ]
 
-    /// Environment variables a doc line uses, as the sandbox sets them.
+    /// Environment variables a doc line uses, as the sandbox sets them (the sandbox adds
+    /// `TPM2TOOLS_TCTI`, its swtpm; the parse-only check uses the one given here).
     static let environment: [String: String] = [
         "NONCE": String(repeating: "ab", count: 20), "UUID": "d432fbb3-d2f1-4a97-9ef7-75bd81c00000",
+        "TPM2TOOLS_TCTI": "swtpm:host=127.0.0.1,port=2321",
     ]
 
     /// An all-capital word (`BUNDLE`, `TCTI`, `N`) or a key of the table.
@@ -47,8 +49,8 @@ enum DocPlaceholders {
     }
 
     /// `words` (a synopsis variant without its leading `domb`) with every placeholder replaced,
-    /// quotes removed and `$VARIABLE`s expanded: the argument vector the parser gets.
-    static func arguments(_ words: [String]) throws -> [String] {
+    /// quotes removed and the `$VARIABLE`s of `environment` expanded: the argument vector.
+    static func arguments(_ words: [String], environment: [String: String] = environment) throws -> [String] {
         var result: [String] = []
         for (index, word) in words.enumerated() {
             let previous = index > 0 ? words[index - 1] : ""
@@ -60,13 +62,12 @@ enum DocPlaceholders {
                 }
                 continue
             }
-            if let value = values["\(previous) \(word)"] ?? values[word] {
-                result.append(value)
-                continue
-            }
-            if isPlaceholder(word) { throw Unknown(word: word) }
             var unquoted = word
-            if let first = word.first, first == "'" || first == "\"", word.count >= 2, word.last == first {
+            if let value = values["\(previous) \(word)"] ?? values[word] {
+                unquoted = value
+            } else if isPlaceholder(word) {
+                throw Unknown(word: word)
+            } else if let first = word.first, first == "'" || first == "\"", word.count >= 2, word.last == first {
                 unquoted = String(word.dropFirst().dropLast())
             }
             for (name, value) in environment { unquoted = unquoted.replacingOccurrences(of: "$\(name)", with: value) }
@@ -369,6 +370,8 @@ struct EnvironmentalLine: Sendable {
 
         init(page: String) throws {
             for tool in ["unshare", "mount", "bash"] { _ = try Tools.require(tool) }
+            // The demo's HVM domain boots Xen's hvmloader, as the docs' examples do.
+            try Tools.requireFile("/usr/lib/xen-4.17/boot/hvmloader", package: "xen-utils-4.17")
             let pki = try TestPKI.shared()
             let images = try GuestImages.directory()
             directory = try TemporaryDirectory(prefix: "domb-docs")
@@ -512,7 +515,7 @@ struct EnvironmentalLine: Sendable {
         // (`boot --supervise` needs the libxl backend).
         for line in lines where line.isSynopsis {
             for words in try DocSynopsis.variants(line.text) {
-                let arguments = try DocPlaceholders.arguments(Array(words.dropFirst()))
+                let arguments = try DocPlaceholders.arguments(Array(words.dropFirst()), environment: sandbox.environment)
                 let command = (["domb"] + arguments.map(DombBinary.shellQuoted)).joined(separator: " ")
                 let variant = DocCommandLine(file: line.file, line: line.line, text: command, shownOutput: [])
                 let result = try sandbox.run(variant)
