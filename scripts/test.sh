@@ -6,11 +6,14 @@ cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 swift build --build-tests -Xswiftc -warnings-as-errors
 LOG=$(mktemp /tmp/domb-test.XXXXXX.log)
-trap 'rm -f "$LOG"' EXIT
-swift test --skip-build 2>&1 | tee "$LOG" | grep -vE '^(\x1b\[[0-9;]*m)?. Test (case passing|.* started)' || { tail -50 "$LOG"; exit 1; }
+# The suite's temporary files (and so every swtpm it starts, in TMPDIR/domb-swtpm.*) live in
+# one directory of this run: the leak check below sees this run's swtpms, not another's.
+RUN_TMP=$(mktemp -d /tmp/domb-test-run.XXXXXX)
+trap 'rm -f "$LOG"; rm -rf "$RUN_TMP"' EXIT
+TMPDIR=$RUN_TMP swift test --skip-build 2>&1 | tee "$LOG" | grep -vE '^(\x1b\[[0-9;]*m)?. Test (case passing|.* started)' || { tail -50 "$LOG"; exit 1; }
 grep -qE 'Test run with [0-9]+ tests? .*passed' "$LOG"
-if pgrep -f 'domb-swtpm|domb-demo' >/dev/null; then
-  echo "FAIL: swtpm processes were left running:"; pgrep -af 'domb-swtpm|domb-demo'; exit 1
+if pgrep -f "$RUN_TMP/" >/dev/null; then
+  echo "FAIL: processes the suite started were left running:"; pgrep -af "$RUN_TMP/"; exit 1
 fi
 # `make install` into a scratch DESTDIR: the binary, a manual page per command (rendered by
 # man without a warning), and bash, zsh and fish completions (bash completes a subcommand).
