@@ -194,6 +194,7 @@ struct BootCommand: AsyncParsableCommand {
         for note in report.notes { print("  note: \(note)") }
         print("  \(report.events) events in \(report.banks.map(\.name).joined(separator: ", ")); \(report.tpmCommands ?? 0) TPM commands")
         print("  event log: \(report.eventLogPath ?? "(not written)")\(report.matchesPrediction ? " — identical to the bundle's predicted log" : "")")
+        print("  PCRs: \(report.matchesPredictedPCRs ? "equal to" : "NOT equal to") the bundle's predicted values (`domb predict`)")
         for bank in report.pcrs.algorithms where bank == .sha256 {
             for pcr in report.pcrs.pcrs(in: bank) {
                 print("  PCR \(pcr) \(bank): \((report.pcrs[bank, pcr] ?? []).hexString)")

@@ -91,6 +91,10 @@ public struct BootReport: Sendable, Encodable {
     /// Whether the log written equals the bundle's predicted log byte for byte (true
     /// whenever the TPM's active banks are the bundle's banks).
     public var matchesPrediction: Bool
+    /// Whether every PCR value the bundle predicts (its banks, its launch PCRs) is the
+    /// value read back: also true on a TPM with more banks than the bundle, where the log
+    /// cannot equal the predicted one byte for byte.
+    public var matchesPredictedPCRs: Bool = false
     public var eventLogPath: String?
     public var record: LaunchRecord
     /// Things to know that did not stop the launch (a signal after the commit point).
@@ -107,7 +111,7 @@ public struct BootReport: Sendable, Encodable {
 
     private enum CodingKeys: String, CodingKey {
         case result, bundle, generation, signer, backend, banks, events, domains, startOrder, leftPaused, devicesConnected, xenstoreNodes, pcrs
-        case matchesPrediction, eventLog, notes, tpmCommands, whatRan
+        case matchesPrediction, matchesPredictedPCRs, eventLog, notes, tpmCommands, whatRan
     }
 
     private struct Domain: Encodable {
@@ -131,6 +135,7 @@ public struct BootReport: Sendable, Encodable {
         try container.encode(xenstoreNodes, forKey: .xenstoreNodes)
         try container.encode(pcrs.goldenDictionary, forKey: .pcrs)
         try container.encode(matchesPrediction, forKey: .matchesPrediction)
+        try container.encode(matchesPredictedPCRs, forKey: .matchesPredictedPCRs)
         try container.encode(eventLogPath ?? "", forKey: .eventLog)
         try container.encode(notes, forKey: .notes)
         try container.encodeIfPresent(tpmCommands, forKey: .tpmCommands)
@@ -463,7 +468,8 @@ private struct Launch {
             record.extended = sink.log.events
             lock?.release()
             let predicted = verified.loaded.metadata[BundleLayout.predictedEventLog]
-            return BootReport(
+            let predictedPCRs = verified.loaded.manifest.predictedPCRs
+            var report = BootReport(
                 bundle: path, generation: verified.loaded.manifest.generation, signer: verified.loaded.signer,
                 backend: environment.builder.backendName, banks: sink.banks, events: sink.log.events.count,
                 domains: record.built, startOrder: verified.order, xenstoreNodes: nodes, pcrs: readBack,
@@ -473,6 +479,11 @@ private struct Launch {
                     spec: verified.spec, xenstorePlan: verified.xenstorePlan, images: images,
                     measuredDigests: verified.loaded.digests.filter { BundleLayout.isModulePath($0.key) },
                     values: values, started: record.unpaused))
+            report.matchesPredictedPCRs = !predictedPCRs.algorithms.isEmpty
+                && predictedPCRs.algorithms.allSatisfy { bank in
+                    predictedPCRs.pcrs(in: bank).allSatisfy { readBack[bank, $0] == predictedPCRs[bank, $0] }
+                }
+            return report
         } catch {
             throw fail(stage, error)
         }

@@ -45,6 +45,7 @@ import Testing
             ])
             #expect(boot.status == 0, "\(boot.stderrText)")
             #expect(boot.stdoutText.contains("\"matchesPrediction\" : true"), "\(boot.stdoutText)")
+            #expect(boot.stdoutText.contains("\"matchesPredictedPCRs\" : true"), "\(boot.stdoutText)")
 
             let verify = try run(["log", "verify", work.file("eventlog.bin"), "--tpm", swtpm.tcti])
             #expect(verify.status == 0, "\(verify.stdoutText) \(verify.stderrText)")

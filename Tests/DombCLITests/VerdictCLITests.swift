@@ -182,8 +182,15 @@ import Testing
             try #require(info.stdoutText.contains("sha1") && info.stdoutText.contains("sha384"), "the swtpm must have more banks than the bundle: \(info.stdoutText)")
             let boot = try DombBinary.run(
                 ["boot", bundle, "--pubkey", work.file("signer.pub.pem"), "--tpm", swtpm.tcti, "--backend", "plan",
-                 "--eventlog", work.file("eventlog.bin"), "--lock-dir", work.file("locks")], environment: Self.tss)
+                 "--eventlog", work.file("eventlog.bin"), "--lock-dir", work.file("locks"), "--json"], environment: Self.tss)
             try #require(boot.status == 0, "\(boot.stderrText)")
+            // The log lists four banks, so it is not the predicted one; the PCRs are the predicted ones.
+            let report = try #require(try JSONSerialization.jsonObject(with: Data(boot.stdout)) as? [String: Any])
+            #expect(report["matchesPrediction"] as? Bool == false, "\(report)")
+            #expect(report["matchesPredictedPCRs"] as? Bool == true, "\(report)")
+            let predicted = try DombBinary.run(["predict", bundle, "--pubkey", work.file("signer.pub.pem"), "--pcrread"]).stdoutText
+            let pcrread = try Tools.run("tpm2_pcrread", ["-T", swtpm.tcti, "sha256:12,13"], environment: Self.tss).stdoutText
+            #expect(try PCRValues(parsingText: predicted) == PCRValues(parsingText: pcrread), "tpm2_pcrread:\n\(pcrread)\ndomb predict --pcrread:\n\(predicted)")
             #expect(try DombBinary.run(["ak", "create", "--tpm", swtpm.tcti, "-o", work.file("ak.pub.pem")], environment: Self.tss).status == 0)
             for (name, pcrs) in [("all", "sha1:12,13+sha256:12,13+sha384:12,13"), ("sha1", "sha1:12,13")] {
                 let quote = try DombBinary.run(
