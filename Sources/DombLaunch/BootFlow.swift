@@ -91,9 +91,9 @@ public struct BootReport: Sendable, Encodable {
     /// Whether the log written equals the bundle's predicted log byte for byte (true
     /// whenever the TPM's active banks are the bundle's banks).
     public var matchesPrediction: Bool
-    /// Whether every PCR value the bundle predicts (its banks, its launch PCRs) is the
-    /// value read back: also true on a TPM with more banks than the bundle, where the log
-    /// cannot equal the predicted one byte for byte.
+    /// Whether every PCR value the bundle predicts, in the banks both the bundle and the
+    /// TPM have, is the value read back: also true on a TPM whose banks are not the
+    /// bundle's, where the log cannot equal the predicted one byte for byte.
     public var matchesPredictedPCRs: Bool = false
     public var eventLogPath: String?
     public var record: LaunchRecord
@@ -479,8 +479,10 @@ private struct Launch {
                     spec: verified.spec, xenstorePlan: verified.xenstorePlan, images: images,
                     measuredDigests: verified.loaded.digests.filter { BundleLayout.isModulePath($0.key) },
                     values: values, started: record.unpaused))
-            report.matchesPredictedPCRs = !predictedPCRs.algorithms.isEmpty
-                && predictedPCRs.algorithms.allSatisfy { bank in
+            // On the banks the bundle and the TPM both have (a TPM may have fewer or more).
+            let comparable = predictedPCRs.algorithms.filter { sink.banks.contains($0) }
+            report.matchesPredictedPCRs = !comparable.isEmpty
+                && comparable.allSatisfy { bank in
                     predictedPCRs.pcrs(in: bank).allSatisfy { readBack[bank, $0] == predictedPCRs[bank, $0] }
                 }
             return report

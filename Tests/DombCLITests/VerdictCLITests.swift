@@ -226,4 +226,39 @@ import Testing
         #expect(forged.stdoutText.contains("is not the golden record of web kernel"), "\(forged.stdoutText)")
         #expect(!forged.stdoutText.contains("[replay]"), "\(forged.stdoutText)")
     }
+
+    /// The other way round: a four-bank bundle launched on a TPM with only sha256 active
+    /// (`tpm2_pcrallocate`, then a reset). The module records list the one active bank,
+    /// the golden ones four; the launch verifies on sha256, the bank both have.
+    @Test func aBundleWithMoreBanksThanTheTPMVerifiesOnTheBanksInCommon() throws {
+        let work = try TemporaryDirectory(prefix: "domb-verdict-fewer")
+        let (bundle, key) = try BootCLITests.demoBundle(in: work)
+        let nonce = "00112233445566778899aabbccddeeff00112233"
+        try Swtpm.with { swtpm in
+            try Tools.run("tpm2_pcrallocate", ["-T", swtpm.tcti, "sha1:none+sha256:all+sha384:none+sha512:none"], environment: Self.tss)
+            // An orderly reboot (TPM2_Shutdown first), or the quote's clock is not "safe".
+            try Tools.run("tpm2_shutdown", ["-c", "-T", swtpm.tcti], environment: Self.tss)
+            try swtpm.reboot()
+            let info = try DombBinary.run(["tpm", "info", "--tpm", swtpm.tcti, "--json"], environment: Self.tss)
+            let banks = try #require(try JSONSerialization.jsonObject(with: Data(info.stdout)) as? [String: Any])["activeBanks"]
+            try #require(banks as? [String] == ["sha256"], "tpm2_pcrallocate left \(String(describing: banks))")
+            let boot = try DombBinary.run(
+                ["boot", bundle, "--pubkey", key, "--tpm", swtpm.tcti, "--backend", "plan", "--eventlog", work.file("eventlog.bin"),
+                 "--lock-dir", work.file("locks"), "--json"], environment: Self.tss)
+            try #require(boot.status == 0, "\(boot.stderrText)")
+            let report = try #require(try JSONSerialization.jsonObject(with: Data(boot.stdout)) as? [String: Any])
+            #expect(report["matchesPredictedPCRs"] as? Bool == true, "\(report)")
+            #expect(try DombBinary.run(["ak", "create", "--tpm", swtpm.tcti, "-o", work.file("ak.pub.pem")], environment: Self.tss).status == 0)
+            let quote = try DombBinary.run(
+                ["quote", "--tpm", swtpm.tcti, "--nonce", nonce, "--pcrs", "sha256:12,13", "--eventlog", work.file("eventlog.bin"),
+                 "-o", work.file("quote.json")], environment: Self.tss)
+            try #require(quote.status == 0, "\(quote.stderrText)")
+        }
+        let verify = try DombBinary.run([
+            "attest", "verify", work.file("quote.json"), "--ak-pub", work.file("ak.pub.pem"), "--nonce", nonce,
+            "--bundle", bundle, "--pubkey", key,
+        ])
+        #expect(verify.status == 0, "\(verify.stdoutText) \(verify.stderrText)")
+        #expect(verify.stdoutText.contains("launched: web kernel modules/web/kernel ("), "\(verify.stdoutText)")
+    }
 }

@@ -61,7 +61,7 @@ CHECKS=""
 check() { CHECKS="$CHECKS  ok  $1\n"; echo "  ok: $1"; }
 fail() { echo "FAIL: $1" >&2; dump_logs; exit 1; }
 
-for tool in swtpm swtpm_setup swtpm_localca swtpm_ioctl tpm2_pcrextend tpm2_shutdown curl openssl python3 bc; do
+for tool in swtpm swtpm_setup swtpm_localca swtpm_ioctl tpm2_pcrextend tpm2_pcrallocate tpm2_shutdown tpm2_startup curl openssl python3 bc; do
   command -v "$tool" >/dev/null || { echo "FAIL: $tool is missing: run scripts/install-deps.sh --keylime" >&2; exit 1; }
 done
 dpkg-query -W -f='${Status}' libgpgme-dev 2>/dev/null | grep -q "install ok installed" ||
@@ -243,6 +243,19 @@ open(sys.argv[2], "wb").write(log)' "$KL/eventlog4.bin" "$KL/forged4.bin"
   grep -q "refused: .*naming other digests than the event extended" "$KL/mb_forged4.txt" ||
     { cat "$KL/mb_forged4.txt"; fail "the domb-launch policy did not refuse a module record naming another sha384 digest"; }
   check "on a four-bank TPM the policy accepts the sha256 bundle's launch and refuses a record naming another sha384 digest"
+  # The other way round: a four-bank bundle on that TPM with only sha256 left active
+  # (TPM2_PCR_Allocate takes effect at the next reset): judged on sha256, the bank in common.
+  tpm2_pcrallocate -T "$TPM4" sha1:none+sha256:all+sha384:none+sha512:none >/dev/null
+  tpm2_shutdown -c -T "$TPM4" && swtpm_ioctl --tcp 127.0.0.1:$((PORT + 5)) -i && tpm2_startup -c -T "$TPM4"
+  SOURCE_DATE_EPOCH=1700000000 "$DOMB" build examples/demo/launch.dts --key "$KL/signer.key" --cert "$KL/signer.pem" \
+    --generation 1 --banks sha1,sha256,sha384,sha512 -o "$KL/launch4.bundle" --no-progress >/dev/null
+  "$DOMB" boot "$KL/launch4.bundle" --trust "$KL/trust" --backend plan --tpm "$TPM4" --lock-dir "$RUN/swtpm4" \
+    --eventlog "$KL/eventlog1.bin" >/dev/null
+  "$DOMB" keylime policy "$KL/launch4.bundle" --trust "$KL/trust" --measured-boot -o "$KL/mb_refstate4.json"
+  PYTHONPATH="$ROOT/policies/keylime" "$VENV/bin/python" -m domb_keylime_policy "$KL/eventlog1.bin" "$KL/mb_refstate4.json" \
+    > "$KL/mb_offline1.txt" 2>/dev/null || true
+  grep -qx "domb-launch: accepted" "$KL/mb_offline1.txt" || { cat "$KL/mb_offline1.txt"; fail "the domb-launch policy refused a four-bank bundle's launch on a sha256-only TPM"; }
+  check "on a sha256-only TPM the policy accepts a four-bank bundle's launch"
 else
   step "domb keylime policy: the tpm_policy for the bundle's predicted PCRs 12 and 13"
   "$DOMB" keylime policy "$KL/launch.bundle" --trust "$KL/trust" -o "$KL/tpm_policy.json"

@@ -154,10 +154,10 @@ public struct GoldenEventPolicy: Sendable {
     /// golden event in type, every digest and the whole data.
     ///
     /// Digests are judged in the quoted banks the golden values fix (``goldenBanks``). A TPM
-    /// may have more active banks than the bundle: those digests are authenticated by the
-    /// replay only, and a module record may list them (it lists every bank the launch
-    /// extended) as long as they are the event's own (``recordMatches(_:_:)``). A quote
-    /// with no bank in common with the golden values is refused: nothing could be judged.
+    /// may have other active banks than the bundle: digests in banks the bundle lacks are
+    /// authenticated by the replay only, and a module record lists the banks the launch
+    /// extended, not the bundle's (``recordMatches(_:_:)``). A quote with no bank in common
+    /// with the golden values is refused: nothing could be judged.
     /// - Parameter banks: the quoted banks.
     /// - Parameter coveredPCRs: judge only log events on these PCRs (the quoted ones; an
     ///   event elsewhere is refused by the replay check); nil for all.
@@ -234,10 +234,11 @@ public struct GoldenEventPolicy: Sendable {
     }
 
     /// Whether `event`'s data is the golden record `golden`: equal byte for byte, or — for
-    /// a module record (``ModuleRecord``) of a launch on a TPM with more banks than the
-    /// bundle — the same domain, role, size and label, the golden digests in the golden
-    /// banks, and in every bank exactly the digests the event extended (a record never
-    /// names one digest and extends another).
+    /// a module record (``ModuleRecord``) of a launch on a TPM whose active banks are not
+    /// the bundle's (more banks, or fewer) — the same domain, role, size and label, in
+    /// every bank both list the golden digest (at least one bank in common), and in every
+    /// bank exactly the digests the event extended (a record never names one digest and
+    /// extends another). The quoted banks' event digests are judged by the caller.
     public static func recordMatches(_ golden: [UInt8], _ event: AttestedEvent) -> Bool {
         if golden == event.data { return true }
         guard event.eventType == .eventTag,
@@ -247,6 +248,7 @@ public struct GoldenEventPolicy: Sendable {
         guard logged.domain == expected.domain, logged.role == expected.role, logged.size == expected.size,
             logged.label == expected.label, logged.digests == event.digests
         else { return false }
-        return expected.digests.algorithms.allSatisfy { logged.digests[$0] == expected.digests[$0] }
+        let common = expected.digests.algorithms.filter { logged.digests[$0] != nil }
+        return !common.isEmpty && common.allSatisfy { logged.digests[$0] == expected.digests[$0] }
     }
 }
