@@ -96,7 +96,8 @@ enum Diagnostics {
         case let invalid as LaunchValidationError:
             return Diagnostic(message: invalid.description, hint: nil, status: .refused)
         case let validation as ValidationError:
-            // Thrown while running (argument checks while parsing go through ``usage(_:path:)``).
+            // Library code's (``DombMain`` sends a command's own, thrown by `run()`, through
+            // ``usage(_:path:)``, like the checks made while parsing).
             return Diagnostic(message: validation.message, hint: nil, status: .refused)
         default:
             return Diagnostic(message: "\(error)", hint: nil, status: .refused)

@@ -78,6 +78,14 @@ public enum DombMain {
         } catch let code as ExitCode {
             // The command has reported what went wrong itself.
             exit(code.rawValue)
+        } catch let validation as ValidationError {
+            // An argument check that needs the run (`boot --supervise` against the backend
+            // the machine implies): a usage error of this command, said as one found while
+            // parsing — not ArgumentParser's usage of the root command.
+            let usage = Diagnostics.usage(validation, path: path)
+                ?? Diagnostic(message: validation.message, hint: "see `\(path.name) --help`", status: .usage)
+            Diagnostics.print(usage)
+            exit(usage.status.rawValue)
         } catch where error is CleanExit || String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
             // Help and version (`--help` parses as ArgumentParser's help command, which
             // "fails" with the help text).

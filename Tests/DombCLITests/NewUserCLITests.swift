@@ -54,6 +54,11 @@ import Testing
             Mistake(
                 arguments: ["tpm", "info", "--tpm", "swtpm:host=127.0.0.1,port=1"], status: 2,
                 says: ["domb tpm info:", "swtpm:host=127.0.0.1,port=1", "give --tpm"]),
+            // Argument checks made when the command runs are usage errors of that command, not
+            // ArgumentParser's three lines about the root command.
+            Mistake(
+                arguments: ["boot", text, "--backend", "plan", "--supervise", "--pubkey", key + ".pub"], status: 64,
+                says: ["domb boot: --supervise needs the libxl backend", "see `domb boot --help`"]),
         ]
     }()
 
