@@ -97,11 +97,15 @@ final class FaultInjector: @unchecked Sendable {
     }
 }
 
-/// Raises a real signal at this process and waits for domb's handler to record it.
+/// Raises a real signal at this thread (the launch's) and waits for domb's handler to
+/// record it. Not at the process: a process-directed signal lands on any thread, and the
+/// suite's other tests, running in parallel, have Foundation reads in flight that a signal
+/// cuts short with EINTR (`poll` is never restarted), which Foundation's FileHandle turns
+/// into a crash (`try!` in FileHandle.swift).
 enum LaunchSignalsTesting {
     static func raise(_ signal: Int32) {
         LaunchSignals.install()
-        kill(getpid(), signal)
+        pthread_kill(pthread_self(), signal)
         for _ in 0..<1000 where LaunchSignals.pending == nil { usleep(1000) }
     }
 }
