@@ -156,7 +156,11 @@ active_pcr_banks = sha256
 EOF
 swtpm_setup --tpm2 --tpmstate "$RUN/swtpm/state" --config "$RUN/swtpm/swtpm_setup.conf" \
   --create-ek-cert --create-platform-cert --lock-nvram --overwrite --logfile "$RUN/logs/swtpm_setup.log" >/dev/null
-PORT=$(( (RANDOM % 20000 + 20000) & ~1 ))
+# Below Linux's ephemeral range (ip_local_port_range, 32768-60999 by default): a port there can
+# be the local end of one of the run's own client connections when the agent binds PORT+2
+# (seen once: "Address already in use"). PORT..PORT+5 are used.
+EPHEMERAL_LOW=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+PORT=$(( (RANDOM % (EPHEMERAL_LOW - 20000 - 8) + 20000) & ~1 ))
 start_swtpm
 export TPM2TOOLS_TCTI="swtpm:host=127.0.0.1,port=$PORT" TSS2_LOG=all+none
 cp "$RUN/swtpm/localca/issuercert.pem" "$RUN/tpm_cert_store/swtpm-localca-issuer.pem"
