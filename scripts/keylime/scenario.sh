@@ -160,6 +160,8 @@ swtpm_setup --tpm2 --tpmstate "$RUN/swtpm/state" --config "$RUN/swtpm/swtpm_setu
 # be the local end of one of the run's own client connections when the agent binds PORT+2
 # (seen once: "Address already in use"). PORT..PORT+5 are used.
 EPHEMERAL_LOW=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+[ "$EPHEMERAL_LOW" -ge 21000 ] 2>/dev/null ||
+  fail "ip_local_port_range starts at ${EPHEMERAL_LOW:-?}: the scenario needs free ports between 20000 and it (sysctl net.ipv4.ip_local_port_range)"
 PORT=$(( (RANDOM % (EPHEMERAL_LOW - 20000 - 8) + 20000) & ~1 ))
 start_swtpm
 export TPM2TOOLS_TCTI="swtpm:host=127.0.0.1,port=$PORT" TSS2_LOG=all+none
